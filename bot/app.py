@@ -1,0 +1,104 @@
+"""Wiring: settings → engine, clock, protocol, bot, dispatcher (and later the scheduler)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import ErrorEvent
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.routers import admin, consent, enroll, fallback, start
+from flows.loader import load_protocol
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from store.db import SessionFactory, create_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything one running instance holds."""
+
+    settings: Settings
+    bot: Bot
+    dispatcher: Dispatcher
+    engine: AsyncEngine
+    sessions: SessionFactory
+    clock: Clock
+    protocol: Protocol
+    bot_username: str = ""
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def make_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def make_storage(settings: Settings) -> BaseStorage:
+    """Conversation state: in memory for one instance, Redis for several."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+def make_dispatcher(
+    settings: Settings, sessions: SessionFactory, clock: Clock, protocol: Protocol
+) -> Dispatcher:
+    dp = Dispatcher(storage=make_storage(settings), settings=settings, clock=clock,
+                    protocol=protocol)
+    dp.update.outer_middleware(DbSessionMiddleware(sessions))
+    dp.update.outer_middleware(IdentityMiddleware(settings, clock))
+    dp.include_routers(start.router, admin.router, enroll.router, consent.router, fallback.router)
+    dp.errors.register(_log_error)
+    return dp
+
+
+async def _log_error(event: ErrorEvent) -> bool:
+    """Log the failure with ids only: no message text, no names."""
+    update = event.update
+    log.error(
+        "update %s failed: %s", update.update_id, type(event.exception).__name__,
+        exc_info=event.exception,
+    )
+    return True
+
+
+async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    """Create and connect everything; the database must already be migrated."""
+    protocol = load_protocol(settings.protocol_file)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    clock = clock or Clock(settings.time_scale)
+    async with sessions() as db:
+        await clock.anchor(db)
+    bot = make_bot(settings)
+    dp = make_dispatcher(settings, sessions, clock, protocol)
+    me = await bot.me()
+    assert me.username is not None
+    dp["bot_username"] = me.username
+    return App(
+        settings=settings, bot=bot, dispatcher=dp, engine=engine, sessions=sessions,
+        clock=clock, protocol=protocol, bot_username=me.username,
+    )

@@ -1,0 +1,55 @@
+"""Each person's command menu matches their role (setMyCommands per chat scope)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+
+log = logging.getLogger(__name__)
+
+# command -> (English, Spanish) description
+DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "start": ("Start", "Empezar"),
+    "help": ("What I can do for you", "Qué puedo hacer por usted"),
+    "cancel": ("Leave the current step", "Salir del paso actual"),
+    "invite": ("Invite a staff member or therapist", "Invitar a personal o fisioterapeuta"),
+    "enroll": ("Enroll a patient after a visit", "Dar de alta a un paciente"),
+}
+
+ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "admin": ("invite", "enroll", "cancel", "help"),
+    "staff": ("enroll", "cancel", "help"),
+    "therapist": ("help",),
+    "patient": ("help",),
+    "guest": ("start", "help"),
+}
+
+
+def commands_of(role: str | None, lang: str = "en") -> list[tuple[str, str]]:
+    """(command, description) pairs of a role's menu, in the person's language."""
+    names = ROLE_COMMANDS.get(role or "guest", ROLE_COMMANDS["guest"])
+    index = 1 if lang == "es" else 0
+    return [(name, DESCRIPTIONS[name][index]) for name in names]
+
+
+def _bot_commands(role: str | None, lang: str) -> list[BotCommand]:
+    return [BotCommand(command=c, description=d) for c, d in commands_of(role, lang)]
+
+
+async def set_default_commands(bot: Bot) -> None:
+    """The menu of people the bot does not know yet."""
+    await bot.set_my_commands(_bot_commands(None, "en"), scope=BotCommandScopeDefault())
+    await bot.set_my_commands(
+        _bot_commands(None, "es"), scope=BotCommandScopeDefault(), language_code="es"
+    )
+
+
+async def set_commands_for(bot: Bot, chat_id: int, role: str | None, lang: str = "en") -> None:
+    """Give this chat the menu of its role. A failure here never breaks the flow."""
+    try:
+        await bot.set_my_commands(_bot_commands(role, lang), scope=BotCommandScopeChat(chat_id=chat_id))
+    except TelegramAPIError as exc:
+        log.warning("setMyCommands failed for chat %s: %s", chat_id, exc.message)

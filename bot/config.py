@@ -1,0 +1,197 @@
+"""Configuration from the environment and `.env`.
+
+Every variable of the design's table is read here and nowhere else, so that a bad
+value stops the start with one clear line (``ConfigError``) instead of a traceback
+from deep inside the program.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_API_URL = "https://api.telegram.org"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///careloop.db"
+_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+class MissingTokenError(ConfigError):
+    """No BOT_TOKEN: the start explains how to get one instead of failing obscurely."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one running instance."""
+
+    bot_token: str
+    telegram_api_url: str = DEFAULT_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    clinic_name: str = "our clinic"
+    clinic_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    clinic_phone: str | None = None
+    emergency_number: str = "112"
+    protocol_file: Path | None = None
+    time_scale: float = 1.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_port: int = 8080
+    alert_chat_id: int | None = None
+    log_level: str = "INFO"
+    invite_ttl: timedelta = timedelta(hours=72)
+    dispatch_interval_seconds: float = 2.0
+    global_rate_per_second: float = 30.0
+    per_chat_rate_per_second: float = 1.0
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a positive number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name}: expected a positive number, got {raw!r}")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    value = raw.strip().rstrip("/")
+    if not any(value.startswith(s + "://") for s in schemes):
+        expected = " or ".join(f"{s}://…" for s in schemes)
+        raise ConfigError(f"{name}: expected a URL starting with {expected}, got {raw!r}")
+    return value
+
+
+def _admin_ids(raw: str) -> frozenset[int]:
+    ids: set[int] = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not re.fullmatch(r"\d{1,20}", part):
+            raise ConfigError(
+                f"ADMIN_IDS: expected comma-separated Telegram user ids (numbers), got {part!r}"
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+        raise ConfigError(
+            "DATABASE_URL: expected sqlite+aiosqlite:///file.db or "
+            f"postgresql+asyncpg://user@host/db, got {raw!r}"
+        )
+    return value
+
+
+def read_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the values of `.env` (the environment wins)."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Settings:
+    """Validate `env` into Settings, or raise ConfigError naming the first bad variable."""
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value is not None and value.strip() != "" else None
+
+    token = get("BOT_TOKEN")
+    if token is None:
+        if require_token:
+            raise MissingTokenError("BOT_TOKEN is not set")
+        token = ""
+    elif not _TOKEN_RE.match(token.strip()):
+        raise ConfigError("BOT_TOKEN: expected a token like 123456789:AA…, as @BotFather gives it")
+    kwargs: dict[str, object] = {"bot_token": token.strip()}
+
+    if (raw := get("TELEGRAM_API_URL")) is not None:
+        kwargs["telegram_api_url"] = _url("TELEGRAM_API_URL", raw, ("http", "https"))
+    if (raw := get("DATABASE_URL")) is not None:
+        kwargs["database_url"] = _database_url(raw)
+    if (raw := get("REDIS_URL")) is not None:
+        kwargs["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
+    if (raw := get("ADMIN_IDS")) is not None:
+        kwargs["admin_ids"] = _admin_ids(raw)
+    if (raw := get("CLINIC_NAME")) is not None:
+        if len(raw.strip()) > 64:
+            raise ConfigError("CLINIC_NAME: expected at most 64 characters")
+        kwargs["clinic_name"] = raw.strip()
+    if (raw := get("CLINIC_TIMEZONE")) is not None:
+        try:
+            kwargs["clinic_timezone"] = ZoneInfo(raw.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"CLINIC_TIMEZONE: expected an IANA time zone such as Europe/Madrid, got {raw!r}"
+            ) from None
+    if (raw := get("CLINIC_PHONE")) is not None:
+        if not re.fullmatch(r"[0-9+()\-. ]{3,32}", raw.strip()):
+            raise ConfigError(f"CLINIC_PHONE: expected a phone number, got {raw!r}")
+        kwargs["clinic_phone"] = raw.strip()
+    if (raw := get("EMERGENCY_NUMBER")) is not None:
+        if not re.fullmatch(r"[0-9+]{2,15}", raw.strip()):
+            raise ConfigError(f"EMERGENCY_NUMBER: expected a short number like 112, got {raw!r}")
+        kwargs["emergency_number"] = raw.strip()
+    if (raw := get("PROTOCOL_FILE")) is not None:
+        path = Path(raw.strip())
+        if not path.is_file():
+            raise ConfigError(f"PROTOCOL_FILE: no such file: {raw}")
+        kwargs["protocol_file"] = path
+    if (raw := get("TIME_SCALE")) is not None:
+        kwargs["time_scale"] = _positive_float("TIME_SCALE", raw)
+    if (raw := get("WEBHOOK_URL")) is not None:
+        kwargs["webhook_url"] = _url("WEBHOOK_URL", raw, ("https", "http"))
+    if (raw := get("WEBHOOK_SECRET")) is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", raw.strip()):
+            raise ConfigError("WEBHOOK_SECRET: expected 1-256 characters A-Z, a-z, 0-9, _ or -")
+        kwargs["webhook_secret"] = raw.strip()
+    if (raw := get("WEBHOOK_PORT")) is not None:
+        port = _int("WEBHOOK_PORT", raw)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"WEBHOOK_PORT: expected a port 1-65535, got {raw!r}")
+        kwargs["webhook_port"] = port
+    if (raw := get("ALERT_CHAT_ID")) is not None:
+        kwargs["alert_chat_id"] = _int("ALERT_CHAT_ID", raw)
+    if (raw := get("LOG_LEVEL")) is not None:
+        level = raw.strip().upper()
+        if level not in _LEVELS:
+            raise ConfigError(f"LOG_LEVEL: expected one of {', '.join(_LEVELS)}, got {raw!r}")
+        kwargs["log_level"] = level
+    if (raw := get("INVITE_TTL_HOURS")) is not None:
+        hours = _positive_float("INVITE_TTL_HOURS", raw)
+        kwargs["invite_ttl"] = timedelta(hours=hours)
+    if (raw := get("DISPATCH_INTERVAL_SECONDS")) is not None:
+        kwargs["dispatch_interval_seconds"] = _positive_float("DISPATCH_INTERVAL_SECONDS", raw)
+    if (raw := get("SEND_RATE_PER_SECOND")) is not None:
+        kwargs["global_rate_per_second"] = _positive_float("SEND_RATE_PER_SECOND", raw)
+    if (raw := get("SEND_RATE_PER_CHAT_PER_SECOND")) is not None:
+        kwargs["per_chat_rate_per_second"] = _positive_float("SEND_RATE_PER_CHAT_PER_SECOND", raw)
+    if kwargs.get("webhook_url") and not kwargs.get("webhook_secret"):
+        raise ConfigError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+    return Settings(**kwargs)  # type: ignore[arg-type]

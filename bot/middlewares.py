@@ -1,0 +1,71 @@
+"""Cross-cutting work done once per update: a database session and the sender's role."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import TelegramObject, User
+from sqlmodel import select
+
+from bot.commands import set_commands_for
+from bot.config import Settings
+from bot.identity import Actor
+from bot.texts import lang_of
+from care.people import ensure_admin, staff_by_tg
+from scheduler.clock import Clock
+from store.db import SessionFactory
+from store.models import Patient
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """One AsyncSession per update, closed (and rolled back if uncommitted) after it."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.sessions() as db:
+            data["db"] = db
+            return await handler(event, data)
+
+
+class IdentityMiddleware(BaseMiddleware):
+    """Resolve the sender into an `Actor`; register `ADMIN_IDS` users on first contact."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None or user.is_bot:
+            return None  # channel posts and the like: nothing of ours
+        db = data["db"]
+        lang = lang_of(user.language_code)
+        staff = await staff_by_tg(db, user.id)
+        if user.id in self.settings.admin_ids:
+            staff, created = await ensure_admin(
+                db, tg_user_id=user.id, name=user.full_name, language=lang, now=self.clock.now()
+            )
+            if created:
+                log.info("admin registered staff_id=%s", staff.id)
+                bot: Bot = data["bot"]
+                await set_commands_for(bot, user.id, "admin")
+        patient = None
+        if staff is None:
+            patient = (await db.exec(select(Patient).where(Patient.tg_user_id == user.id))).first()
+            if patient is not None:
+                lang = patient.language
+        else:
+            lang = staff.language
+        data["actor"] = Actor(
+            tg_user_id=user.id, lang=lang, first_name=user.first_name, staff=staff, patient=patient
+        )
+        return await handler(event, data)

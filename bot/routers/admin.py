@@ -1,0 +1,68 @@
+"""Admins invite staff and therapists with one-time links."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import InviteRoleCb
+from bot.config import Settings
+from bot.filters import HasRole
+from bot.identity import Actor
+from bot.links import deep_link
+from bot.texts import t
+from care.people import INVITABLE_ROLES, create_invite
+from scheduler.clock import Clock
+from store.models import Role
+
+log = logging.getLogger(__name__)
+router = Router(name="admin")
+router.message.filter(HasRole(Role.ADMIN))
+router.callback_query.filter(HasRole(Role.ADMIN))
+
+
+@router.message(Command("invite"))
+async def invite(message: Message, actor: Actor) -> None:
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("btn_role_staff"), callback_data=InviteRoleCb(role=Role.STAFF).pack()
+                ),
+                InlineKeyboardButton(
+                    text=t("btn_role_therapist"),
+                    callback_data=InviteRoleCb(role=Role.THERAPIST).pack(),
+                ),
+            ]
+        ]
+    )
+    await message.answer(t("invite_choose_role", actor.lang), reply_markup=keyboard)
+
+
+@router.callback_query(InviteRoleCb.filter())
+async def invite_role_chosen(
+    query: CallbackQuery, callback_data: InviteRoleCb, actor: Actor, db: AsyncSession,
+    settings: Settings, clock: Clock, bot_username: str,
+) -> None:
+    if callback_data.role not in INVITABLE_ROLES or actor.staff is None:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    role = Role(callback_data.role)
+    token = await create_invite(
+        db, admin=actor.staff, role=role, now=clock.now(), ttl=settings.invite_ttl
+    )
+    log.info("invite created by staff_id=%s role=%s", actor.staff.id, role)
+    await query.answer()
+    text = t(
+        "invite_link", actor.lang, role=t(f"role_{role}"),
+        hours=round(settings.invite_ttl.total_seconds() / 3600),
+        link=deep_link(bot_username, token),
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text)
+    else:
+        await query.bot.send_message(actor.tg_user_id, text)  # type: ignore[union-attr]

@@ -1,0 +1,55 @@
+"""The patient's consent decision (buttons under the consent text)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import ConsentCb
+from bot.commands import set_commands_for
+from bot.config import Settings
+from bot.identity import Actor
+from bot.texts import t
+from care.enrollment import ConsentOutcome, decide_consent
+from bot.texts import CONSENT_VERSION
+from scheduler.clock import Clock
+
+log = logging.getLogger(__name__)
+router = Router(name="consent")
+
+
+@router.callback_query(ConsentCb.filter())
+async def consent_decision(
+    query: CallbackQuery, callback_data: ConsentCb, actor: Actor, db: AsyncSession,
+    settings: Settings, clock: Clock, bot: Bot,
+) -> None:
+    """Only the account bound to this patient may decide; anything else changes nothing."""
+    patient = actor.patient
+    if patient is None or patient.id != callback_data.patient_id or actor.staff is not None:
+        log.info("consent refused: user %s is not patient %s", actor.tg_user_id,
+                 callback_data.patient_id)
+        await query.answer(t("not_allowed", actor.lang), show_alert=True)
+        return
+    outcome = await decide_consent(
+        db, patient=patient, agree=callback_data.agree, text_version=CONSENT_VERSION,
+        now=clock.now(),
+    )
+    lang = patient.language
+    if outcome == ConsentOutcome.NOT_PENDING:
+        await query.answer(t("consent_not_pending", lang))
+        return
+    log.info("consent %s patient_id=%s", outcome, patient.id)
+    await query.answer()
+    reply = (
+        t("consent_agreed", lang, emergency=settings.emergency_number)
+        if outcome == ConsentOutcome.AGREED
+        else t("consent_declined", lang)
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(reply)
+    if outcome == ConsentOutcome.AGREED:
+        await set_commands_for(bot, actor.tg_user_id, "patient", lang)

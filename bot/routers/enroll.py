@@ -1,0 +1,297 @@
+"""/enroll: front-desk staff start a patient's follow-up, one step at a time.
+
+Every step keeps its answers in the FSM only; nothing touches the database until
+the last step, so /cancel at any point leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import (
+    EnrollBaselineCb,
+    EnrollRegionCb,
+    EnrollRegionsDoneCb,
+    EnrollTherapistCb,
+    EnrollTimeCb,
+)
+from bot.config import Settings
+from bot.filters import HasRole
+from bot.identity import Actor
+from bot.links import deep_link, qr_png
+from bot.texts import t
+from care.enrollment import NAME_MAX, EnrollmentError, clean_display_name, enroll
+from care.people import therapists
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from store.models import Role, StaffMember
+
+log = logging.getLogger(__name__)
+router = Router(name="enroll")
+router.message.filter(HasRole(Role.STAFF, Role.ADMIN))
+router.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
+
+TIME_CHOICES_MINUTES = (0, 30, 60, 120)
+_HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
+
+
+class Enroll(StatesGroup):
+    name = State()
+    therapist = State()
+    time = State()
+    regions = State()
+    baseline = State()
+
+
+def _therapist_keyboard(people: list[StaffMember]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for person in people:
+        assert person.id is not None
+        builder.button(text=person.name[:60], callback_data=EnrollTherapistCb(staff_id=person.id))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def _time_keyboard(lang: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for minutes in TIME_CHOICES_MINUTES:
+        if minutes == 0:
+            label = t("btn_now", lang)
+        elif minutes < 60:
+            label = t("btn_minutes_ago", lang, minutes=minutes)
+        else:
+            label = t("btn_hours_ago", lang, hours=minutes // 60)
+        builder.button(text=label, callback_data=EnrollTimeCb(minutes_ago=minutes))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def _regions_keyboard(protocol: Protocol, selected: list[str], lang: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for region in protocol.regions:
+        mark = "✅ " if region.key in selected else ""
+        builder.button(
+            text=f"{mark}{region.label.get(lang)}", callback_data=EnrollRegionCb(key=region.key)
+        )
+    builder.adjust(2)
+    builder.row(
+        InlineKeyboardButton(text=t("btn_done", lang), callback_data=EnrollRegionsDoneCb().pack())
+    )
+    return builder.as_markup()
+
+
+def _baseline_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for value in range(11):
+        builder.button(text=str(value), callback_data=EnrollBaselineCb(value=value))
+    builder.adjust(6, 5)
+    return builder.as_markup()
+
+
+@router.message(Command("enroll"))
+async def start_enroll(message: Message, actor: Actor, state: FSMContext) -> None:
+    await state.clear()
+    await state.set_state(Enroll.name)
+    await message.answer(t("enroll_name", actor.lang))
+
+
+@router.message(Enroll.name, F.text, ~F.text.startswith("/"))
+async def got_name(
+    message: Message, actor: Actor, state: FSMContext, db: AsyncSession
+) -> None:
+    raw = message.text or ""
+    try:
+        name = clean_display_name(raw)
+    except EnrollmentError as exc:
+        if str(exc) == "too_long":
+            length = len(" ".join(raw.split()))
+            await message.answer(t("enroll_name_too_long", actor.lang, length=length))
+        else:
+            await message.answer(t("enroll_name_empty", actor.lang))
+        return
+    people = await therapists(db)
+    if not people:
+        await state.clear()
+        await message.answer(t("enroll_no_therapists", actor.lang))
+        return
+    await state.update_data(name=name)
+    await state.set_state(Enroll.therapist)
+    await message.answer(
+        t("enroll_therapist", actor.lang, name=name), reply_markup=_therapist_keyboard(people)
+    )
+
+
+@router.message(Enroll.name)
+async def name_not_text(message: Message, actor: Actor) -> None:
+    await message.answer(t("enroll_name_empty", actor.lang))
+
+
+@router.callback_query(Enroll.therapist, EnrollTherapistCb.filter())
+async def got_therapist(
+    query: CallbackQuery, callback_data: EnrollTherapistCb, actor: Actor, state: FSMContext,
+    db: AsyncSession, settings: Settings,
+) -> None:
+    therapist = await db.get(StaffMember, callback_data.staff_id)
+    if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    await state.update_data(therapist_id=therapist.id, therapist_name=therapist.name)
+    await state.set_state(Enroll.time)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(
+            t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
+            reply_markup=_time_keyboard(actor.lang),
+        )
+
+
+async def _ask_regions(message: Message, state: FSMContext, actor: Actor, protocol: Protocol,
+                       ended: datetime) -> None:
+    await state.update_data(ended_at=ended.isoformat(), regions=[])
+    await state.set_state(Enroll.regions)
+    await message.answer(
+        t("enroll_regions", actor.lang), reply_markup=_regions_keyboard(protocol, [], actor.lang)
+    )
+
+
+@router.callback_query(Enroll.time, EnrollTimeCb.filter())
+async def got_time_button(
+    query: CallbackQuery, callback_data: EnrollTimeCb, actor: Actor, state: FSMContext,
+    clock: Clock, protocol: Protocol,
+) -> None:
+    if callback_data.minutes_ago not in TIME_CHOICES_MINUTES:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    await query.answer()
+    ended = clock.now() - timedelta(minutes=callback_data.minutes_ago)
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await _ask_regions(query.message, state, actor, protocol, ended)
+
+
+@router.message(Enroll.time, F.text)
+async def got_time_text(
+    message: Message, actor: Actor, state: FSMContext, clock: Clock, settings: Settings,
+    protocol: Protocol,
+) -> None:
+    match = _HHMM.match(message.text or "")
+    if match is None:
+        await message.answer(t("enroll_time_bad", actor.lang))
+        return
+    now = clock.now()
+    local_now = now.astimezone(settings.clinic_timezone)
+    ended_local = local_now.replace(
+        hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0
+    )
+    if ended_local > local_now:
+        await message.answer(
+            t("enroll_time_future", actor.lang, time=ended_local.strftime("%H:%M"),
+              now=local_now.strftime("%H:%M"))
+        )
+        return
+    await _ask_regions(message, state, actor, protocol, ended_local)
+
+
+@router.callback_query(Enroll.regions, EnrollRegionCb.filter())
+async def toggle_region(
+    query: CallbackQuery, callback_data: EnrollRegionCb, actor: Actor, state: FSMContext,
+    protocol: Protocol,
+) -> None:
+    if callback_data.key not in {r.key for r in protocol.regions}:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    data = await state.get_data()
+    selected: list[str] = list(data.get("regions", []))
+    if callback_data.key in selected:
+        selected.remove(callback_data.key)
+    else:
+        selected.append(callback_data.key)
+    await state.update_data(regions=selected)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(
+            reply_markup=_regions_keyboard(protocol, selected, actor.lang)
+        )
+
+
+@router.callback_query(Enroll.regions, EnrollRegionsDoneCb.filter())
+async def regions_done(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
+    data = await state.get_data()
+    if not data.get("regions"):
+        await query.answer(t("enroll_regions_none", actor.lang), show_alert=True)
+        return
+    await state.set_state(Enroll.baseline)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard())
+
+
+@router.callback_query(Enroll.baseline, EnrollBaselineCb.filter())
+async def got_baseline(
+    query: CallbackQuery, callback_data: EnrollBaselineCb, actor: Actor, state: FSMContext,
+    db: AsyncSession, settings: Settings, clock: Clock, protocol: Protocol, bot_username: str,
+) -> None:
+    if not 0 <= callback_data.value <= 10 or actor.staff is None:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    data = await state.get_data()
+    ended = datetime.fromisoformat(data["ended_at"])
+    try:
+        result = await enroll(
+            db, staff=actor.staff, display_name=data["name"], therapist_id=data["therapist_id"],
+            session_ended_at=ended, regions=data["regions"], baseline_pain=callback_data.value,
+            language="en", now=clock.now(), link_ttl=settings.invite_ttl,
+        )
+    except EnrollmentError as exc:
+        await state.clear()
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(t("enroll_failed", actor.lang, reason=str(exc)))
+        return
+    await state.clear()
+    await query.answer()
+    log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, actor.staff.id)
+    link = deep_link(bot_username, result.token)
+    labels = {r.key: r.label.get(actor.lang) for r in protocol.regions}
+    hours = round(settings.invite_ttl.total_seconds() / 3600)
+    text = t(
+        "enroll_done", actor.lang, name=result.patient.display_name,
+        therapist=data["therapist_name"],
+        ended=ended.astimezone(settings.clinic_timezone).strftime("%H:%M"),
+        regions=", ".join(labels.get(k, k) for k in data["regions"]),
+        baseline=callback_data.value, hours=hours, link=link,
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(text)
+        await query.message.answer_photo(
+            BufferedInputFile(qr_png(link), filename="join-qr.png"),
+            caption=t("enroll_qr_caption", actor.lang, clinic=settings.clinic_name),
+        )
+
+
+@router.message(StateFilter(Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline))
+async def expected_button(message: Message, actor: Actor) -> None:
+    """Text (or anything) where a button was expected: say so, change nothing."""
+    await message.answer(t("use_buttons", actor.lang))
+
+
+__all__ = ["NAME_MAX", "router"]

@@ -1,0 +1,34 @@
+"""The last stop: whatever no other handler took gets a clear, harmless answer."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.config import Settings
+from bot.identity import Actor
+from bot.texts import safety_line, t
+
+router = Router(name="fallback")
+
+
+@router.message()
+async def any_message(message: Message, actor: Actor, settings: Settings) -> None:
+    """Unknown people get the introduction; patients the safety line; staff a hint."""
+    if actor.role is None:
+        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        return
+    if actor.role == "patient":
+        await message.answer(
+            t("patient_free_text", actor.lang)
+            + "\n\n"
+            + safety_line(actor.lang, settings.emergency_number, settings.clinic_phone)
+        )
+        return
+    await message.answer(t("unknown_command", actor.lang))
+
+
+@router.callback_query()
+async def any_callback(query: CallbackQuery, actor: Actor) -> None:
+    """A stale, forged or foreign button: refuse without touching anything."""
+    await query.answer(t("button_expired", actor.lang), show_alert=True)

@@ -1,0 +1,144 @@
+"""/start (with or without a link token), /help and /cancel — for everyone."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.callbacks import ConsentCb
+from bot.commands import commands_of, set_commands_for
+from bot.config import Settings
+from bot.identity import Actor
+from bot.texts import Raw, safety_line, t
+from care.enrollment import JoinOutcome, open_join_link
+from care.people import InviteOutcome, find_link, redeem_invite
+from care.tokens import looks_like_token
+from scheduler.clock import Clock
+from sqlmodel.ext.asyncio.session import AsyncSession
+from store.models import Role
+
+log = logging.getLogger(__name__)
+router = Router(name="start")
+
+_JOIN_REFUSALS = {
+    JoinOutcome.UNKNOWN: "link_unknown",
+    JoinOutcome.EXPIRED: "link_expired",
+    JoinOutcome.USED: "link_used",
+    JoinOutcome.OTHER_ACCOUNT: "link_other_account",
+    JoinOutcome.ACCOUNT_TAKEN: "link_account_taken",
+    JoinOutcome.IS_STAFF: "link_is_staff",
+}
+_INVITE_REFUSALS = {
+    InviteOutcome.UNKNOWN: "link_unknown",
+    InviteOutcome.EXPIRED: "link_expired",
+    InviteOutcome.USED: "link_used",
+    InviteOutcome.IS_PATIENT: "invite_is_patient",
+}
+
+
+def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("btn_agree", lang),
+                    callback_data=ConsentCb(patient_id=patient_id, agree=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("btn_decline", lang),
+                    callback_data=ConsentCb(patient_id=patient_id, agree=False).pack(),
+                ),
+            ]
+        ]
+    )
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_with_token(
+    message: Message, command: CommandObject, actor: Actor, db: AsyncSession, settings: Settings,
+    clock: Clock, bot: Bot, state: FSMContext,
+) -> None:
+    """Open an invitation or a patient's join link."""
+    await state.clear()
+    token = (command.args or "").strip()
+    link = await find_link(db, token) if looks_like_token(token) else None
+    if link is None:
+        log.info("start: unknown token from user %s", actor.tg_user_id)
+        await message.answer(t("link_unknown", actor.lang))
+        return
+    now = clock.now()
+    if link.kind == "invite":
+        result = await redeem_invite(
+            db, link, tg_user_id=actor.tg_user_id, name=actor.first_name
+            if message.from_user is None else message.from_user.full_name,
+            language=actor.lang, now=now,
+        )
+        if result.outcome == InviteOutcome.REGISTERED and result.member is not None:
+            role = result.member.role
+            log.info("staff registered staff_id=%s role=%s", result.member.id, role)
+            hint = t("hint_staff") if role == Role.STAFF else t("hint_therapist")
+            await message.answer(
+                t("registered", actor.lang, name=result.member.name, role=t(f"role_{role}"),
+                  hint=Raw(hint))
+            )
+            await set_commands_for(bot, actor.tg_user_id, role)
+        elif result.outcome == InviteOutcome.ALREADY_STAFF and result.member is not None:
+            await message.answer(t("already_staff", actor.lang, role=t(f"role_{result.member.role}")))
+        else:
+            await message.answer(t(_INVITE_REFUSALS[result.outcome], actor.lang))
+        return
+    join = await open_join_link(
+        db, link, tg_user_id=actor.tg_user_id, language=actor.lang, now=now
+    )
+    if join.outcome != JoinOutcome.ASK_CONSENT or join.patient is None:
+        log.info("start: join refused (%s) for user %s", join.outcome, actor.tg_user_id)
+        await message.answer(t(_JOIN_REFUSALS[join.outcome], actor.lang))
+        return
+    patient = join.patient
+    assert patient.id is not None
+    lang = patient.language
+    therapist_name = join.therapist.name if join.therapist else ""
+    await message.answer(t("welcome", lang, clinic=settings.clinic_name, therapist=therapist_name))
+    await message.answer(
+        t("consent", lang, emergency=settings.emergency_number),
+        reply_markup=consent_keyboard(patient.id, lang),
+    )
+
+
+@router.message(CommandStart())
+async def start_plain(message: Message, actor: Actor, settings: Settings, bot: Bot) -> None:
+    """A plain /start: staff and patients get their help; others the introduction."""
+    if actor.role is None:
+        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        return
+    await set_commands_for(bot, actor.tg_user_id, actor.role, actor.lang)
+    await send_help(message, actor, settings)
+
+
+@router.message(Command("help"))
+async def help_command(message: Message, actor: Actor, settings: Settings) -> None:
+    if actor.role is None:
+        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        return
+    await send_help(message, actor, settings)
+
+
+async def send_help(message: Message, actor: Actor, settings: Settings) -> None:
+    lines = [t("help_header", actor.lang)]
+    lines += [f"/{c} — {d}" for c, d in commands_of(actor.role, actor.lang)]
+    if actor.role == "patient":
+        lines += ["", safety_line(actor.lang, settings.emergency_number, settings.clinic_phone)]
+    await message.answer("\n".join(lines))
+
+
+@router.message(Command("cancel"), F.chat.type == "private")
+async def cancel(message: Message, actor: Actor, state: FSMContext) -> None:
+    if await state.get_state() is None:
+        await message.answer(t("nothing_to_cancel", actor.lang))
+        return
+    await state.clear()
+    await message.answer(t("cancelled", actor.lang))

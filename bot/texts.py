@@ -1,0 +1,242 @@
+"""The bot's own texts (the protocol file holds the clinical ones), in English and Spanish.
+
+Templates are HTML; every value put into them goes through aiogram's `html.quote`
+in `t()`, so a name like ``Zoë <O'Brien> & 🦵`` can never break a message.
+Staff-facing texts are English only for now; everything a patient sees is also in
+Spanish.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import html
+
+CONSENT_VERSION = "2026-11-21.1"
+LANGUAGES = ("en", "es")
+
+_EN: dict[str, str] = {
+    # --- everyone ---
+    "unknown_user": (
+        "Hello! I am <b>careloop</b>, the aftercare assistant of {clinic}. I follow up "
+        "patients after a dry-needling session with short check-ins and exercise "
+        "reminders.\n\nIf you are a patient, please ask the front desk for your personal "
+        "link or QR code and open it on this phone."
+    ),
+    "help_header": "<b>Your commands</b>",
+    "cancelled": "Cancelled. Nothing was saved.",
+    "nothing_to_cancel": "There is nothing to cancel.",
+    "button_expired": "This button has expired.",
+    "unknown_command": "I did not understand that. /help lists your commands.",
+    "not_allowed": "Sorry, that is not available to you.",
+    "internal_error": "Sorry, something went wrong on our side. Please try again.",
+    # --- tokens ---
+    "link_unknown": (
+        "This link is not valid. Please ask the clinic's front desk for a new one."
+    ),
+    "link_expired": (
+        "This link has expired. Please ask the clinic's front desk for a new one."
+    ),
+    "link_used": "This link has already been used. Please ask the clinic for a new one.",
+    "link_other_account": (
+        "This link was already opened from another Telegram account, so it cannot be used "
+        "here. Please ask the clinic's front desk for a new one."
+    ),
+    "link_account_taken": (
+        "This Telegram account already follows another care plan, so it cannot join a "
+        "second one. Please ask the clinic's front desk."
+    ),
+    "link_is_staff": "You are registered as clinic staff, so you cannot join as a patient.",
+    # --- patient join ---
+    "welcome": (
+        "Welcome! <b>{clinic}</b> has set up aftercare follow-up for you with your "
+        "therapist <b>{therapist}</b>."
+    ),
+    "consent": (
+        "<b>Before we start</b>\n\n"
+        "• <b>What I send:</b> short check-ins a few hours, 24 h and 48 h after each "
+        "session, daily exercise reminders, and one-tap questions about pain, soreness, "
+        "the needle sites and warning signs.\n"
+        "• <b>Not an emergency service.</b> This chat is not watched around the clock. "
+        "In an emergency call <b>{emergency}</b>.\n"
+        "• <b>What is stored:</b> your name as the clinic entered it, your answers and "
+        "their times. Your therapist and the clinic's care team see them; no one else.\n"
+        "• <b>Your control:</b> /pause to take a break, /stop to end the follow-up, "
+        "/mydata to see your data and /delete to erase it.\n\n"
+        "Do you agree?"
+    ),
+    "btn_agree": "I agree",
+    "btn_decline": "No, thanks",
+    "consent_agreed": (
+        "Thank you! You are all set. I will send your first check-in soon.\n\n"
+        "Remember: this chat is not an emergency service. In an emergency call "
+        "<b>{emergency}</b>."
+    ),
+    "consent_declined": (
+        "Understood. I will not send you anything. If you change your mind, ask the "
+        "clinic for a new link."
+    ),
+    "consent_not_pending": "Your answer was already recorded.",
+    "patient_free_text": "I can't read messages like this one.",
+    "safety": (
+        "⚠️ This chat is not an emergency service and is not watched around the clock. "
+        "In an emergency call <b>{emergency}</b>."
+    ),
+    "clinic_contact": "To talk to the clinic, call {phone}.",
+    "patient_inactive": (
+        "Your follow-up is not active. If you need help, please contact {clinic} directly."
+    ),
+    # --- admin ---
+    "invite_choose_role": "Whom do you want to invite?",
+    "btn_role_staff": "Front-desk staff",
+    "btn_role_therapist": "Therapist",
+    "invite_link": (
+        "Send this one-time link to the new <b>{role}</b>. It works once and expires in "
+        "{hours} hours:\n{link}"
+    ),
+    "role_staff": "front-desk staff member",
+    "role_therapist": "therapist",
+    "role_admin": "admin",
+    "registered": "Welcome to careloop, {name}! You are registered as <b>{role}</b>. {hint}",
+    "hint_staff": "Use /enroll after a visit to start a patient's follow-up.",
+    "hint_therapist": "You will receive alerts about your patients here.",
+    "already_staff": "You are already registered as <b>{role}</b>.",
+    "invite_is_patient": "This Telegram account follows a care plan, so it cannot be staff.",
+    "admin_registered": "Welcome, admin! Use /invite to bring in staff and therapists.",
+    # --- enrollment ---
+    "enroll_name": (
+        "New patient. What name should the messages use? (1–64 characters)\n/cancel to stop."
+    ),
+    "enroll_name_empty": "Please type the patient's name (1–64 characters).",
+    "enroll_name_too_long": "That name has {length} characters; the limit is 64. Please shorten it.",
+    "enroll_no_therapists": (
+        "There is no registered therapist yet. Ask an admin to /invite one first."
+    ),
+    "enroll_therapist": "Who is the treating therapist of <b>{name}</b>?",
+    "enroll_time": (
+        "When did the session end? Tap a choice or type the time today as HH:MM "
+        "({tz})."
+    ),
+    "btn_now": "Just now",
+    "btn_minutes_ago": "{minutes} min ago",
+    "btn_hours_ago": "{hours} h ago",
+    "enroll_time_bad": "Please type a time as HH:MM (for example 14:30), or tap a choice.",
+    "enroll_time_future": "{time} is later than now ({now}). Please give a time that has passed.",
+    "enroll_regions": "Which regions were needled? Tap all that apply, then <b>Done</b>.",
+    "btn_done": "Done",
+    "enroll_regions_none": "Please select at least one region.",
+    "enroll_baseline": "Usual pain before treatment, 0 (none) to 10 (worst imaginable)?",
+    "use_buttons": "Please use the buttons above, or /cancel to stop.",
+    "enroll_done": (
+        "<b>{name}</b> is enrolled with {therapist}.\n"
+        "Session ended {ended} · regions: {regions} · baseline pain {baseline}/10.\n\n"
+        "Show the QR code to the patient, or send them this one-time link "
+        "(valid {hours} h):\n{link}"
+    ),
+    "enroll_qr_caption": "Scan to join {clinic}'s aftercare follow-up.",
+    "enroll_failed": "The patient could not be enrolled: {reason}. Nothing was saved.",
+}
+
+_ES: dict[str, str] = {
+    "unknown_user": (
+        "¡Hola! Soy <b>careloop</b>, el asistente de cuidados posteriores de {clinic}. "
+        "Hago el seguimiento de los pacientes después de una sesión de punción seca con "
+        "breves cuestionarios y recordatorios de ejercicios.\n\nSi es paciente, pida en "
+        "recepción su enlace personal o su código QR y ábralo en este teléfono."
+    ),
+    "help_header": "<b>Sus comandos</b>",
+    "cancelled": "Cancelado. No se ha guardado nada.",
+    "nothing_to_cancel": "No hay nada que cancelar.",
+    "button_expired": "Este botón ha caducado.",
+    "unknown_command": "No he entendido eso. /help muestra sus comandos.",
+    "not_allowed": "Lo sentimos, esa opción no está disponible para usted.",
+    "internal_error": "Lo sentimos, algo ha fallado por nuestra parte. Inténtelo de nuevo.",
+    "link_unknown": "Este enlace no es válido. Pida uno nuevo en la recepción de la clínica.",
+    "link_expired": "Este enlace ha caducado. Pida uno nuevo en la recepción de la clínica.",
+    "link_used": "Este enlace ya se ha utilizado. Pida uno nuevo en la clínica.",
+    "link_other_account": (
+        "Este enlace ya se abrió desde otra cuenta de Telegram y no se puede usar aquí. "
+        "Pida uno nuevo en la recepción de la clínica."
+    ),
+    "link_account_taken": (
+        "Esta cuenta de Telegram ya sigue otro plan de cuidados y no puede unirse a un "
+        "segundo. Consulte en la recepción de la clínica."
+    ),
+    "link_is_staff": "Está registrado como personal de la clínica; no puede unirse como paciente.",
+    "welcome": (
+        "¡Bienvenido/a! <b>{clinic}</b> ha preparado su seguimiento posterior al "
+        "tratamiento con su fisioterapeuta <b>{therapist}</b>."
+    ),
+    "consent": (
+        "<b>Antes de empezar</b>\n\n"
+        "• <b>Qué le enviaré:</b> breves cuestionarios unas horas, 24 h y 48 h después de "
+        "cada sesión, recordatorios diarios de ejercicios y preguntas de un toque sobre "
+        "dolor, agujetas, las zonas de punción y signos de alarma.\n"
+        "• <b>No es un servicio de urgencias.</b> Este chat no se atiende las 24 horas. "
+        "En caso de urgencia llame al <b>{emergency}</b>.\n"
+        "• <b>Qué se guarda:</b> su nombre tal como lo registró la clínica, sus respuestas "
+        "y sus horas. Los ven su fisioterapeuta y el equipo asistencial de la clínica; "
+        "nadie más.\n"
+        "• <b>Usted decide:</b> /pause para hacer una pausa, /stop para terminar el "
+        "seguimiento, /mydata para ver sus datos y /delete para borrarlos.\n\n"
+        "¿Está de acuerdo?"
+    ),
+    "btn_agree": "Acepto",
+    "btn_decline": "No, gracias",
+    "consent_agreed": (
+        "¡Gracias! Todo listo. Pronto le enviaré su primer cuestionario.\n\n"
+        "Recuerde: este chat no es un servicio de urgencias. En caso de urgencia llame al "
+        "<b>{emergency}</b>."
+    ),
+    "consent_declined": (
+        "Entendido. No le enviaré nada. Si cambia de opinión, pida un enlace nuevo en la "
+        "clínica."
+    ),
+    "consent_not_pending": "Su respuesta ya estaba registrada.",
+    "patient_free_text": "No puedo leer mensajes como este.",
+    "safety": (
+        "⚠️ Este chat no es un servicio de urgencias y no se atiende las 24 horas. "
+        "En caso de urgencia llame al <b>{emergency}</b>."
+    ),
+    "clinic_contact": "Para hablar con la clínica, llame al {phone}.",
+    "patient_inactive": (
+        "Su seguimiento no está activo. Si necesita ayuda, contacte directamente con {clinic}."
+    ),
+}
+
+
+def lang_of(language_code: str | None) -> str:
+    """Telegram's language_code ("es-MX") → one of our languages (default English)."""
+    if language_code:
+        base = language_code.split("-")[0].lower()
+        if base in LANGUAGES:
+            return base
+    return "en"
+
+
+def t(key: str, lang: str = "en", /, **values: Any) -> str:
+    """The text `key` in `lang` (falling back to English) with values HTML-escaped.
+
+    Values wrapped in `Raw` are trusted HTML made by this module (e.g. a nested
+    text already rendered by `t`).
+    """
+    template = (_ES if lang == "es" else _EN).get(key) or _EN[key]
+    safe = {k: (v.html if isinstance(v, Raw) else html.quote(str(v))) for k, v in values.items()}
+    return template.format(**safe)
+
+
+def safety_line(lang: str, emergency: str, phone: str | None) -> str:
+    """Not an emergency service + the emergency number + how to reach the clinic."""
+    line = t("safety", lang, emergency=emergency)
+    if phone:
+        line += "\n" + t("clinic_contact", lang, phone=phone)
+    return line
+
+
+class Raw:
+    """A fragment that is already valid Telegram HTML (produced by `t`)."""
+
+    __slots__ = ("html",)
+
+    def __init__(self, fragment: str) -> None:
+        self.html = fragment

@@ -1,0 +1,192 @@
+"""Enrolling a patient at the desk, and the patient joining by link and consenting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import audit
+from care.tokens import new_token
+from store.models import (
+    ConsentEvent,
+    LinkToken,
+    NeedlingSession,
+    Patient,
+    PatientStatus,
+    Role,
+    StaffMember,
+)
+
+NAME_MAX = 64
+
+
+class EnrollmentError(ValueError):
+    """Input that cannot be enrolled; the message is safe to show to staff."""
+
+
+def clean_display_name(raw: str) -> str:
+    """Collapse whitespace; 1–64 characters of anything (any script, emoji)."""
+    name = " ".join(raw.split())
+    if not name:
+        raise EnrollmentError("empty")
+    if len(name) > NAME_MAX:
+        raise EnrollmentError("too_long")
+    return name
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    patient: Patient
+    session: NeedlingSession
+    token: str
+
+
+async def enroll(
+    db: AsyncSession,
+    *,
+    staff: StaffMember,
+    display_name: str,
+    therapist_id: int,
+    session_ended_at: datetime,
+    regions: list[str],
+    baseline_pain: int,
+    language: str,
+    now: datetime,
+    link_ttl: timedelta,
+) -> Enrollment:
+    """Create the patient, their first session and a one-time join link, atomically."""
+    name = clean_display_name(display_name)
+    if not 0 <= baseline_pain <= 10:
+        raise EnrollmentError("baseline")
+    if not regions:
+        raise EnrollmentError("regions")
+    if session_ended_at > now:
+        raise EnrollmentError("future")
+    therapist = await db.get(StaffMember, therapist_id)
+    if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
+        raise EnrollmentError("therapist")
+    patient = Patient(
+        display_name=name, therapist_id=therapist_id, enrolled_by=staff.id,
+        baseline_pain=baseline_pain, language=language, created_at=now,
+    )
+    db.add(patient)
+    await db.flush()
+    assert patient.id is not None
+    session = NeedlingSession(
+        patient_id=patient.id, number=1, ended_at=session_ended_at, regions=list(regions),
+        recorded_by=staff.id, created_at=now,
+    )
+    token, digest = new_token()
+    link = LinkToken(
+        token_hash=digest, kind="join", patient_id=patient.id, created_by=staff.id,
+        created_at=now, expires_at=now + link_ttl,
+    )
+    db.add_all([session, link])
+    await db.flush()
+    audit.record(
+        db, now=now, action="patient_enrolled", actor_kind="staff", actor_id=staff.id,
+        subject_kind="patient", subject_id=patient.id, therapist_id=therapist_id,
+    )
+    audit.record(
+        db, now=now, action="session_recorded", actor_kind="staff", actor_id=staff.id,
+        subject_kind="patient", subject_id=patient.id, session_id=session.id, number=1,
+    )
+    await db.commit()
+    return Enrollment(patient=patient, session=session, token=token)
+
+
+class JoinOutcome(StrEnum):
+    ASK_CONSENT = "ask_consent"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+    OTHER_ACCOUNT = "other_account"
+    ACCOUNT_TAKEN = "account_taken"  # this Telegram account already follows another patient
+    IS_STAFF = "is_staff"
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    outcome: JoinOutcome
+    patient: Patient | None = None
+    therapist: StaffMember | None = None
+
+
+async def open_join_link(
+    db: AsyncSession, link: LinkToken, *, tg_user_id: int, language: str, now: datetime
+) -> JoinResult:
+    """Bind the link to the first account that opens it and ask for consent.
+
+    Opening it again from the same account asks again (the person may have closed
+    the chat); from any other account it is refused. Nothing changes on refusal.
+    """
+    if link.used_at is not None:
+        return JoinResult(JoinOutcome.USED)
+    if link.expires_at <= now:
+        return JoinResult(JoinOutcome.EXPIRED)
+    if link.bound_tg_user_id is not None and link.bound_tg_user_id != tg_user_id:
+        return JoinResult(JoinOutcome.OTHER_ACCOUNT)
+    staff = (await db.exec(select(StaffMember).where(StaffMember.tg_user_id == tg_user_id))).first()
+    if staff is not None:
+        return JoinResult(JoinOutcome.IS_STAFF)
+    assert link.patient_id is not None
+    other = (await db.exec(select(Patient).where(Patient.tg_user_id == tg_user_id))).first()
+    if other is not None and other.id != link.patient_id:
+        return JoinResult(JoinOutcome.ACCOUNT_TAKEN)
+    patient = await db.get(Patient, link.patient_id)
+    if patient is None or patient.status != PatientStatus.INVITED:
+        return JoinResult(JoinOutcome.USED)
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    if link.bound_tg_user_id is None:
+        link.bound_tg_user_id = tg_user_id
+        patient.tg_user_id = tg_user_id
+        patient.language = language
+        audit.record(
+            db, now=now, action="join_link_opened", actor_kind="patient", actor_id=patient.id,
+            subject_kind="patient", subject_id=patient.id,
+        )
+        await db.commit()
+    return JoinResult(JoinOutcome.ASK_CONSENT, patient, therapist)
+
+
+class ConsentOutcome(StrEnum):
+    AGREED = "agreed"
+    DECLINED = "declined"
+    NOT_PENDING = "not_pending"
+
+
+async def decide_consent(
+    db: AsyncSession, *, patient: Patient, agree: bool, text_version: str, now: datetime
+) -> ConsentOutcome:
+    """Record the patient's decision once; the join link is spent either way."""
+    if patient.status != PatientStatus.INVITED:
+        return ConsentOutcome.NOT_PENDING
+    links = await db.exec(
+        select(LinkToken).where(LinkToken.patient_id == patient.id, LinkToken.kind == "join")
+    )
+    for link in links.all():
+        if link.used_at is None:
+            link.used_at = now
+    decision = "agreed" if agree else "declined"
+    assert patient.id is not None
+    db.add(ConsentEvent(patient_id=patient.id, decision=decision, text_version=text_version, at=now))
+    if agree:
+        patient.status = PatientStatus.ACTIVE
+        patient.consented_at = now
+    else:
+        patient.status = PatientStatus.DECLINED
+        patient.ended_at = now
+    audit.record(
+        db, now=now, action=f"consent_{decision}", actor_kind="patient", actor_id=patient.id,
+        subject_kind="patient", subject_id=patient.id, text_version=text_version,
+    )
+    if agree:
+        from care.planning import plan_after_consent
+
+        await plan_after_consent(db, patient=patient, now=now)
+    await db.commit()
+    return ConsentOutcome.AGREED if agree else ConsentOutcome.DECLINED

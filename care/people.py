@@ -1,0 +1,127 @@
+"""Staff, therapists and admins: who they are and how they join by invitation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import audit
+from care.tokens import hash_token, new_token
+from store.models import LinkToken, Patient, Role, StaffMember
+
+INVITABLE_ROLES = (Role.STAFF, Role.THERAPIST)
+
+
+async def staff_by_tg(db: AsyncSession, tg_user_id: int) -> StaffMember | None:
+    result = await db.exec(select(StaffMember).where(StaffMember.tg_user_id == tg_user_id))
+    return result.first()
+
+
+async def ensure_admin(
+    db: AsyncSession, *, tg_user_id: int, name: str, language: str, now: datetime
+) -> tuple[StaffMember, bool]:
+    """Register an `ADMIN_IDS` user on first contact; returns (member, created)."""
+    member = await staff_by_tg(db, tg_user_id)
+    if member is not None:
+        if member.role != Role.ADMIN or not member.active:
+            member.role = Role.ADMIN
+            member.active = True
+            await db.commit()
+        return member, False
+    member = StaffMember(
+        tg_user_id=tg_user_id, role=Role.ADMIN, name=name[:128], language=language, created_at=now
+    )
+    db.add(member)
+    await db.flush()
+    audit.record(
+        db, now=now, action="admin_registered", actor_kind="staff", actor_id=member.id,
+        subject_kind="staff", subject_id=member.id,
+    )
+    await db.commit()
+    return member, True
+
+
+async def therapists(db: AsyncSession) -> list[StaffMember]:
+    result = await db.exec(
+        select(StaffMember)
+        .where(StaffMember.role == Role.THERAPIST, col(StaffMember.active).is_(True))
+        .order_by(col(StaffMember.name), col(StaffMember.id))
+    )
+    return list(result.all())
+
+
+async def create_invite(
+    db: AsyncSession, *, admin: StaffMember, role: Role, now: datetime, ttl: timedelta
+) -> str:
+    """A one-time invitation for a new staff member or therapist; returns the token."""
+    if role not in INVITABLE_ROLES:
+        raise ValueError(f"cannot invite role {role}")
+    token, digest = new_token()
+    link = LinkToken(
+        token_hash=digest, kind="invite", role=role, created_by=admin.id,
+        created_at=now, expires_at=now + ttl,
+    )
+    db.add(link)
+    await db.flush()
+    audit.record(
+        db, now=now, action="invite_created", actor_kind="staff", actor_id=admin.id,
+        subject_kind="link", subject_id=link.id, role=str(role),
+    )
+    await db.commit()
+    return token
+
+
+class InviteOutcome(StrEnum):
+    REGISTERED = "registered"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+    ALREADY_STAFF = "already_staff"
+    IS_PATIENT = "is_patient"
+
+
+@dataclass(frozen=True)
+class InviteResult:
+    outcome: InviteOutcome
+    member: StaffMember | None = None
+
+
+async def find_link(db: AsyncSession, token: str) -> LinkToken | None:
+    result = await db.exec(select(LinkToken).where(LinkToken.token_hash == hash_token(token)))
+    return result.first()
+
+
+async def redeem_invite(
+    db: AsyncSession, link: LinkToken, *, tg_user_id: int, name: str, language: str,
+    now: datetime,
+) -> InviteResult:
+    """Register the opener with the invited role, once. Anything else changes nothing."""
+    if link.used_at is not None:
+        return InviteResult(InviteOutcome.USED)
+    if link.expires_at <= now:
+        return InviteResult(InviteOutcome.EXPIRED)
+    existing = await staff_by_tg(db, tg_user_id)
+    if existing is not None:
+        return InviteResult(InviteOutcome.ALREADY_STAFF, existing)
+    patient = (await db.exec(select(Patient).where(Patient.tg_user_id == tg_user_id))).first()
+    if patient is not None:
+        return InviteResult(InviteOutcome.IS_PATIENT)
+    assert link.role is not None
+    member = StaffMember(
+        tg_user_id=tg_user_id, role=link.role, name=name[:128], language=language,
+        created_at=now,
+    )
+    db.add(member)
+    link.used_at = now
+    link.bound_tg_user_id = tg_user_id
+    await db.flush()
+    audit.record(
+        db, now=now, action="staff_registered", actor_kind="staff", actor_id=member.id,
+        subject_kind="staff", subject_id=member.id, role=link.role, invited_by=link.created_by,
+    )
+    await db.commit()
+    return InviteResult(InviteOutcome.REGISTERED, member)

@@ -1,0 +1,281 @@
+"""The tables of careloop, designed for the whole product.
+
+Personal data lives in few columns on purpose (a patient's display name, a staff
+member's name, answers), so that erasure (`/delete`) and the no-PII-in-logs rule
+are easy to keep: everything else refers to people by numeric ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from store.types import UTCDateTime
+
+
+def _dt(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _tg_id(nullable: bool = True, unique: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=Column(BigInteger, nullable=nullable, unique=unique, index=True)
+    )
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    THERAPIST = "therapist"
+
+
+class PatientStatus(StrEnum):
+    INVITED = "invited"  # enrolled at the desk, link not yet opened and agreed
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DECLINED = "declined"
+    STOPPED = "stopped"  # withdrew with /stop
+    DISCHARGED = "discharged"
+    UNREACHABLE = "unreachable"  # blocked the bot (403)
+    DELETED = "deleted"  # personal data erased
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class CheckinState(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    DONE = "done"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"  # its condition was not met when it fell due
+    CANCELLED = "cancelled"
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class StaffMember(SQLModel, table=True):
+    """A clinic person with a role: admin, front-desk staff or therapist."""
+
+    __tablename__ = "staff_member"
+    id: int | None = Field(default=None, primary_key=True)
+    tg_user_id: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=128)
+    language: str = Field(default="en", max_length=8)
+    timezone: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    created_at: datetime = _dt(nullable=False)
+
+
+class LinkToken(SQLModel, table=True):
+    """A one-time link: a staff/therapist invitation or a patient's join link.
+
+    Only the SHA-256 of the token is stored, so a leaked database cannot be used
+    to join as someone. `bound_tg_user_id` pins a patient link to the first
+    Telegram account that opened it.
+    """
+
+    __tablename__ = "link_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # "invite" | "join"
+    role: str | None = Field(default=None, max_length=16)  # for invites
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    created_at: datetime = _dt(nullable=False)
+    expires_at: datetime = _dt(nullable=False)
+    bound_tg_user_id: int | None = _tg_id()
+    used_at: datetime | None = _dt()
+
+
+class Patient(SQLModel, table=True):
+    """A patient in follow-up. `display_name` is the only identifying field."""
+
+    __tablename__ = "patient"
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str | None = Field(default=None, max_length=64)
+    therapist_id: int = Field(foreign_key="staff_member.id", index=True)
+    enrolled_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    status: str = Field(default=PatientStatus.INVITED, max_length=16, index=True)
+    tg_user_id: int | None = _tg_id(unique=True)
+    language: str = Field(default="en", max_length=8)
+    timezone: str | None = Field(default=None, max_length=64)
+    reminder_time: str = Field(default="18:00", max_length=5)
+    baseline_pain: int
+    activities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    exercises: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    paused_until: datetime | None = _dt()
+    missed_checkins: int = 0
+    consecutive_missed: int = 0
+    created_at: datetime = _dt(nullable=False)
+    consented_at: datetime | None = _dt()
+    ended_at: datetime | None = _dt()
+
+
+class ConsentEvent(SQLModel, table=True):
+    """What a patient agreed to (or declined), with the consent text's version."""
+
+    __tablename__ = "consent_event"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    decision: str = Field(max_length=16)  # agreed | declined | withdrawn
+    text_version: str = Field(max_length=32)
+    at: datetime = _dt(nullable=False)
+
+
+class NeedlingSession(SQLModel, table=True):
+    """One dry-needling treatment; the anchor (T0) of its check-ins."""
+
+    __tablename__ = "needling_session"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    number: int
+    ended_at: datetime = _dt(nullable=False)
+    regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recorded_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    created_at: datetime = _dt(nullable=False)
+
+
+class Checkin(SQLModel, table=True):
+    """One check-in of a session: its questions are asked one tap at a time."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (
+        UniqueConstraint("session_id", "key", name="uq_checkin_session_key"),
+        Index("ix_checkin_patient_state", "patient_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    session_id: int | None = Field(default=None, foreign_key="needling_session.id")
+    key: str = Field(max_length=32)
+    state: str = Field(default=CheckinState.SCHEDULED, max_length=16)
+    due_at: datetime = _dt(nullable=False)
+    expires_at: datetime = _dt(nullable=False)
+    opened_at: datetime | None = _dt()
+    finished_at: datetime | None = _dt()
+    chat_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    nudged: bool = False
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class Answer(SQLModel, table=True):
+    """One tapped answer. The unique key makes a repeated tap a no-op."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("checkin_id", "question_key", name="uq_answer_question"),)
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    question_key: str = Field(max_length=16)
+    value: int
+    answered_at: datetime = _dt(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message that must not be lost, written in the transaction that caused it.
+
+    The dispatcher claims due rows (`state`, `due_at`) and renders them by `kind`
+    with `payload`; nothing about what is due lives in memory.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "due_at"),
+        Index("ix_outbox_patient_state", "patient_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    patient_id: int | None = Field(default=None, foreign_key="patient.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff_member.id")
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    urgent: bool = False
+    state: str = Field(default=OutboxState.PENDING, max_length=16)
+    due_at: datetime = _dt(nullable=False)
+    expires_at: datetime | None = _dt()
+    attempts: int = 0
+    claimed_at: datetime | None = _dt()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = _dt()
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _dt(nullable=False)
+
+
+class Alert(SQLModel, table=True):
+    """A clinical alert for a therapist; one open alert per patient and reason."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index(
+            "uq_alert_open_reason",
+            "patient_id",
+            "reason_key",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    therapist_id: int = Field(foreign_key="staff_member.id", index=True)
+    tier: str = Field(max_length=24)
+    reason_key: str = Field(max_length=48)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default=AlertState.OPEN, max_length=16)
+    occurrences: int = 1
+    escalation_level: int = 0
+    next_escalation_at: datetime | None = _dt(index=True)
+    created_at: datetime = _dt(nullable=False)
+    updated_at: datetime = _dt(nullable=False)
+    acknowledged_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    acknowledged_at: datetime | None = _dt()
+
+
+class AlertCopy(SQLModel, table=True):
+    """Where an alert was shown, so acknowledging can edit every copy."""
+
+    __tablename__ = "alert_copy"
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to what, when — ids and action names only, never personal data."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _dt(nullable=False, index=True)
+    actor_kind: str = Field(max_length=16)  # staff | patient | system
+    actor_id: int | None = None
+    action: str = Field(max_length=48)
+    subject_kind: str | None = Field(default=None, max_length=16)
+    subject_id: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AppState(SQLModel, table=True):
+    """Small process-wide facts that must survive restarts (e.g. the clock's origin)."""
+
+    __tablename__ = "app_state"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
