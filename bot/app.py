@@ -66,11 +66,18 @@ def make_storage(settings: Settings) -> BaseStorage:
 def make_dispatcher(
     settings: Settings, sessions: SessionFactory, clock: Clock, protocol: Protocol
 ) -> Dispatcher:
-    dp = Dispatcher(storage=make_storage(settings), settings=settings, clock=clock,
-                    protocol=protocol)
+    dp = Dispatcher(
+        storage=make_storage(settings), settings=settings, clock=clock, protocol=protocol
+    )
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(IdentityMiddleware(settings, clock))
-    dp.include_routers(start.router, admin.router, enroll.router, consent.router, fallback.router)
+    dp.include_routers(
+        start.make_router(),
+        admin.make_router(),
+        enroll.make_router(),
+        consent.make_router(),
+        fallback.make_router(),
+    )
     dp.errors.register(_log_error)
     return dp
 
@@ -79,7 +86,9 @@ async def _log_error(event: ErrorEvent) -> bool:
     """Log the failure with ids only: no message text, no names."""
     update = event.update
     log.error(
-        "update %s failed: %s", update.update_id, type(event.exception).__name__,
+        "update %s failed: %s",
+        update.update_id,
+        type(event.exception).__name__,
         exc_info=event.exception,
     )
     return True
@@ -99,6 +108,12 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     assert me.username is not None
     dp["bot_username"] = me.username
     return App(
-        settings=settings, bot=bot, dispatcher=dp, engine=engine, sessions=sessions,
-        clock=clock, protocol=protocol, bot_username=me.username,
+        settings=settings,
+        bot=bot,
+        dispatcher=dp,
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        protocol=protocol,
+        bot_username=me.username,
     )

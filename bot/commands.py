@@ -50,6 +50,8 @@ async def set_default_commands(bot: Bot) -> None:
 async def set_commands_for(bot: Bot, chat_id: int, role: str | None, lang: str = "en") -> None:
     """Give this chat the menu of its role. A failure here never breaks the flow."""
     try:
-        await bot.set_my_commands(_bot_commands(role, lang), scope=BotCommandScopeChat(chat_id=chat_id))
+        await bot.set_my_commands(
+            _bot_commands(role, lang), scope=BotCommandScopeChat(chat_id=chat_id)
+        )
     except TelegramAPIError as exc:
         log.warning("setMyCommands failed for chat %s: %s", chat_id, exc.message)

@@ -34,7 +34,9 @@ async def start_app(settings: Settings) -> App:
     try:
         app = await build_app(settings)
     except TelegramUnauthorizedError:
-        raise StartupError("BOT_TOKEN: Telegram refused this token (check it with @BotFather)") from None
+        raise StartupError(
+            "BOT_TOKEN: Telegram refused this token (check it with @BotFather)"
+        ) from None
     except (TelegramAPIError, ClientError, OSError) as exc:
         raise StartupError(
             f"TELEGRAM_API_URL: cannot reach the Bot API at {settings.telegram_api_url} ({exc})"

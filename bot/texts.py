@@ -31,12 +31,8 @@ _EN: dict[str, str] = {
     "not_allowed": "Sorry, that is not available to you.",
     "internal_error": "Sorry, something went wrong on our side. Please try again.",
     # --- tokens ---
-    "link_unknown": (
-        "This link is not valid. Please ask the clinic's front desk for a new one."
-    ),
-    "link_expired": (
-        "This link has expired. Please ask the clinic's front desk for a new one."
-    ),
+    "link_unknown": ("This link is not valid. Please ask the clinic's front desk for a new one."),
+    "link_expired": ("This link has expired. Please ask the clinic's front desk for a new one."),
     "link_used": "This link has already been used. Please ask the clinic for a new one.",
     "link_other_account": (
         "This link was already opened from another Telegram account, so it cannot be used "
@@ -108,14 +104,15 @@ _EN: dict[str, str] = {
         "New patient. What name should the messages use? (1–64 characters)\n/cancel to stop."
     ),
     "enroll_name_empty": "Please type the patient's name (1–64 characters).",
-    "enroll_name_too_long": "That name has {length} characters; the limit is 64. Please shorten it.",
+    "enroll_name_too_long": (
+        "That name has {length} characters; the limit is 64. Please shorten it."
+    ),
     "enroll_no_therapists": (
         "There is no registered therapist yet. Ask an admin to /invite one first."
     ),
     "enroll_therapist": "Who is the treating therapist of <b>{name}</b>?",
     "enroll_time": (
-        "When did the session end? Tap a choice or type the time today as HH:MM "
-        "({tz})."
+        "When did the session end? Tap a choice or type the time today as HH:MM ({tz})."
     ),
     "btn_now": "Just now",
     "btn_minutes_ago": "{minutes} min ago",
@@ -189,8 +186,7 @@ _ES: dict[str, str] = {
         "<b>{emergency}</b>."
     ),
     "consent_declined": (
-        "Entendido. No le enviaré nada. Si cambia de opinión, pida un enlace nuevo en la "
-        "clínica."
+        "Entendido. No le enviaré nada. Si cambia de opinión, pida un enlace nuevo en la clínica."
     ),
     "consent_not_pending": "Su respuesta ya estaba registrada.",
     "patient_free_text": "No puedo leer mensajes como este.",

@@ -70,30 +70,55 @@ async def enroll(
     if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
         raise EnrollmentError("therapist")
     patient = Patient(
-        display_name=name, therapist_id=therapist_id, enrolled_by=staff.id,
-        baseline_pain=baseline_pain, language=language, created_at=now,
+        display_name=name,
+        therapist_id=therapist_id,
+        enrolled_by=staff.id,
+        baseline_pain=baseline_pain,
+        language=language,
+        created_at=now,
     )
     db.add(patient)
     await db.flush()
     assert patient.id is not None
     session = NeedlingSession(
-        patient_id=patient.id, number=1, ended_at=session_ended_at, regions=list(regions),
-        recorded_by=staff.id, created_at=now,
+        patient_id=patient.id,
+        number=1,
+        ended_at=session_ended_at,
+        regions=list(regions),
+        recorded_by=staff.id,
+        created_at=now,
     )
     token, digest = new_token()
     link = LinkToken(
-        token_hash=digest, kind="join", patient_id=patient.id, created_by=staff.id,
-        created_at=now, expires_at=now + link_ttl,
+        token_hash=digest,
+        kind="join",
+        patient_id=patient.id,
+        created_by=staff.id,
+        created_at=now,
+        expires_at=now + link_ttl,
     )
     db.add_all([session, link])
     await db.flush()
     audit.record(
-        db, now=now, action="patient_enrolled", actor_kind="staff", actor_id=staff.id,
-        subject_kind="patient", subject_id=patient.id, therapist_id=therapist_id,
+        db,
+        now=now,
+        action="patient_enrolled",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+        therapist_id=therapist_id,
     )
     audit.record(
-        db, now=now, action="session_recorded", actor_kind="staff", actor_id=staff.id,
-        subject_kind="patient", subject_id=patient.id, session_id=session.id, number=1,
+        db,
+        now=now,
+        action="session_recorded",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+        session_id=session.id,
+        number=1,
     )
     await db.commit()
     return Enrollment(patient=patient, session=session, token=token)
@@ -146,8 +171,13 @@ async def open_join_link(
         patient.tg_user_id = tg_user_id
         patient.language = language
         audit.record(
-            db, now=now, action="join_link_opened", actor_kind="patient", actor_id=patient.id,
-            subject_kind="patient", subject_id=patient.id,
+            db,
+            now=now,
+            action="join_link_opened",
+            actor_kind="patient",
+            actor_id=patient.id,
+            subject_kind="patient",
+            subject_id=patient.id,
         )
         await db.commit()
     return JoinResult(JoinOutcome.ASK_CONSENT, patient, therapist)
@@ -173,7 +203,9 @@ async def decide_consent(
             link.used_at = now
     decision = "agreed" if agree else "declined"
     assert patient.id is not None
-    db.add(ConsentEvent(patient_id=patient.id, decision=decision, text_version=text_version, at=now))
+    db.add(
+        ConsentEvent(patient_id=patient.id, decision=decision, text_version=text_version, at=now)
+    )
     if agree:
         patient.status = PatientStatus.ACTIVE
         patient.consented_at = now
@@ -181,8 +213,14 @@ async def decide_consent(
         patient.status = PatientStatus.DECLINED
         patient.ended_at = now
     audit.record(
-        db, now=now, action=f"consent_{decision}", actor_kind="patient", actor_id=patient.id,
-        subject_kind="patient", subject_id=patient.id, text_version=text_version,
+        db,
+        now=now,
+        action=f"consent_{decision}",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+        text_version=text_version,
     )
     if agree:
         from care.planning import plan_after_consent

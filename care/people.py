@@ -38,8 +38,13 @@ async def ensure_admin(
     db.add(member)
     await db.flush()
     audit.record(
-        db, now=now, action="admin_registered", actor_kind="staff", actor_id=member.id,
-        subject_kind="staff", subject_id=member.id,
+        db,
+        now=now,
+        action="admin_registered",
+        actor_kind="staff",
+        actor_id=member.id,
+        subject_kind="staff",
+        subject_id=member.id,
     )
     await db.commit()
     return member, True
@@ -62,14 +67,24 @@ async def create_invite(
         raise ValueError(f"cannot invite role {role}")
     token, digest = new_token()
     link = LinkToken(
-        token_hash=digest, kind="invite", role=role, created_by=admin.id,
-        created_at=now, expires_at=now + ttl,
+        token_hash=digest,
+        kind="invite",
+        role=role,
+        created_by=admin.id,
+        created_at=now,
+        expires_at=now + ttl,
     )
     db.add(link)
     await db.flush()
     audit.record(
-        db, now=now, action="invite_created", actor_kind="staff", actor_id=admin.id,
-        subject_kind="link", subject_id=link.id, role=str(role),
+        db,
+        now=now,
+        action="invite_created",
+        actor_kind="staff",
+        actor_id=admin.id,
+        subject_kind="link",
+        subject_id=link.id,
+        role=str(role),
     )
     await db.commit()
     return token
@@ -96,7 +111,12 @@ async def find_link(db: AsyncSession, token: str) -> LinkToken | None:
 
 
 async def redeem_invite(
-    db: AsyncSession, link: LinkToken, *, tg_user_id: int, name: str, language: str,
+    db: AsyncSession,
+    link: LinkToken,
+    *,
+    tg_user_id: int,
+    name: str,
+    language: str,
     now: datetime,
 ) -> InviteResult:
     """Register the opener with the invited role, once. Anything else changes nothing."""
@@ -112,7 +132,10 @@ async def redeem_invite(
         return InviteResult(InviteOutcome.IS_PATIENT)
     assert link.role is not None
     member = StaffMember(
-        tg_user_id=tg_user_id, role=link.role, name=name[:128], language=language,
+        tg_user_id=tg_user_id,
+        role=link.role,
+        name=name[:128],
+        language=language,
         created_at=now,
     )
     db.add(member)
@@ -120,8 +143,15 @@ async def redeem_invite(
     link.bound_tg_user_id = tg_user_id
     await db.flush()
     audit.record(
-        db, now=now, action="staff_registered", actor_kind="staff", actor_id=member.id,
-        subject_kind="staff", subject_id=member.id, role=link.role, invited_by=link.created_by,
+        db,
+        now=now,
+        action="staff_registered",
+        actor_kind="staff",
+        actor_id=member.id,
+        subject_kind="staff",
+        subject_id=member.id,
+        role=link.role,
+        invited_by=link.created_by,
     )
     await db.commit()
     return InviteResult(InviteOutcome.REGISTERED, member)

@@ -70,5 +70,7 @@ class Clock:
         else:
             row = AppState(key=_KEY, value="")
             db.add(row)
-        row.value = f"{self.anchor_wall.isoformat()}|{self.anchor_protocol.isoformat()}|{self.scale}"
+        row.value = (
+            f"{self.anchor_wall.isoformat()}|{self.anchor_protocol.isoformat()}|{self.scale}"
+        )
         await db.commit()

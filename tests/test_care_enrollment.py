@@ -53,7 +53,9 @@ async def _counts(sessions: SessionFactory) -> dict[str, int]:
     async with sessions() as db:
         out = {}
         for model in (Patient, NeedlingSession, LinkToken, ConsentEvent, AuditEvent, StaffMember):
-            out[model.__tablename__] = (await db.exec(select(func.count()).select_from(model))).one()
+            out[model.__tablename__] = (
+                await db.exec(select(func.count()).select_from(model))
+            ).one()
         return out
 
 
@@ -61,9 +63,16 @@ async def _enroll(sessions: SessionFactory, staff: StaffMember, therapist: Staff
     async with sessions() as db:
         assert therapist.id is not None
         result = await enroll(
-            db, staff=staff, display_name=NAME, therapist_id=therapist.id,
-            session_ended_at=NOW - timedelta(minutes=30), regions=["piriformis", "thoracic"],
-            baseline_pain=6, language="en", now=NOW, link_ttl=TTL,
+            db,
+            staff=staff,
+            display_name=NAME,
+            therapist_id=therapist.id,
+            session_ended_at=NOW - timedelta(minutes=30),
+            regions=["piriformis", "thoracic"],
+            baseline_pain=6,
+            language="en",
+            now=NOW,
+            link_ttl=TTL,
         )
         return result.token
 
@@ -98,7 +107,9 @@ async def test_bad_enrollment_changes_nothing(
     _, therapist, staff = await _people(sessions)
     before = await _counts(sessions)
     kwargs: dict[str, object] = {
-        "display_name": NAME, "session_ended_at": NOW, "regions": ["hamstrings"],
+        "display_name": NAME,
+        "session_ended_at": NOW,
+        "regions": ["hamstrings"],
         "baseline_pain": 5,
     }
     kwargs[field] = value
@@ -106,8 +117,13 @@ async def test_bad_enrollment_changes_nothing(
         with pytest.raises(EnrollmentError, match=reason):
             assert therapist.id is not None
             await enroll(
-                db, staff=staff, therapist_id=therapist.id, language="en", now=NOW,
-                link_ttl=TTL, **kwargs,  # type: ignore[arg-type]
+                db,
+                staff=staff,
+                therapist_id=therapist.id,
+                language="en",
+                now=NOW,
+                link_ttl=TTL,
+                **kwargs,  # type: ignore[arg-type]
             )
     assert await _counts(sessions) == before
 
@@ -119,8 +135,16 @@ async def test_enrolling_with_a_non_therapist_is_refused(sessions: SessionFactor
         assert staff.id is not None
         with pytest.raises(EnrollmentError, match="therapist"):
             await enroll(
-                db, staff=staff, display_name=NAME, therapist_id=staff.id, session_ended_at=NOW,
-                regions=["other"], baseline_pain=3, language="en", now=NOW, link_ttl=TTL,
+                db,
+                staff=staff,
+                display_name=NAME,
+                therapist_id=staff.id,
+                session_ended_at=NOW,
+                regions=["other"],
+                baseline_pain=3,
+                language="en",
+                now=NOW,
+                link_ttl=TTL,
             )
     assert await _counts(sessions) == before
 
@@ -181,12 +205,16 @@ async def test_decline_is_recorded_and_final(sessions: SessionFactory) -> None:
         assert link is not None
         joined = await open_join_link(db, link, tg_user_id=60, language="en", now=NOW)
         assert joined.patient is not None
-        assert await decide_consent(
-            db, patient=joined.patient, agree=False, text_version="v1", now=NOW
-        ) == ConsentOutcome.DECLINED
-        assert await decide_consent(
-            db, patient=joined.patient, agree=True, text_version="v1", now=NOW
-        ) == ConsentOutcome.NOT_PENDING
+        assert (
+            await decide_consent(
+                db, patient=joined.patient, agree=False, text_version="v1", now=NOW
+            )
+            == ConsentOutcome.DECLINED
+        )
+        assert (
+            await decide_consent(db, patient=joined.patient, agree=True, text_version="v1", now=NOW)
+            == ConsentOutcome.NOT_PENDING
+        )
     async with sessions() as db:
         patient = (await db.exec(select(Patient))).one()
         assert patient.status == PatientStatus.DECLINED
@@ -209,4 +237,6 @@ async def test_invite_is_single_use_and_expires(sessions: SessionFactory) -> Non
         again = await redeem_invite(db, link, tg_user_id=71, name="Twice", language="en", now=NOW)
         assert again.outcome == InviteOutcome.USED
     async with sessions() as db:
-        assert (await db.exec(select(StaffMember).where(StaffMember.tg_user_id == 71))).first() is None
+        assert (
+            await db.exec(select(StaffMember).where(StaffMember.tg_user_id == 71))
+        ).first() is None

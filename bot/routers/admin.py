@@ -20,12 +20,8 @@ from scheduler.clock import Clock
 from store.models import Role
 
 log = logging.getLogger(__name__)
-router = Router(name="admin")
-router.message.filter(HasRole(Role.ADMIN))
-router.callback_query.filter(HasRole(Role.ADMIN))
 
 
-@router.message(Command("invite"))
 async def invite(message: Message, actor: Actor) -> None:
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
@@ -43,10 +39,14 @@ async def invite(message: Message, actor: Actor) -> None:
     await message.answer(t("invite_choose_role", actor.lang), reply_markup=keyboard)
 
 
-@router.callback_query(InviteRoleCb.filter())
 async def invite_role_chosen(
-    query: CallbackQuery, callback_data: InviteRoleCb, actor: Actor, db: AsyncSession,
-    settings: Settings, clock: Clock, bot_username: str,
+    query: CallbackQuery,
+    callback_data: InviteRoleCb,
+    actor: Actor,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    bot_username: str,
 ) -> None:
     if callback_data.role not in INVITABLE_ROLES or actor.staff is None:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
@@ -58,7 +58,9 @@ async def invite_role_chosen(
     log.info("invite created by staff_id=%s role=%s", actor.staff.id, role)
     await query.answer()
     text = t(
-        "invite_link", actor.lang, role=t(f"role_{role}"),
+        "invite_link",
+        actor.lang,
+        role=t(f"role_{role}"),
         hours=round(settings.invite_ttl.total_seconds() / 3600),
         link=deep_link(bot_username, token),
     )
@@ -66,3 +68,13 @@ async def invite_role_chosen(
         await query.message.edit_text(text)
     else:
         await query.bot.send_message(actor.tg_user_id, text)  # type: ignore[union-attr]
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="admin")
+    router.message.filter(HasRole(Role.ADMIN))
+    router.callback_query.filter(HasRole(Role.ADMIN))
+    router.message.register(invite, Command("invite"))
+    router.callback_query.register(invite_role_chosen, InviteRoleCb.filter())
+    return router

@@ -12,29 +12,35 @@ from bot.callbacks import ConsentCb
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
-from bot.texts import t
+from bot.texts import CONSENT_VERSION, t
 from care.enrollment import ConsentOutcome, decide_consent
-from bot.texts import CONSENT_VERSION
 from scheduler.clock import Clock
 
 log = logging.getLogger(__name__)
-router = Router(name="consent")
 
 
-@router.callback_query(ConsentCb.filter())
 async def consent_decision(
-    query: CallbackQuery, callback_data: ConsentCb, actor: Actor, db: AsyncSession,
-    settings: Settings, clock: Clock, bot: Bot,
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    actor: Actor,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    bot: Bot,
 ) -> None:
     """Only the account bound to this patient may decide; anything else changes nothing."""
     patient = actor.patient
     if patient is None or patient.id != callback_data.patient_id or actor.staff is not None:
-        log.info("consent refused: user %s is not patient %s", actor.tg_user_id,
-                 callback_data.patient_id)
+        log.info(
+            "consent refused: user %s is not patient %s", actor.tg_user_id, callback_data.patient_id
+        )
         await query.answer(t("not_allowed", actor.lang), show_alert=True)
         return
     outcome = await decide_consent(
-        db, patient=patient, agree=callback_data.agree, text_version=CONSENT_VERSION,
+        db,
+        patient=patient,
+        agree=callback_data.agree,
+        text_version=CONSENT_VERSION,
         now=clock.now(),
     )
     lang = patient.language
@@ -53,3 +59,10 @@ async def consent_decision(
         await query.message.answer(reply)
     if outcome == ConsentOutcome.AGREED:
         await set_commands_for(bot, actor.tg_user_id, "patient", lang)
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="consent")
+    router.callback_query.register(consent_decision, ConsentCb.filter())
+    return router

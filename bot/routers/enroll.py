@@ -36,16 +36,13 @@ from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
 from bot.texts import t
-from care.enrollment import NAME_MAX, EnrollmentError, clean_display_name, enroll
+from care.enrollment import EnrollmentError, clean_display_name, enroll
 from care.people import therapists
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import Role, StaffMember
 
 log = logging.getLogger(__name__)
-router = Router(name="enroll")
-router.message.filter(HasRole(Role.STAFF, Role.ADMIN))
-router.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
 
 TIME_CHOICES_MINUTES = (0, 30, 60, 120)
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
@@ -84,7 +81,7 @@ def _time_keyboard(lang: str) -> InlineKeyboardMarkup:
 
 def _regions_keyboard(protocol: Protocol, selected: list[str], lang: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for region in protocol.regions:
+    for region in protocol.regions.values():
         mark = "✅ " if region.key in selected else ""
         builder.button(
             text=f"{mark}{region.label.get(lang)}", callback_data=EnrollRegionCb(key=region.key)
@@ -104,17 +101,13 @@ def _baseline_keyboard() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-@router.message(Command("enroll"))
 async def start_enroll(message: Message, actor: Actor, state: FSMContext) -> None:
     await state.clear()
     await state.set_state(Enroll.name)
     await message.answer(t("enroll_name", actor.lang))
 
 
-@router.message(Enroll.name, F.text, ~F.text.startswith("/"))
-async def got_name(
-    message: Message, actor: Actor, state: FSMContext, db: AsyncSession
-) -> None:
+async def got_name(message: Message, actor: Actor, state: FSMContext, db: AsyncSession) -> None:
     raw = message.text or ""
     try:
         name = clean_display_name(raw)
@@ -137,15 +130,17 @@ async def got_name(
     )
 
 
-@router.message(Enroll.name)
 async def name_not_text(message: Message, actor: Actor) -> None:
     await message.answer(t("enroll_name_empty", actor.lang))
 
 
-@router.callback_query(Enroll.therapist, EnrollTherapistCb.filter())
 async def got_therapist(
-    query: CallbackQuery, callback_data: EnrollTherapistCb, actor: Actor, state: FSMContext,
-    db: AsyncSession, settings: Settings,
+    query: CallbackQuery,
+    callback_data: EnrollTherapistCb,
+    actor: Actor,
+    state: FSMContext,
+    db: AsyncSession,
+    settings: Settings,
 ) -> None:
     therapist = await db.get(StaffMember, callback_data.staff_id)
     if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
@@ -162,8 +157,9 @@ async def got_therapist(
         )
 
 
-async def _ask_regions(message: Message, state: FSMContext, actor: Actor, protocol: Protocol,
-                       ended: datetime) -> None:
+async def _ask_regions(
+    message: Message, state: FSMContext, actor: Actor, protocol: Protocol, ended: datetime
+) -> None:
     await state.update_data(ended_at=ended.isoformat(), regions=[])
     await state.set_state(Enroll.regions)
     await message.answer(
@@ -171,10 +167,13 @@ async def _ask_regions(message: Message, state: FSMContext, actor: Actor, protoc
     )
 
 
-@router.callback_query(Enroll.time, EnrollTimeCb.filter())
 async def got_time_button(
-    query: CallbackQuery, callback_data: EnrollTimeCb, actor: Actor, state: FSMContext,
-    clock: Clock, protocol: Protocol,
+    query: CallbackQuery,
+    callback_data: EnrollTimeCb,
+    actor: Actor,
+    state: FSMContext,
+    clock: Clock,
+    protocol: Protocol,
 ) -> None:
     if callback_data.minutes_ago not in TIME_CHOICES_MINUTES:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
@@ -186,9 +185,12 @@ async def got_time_button(
         await _ask_regions(query.message, state, actor, protocol, ended)
 
 
-@router.message(Enroll.time, F.text)
 async def got_time_text(
-    message: Message, actor: Actor, state: FSMContext, clock: Clock, settings: Settings,
+    message: Message,
+    actor: Actor,
+    state: FSMContext,
+    clock: Clock,
+    settings: Settings,
     protocol: Protocol,
 ) -> None:
     match = _HHMM.match(message.text or "")
@@ -202,19 +204,25 @@ async def got_time_text(
     )
     if ended_local > local_now:
         await message.answer(
-            t("enroll_time_future", actor.lang, time=ended_local.strftime("%H:%M"),
-              now=local_now.strftime("%H:%M"))
+            t(
+                "enroll_time_future",
+                actor.lang,
+                time=ended_local.strftime("%H:%M"),
+                now=local_now.strftime("%H:%M"),
+            )
         )
         return
     await _ask_regions(message, state, actor, protocol, ended_local)
 
 
-@router.callback_query(Enroll.regions, EnrollRegionCb.filter())
 async def toggle_region(
-    query: CallbackQuery, callback_data: EnrollRegionCb, actor: Actor, state: FSMContext,
+    query: CallbackQuery,
+    callback_data: EnrollRegionCb,
+    actor: Actor,
+    state: FSMContext,
     protocol: Protocol,
 ) -> None:
-    if callback_data.key not in {r.key for r in protocol.regions}:
+    if callback_data.key not in protocol.regions:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
         return
     data = await state.get_data()
@@ -231,7 +239,6 @@ async def toggle_region(
         )
 
 
-@router.callback_query(Enroll.regions, EnrollRegionsDoneCb.filter())
 async def regions_done(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
     data = await state.get_data()
     if not data.get("regions"):
@@ -241,13 +248,21 @@ async def regions_done(query: CallbackQuery, actor: Actor, state: FSMContext) ->
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard())
+        await query.message.answer(
+            t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard()
+        )
 
 
-@router.callback_query(Enroll.baseline, EnrollBaselineCb.filter())
 async def got_baseline(
-    query: CallbackQuery, callback_data: EnrollBaselineCb, actor: Actor, state: FSMContext,
-    db: AsyncSession, settings: Settings, clock: Clock, protocol: Protocol, bot_username: str,
+    query: CallbackQuery,
+    callback_data: EnrollBaselineCb,
+    actor: Actor,
+    state: FSMContext,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    protocol: Protocol,
+    bot_username: str,
 ) -> None:
     if not 0 <= callback_data.value <= 10 or actor.staff is None:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
@@ -256,9 +271,16 @@ async def got_baseline(
     ended = datetime.fromisoformat(data["ended_at"])
     try:
         result = await enroll(
-            db, staff=actor.staff, display_name=data["name"], therapist_id=data["therapist_id"],
-            session_ended_at=ended, regions=data["regions"], baseline_pain=callback_data.value,
-            language="en", now=clock.now(), link_ttl=settings.invite_ttl,
+            db,
+            staff=actor.staff,
+            display_name=data["name"],
+            therapist_id=data["therapist_id"],
+            session_ended_at=ended,
+            regions=data["regions"],
+            baseline_pain=callback_data.value,
+            language="en",
+            now=clock.now(),
+            link_ttl=settings.invite_ttl,
         )
     except EnrollmentError as exc:
         await state.clear()
@@ -270,14 +292,18 @@ async def got_baseline(
     await query.answer()
     log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, actor.staff.id)
     link = deep_link(bot_username, result.token)
-    labels = {r.key: r.label.get(actor.lang) for r in protocol.regions}
+    labels = {k: r.label.get(actor.lang) for k, r in protocol.regions.items()}
     hours = round(settings.invite_ttl.total_seconds() / 3600)
     text = t(
-        "enroll_done", actor.lang, name=result.patient.display_name,
+        "enroll_done",
+        actor.lang,
+        name=result.patient.display_name,
         therapist=data["therapist_name"],
         ended=ended.astimezone(settings.clinic_timezone).strftime("%H:%M"),
         regions=", ".join(labels.get(k, k) for k in data["regions"]),
-        baseline=callback_data.value, hours=hours, link=link,
+        baseline=callback_data.value,
+        hours=hours,
+        link=link,
     )
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(reply_markup=None)
@@ -288,10 +314,26 @@ async def got_baseline(
         )
 
 
-@router.message(StateFilter(Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline))
 async def expected_button(message: Message, actor: Actor) -> None:
     """Text (or anything) where a button was expected: say so, change nothing."""
     await message.answer(t("use_buttons", actor.lang))
 
 
-__all__ = ["NAME_MAX", "router"]
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="enroll")
+    router.message.filter(HasRole(Role.STAFF, Role.ADMIN))
+    router.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
+    router.message.register(start_enroll, Command("enroll"))
+    router.message.register(got_name, Enroll.name, F.text, ~F.text.startswith("/"))
+    router.message.register(name_not_text, Enroll.name)
+    router.callback_query.register(got_therapist, Enroll.therapist, EnrollTherapistCb.filter())
+    router.callback_query.register(got_time_button, Enroll.time, EnrollTimeCb.filter())
+    router.message.register(got_time_text, Enroll.time, F.text)
+    router.callback_query.register(toggle_region, Enroll.regions, EnrollRegionCb.filter())
+    router.callback_query.register(regions_done, Enroll.regions, EnrollRegionsDoneCb.filter())
+    router.callback_query.register(got_baseline, Enroll.baseline, EnrollBaselineCb.filter())
+    router.message.register(
+        expected_button, StateFilter(Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline)
+    )
+    return router

@@ -9,10 +9,7 @@ from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import safety_line, t
 
-router = Router(name="fallback")
 
-
-@router.message()
 async def any_message(message: Message, actor: Actor, settings: Settings) -> None:
     """Unknown people get the introduction; patients the safety line; staff a hint."""
     if actor.role is None:
@@ -28,7 +25,14 @@ async def any_message(message: Message, actor: Actor, settings: Settings) -> Non
     await message.answer(t("unknown_command", actor.lang))
 
 
-@router.callback_query()
 async def any_callback(query: CallbackQuery, actor: Actor) -> None:
     """A stale, forged or foreign button: refuse without touching anything."""
     await query.answer(t("button_expired", actor.lang), show_alert=True)
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="fallback")
+    router.message.register(any_message)
+    router.callback_query.register(any_callback)
+    return router

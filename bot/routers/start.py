@@ -8,6 +8,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import ConsentCb
 from bot.commands import commands_of, set_commands_for
@@ -18,11 +19,9 @@ from care.enrollment import JoinOutcome, open_join_link
 from care.people import InviteOutcome, find_link, redeem_invite
 from care.tokens import looks_like_token
 from scheduler.clock import Clock
-from sqlmodel.ext.asyncio.session import AsyncSession
 from store.models import Role
 
 log = logging.getLogger(__name__)
-router = Router(name="start")
 
 _JOIN_REFUSALS = {
     JoinOutcome.UNKNOWN: "link_unknown",
@@ -57,10 +56,15 @@ def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-@router.message(CommandStart(deep_link=True))
 async def start_with_token(
-    message: Message, command: CommandObject, actor: Actor, db: AsyncSession, settings: Settings,
-    clock: Clock, bot: Bot, state: FSMContext,
+    message: Message,
+    command: CommandObject,
+    actor: Actor,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    bot: Bot,
+    state: FSMContext,
 ) -> None:
     """Open an invitation or a patient's join link."""
     await state.clear()
@@ -73,27 +77,35 @@ async def start_with_token(
     now = clock.now()
     if link.kind == "invite":
         result = await redeem_invite(
-            db, link, tg_user_id=actor.tg_user_id, name=actor.first_name
-            if message.from_user is None else message.from_user.full_name,
-            language=actor.lang, now=now,
+            db,
+            link,
+            tg_user_id=actor.tg_user_id,
+            name=actor.first_name if message.from_user is None else message.from_user.full_name,
+            language=actor.lang,
+            now=now,
         )
         if result.outcome == InviteOutcome.REGISTERED and result.member is not None:
             role = result.member.role
             log.info("staff registered staff_id=%s role=%s", result.member.id, role)
             hint = t("hint_staff") if role == Role.STAFF else t("hint_therapist")
             await message.answer(
-                t("registered", actor.lang, name=result.member.name, role=t(f"role_{role}"),
-                  hint=Raw(hint))
+                t(
+                    "registered",
+                    actor.lang,
+                    name=result.member.name,
+                    role=t(f"role_{role}"),
+                    hint=Raw(hint),
+                )
             )
             await set_commands_for(bot, actor.tg_user_id, role)
         elif result.outcome == InviteOutcome.ALREADY_STAFF and result.member is not None:
-            await message.answer(t("already_staff", actor.lang, role=t(f"role_{result.member.role}")))
+            await message.answer(
+                t("already_staff", actor.lang, role=t(f"role_{result.member.role}"))
+            )
         else:
             await message.answer(t(_INVITE_REFUSALS[result.outcome], actor.lang))
         return
-    join = await open_join_link(
-        db, link, tg_user_id=actor.tg_user_id, language=actor.lang, now=now
-    )
+    join = await open_join_link(db, link, tg_user_id=actor.tg_user_id, language=actor.lang, now=now)
     if join.outcome != JoinOutcome.ASK_CONSENT or join.patient is None:
         log.info("start: join refused (%s) for user %s", join.outcome, actor.tg_user_id)
         await message.answer(t(_JOIN_REFUSALS[join.outcome], actor.lang))
@@ -109,7 +121,6 @@ async def start_with_token(
     )
 
 
-@router.message(CommandStart())
 async def start_plain(message: Message, actor: Actor, settings: Settings, bot: Bot) -> None:
     """A plain /start: staff and patients get their help; others the introduction."""
     if actor.role is None:
@@ -119,7 +130,6 @@ async def start_plain(message: Message, actor: Actor, settings: Settings, bot: B
     await send_help(message, actor, settings)
 
 
-@router.message(Command("help"))
 async def help_command(message: Message, actor: Actor, settings: Settings) -> None:
     if actor.role is None:
         await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
@@ -135,10 +145,19 @@ async def send_help(message: Message, actor: Actor, settings: Settings) -> None:
     await message.answer("\n".join(lines))
 
 
-@router.message(Command("cancel"), F.chat.type == "private")
 async def cancel(message: Message, actor: Actor, state: FSMContext) -> None:
     if await state.get_state() is None:
         await message.answer(t("nothing_to_cancel", actor.lang))
         return
     await state.clear()
     await message.answer(t("cancelled", actor.lang))
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="start")
+    router.message.register(start_with_token, CommandStart(deep_link=True))
+    router.message.register(start_plain, CommandStart())
+    router.message.register(help_command, Command("help"))
+    router.message.register(cancel, Command("cancel"), F.chat.type == "private")
+    return router

@@ -1,0 +1,119 @@
+"""Run careloop against the strict fake Bot API: in-process or as the real `python -m bot`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.app import App, build_app
+from bot.config import Settings, load_settings
+from scheduler.clock import Clock
+from tests.fakebot import FakeBotAPI
+
+ADMIN_ID = 1000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_for(fake: FakeBotAPI, db_url: str, **extra: str) -> Settings:
+    env = {
+        "BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.url,
+        "DATABASE_URL": db_url,
+        "ADMIN_IDS": str(ADMIN_ID),
+        "CLINIC_NAME": "Clínica Río & Mar",
+        "CLINIC_TIMEZONE": "Europe/Madrid",
+        "CLINIC_PHONE": "+34 900 123 456",
+        "EMERGENCY_NUMBER": "112",
+        **extra,
+    }
+    return load_settings(env)
+
+
+@dataclass
+class Running:
+    app: App
+    fake: FakeBotAPI
+
+
+class ManualWall:
+    """A wall clock the test moves by hand, for deterministic expiry."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeBotAPI, db_url: str, *, clock: Clock | None = None, **extra: str
+) -> AsyncIterator[Running]:
+    """The real dispatcher polling the fake, in this event loop."""
+    settings = settings_for(fake, db_url, **extra)
+    app = await build_app(settings, clock=clock)
+    task = asyncio.create_task(
+        app.dispatcher.start_polling(app.bot, handle_signals=False, polling_timeout=1)
+    )
+    try:
+        yield Running(app=app, fake=fake)
+    finally:
+        await app.dispatcher.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+        await app.close()
+
+
+def process_env(fake: FakeBotAPI, db_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
+    env.update(
+        BOT_TOKEN=fake.token,
+        TELEGRAM_API_URL=fake.url,
+        DATABASE_URL=db_url,
+        ADMIN_IDS=str(ADMIN_ID),
+        CLINIC_NAME="Clínica Río & Mar",
+        CLINIC_TIMEZONE="Europe/Madrid",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@asynccontextmanager
+async def bot_process(
+    fake: FakeBotAPI, db_url: str, workdir: Path, extra: Mapping[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The real `python -m bot` process; stopped with SIGTERM (or already killed)."""
+    log = (workdir / "bot.log").open("ab")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=str(workdir),
+        env=process_env(fake, db_url, **dict(extra or {})),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        log.close()
