@@ -30,9 +30,7 @@ NO_CAPTION_TO_EDIT = "Bad Request: there is no caption in the message to edit"
 CANT_BE_EDITED = "Bad Request: message can't be edited"
 MESSAGE_ID_INVALID = "Bad Request: MESSAGE_ID_INVALID"
 DELETE_NOT_FOUND = "Bad Request: message to delete not found"
-QUERY_TOO_OLD = (
-    "Bad Request: query is too old and response timeout expired or query ID is invalid"
-)
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 CALLBACK_TEXT_TOO_LONG = "Bad Request: MESSAGE_TOO_LONG"
 BUTTON_DATA_INVALID = "Bad Request: BUTTON_DATA_INVALID"
 UNAUTHORIZED = "Unauthorized"

@@ -169,7 +169,7 @@ def _read_attrs(raw: bytes, i: int, tag: str, begin: int) -> tuple[dict[str, str
             i = value_end + 1
         else:
             token_begin = i
-            while i < n and (chr(raw[i]).isalnum() and raw[i] < 128 or raw[i] in b".-"):
+            while i < n and ((raw[i] < 128 and chr(raw[i]).isalnum()) or raw[i] in b".-"):
                 i += 1
             if i < n and not _is_space(raw[i]) and raw[i] != ord(">"):
                 raise HtmlError(f"Unexpected end of name token at byte offset {token_begin}")
@@ -183,10 +183,14 @@ def _check_tag(tag: str, attrs: dict[str, str], begin: int) -> None:
     if tag == "a":
         href = attrs.get("href")
         if not href:
-            raise HtmlError(f'Tag "a" must have a non-empty attribute "href" at byte offset {begin}')
-        problem = check_url(href, allow_tg_user=True)
+            raise HtmlError(
+                f'Tag "a" must have a non-empty attribute "href" at byte offset {begin}'
+            )
+        problem = check_url(href)
         if problem:
-            raise HtmlError(f"URL '{href}' of the tag \"a\" at byte offset {begin} is invalid: {problem}")
+            raise HtmlError(
+                f"URL '{href}' of the tag \"a\" at byte offset {begin} is invalid: {problem}"
+            )
     elif tag == "span" and attrs.get("class") != "tg-spoiler":
         raise HtmlError(f'Tag "span" must have class "tg-spoiler" at byte offset {begin}')
     elif tag == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():

@@ -68,6 +68,7 @@ class SentMessage:
     filename: str | None = None
     caption: str | None = None
     file_id: str | None = None
+    attachment: Any = None
     edits: int = 0
     deleted: bool = False
     date: int = 0

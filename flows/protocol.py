@@ -1,0 +1,378 @@
+"""The aftercare protocol as frozen data.
+
+Everything clinical — when check-ins go out, what they ask, which texts follow
+an answer, the exercise cadence, the alert and progress thresholds — is in this
+model, built from a TOML file by flows.loader. Code elsewhere reads it and never
+hard-codes a clinical number, so a clinic changes its protocol by editing a
+file that a clinician can read and sign off.
+
+Times of day are naive `datetime.time` values meaning *local* clock time in the
+clinic's time zone; the planner turns them into instants with zoneinfo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Literal
+
+from flows.conditions import ALWAYS, Guard, ValueTest
+from flows.text import Text
+
+QuestionKind = Literal["scale", "choice", "yes_no", "count"]
+
+#: Answer ranges are fixed per kind (not configurable) so that a stored int
+#: means the same thing in every clinic's data.
+SCALE_MAX = 10
+COUNT_MAX = 7
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ProtocolInfo:
+    """Identity of the protocol file: stored with every plan so data can be traced."""
+
+    id: str
+    version: str
+    default_language: str
+    languages: tuple[str, ...]
+    max_questions_per_checkin: int
+    max_activities: int
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Routine messages are not sent inside the open interval (start, end), local time.
+
+    Open at both ends on purpose: "not after 21:00" (the 3 h check-in) and
+    "quiet from 21:00" then agree that 21:00 itself may be used, and a message
+    deferred to the end of quiet hours is sent at exactly 08:00.
+    """
+
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        if self.start < self.end:
+            return self.start < t < self.end
+        return t > self.start or t < self.end
+
+
+@dataclass(frozen=True)
+class Region:
+    key: str
+    label: Text
+    tag: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    text: Text
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the bank.
+
+    key ("Q1") is stored with every answer and travels in callback data: it is
+    stable and never renumbered. name ("needle_soreness") is the column name
+    for exports. For a choice, the stored answer is the choice's index, so
+    choices may be appended but never reordered or removed.
+    better: for scale/count, whether a higher or lower number is the better
+    outcome (Q2 pain: lower; Q7 function, Q9 adherence: higher).
+    per_activity: asked once per activity the patient chose (Q7), with the
+    activity in the prompt's `{activity}` placeholder.
+    """
+
+    key: str
+    name: str
+    kind: QuestionKind
+    prompt: Text
+    choices: tuple[Choice, ...] = ()
+    better: Literal["higher", "lower"] | None = None
+    loinc: str | None = None
+    per_activity: bool = False
+
+    @property
+    def max_value(self) -> int:
+        if self.kind == "scale":
+            return SCALE_MAX
+        if self.kind == "count":
+            return COUNT_MAX
+        if self.kind == "yes_no":
+            return 1
+        return len(self.choices) - 1
+
+    def choice_index(self, key: str) -> int:
+        for index, choice in enumerate(self.choices):
+            if choice.key == key:
+                return index
+        raise KeyError(f"question {self.key} has no choice {key!r}")
+
+
+@dataclass(frozen=True)
+class QuestionEntry:
+    """A question as listed in a check-in, with its own condition.
+
+    optional: the entry yields its place when the patient's list would exceed
+    the protocol's maximum questions per check-in (see flows.engine).
+    """
+
+    question: str
+    guard: Guard = ALWAYS
+    optional: bool = False
+    per_activity: bool = False
+
+
+@dataclass(frozen=True)
+class AfterSession:
+    """Due `offset` after the end of the session, adjusted by local-time rules.
+
+    Offsets are elapsed time (48 h is 48 h even across a DST change); the
+    local-time rules work on the wall clock:
+    - evening_from/evening_offset: a session ending at or after evening_from
+      uses evening_offset instead (the 3 h check-in becomes T0 + 1.5 h).
+    - not_after: never later than this local time on the session's local date;
+      a later time is moved back to it, unless that is less than
+      min_offset after the session — then the check-in is skipped.
+    - window: moved into [start, end] on the local date it falls on (the 24 h
+      check-in: the next morning, 09:00–11:00).
+    """
+
+    offset: timedelta
+    evening_from: time | None = None
+    evening_offset: timedelta | None = None
+    not_after: time | None = None
+    min_offset: timedelta = timedelta(0)
+    window: tuple[time, time] | None = None
+
+
+@dataclass(frozen=True)
+class CourseWeekly:
+    """Every `every_days` days from the course's first session, at local time `at`.
+
+    With day_before_next_session, a week's check-in moves to the day before
+    the next planned session when that falls in the same week, so the
+    therapist sees fresh answers before the visit. min_days_between keeps two
+    weekly check-ins from landing within a few days of each other when one
+    was moved.
+    """
+
+    every_days: int
+    at: time
+    day_before_next_session: bool
+    min_days_between: int
+
+
+@dataclass(frozen=True)
+class OnWeekday:
+    """Every week on `weekday` (0 = Monday) at `at`, or at the patient's reminder time."""
+
+    weekday: int
+    at: time | None
+
+
+Schedule = AfterSession | CourseWeekly | OnWeekday
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When a check-in stops being useful: the earlier of the two rules given.
+
+    after: this long after it was due. at_local: the first time this local
+    clock time comes round after it was due ("same evening").
+    """
+
+    after: timedelta | None = None
+    at_local: time | None = None
+
+
+@dataclass(frozen=True)
+class CheckinDef:
+    """One check-in of the protocol.
+
+    max_questions and max_activities are copied from [protocol] so that the
+    engine can work from the check-in alone.
+    """
+
+    key: str
+    intro: Text
+    schedule: Schedule
+    questions: tuple[QuestionEntry, ...]
+    guard: Guard
+    expiry: Expiry
+    nudge_after: timedelta | None
+    superseded_by_new_session: bool
+    routine: bool
+    max_questions: int
+    max_activities: int
+
+    @property
+    def conditional(self) -> bool:
+        """Whether sending depends on a condition evaluated at send time."""
+        return bool(self.guard)
+
+
+@dataclass(frozen=True)
+class AfterRule:
+    """A text shown after an answer to `question` that passes `test`."""
+
+    question: str
+    test: ValueTest
+    text: Text
+    guard: Guard = ALWAYS
+
+
+@dataclass(frozen=True)
+class Exercise:
+    key: str
+    name: Text
+    dose: Text
+    kind: Literal["stretch", "strength"]
+    days: tuple[int, ...]
+    progression_of: str | None = None
+
+
+@dataclass(frozen=True)
+class ExercisePlan:
+    """The reminder cadence: daily for `daily_weeks` weeks, then on `later_days`.
+
+    needling_day: the text of a needling day's reminder (walking and gentle
+    movement only). picks_min/picks_max: how many exercises a therapist picks.
+    """
+
+    reminder_time: time
+    daily_weeks: int
+    later_days: tuple[int, ...]
+    picks_min: int
+    picks_max: int
+    reminder: Text
+    needling_day: Text
+
+
+@dataclass(frozen=True)
+class TriageThresholds:
+    """Numbers of clinical.md's alert tiers; the rules using them live in triage code."""
+
+    urgent_callback_min: int
+    callback_within_hours: float
+    trunk_window_hours: float
+    soon_q1_24h: int
+    soon_q1_48h: int
+    soon_q1_72h: int
+    baseline_rise: int
+    baseline_rise_min_hours: float
+    numbness_hours: float
+    missed_checkins_window_hours: float
+    missed_consecutive: int
+    adherence_fraction: float
+    adherence_weeks: int
+
+
+@dataclass(frozen=True)
+class ProgressThresholds:
+    """Numbers of clinical.md's progress rules (responder, stall, re-evaluate, plateau, recovered).
+
+    stall_q8_min: the Q8 choice key at or above which global change counts as
+    improvement for the stall rule ("much better" or better).
+    """
+
+    progress_min_hours_after_session: float
+    responder_drop: int
+    responder_fraction: float
+    stall_session: int
+    stall_week: int
+    stall_q7_gain: int
+    stall_q8_min: str
+    reevaluate_sessions: int
+    reevaluate_weeks: int
+    reevaluate_rise: int
+    reevaluate_consecutive: int
+    plateau_readings: int
+    plateau_move: int
+    plateau_floor: int
+    recovered_max: int
+
+
+#: Safety texts the bot must show (clinical.md, "What the bot must tell patients").
+#: 1 not_emergency, 2 no_diagnosis, 3 what_is_normal, 4 emergency_signs,
+#: 5 same_day_signs, 6 alerts_and_data, 7 exercise_safety; plus what the patient
+#: sees with an URGENT, URGENT-callback and SOON reply, and the reply to free text.
+SAFETY_KEYS: tuple[str, ...] = (
+    "not_emergency",
+    "no_diagnosis",
+    "what_is_normal",
+    "emergency_signs",
+    "same_day_signs",
+    "alerts_and_data",
+    "exercise_safety",
+    "urgent_now",
+    "callback",
+    "soon",
+    "free_text",
+)
+
+#: Advice texts every protocol must have; a clinic may add its own for [[after]] rules.
+REQUIRED_ADVICE: tuple[str, ...] = ("aftercare",)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The whole protocol. Mappings keep the file's order and are read-only."""
+
+    info: ProtocolInfo
+    quiet_hours: QuietHours
+    yes: Text
+    no: Text
+    regions: Mapping[str, Region]
+    questions: Mapping[str, Question]
+    checkins: Mapping[str, CheckinDef]
+    after: tuple[AfterRule, ...]
+    exercises: Mapping[str, Exercise]
+    exercise_plan: ExercisePlan
+    triage: TriageThresholds
+    progress: ProgressThresholds
+    safety: Mapping[str, Text]
+    advice: Mapping[str, Text]
+    source: str
+
+    @property
+    def default_language(self) -> str:
+        return self.info.default_language
+
+    def question(self, key: str) -> Question:
+        """The bank question of a key or a per-activity ref key ("Q7.2" → Q7)."""
+        return self.questions[key.split(".", 1)[0]]
+
+    def checkin(self, key: str) -> CheckinDef:
+        return self.checkins[key]
+
+    def session_checkins(self) -> tuple[CheckinDef, ...]:
+        """The check-ins planned from a session's end, in file order."""
+        return tuple(c for c in self.checkins.values() if isinstance(c.schedule, AfterSession))
+
+    def checkins_of(self, kind: type[CourseWeekly] | type[OnWeekday]) -> tuple[CheckinDef, ...]:
+        return tuple(c for c in self.checkins.values() if isinstance(c.schedule, kind))
+
+    def region_tags(self, region_keys: Iterable[str]) -> frozenset[str]:
+        """The tags of the needled regions (unknown keys raise KeyError)."""
+        return frozenset(self.regions[key].tag for key in region_keys)
+
+    def patient_texts(self) -> list[Text]:
+        """Every text a patient can see (for translation audits and tests)."""
+        texts: list[Text] = [self.yes, self.no]
+        texts += [r.label for r in self.regions.values()]
+        for q in self.questions.values():
+            texts.append(q.prompt)
+            texts += [c.text for c in q.choices]
+        texts += [c.intro for c in self.checkins.values()]
+        texts += [rule.text for rule in self.after]
+        for ex in self.exercises.values():
+            texts += [ex.name, ex.dose]
+        texts += [self.exercise_plan.reminder, self.exercise_plan.needling_day]
+        texts += list(self.safety.values())
+        texts += list(self.advice.values())
+        return texts

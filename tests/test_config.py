@@ -1,0 +1,108 @@
+"""Configuration: every bad value stops the start with one line naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, MissingTokenError, load_settings
+
+TOKEN = "123456:TEST-TOKEN-abcdefghij"
+
+
+def test_defaults() -> None:
+    settings = load_settings({"BOT_TOKEN": TOKEN})
+    assert settings.database_url == "sqlite+aiosqlite:///careloop.db"
+    assert settings.clinic_timezone.key == "UTC"
+    assert settings.emergency_number == "112"
+    assert settings.time_scale == 1.0
+    assert settings.invite_ttl.total_seconds() == 72 * 3600
+
+
+def test_missing_token() -> None:
+    with pytest.raises(MissingTokenError):
+        load_settings({})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("BOT_TOKEN", "not-a-token", "BOT_TOKEN: expected a token"),
+        ("TELEGRAM_API_URL", "ftp://x", "TELEGRAM_API_URL: expected a URL"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL: expected sqlite+aiosqlite"),
+        ("REDIS_URL", "http://x", "REDIS_URL: expected a URL"),
+        ("ADMIN_IDS", "12,abc", "ADMIN_IDS: expected comma-separated Telegram user ids"),
+        ("CLINIC_TIMEZONE", "Mars/Base", "CLINIC_TIMEZONE: expected an IANA time zone"),
+        ("CLINIC_PHONE", "call us!", "CLINIC_PHONE: expected a phone number"),
+        ("EMERGENCY_NUMBER", "nine-one-one", "EMERGENCY_NUMBER: expected a short number"),
+        ("PROTOCOL_FILE", "/nonexistent/protocol.toml", "PROTOCOL_FILE: no such file"),
+        ("TIME_SCALE", "0", "TIME_SCALE: expected a positive number"),
+        ("TIME_SCALE", "fast", "TIME_SCALE: expected a positive number"),
+        ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT: expected a port"),
+        ("WEBHOOK_SECRET", "has spaces", "WEBHOOK_SECRET: expected 1-256 characters"),
+        ("ALERT_CHAT_ID", "group", "ALERT_CHAT_ID: expected a whole number"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL: expected one of"),
+        ("INVITE_TTL_HOURS", "-1", "INVITE_TTL_HOURS: expected a positive number"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
+    env = {"BOT_TOKEN": TOKEN, name: value}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert str(info.value).startswith(expected)
+    assert "\n" not in str(info.value)
+
+
+def test_webhook_needs_a_secret() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET: required"):
+        load_settings({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example.org/hook"})
+
+
+def _run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot"], env={**base, **env}, cwd=cwd, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+
+
+def test_start_without_token_explains_botfather(tmp_path: Path) -> None:
+    result = _run_bot({}, tmp_path)
+    assert result.returncode == 2
+    assert "@BotFather" in result.stderr and ".env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_start_with_bad_value_prints_one_line(tmp_path: Path) -> None:
+    result = _run_bot({"BOT_TOKEN": TOKEN, "CLINIC_TIMEZONE": "Mars/Base"}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "careloop: configuration error: CLINIC_TIMEZONE: expected an IANA time zone such as "
+        "Europe/Madrid, got 'Mars/Base'"
+    ]
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nLOG_LEVEL=LOUD\n")
+    result = _run_bot({}, tmp_path)
+    assert result.returncode == 2
+    assert "LOG_LEVEL: expected one of" in result.stderr
+
+
+def test_broken_protocol_file_stops_the_start(tmp_path: Path) -> None:
+    broken = tmp_path / "protocol.toml"
+    broken.write_text("[protocol\n")
+    result = _run_bot(
+        {"BOT_TOKEN": TOKEN, "PROTOCOL_FILE": str(broken),
+         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"},
+        tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("careloop: PROTOCOL_FILE:")
+    assert "protocol.toml" in lines[0]
