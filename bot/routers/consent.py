@@ -12,6 +12,7 @@ from bot.callbacks import ConsentCb
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
+from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, t
 from care.enrollment import ConsentOutcome, decide_consent
 from scheduler.clock import Clock
@@ -55,7 +56,9 @@ async def consent_decision(
         else t("consent_declined", lang)
     )
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await close_with_choice(
+            query.message, t("btn_agree" if callback_data.agree else "btn_decline", lang)
+        )
         await query.message.answer(reply)
     if outcome == ConsentOutcome.AGREED:
         await set_commands_for(bot, actor.tg_user_id, "patient", lang)

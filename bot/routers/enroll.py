@@ -35,6 +35,7 @@ from bot.config import Settings
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
+from bot.replies import close_with_choice
 from bot.texts import t
 from care.enrollment import EnrollmentError, clean_display_name, enroll
 from care.people import therapists
@@ -65,16 +66,20 @@ def _therapist_keyboard(people: list[StaffMember]) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+def _time_label(minutes: int, lang: str) -> str:
+    if minutes == 0:
+        return t("btn_now", lang)
+    if minutes < 60:
+        return t("btn_minutes_ago", lang, minutes=minutes)
+    return t("btn_hours_ago", lang, hours=minutes // 60)
+
+
 def _time_keyboard(lang: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for minutes in TIME_CHOICES_MINUTES:
-        if minutes == 0:
-            label = t("btn_now", lang)
-        elif minutes < 60:
-            label = t("btn_minutes_ago", lang, minutes=minutes)
-        else:
-            label = t("btn_hours_ago", lang, hours=minutes // 60)
-        builder.button(text=label, callback_data=EnrollTimeCb(minutes_ago=minutes))
+        builder.button(
+            text=_time_label(minutes, lang), callback_data=EnrollTimeCb(minutes_ago=minutes)
+        )
     builder.adjust(2)
     return builder.as_markup()
 
@@ -150,7 +155,7 @@ async def got_therapist(
     await state.set_state(Enroll.time)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await close_with_choice(query.message, therapist.name)
         await query.message.answer(
             t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
             reply_markup=_time_keyboard(actor.lang),
@@ -181,7 +186,7 @@ async def got_time_button(
     await query.answer()
     ended = clock.now() - timedelta(minutes=callback_data.minutes_ago)
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await close_with_choice(query.message, _time_label(callback_data.minutes_ago, actor.lang))
         await _ask_regions(query.message, state, actor, protocol, ended)
 
 
@@ -239,7 +244,9 @@ async def toggle_region(
         )
 
 
-async def regions_done(query: CallbackQuery, actor: Actor, state: FSMContext) -> None:
+async def regions_done(
+    query: CallbackQuery, actor: Actor, state: FSMContext, protocol: Protocol
+) -> None:
     data = await state.get_data()
     if not data.get("regions"):
         await query.answer(t("enroll_regions_none", actor.lang), show_alert=True)
@@ -247,7 +254,10 @@ async def regions_done(query: CallbackQuery, actor: Actor, state: FSMContext) ->
     await state.set_state(Enroll.baseline)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await close_with_choice(
+            query.message,
+            ", ".join(protocol.regions[k].label.get(actor.lang) for k in data["regions"]),
+        )
         await query.message.answer(
             t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard()
         )
@@ -306,7 +316,7 @@ async def got_baseline(
         link=link,
     )
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+        await close_with_choice(query.message, str(callback_data.value))
         await query.message.answer(text)
         await query.message.answer_photo(
             BufferedInputFile(qr_png(link), filename="join-qr.png"),
