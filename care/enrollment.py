@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
+from care.planning import plan_after_consent
 from care.tokens import new_token
+from flows.protocol import Protocol
 from store.models import (
     ConsentEvent,
     LinkToken,
@@ -190,9 +193,20 @@ class ConsentOutcome(StrEnum):
 
 
 async def decide_consent(
-    db: AsyncSession, *, patient: Patient, agree: bool, text_version: str, now: datetime
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    agree: bool,
+    text_version: str,
+    default_tz: ZoneInfo,
+    now: datetime,
 ) -> ConsentOutcome:
-    """Record the patient's decision once; the join link is spent either way."""
+    """Record the patient's decision once; the join link is spent either way.
+
+    Agreeing plans the aftercare in the same transaction, so a consent that is
+    stored always comes with its check-ins.
+    """
     if patient.status != PatientStatus.INVITED:
         return ConsentOutcome.NOT_PENDING
     links = await db.exec(
@@ -223,8 +237,6 @@ async def decide_consent(
         text_version=text_version,
     )
     if agree:
-        from care.planning import plan_after_consent
-
-        await plan_after_consent(db, patient=patient, now=now)
+        await plan_after_consent(db, protocol, patient=patient, default_tz=default_tz, now=now)
     await db.commit()
     return ConsentOutcome.AGREED if agree else ConsentOutcome.DECLINED

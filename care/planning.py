@@ -1,14 +1,264 @@
-"""Writing a patient's plan (check-ins, reminders) to the outbox."""
+"""Writing a patient's plan to the outbox, in the transaction of the event that causes it.
+
+Session check-ins are planned all at once from the session's end (T0). Course
+check-ins (weekly, Sunday adherence) and exercise reminders roll: exactly one is
+pending at a time, and the next is planned when the current one leaves the queue —
+so a plan that runs "until discharge" never needs an unbounded number of rows.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import Patient
+from care.context import course_start, latest_session, patient_tz, sessions_of
+from flows.planner import (
+    next_exercise_reminder,
+    next_weekday_checkin,
+    next_weekly_checkin,
+    plan_session_checkins,
+)
+from flows.protocol import CourseWeekly, OnWeekday, Protocol
+from store.models import (
+    Checkin,
+    CheckinState,
+    NeedlingSession,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+)
+
+KIND_CHECKIN = "checkin"
+KIND_NUDGE = "nudge"
+KIND_EXERCISE = "exercise"
+KIND_NOTICE = "notice"
 
 
-async def plan_after_consent(db: AsyncSession, *, patient: Patient, now: datetime) -> None:
-    """Plan the aftercare of the patient's sessions in the caller's transaction."""
-    return None
+def reminder_time_of(patient: Patient) -> time:
+    hours, minutes = patient.reminder_time.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _checkin_row(patient: Patient, checkin: Checkin, now: datetime) -> OutboxMessage:
+    assert patient.tg_user_id is not None
+    return OutboxMessage(
+        kind=KIND_CHECKIN,
+        chat_id=patient.tg_user_id,
+        patient_id=patient.id,
+        checkin_id=checkin.id,
+        due_at=checkin.due_at,
+        expires_at=checkin.expires_at,
+        created_at=now,
+    )
+
+
+async def cancel_pending(
+    db: AsyncSession, *, patient_id: int, reason: str, kinds: tuple[str, ...] | None = None
+) -> int:
+    """Cancel a patient's pending outbox rows (optionally of some kinds only)."""
+    stmt = (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.patient_id) == patient_id,
+            col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]),
+        )
+        .values(state=OutboxState.CANCELLED, last_error=reason[:300])
+    )
+    if kinds is not None:
+        stmt = stmt.where(col(OutboxMessage.kind).in_(kinds))
+    result = await db.exec(stmt)
+    return int(result.rowcount or 0)
+
+
+async def cancel_scheduled_checkins(db: AsyncSession, *, patient_id: int, reason: str) -> None:
+    await db.exec(
+        update(Checkin)
+        .where(
+            col(Checkin.patient_id) == patient_id,
+            col(Checkin.state).in_([CheckinState.SCHEDULED, CheckinState.OPEN]),
+        )
+        .values(state=CheckinState.CANCELLED, reason=reason[:200])
+    )
+
+
+async def plan_session(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    session: NeedlingSession,
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[Checkin]:
+    """Plan one session's check-ins; supersede what is still pending from earlier ones."""
+    assert patient.id is not None and session.id is not None
+    superseding = [c.key for c in protocol.session_checkins() if c.superseded_by_new_session]
+    old = await db.exec(
+        select(Checkin).where(
+            Checkin.patient_id == patient.id,
+            col(Checkin.session_id) != session.id,
+            col(Checkin.key).in_(superseding),
+            Checkin.state == CheckinState.SCHEDULED,
+        )
+    )
+    for checkin in old.all():
+        checkin.state = CheckinState.CANCELLED
+        checkin.reason = f"superseded by session {session.number}"
+        await db.exec(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.checkin_id) == checkin.id,
+                col(OutboxMessage.state) == OutboxState.PENDING,
+            )
+            .values(state=OutboxState.CANCELLED, last_error="superseded by a new session")
+        )
+    created: list[Checkin] = []
+    for planned in plan_session_checkins(protocol, session_end=session.ended_at, tz=tz, now=now):
+        checkin = Checkin(
+            patient_id=patient.id,
+            session_id=session.id,
+            key=planned.key,
+            due_at=planned.due_at,
+            expires_at=planned.expires_at,
+            state=CheckinState.SKIPPED if planned.skipped else CheckinState.SCHEDULED,
+            reason=planned.skip_reason,
+        )
+        db.add(checkin)
+        created.append(checkin)
+    await db.flush()
+    for checkin in created:
+        if checkin.state == CheckinState.SCHEDULED:
+            db.add(_checkin_row(patient, checkin, now))
+    return created
+
+
+async def plan_next_course_checkin(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    key: str,
+    after: datetime,
+    tz: ZoneInfo,
+    now: datetime,
+) -> Checkin | None:
+    """Plan the next weekly / weekday check-in of `key` after `after` (one pending at a time)."""
+    assert patient.id is not None
+    start = await course_start(db, patient.id)
+    session = await latest_session(db, patient.id)
+    if start is None or session is None:
+        return None
+    definition = protocol.checkins[key]
+    if isinstance(definition.schedule, CourseWeekly):
+        due = next_weekly_checkin(protocol, course_start=start, after=after, tz=tz, key=key)
+    elif isinstance(definition.schedule, OnWeekday):
+        due = next_weekday_checkin(
+            protocol,
+            course_start=start.astimezone(tz).date(),
+            after=after,
+            tz=tz,
+            reminder_time=reminder_time_of(patient),
+            key=key,
+        )
+    else:
+        return None
+    due = due.astimezone(UTC)
+    expiry = definition.expiry.after or timedelta(hours=24)
+    checkin = Checkin(
+        patient_id=patient.id,
+        session_id=session.id,
+        key=key,
+        due_at=due,
+        expires_at=due + expiry,
+    )
+    db.add(checkin)
+    await db.flush()
+    db.add(_checkin_row(patient, checkin, now))
+    return checkin
+
+
+async def plan_next_exercise_reminder(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    after: datetime,
+    tz: ZoneInfo,
+    now: datetime,
+) -> OutboxMessage | None:
+    """The next daily/three-weekly exercise reminder at the patient's chosen time."""
+    assert patient.id is not None and patient.tg_user_id is not None
+    if not patient.exercise_reminders:
+        return None
+    start = await course_start(db, patient.id)
+    if start is None:
+        return None
+    due = next_exercise_reminder(
+        protocol,
+        course_start=start.astimezone(tz).date(),
+        after=after,
+        tz=tz,
+        reminder_time=reminder_time_of(patient),
+    ).astimezone(UTC)
+    row = OutboxMessage(
+        kind=KIND_EXERCISE,
+        chat_id=patient.tg_user_id,
+        patient_id=patient.id,
+        due_at=due,
+        expires_at=due + timedelta(hours=6),
+        created_at=now,
+    )
+    db.add(row)
+    return row
+
+
+async def plan_after_consent(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """Everything a newly consenting patient is due: their sessions' check-ins, the course
+    check-ins and the first exercise reminder. Runs in the consent's transaction."""
+    assert patient.id is not None
+    tz = patient_tz(patient, default_tz)
+    for session in await sessions_of(db, patient.id):
+        await plan_session(db, protocol, patient=patient, session=session, tz=tz, now=now)
+    start = await course_start(db, patient.id)
+    assert start is not None
+    for definition in protocol.checkins.values():
+        if isinstance(definition.schedule, CourseWeekly | OnWeekday):
+            await plan_next_course_checkin(
+                db,
+                protocol,
+                patient=patient,
+                key=definition.key,
+                after=max(start, now),
+                tz=tz,
+                now=now,
+            )
+    await plan_next_exercise_reminder(db, protocol, patient=patient, after=now, tz=tz, now=now)
+
+
+async def replan_exercise_reminder(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """After a change of reminder time, time zone or the reminders switch."""
+    assert patient.id is not None
+    await cancel_pending(
+        db, patient_id=patient.id, reason="reminder replanned", kinds=(KIND_EXERCISE,)
+    )
+    await plan_next_exercise_reminder(
+        db, protocol, patient=patient, after=now, tz=patient_tz(patient, default_tz), now=now
+    )

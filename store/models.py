@@ -119,6 +119,8 @@ class Patient(SQLModel, table=True):
     baseline_pain: int
     activities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     exercises: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    leg_symptoms: bool = False
+    exercise_reminders: bool = True
     paused_until: datetime | None = _dt()
     missed_checkins: int = 0
     consecutive_missed: int = 0
@@ -156,8 +158,8 @@ class Checkin(SQLModel, table=True):
 
     __tablename__ = "checkin"
     __table_args__ = (
-        UniqueConstraint("session_id", "key", name="uq_checkin_session_key"),
         Index("ix_checkin_patient_state", "patient_id", "state"),
+        Index("ix_checkin_state_expires", "state", "expires_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id")

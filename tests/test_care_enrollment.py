@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import func, select
@@ -16,6 +17,7 @@ from care.enrollment import (
     open_join_link,
 )
 from care.people import InviteOutcome, create_invite, ensure_admin, find_link, redeem_invite
+from flows.loader import load_protocol
 from store.db import SessionFactory
 from store.models import (
     AuditEvent,
@@ -31,6 +33,8 @@ from store.models import (
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 TTL = timedelta(hours=72)
 NAME = "Zoë <O'Brien> & 🦵"
+PROTOCOL = load_protocol()
+TZ = ZoneInfo("Europe/Madrid")
 
 
 async def _people(sessions: SessionFactory) -> tuple[StaffMember, StaffMember, StaffMember]:
@@ -183,7 +187,7 @@ async def test_expired_and_used_links(sessions: SessionFactory) -> None:
         ok = await open_join_link(db, link, tg_user_id=50, language="en", now=NOW)
         assert ok.patient is not None
         outcome = await decide_consent(
-            db, patient=ok.patient, agree=True, text_version="v1", now=NOW
+            db, PROTOCOL, default_tz=TZ, patient=ok.patient, agree=True, text_version="v1", now=NOW
         )
         assert outcome == ConsentOutcome.AGREED
     async with sessions() as db:
@@ -207,12 +211,26 @@ async def test_decline_is_recorded_and_final(sessions: SessionFactory) -> None:
         assert joined.patient is not None
         assert (
             await decide_consent(
-                db, patient=joined.patient, agree=False, text_version="v1", now=NOW
+                db,
+                PROTOCOL,
+                default_tz=TZ,
+                patient=joined.patient,
+                agree=False,
+                text_version="v1",
+                now=NOW,
             )
             == ConsentOutcome.DECLINED
         )
         assert (
-            await decide_consent(db, patient=joined.patient, agree=True, text_version="v1", now=NOW)
+            await decide_consent(
+                db,
+                PROTOCOL,
+                default_tz=TZ,
+                patient=joined.patient,
+                agree=True,
+                text_version="v1",
+                now=NOW,
+            )
             == ConsentOutcome.NOT_PENDING
         )
     async with sessions() as db:

@@ -15,6 +15,7 @@ from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, t
 from care.enrollment import ConsentOutcome, decide_consent
+from flows.protocol import Protocol
 from scheduler.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ async def consent_decision(
     settings: Settings,
     clock: Clock,
     bot: Bot,
+    protocol: Protocol,
 ) -> None:
     """Only the account bound to this patient may decide; anything else changes nothing."""
     patient = actor.patient
@@ -39,9 +41,11 @@ async def consent_decision(
         return
     outcome = await decide_consent(
         db,
+        protocol,
         patient=patient,
         agree=callback_data.agree,
         text_version=CONSENT_VERSION,
+        default_tz=settings.clinic_timezone,
         now=clock.now(),
     )
     lang = patient.language

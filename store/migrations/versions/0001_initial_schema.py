@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-21 20:41:30.752379
+Revises: (none)
+Create Date: 2026-11-21 20:57:03.226707
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def upgrade() -> None:
         sa.Column("baseline_pain", sa.Integer(), nullable=False),
         sa.Column("activities", sa.JSON(), nullable=False),
         sa.Column("exercises", sa.JSON(), nullable=False),
+        sa.Column("leg_symptoms", sa.Boolean(), nullable=False),
+        sa.Column("exercise_reminders", sa.Boolean(), nullable=False),
         sa.Column("paused_until", store.types.UTCDateTime(), nullable=True),
         sa.Column("missed_checkins", sa.Integer(), nullable=False),
         sa.Column("consecutive_missed", sa.Integer(), nullable=False),
@@ -244,10 +246,10 @@ def upgrade() -> None:
             ["needling_session.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("session_id", "key", name="uq_checkin_session_key"),
     )
     with op.batch_alter_table("checkin", schema=None) as batch_op:
         batch_op.create_index("ix_checkin_patient_state", ["patient_id", "state"], unique=False)
+        batch_op.create_index("ix_checkin_state_expires", ["state", "expires_at"], unique=False)
 
     op.create_table(
         "answer",
@@ -331,6 +333,7 @@ def downgrade() -> None:
 
     op.drop_table("answer")
     with op.batch_alter_table("checkin", schema=None) as batch_op:
+        batch_op.drop_index("ix_checkin_state_expires")
         batch_op.drop_index("ix_checkin_patient_state")
 
     op.drop_table("checkin")

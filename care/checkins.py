@@ -1,0 +1,495 @@
+"""Check-ins over their life: due → sent (open) → answered one tap at a time → done,
+or expired, skipped, cancelled. Pure decisions come from `flows`; this module reads
+and writes the database around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care.context import answers_of, context_for, patient_tz
+from care.planning import (
+    KIND_CHECKIN,
+    KIND_NUDGE,
+    plan_next_course_checkin,
+    plan_next_exercise_reminder,
+)
+from flows.answers import is_valid_code
+from flows.engine import (
+    PatientContext,
+    QuestionRef,
+    after_texts,
+    checkin_applies,
+    next_question,
+    questions_for,
+)
+from flows.planner import defer_for_quiet_hours, in_quiet_hours, nudge_at
+from flows.protocol import AfterSession, CheckinDef, Protocol
+from flows.text import Text
+from store.models import (
+    Answer,
+    Checkin,
+    CheckinState,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+    PatientStatus,
+)
+
+ENDED_STATUSES = (
+    PatientStatus.STOPPED,
+    PatientStatus.DISCHARGED,
+    PatientStatus.DELETED,
+    PatientStatus.UNREACHABLE,
+    PatientStatus.DECLINED,
+    PatientStatus.INVITED,
+)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Send this now: the patient, the check-in and its first (or current) question."""
+
+    patient: Patient
+    checkin: Checkin
+    definition: CheckinDef
+    ref: QuestionRef
+    answered: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Do not send; the row is settled with this reason (already committed)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Not yet; due again at `until`."""
+
+    until: datetime
+    reason: str
+
+
+Preparation = Ready | Skip | Wait
+
+
+async def _settle(db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str) -> Skip:
+    await db.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == row.id)
+        .values(state=state, last_error=reason[:300])
+    )
+    return Skip(reason)
+
+
+async def patient_gate(
+    db: AsyncSession, patient: Patient | None, row: OutboxMessage, now: datetime
+) -> Skip | Wait | None:
+    """Common rules for anything sent to a patient: ended → cancel; paused → wait."""
+    if patient is None or patient.status in ENDED_STATUSES:
+        return await _settle(db, row, OutboxState.CANCELLED, "patient not active")
+    if patient.status == PatientStatus.PAUSED:
+        if patient.paused_until is not None and patient.paused_until > now:
+            return Wait(patient.paused_until, "patient paused")
+        patient.status = PatientStatus.ACTIVE
+        patient.paused_until = None
+    return None
+
+
+async def open_checkin_of(
+    db: AsyncSession, patient_id: int, *, other_than: int | None
+) -> Checkin | None:
+    result = await db.exec(
+        select(Checkin).where(
+            Checkin.patient_id == patient_id,
+            Checkin.state == CheckinState.OPEN,
+            col(Checkin.id) != (other_than or -1),
+        )
+    )
+    return result.first()
+
+
+async def _roll_course(
+    db: AsyncSession,
+    protocol: Protocol,
+    checkin: Checkin,
+    patient: Patient,
+    tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """A course check-in left the queue: plan its next occurrence (one pending at a time)."""
+    definition = protocol.checkins.get(checkin.key)
+    if definition is None or isinstance(definition.schedule, AfterSession):
+        return
+    if patient.status in ENDED_STATUSES:
+        return
+    await plan_next_course_checkin(
+        db,
+        protocol,
+        patient=patient,
+        key=checkin.key,
+        after=max(checkin.due_at, now),
+        tz=tz,
+        now=now,
+    )
+
+
+async def prepare_checkin(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Preparation:
+    """Decide what a due check-in row becomes. Commits any settlement it makes."""
+    checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
+    if checkin is None or checkin.state != CheckinState.SCHEDULED:
+        state = checkin.state if checkin else "missing"
+        result = await _settle(db, row, OutboxState.CANCELLED, f"check-in is {state}")
+        await db.commit()
+        return result
+    patient = await db.get(Patient, checkin.patient_id)
+    gate = await patient_gate(db, patient, row, now)
+    if gate is not None or patient is None:
+        if isinstance(gate, Skip):
+            checkin.state = CheckinState.CANCELLED
+            checkin.reason = "patient not active"
+        await db.commit()
+        return gate or Skip("patient missing")
+    tz = patient_tz(patient, default_tz)
+    definition = protocol.checkins.get(checkin.key)
+    if definition is None:
+        checkin.state, checkin.reason = CheckinState.CANCELLED, "not in the protocol any more"
+        result = await _settle(db, row, OutboxState.CANCELLED, "check-in not in protocol")
+        await db.commit()
+        return result
+    if now >= checkin.expires_at:
+        checkin.state, checkin.reason = CheckinState.EXPIRED, "too late: was not sent in time"
+        result = await _settle(db, row, OutboxState.EXPIRED, "too late")
+        await _roll_course(db, protocol, checkin, patient, tz, now)
+        await db.commit()
+        return result
+    assert patient.id is not None and checkin.id is not None
+    other = await open_checkin_of(db, patient.id, other_than=checkin.id)
+    if other is not None:
+        if other.expires_at > now:
+            await db.commit()
+            return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
+        await expire_checkin(db, other, now)
+    if definition.routine and in_quiet_hours(protocol, now, tz):
+        until = defer_for_quiet_hours(protocol, now, tz)
+        await db.commit()
+        return Wait(until, "quiet hours")
+    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
+    if ref is None:
+        checkin.state, checkin.reason = CheckinState.SKIPPED, "condition not met"
+        result = await _settle(db, row, OutboxState.CANCELLED, "condition not met")
+        await _roll_course(db, protocol, checkin, patient, tz, now)
+        await db.commit()
+        return result
+    await db.commit()
+    return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref)
+
+
+async def mark_checkin_sent(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    row_id: int,
+    checkin_id: int,
+    message_id: int,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """After Telegram accepted the first question: open the check-in, plan its one nudge
+    and (for course check-ins) the next occurrence — one transaction."""
+    checkin = await db.get(Checkin, checkin_id)
+    row = await db.get(OutboxMessage, row_id)
+    assert checkin is not None and row is not None
+    patient = await db.get(Patient, checkin.patient_id)
+    assert patient is not None and patient.tg_user_id is not None
+    tz = patient_tz(patient, default_tz)
+    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    checkin.state, checkin.opened_at, checkin.chat_message_id = CheckinState.OPEN, now, message_id
+    definition = protocol.checkins[checkin.key]
+    nudge = nudge_at(protocol, definition, sent_at=now, expires_at=checkin.expires_at, tz=tz)
+    if nudge is not None:
+        db.add(
+            OutboxMessage(
+                kind=KIND_NUDGE,
+                chat_id=patient.tg_user_id,
+                patient_id=patient.id,
+                checkin_id=checkin.id,
+                due_at=nudge,
+                expires_at=checkin.expires_at,
+                created_at=now,
+            )
+        )
+    await _roll_course(db, protocol, checkin, patient, tz, now)
+    await db.commit()
+
+
+async def prepare_nudge(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Preparation:
+    """The one reminder of an unanswered check-in: only while it is still open."""
+    checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
+    if checkin is None or checkin.state != CheckinState.OPEN or checkin.nudged:
+        result = await _settle(db, row, OutboxState.CANCELLED, "check-in no longer waiting")
+        await db.commit()
+        return result
+    patient = await db.get(Patient, checkin.patient_id)
+    gate = await patient_gate(db, patient, row, now)
+    if gate is not None or patient is None:
+        await db.commit()
+        return gate or Skip("patient missing")
+    tz = patient_tz(patient, default_tz)
+    definition = protocol.checkins[checkin.key]
+    if definition.routine and in_quiet_hours(protocol, now, tz):
+        until = defer_for_quiet_hours(protocol, now, tz)
+        if until >= checkin.expires_at:
+            result = await _settle(db, row, OutboxState.EXPIRED, "would fall after expiry")
+            await db.commit()
+            return result
+        await db.commit()
+        return Wait(until, "quiet hours")
+    assert checkin.id is not None
+    answered = await answers_of(db, checkin.id)
+    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ref = next_question(definition, ctx, answered)
+    if ref is None:
+        result = await _settle(db, row, OutboxState.CANCELLED, "nothing left to ask")
+        await db.commit()
+        return result
+    await db.commit()
+    return Ready(patient, checkin, definition, ref, answered)
+
+
+async def mark_nudge_sent(
+    db: AsyncSession, *, row_id: int, checkin_id: int, message_id: int, now: datetime
+) -> None:
+    """The reminder carries the live buttons from now on."""
+    checkin = await db.get(Checkin, checkin_id)
+    row = await db.get(OutboxMessage, row_id)
+    assert checkin is not None and row is not None
+    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    checkin.nudged = True
+    checkin.chat_message_id = message_id
+    await db.commit()
+
+
+async def prepare_exercise(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Preparation | Patient:
+    """An exercise reminder: the patient when it should go out, else Skip/Wait."""
+    patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+    gate = await patient_gate(db, patient, row, now)
+    if patient is None:
+        await db.commit()
+        return gate or Skip("patient missing")
+    if isinstance(gate, Wait):
+        # a paused patient misses this one; the next is planned after the pause
+        await _settle(db, row, OutboxState.CANCELLED, "patient paused")
+        await plan_next_exercise_reminder(
+            db,
+            protocol,
+            patient=patient,
+            after=gate.until,
+            tz=patient_tz(patient, default_tz),
+            now=now,
+        )
+        await db.commit()
+        return Skip("patient paused")
+    if gate is not None:
+        await db.commit()
+        return gate
+    if not patient.exercise_reminders:
+        result = await _settle(db, row, OutboxState.CANCELLED, "reminders switched off")
+        await db.commit()
+        return result
+    await db.commit()
+    return patient
+
+
+async def mark_exercise_sent(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    row_id: int,
+    message_id: int | None,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    row = await db.get(OutboxMessage, row_id)
+    assert row is not None and row.patient_id is not None
+    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    patient = await db.get(Patient, row.patient_id)
+    assert patient is not None
+    await plan_next_exercise_reminder(
+        db,
+        protocol,
+        patient=patient,
+        after=max(row.due_at, now),
+        tz=patient_tz(patient, default_tz),
+        now=now,
+    )
+    await db.commit()
+
+
+async def expire_checkin(db: AsyncSession, checkin: Checkin, now: datetime) -> None:
+    """Close an open check-in that ran out of time; no answer at all counts as missed."""
+    assert checkin.id is not None
+    answered = await answers_of(db, checkin.id)
+    checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
+    checkin.reason = "expired unanswered" if not answered else "expired part-answered"
+    patient = await db.get(Patient, checkin.patient_id)
+    if patient is not None:
+        if answered:
+            patient.consecutive_missed = 0
+        else:
+            patient.missed_checkins += 1
+            patient.consecutive_missed += 1
+    await _release_waiting(db, checkin.patient_id, now)
+
+
+async def expire_overdue(db: AsyncSession, *, now: datetime, limit: int = 500) -> list[int]:
+    """The sweep: close open check-ins past their expiry. Returns the affected patient ids."""
+    result = await db.exec(
+        select(Checkin)
+        .where(Checkin.state == CheckinState.OPEN, col(Checkin.expires_at) <= now)
+        .limit(limit)
+    )
+    patients: list[int] = []
+    for checkin in result.all():
+        await expire_checkin(db, checkin, now)
+        patients.append(checkin.patient_id)
+    await db.commit()
+    return patients
+
+
+async def _release_waiting(db: AsyncSession, patient_id: int, now: datetime) -> None:
+    """Check-ins that fell due while another was open go out now, not at their retry time."""
+    waiting = select(Checkin.id).where(
+        Checkin.patient_id == patient_id,
+        Checkin.state == CheckinState.SCHEDULED,
+        col(Checkin.due_at) <= now,
+    )
+    await db.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.checkin_id).in_(waiting),
+            col(OutboxMessage.kind) == KIND_CHECKIN,
+            col(OutboxMessage.state) == OutboxState.PENDING,
+            col(OutboxMessage.due_at) > now,
+        )
+        .values(due_at=now)
+    )
+
+
+class AnswerStatus(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"  # that question was already answered: nothing stored
+    CLOSED = "closed"  # the check-in is done, expired or cancelled
+    REFUSED = "refused"  # not this person's check-in, or not a valid answer
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    status: AnswerStatus
+    checkin: Checkin | None = None
+    definition: CheckinDef | None = None
+    next_ref: QuestionRef | None = None
+    answered: dict[str, int] = field(default_factory=dict)
+    after: list[Text] = field(default_factory=list)
+    context: PatientContext | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == AnswerStatus.RECORDED and self.next_ref is None
+
+
+async def record_answer(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    checkin_id: int,
+    question_key: str,
+    code: int,
+    now: datetime,
+) -> AnswerResult:
+    """Store one tapped answer (committed before the tap is acknowledged).
+
+    Only the check-in's own patient may answer, only while it is open, only a question
+    the check-in asks and only a value the question allows; a repeated tap stores
+    nothing. Anything refused leaves the database as it was.
+    """
+    checkin = await db.get(Checkin, checkin_id)
+    if checkin is None or checkin.patient_id != patient.id:
+        return AnswerResult(AnswerStatus.REFUSED)
+    if checkin.state != CheckinState.OPEN:
+        return AnswerResult(AnswerStatus.CLOSED, checkin)
+    definition = protocol.checkins.get(checkin.key)
+    if definition is None:
+        return AnswerResult(AnswerStatus.CLOSED, checkin)
+    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    refs = {ref.key: ref for ref in questions_for(definition, ctx)}
+    ref = refs.get(question_key)
+    if ref is None or not is_valid_code(protocol.question(ref.question), code):
+        return AnswerResult(AnswerStatus.REFUSED, checkin)
+    assert checkin.id is not None and patient.id is not None
+    answered = await answers_of(db, checkin.id)
+    if question_key in answered:
+        return AnswerResult(
+            AnswerStatus.DUPLICATE,
+            checkin,
+            definition,
+            next_question(definition, ctx, answered),
+            answered,
+            context=ctx,
+        )
+    db.add(
+        Answer(
+            checkin_id=checkin.id,
+            patient_id=patient.id,
+            question_key=question_key,
+            value=code,
+            answered_at=now,
+        )
+    )
+    try:
+        await db.flush()
+    except IntegrityError:  # the same tap raced itself
+        await db.rollback()
+        return AnswerResult(AnswerStatus.DUPLICATE, checkin)
+    answered[question_key] = code
+    following = next_question(definition, ctx, answered)
+    if following is None:
+        checkin.state, checkin.finished_at = CheckinState.DONE, now
+        patient.consecutive_missed = 0
+        await _release_waiting(db, patient.id, now)
+    texts = after_texts(protocol, question_key, code, ctx)
+    await db.commit()
+    return AnswerResult(AnswerStatus.RECORDED, checkin, definition, following, answered, texts, ctx)

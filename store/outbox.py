@@ -1,0 +1,254 @@
+"""Queue operations on the outbox table: claim, release, and settle rows.
+
+The outbox is the schedule (design invariant 1), so these are the only
+statements that move a row through pending → claimed → sent/failed/expired.
+Two kinds of functions live here, on purpose with different transaction rules:
+
+* queue maintenance — :func:`claim_due`, :func:`release_stale_claims`,
+  :func:`release_claims`, :func:`refresh_claims` — commits itself, because a
+  claim is only a claim once other workers can see it (and, on PostgreSQL,
+  the row locks taken by ``SKIP LOCKED`` must be let go at once);
+* per-row marks — :func:`mark_sent`, :func:`reschedule`, :func:`settle` — join
+  the caller's transaction, so the bot edge can mark a row sent in the same
+  commit as the side effects of sending it (a check-in opened, a message id).
+
+The per-row marks are guarded by ``state = 'claimed'`` (and by the worker when
+given): a row that someone else already settled — cancelled because the patient
+blocked the bot, say — is never brought back to life by a late outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.models import OutboxMessage, OutboxState
+
+ERROR_MAX = 300  # the width of outbox.last_error
+
+_state = col(OutboxMessage.state)
+_due_at = col(OutboxMessage.due_at)
+_id = col(OutboxMessage.id)
+_claimed_by = col(OutboxMessage.claimed_by)
+_claimed_at = col(OutboxMessage.claimed_at)
+
+
+def clip_error(text: str) -> str:
+    """Fit an error into ``last_error`` (PostgreSQL would refuse a longer string)."""
+    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
+
+
+def _due_ids(now: datetime, limit: int) -> Any:
+    """The ids of due pending rows, urgent first, then oldest due.
+
+    ``state = 'pending' AND due_at <= now`` is a range on ``ix_outbox_due (state,
+    due_at)``, so the database reads only the due part of the index however many
+    rows are scheduled for later; the ``ORDER BY`` then sorts that (small) due set.
+    """
+    return (
+        select(_id)
+        .where(_state == OutboxState.PENDING, _due_at <= now)
+        .order_by(col(OutboxMessage.urgent).desc(), _due_at, _id)
+        .limit(limit)
+    )
+
+
+def _sort(rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """RETURNING gives rows in no particular order; restore urgent-first, oldest-first."""
+    return sorted(rows, key=lambda r: (not r.urgent, r.due_at, r.id or 0))
+
+
+async def claim_due(
+    db: AsyncSession, *, now: datetime, limit: int, worker: str
+) -> list[OutboxMessage]:
+    """Atomically move up to `limit` due pending rows to claimed by `worker`; commit.
+
+    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then one ``UPDATE … RETURNING``
+    in the same transaction, so concurrent workers (other processes, other hosts)
+    each get disjoint rows without waiting on each other. SQLite has a single
+    writer: one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` statement
+    takes the write lock before it reads, so two claimers can never pick the same
+    row. Returns detached copies (the session is not needed to read them).
+    """
+    if limit <= 0:
+        return []
+    values: dict[str, Any] = {
+        "state": OutboxState.CLAIMED,
+        "claimed_at": now,
+        "claimed_by": worker,
+    }
+    bind = db.get_bind()
+    if bind.dialect.name == "postgresql":
+        ids = list((await db.exec(_due_ids(now, limit).with_for_update(skip_locked=True))).all())
+        if not ids:
+            await db.commit()
+            return []
+        where: ColumnElement[bool] = _id.in_(ids)
+    else:
+        where = _id.in_(_due_ids(now, limit).scalar_subquery())
+    stmt = (
+        update(OutboxMessage)
+        .where(where)
+        .values(**values)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    rows = list((await db.exec(stmt)).scalars().all())
+    await db.commit()
+    for row in rows:
+        db.expunge(row)
+    return _sort(rows)
+
+
+async def release_stale_claims(db: AsyncSession, *, now: datetime, older_than: timedelta) -> int:
+    """Put rows claimed before ``now - older_than`` back to pending; commit.
+
+    Those are a crashed worker's rows: it may or may not have sent them, and
+    sending again is the lesser harm than never sending (at-least-once, bounded
+    by what was in flight at the crash). Live workers keep their claims fresh
+    with :func:`refresh_claims`, so they are not released under their feet.
+    """
+    stmt = (
+        update(OutboxMessage)
+        .where(_state == OutboxState.CLAIMED, _claimed_at < now - older_than)
+        .values(state=OutboxState.PENDING, claimed_at=None, claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await db.exec(stmt)
+    await db.commit()
+    return int(result.rowcount)
+
+
+async def release_claims(db: AsyncSession, worker: str, *, keep: Collection[int] = ()) -> int:
+    """Give back every row `worker` holds (except `keep`, still in flight); commit.
+
+    Used on graceful shutdown, and at the start of each pass for rows whose
+    outcome could not be written (the database went away mid-pass).
+    """
+    cond = and_(_state == OutboxState.CLAIMED, _claimed_by == worker)
+    if keep:
+        cond = and_(cond, _id.not_in(list(keep)))
+    stmt = (
+        update(OutboxMessage)
+        .where(cond)
+        .values(state=OutboxState.PENDING, claimed_at=None, claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = await db.exec(stmt)
+    await db.commit()
+    return int(result.rowcount)
+
+
+async def refresh_claims(
+    db: AsyncSession, ids: Collection[int], *, worker: str, now: datetime
+) -> int:
+    """Renew the lease on rows still in flight (a long wait for a busy chat); commit."""
+    if not ids:
+        return 0
+    stmt = (
+        update(OutboxMessage)
+        .where(_id.in_(list(ids)), _state == OutboxState.CLAIMED, _claimed_by == worker)
+        .values(claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await db.exec(stmt)
+    await db.commit()
+    return int(result.rowcount)
+
+
+def _claimed(row_id: int, worker: str | None) -> ColumnElement[bool]:
+    cond = and_(_id == row_id, _state == OutboxState.CLAIMED)
+    return and_(cond, _claimed_by == worker) if worker is not None else cond
+
+
+async def mark_sent(
+    db: AsyncSession,
+    row_id: int,
+    *,
+    now: datetime,
+    message_id: int | None,
+    worker: str | None = None,
+) -> bool:
+    """Record a delivered row (caller commits). False if it was no longer claimed."""
+    stmt = (
+        update(OutboxMessage)
+        .where(_claimed(row_id, worker))
+        .values(state=OutboxState.SENT, sent_at=now, message_id=message_id, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool((await db.exec(stmt)).rowcount)
+
+
+async def reschedule(
+    db: AsyncSession,
+    row_id: int,
+    *,
+    due_at: datetime,
+    attempts: int | None = None,
+    error: str | None = None,
+    worker: str | None = None,
+) -> bool:
+    """Back to pending, due again at `due_at` (caller commits). False if not claimed.
+
+    `attempts` is only written when given, so a 429 or a deferral does not use
+    up the retry budget of a row.
+    """
+    values: dict[str, Any] = {
+        "state": OutboxState.PENDING,
+        "due_at": due_at,
+        "claimed_at": None,
+        "claimed_by": None,
+    }
+    if attempts is not None:
+        values["attempts"] = attempts
+    if error is not None:
+        values["last_error"] = clip_error(error)
+    stmt = (
+        update(OutboxMessage)
+        .where(_claimed(row_id, worker))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool((await db.exec(stmt)).rowcount)
+
+
+async def settle(
+    db: AsyncSession,
+    row_ids: Collection[int],
+    *,
+    state: OutboxState,
+    error: str,
+    attempts: int | None = None,
+    worker: str | None = None,
+) -> int:
+    """End claimed rows as failed / expired / cancelled with a reason (caller commits)."""
+    if not row_ids:
+        return 0
+    cond = and_(_id.in_(list(row_ids)), _state == OutboxState.CLAIMED)
+    if worker is not None:
+        cond = and_(cond, _claimed_by == worker)
+    values: dict[str, Any] = {"state": state, "last_error": clip_error(error)}
+    if attempts is not None:
+        values["attempts"] = attempts
+    stmt = update(OutboxMessage).where(cond).values(**values)
+    result = await db.exec(stmt.execution_options(synchronize_session=False))
+    return int(result.rowcount)
+
+
+async def cancel_for_chat(db: AsyncSession, chat_id: int, *, reason: str) -> int:
+    """Cancel every pending or claimed row addressed to `chat_id` (caller commits)."""
+    stmt = (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.chat_id) == chat_id,
+            _state.in_([OutboxState.PENDING, OutboxState.CLAIMED]),
+        )
+        .values(state=OutboxState.CANCELLED, last_error=clip_error(reason))
+        .execution_options(synchronize_session=False)
+    )
+    return int((await db.exec(stmt)).rowcount)
