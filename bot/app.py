@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
-from bot.routers import admin, consent, enroll, fallback, start
+from bot.routers import admin, checkin, consent, enroll, fallback, patient, start
 from flows.loader import load_protocol
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -76,6 +76,8 @@ def make_dispatcher(
         admin.make_router(),
         enroll.make_router(),
         consent.make_router(),
+        checkin.make_router(),
+        patient.make_router(),
         fallback.make_router(),
     )
     dp.errors.register(_log_error)

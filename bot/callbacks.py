@@ -32,3 +32,39 @@ class EnrollBaselineCb(CallbackData, prefix="ebl"):
 class ConsentCb(CallbackData, prefix="cs"):
     patient_id: int
     agree: bool
+
+
+class AnswerCb(CallbackData, prefix="a"):
+    """One tap on a check-in question: check-in id, question ref key, stored value."""
+
+    c: int
+    q: str
+    v: int
+
+
+class ExerciseCb(CallbackData, prefix="ex"):
+    action: str  # snooze | stop
+
+
+class PauseCb(CallbackData, prefix="pz"):
+    days: int
+
+
+class StopCb(CallbackData, prefix="st"):
+    confirm: bool
+
+
+class SettingsCb(CallbackData, prefix="set"):
+    field: str  # time | tz | lang
+
+
+class ReminderTimeCb(CallbackData, prefix="rt"):
+    hhmm: str
+
+
+class LanguageCb(CallbackData, prefix="lg"):
+    lang: str
+
+
+class SessionPatientCb(CallbackData, prefix="sp"):
+    patient_id: int

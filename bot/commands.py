@@ -17,13 +17,19 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "cancel": ("Leave the current step", "Salir del paso actual"),
     "invite": ("Invite a staff member or therapist", "Invitar a personal o fisioterapeuta"),
     "enroll": ("Enroll a patient after a visit", "Dar de alta a un paciente"),
+    "session": ("Record a new needling session", "Registrar una nueva sesión"),
+    "pause": ("Pause messages for a few days", "Pausar los mensajes unos días"),
+    "resume": ("Resume after a pause", "Reanudar tras una pausa"),
+    "stop": ("Stop the follow-up", "Terminar el seguimiento"),
+    "settings": ("Reminder time, time zone, language", "Hora, zona horaria, idioma"),
+    "language": ("Change language", "Cambiar idioma"),
 }
 
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "admin": ("invite", "enroll", "cancel", "help"),
-    "staff": ("enroll", "cancel", "help"),
+    "admin": ("invite", "enroll", "session", "cancel", "help"),
+    "staff": ("enroll", "session", "cancel", "help"),
     "therapist": ("help",),
-    "patient": ("help",),
+    "patient": ("pause", "resume", "stop", "settings", "language", "help"),
     "guest": ("start", "help"),
 }
 

@@ -8,6 +8,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiohttp import ClientError
 
 from bot.app import App, build_app
+from bot.background import make_background
 from bot.commands import set_default_commands
 from bot.config import Settings
 from flows.loader import ProtocolError, load_protocol
@@ -47,9 +48,12 @@ async def start_app(settings: Settings) -> App:
 async def run(settings: Settings) -> None:
     app = await start_app(settings)
     log.info("careloop started as @%s (polling)", app.bot_username)
+    background = make_background(app.bot, app.sessions, app.protocol, settings, app.clock)
     try:
         await app.bot.delete_webhook(drop_pending_updates=False)
         await set_default_commands(app.bot)
+        background.start()
         await app.dispatcher.start_polling(app.bot, handle_signals=True)
     finally:
+        await background.stop()
         await app.close()

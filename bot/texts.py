@@ -82,6 +82,52 @@ _EN: dict[str, str] = {
     "patient_inactive": (
         "Your follow-up is not active. If you need help, please contact {clinic} directly."
     ),
+    # --- check-ins and reminders ---
+    "nudge": "⏰ A quick reminder: your check-in is still waiting for you.",
+    "checkin_thanks": "Thank you, your answers are saved.",
+    "already_recorded": "Already recorded ✓",
+    "checkin_closed": "This check-in has closed. The next one will come at its time.",
+    "btn_snooze": "Remind me in 1 h",
+    "btn_stop_reminders": "Stop exercise reminders",
+    "exercise_snoozed": "OK, I will remind you again in an hour.",
+    "exercise_stopped": "Exercise reminders are off. Turn them on again in /settings.",
+    "exercise_dose": "• <b>{name}</b>: {dose}",
+    "exercise_rest_day": "No strength exercises today; your stretches only if you feel like it.",
+    # --- therapist notices ---
+    "notice_unreachable": (
+        "⚠️ <b>{name}</b> (#{patient_id}) has blocked the bot. Their follow-up is on hold "
+        "and nothing more will be sent to them."
+    ),
+    "notice_stopped": "ℹ️ <b>{name}</b> (#{patient_id}) has stopped the follow-up with /stop.",
+    # --- patient controls ---
+    "pause_ask": "Pause all messages for how long?",
+    "btn_days": "{days} day(s)",
+    "paused": "Paused until {until}. /resume to start again earlier.",
+    "not_paused": "Your follow-up is not paused.",
+    "resumed": "Welcome back! Your follow-up continues.",
+    "stop_ask": (
+        "Stop the follow-up completely? I will send nothing more and your therapist will be "
+        "told. Your answers stay with the clinic unless you /delete them."
+    ),
+    "btn_stop_yes": "Yes, stop",
+    "btn_stop_no": "No, keep going",
+    "stopped": "The follow-up has stopped. Take care!",
+    "stop_kept": "Good, your follow-up continues.",
+    "settings_menu": (
+        "<b>Your settings</b>\nExercise reminder: {time}\nTime zone: {tz}\nLanguage: {lang}"
+    ),
+    "btn_set_time": "Reminder time",
+    "btn_set_tz": "Time zone",
+    "btn_set_lang": "Language",
+    "settings_time_ask": "Pick a time for your exercise reminder, or type one as HH:MM.",
+    "settings_tz_ask": "Type your time zone, for example Europe/Madrid or America/New_York.",
+    "settings_time_bad": "Please type a time as HH:MM, for example 18:30.",
+    "settings_tz_bad": (
+        "I don't know that time zone. Please type it like Europe/Madrid or America/New_York."
+    ),
+    "settings_saved": "Saved.",
+    "language_ask": "Choose your language:",
+    "language_set": "Language set to English.",
     # --- admin ---
     "invite_choose_role": "Whom do you want to invite?",
     "btn_role_staff": "Front-desk staff",
@@ -131,6 +177,15 @@ _EN: dict[str, str] = {
         "(valid {hours} h):\n{link}"
     ),
     "enroll_qr_caption": "Scan to join {clinic}'s aftercare follow-up.",
+    "session_pick": "New session for which patient?",
+    "session_no_patients": "No patient is in follow-up at the moment.",
+    "session_done": (
+        "Session {number} recorded for <b>{name}</b>. Its check-ins are planned; pending ones "
+        "of the previous session were replaced."
+    ),
+    "session_patient_gone": "This patient is no longer in follow-up.",
+    "session_future": "That time has not come yet.",
+    "session_before_last": "That is not after the patient's previous session.",
     "enroll_failed": "The patient could not be enrolled: {reason}. Nothing was saved.",
 }
 
@@ -148,6 +203,46 @@ _ES: dict[str, str] = {
     "unknown_command": "No he entendido eso. /help muestra sus comandos.",
     "not_allowed": "Lo sentimos, esa opción no está disponible para usted.",
     "internal_error": "Lo sentimos, algo ha fallado por nuestra parte. Inténtelo de nuevo.",
+    "nudge": "⏰ Un recordatorio rápido: su cuestionario le está esperando.",
+    "checkin_thanks": "Gracias, sus respuestas se han guardado.",
+    "already_recorded": "Ya estaba registrado ✓",
+    "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
+    "btn_snooze": "Recuérdamelo en 1 h",
+    "btn_stop_reminders": "Parar recordatorios de ejercicios",
+    "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",
+    "exercise_stopped": (
+        "Recordatorios de ejercicios desactivados. Puede reactivarlos en /settings."
+    ),
+    "exercise_dose": "• <b>{name}</b>: {dose}",
+    "exercise_rest_day": "Hoy no tocan ejercicios de fuerza; solo estiramientos si le apetece.",
+    "pause_ask": "¿Durante cuánto tiempo quiere pausar los mensajes?",
+    "btn_days": "{days} día(s)",
+    "paused": "En pausa hasta el {until}. /resume para reanudar antes.",
+    "not_paused": "Su seguimiento no está en pausa.",
+    "resumed": "¡Bienvenido/a de nuevo! Su seguimiento continúa.",
+    "stop_ask": (
+        "¿Quiere terminar el seguimiento por completo? No le enviaré nada más y se avisará a su "
+        "fisioterapeuta. Sus respuestas se quedan en la clínica salvo que las borre con /delete."
+    ),
+    "btn_stop_yes": "Sí, terminar",
+    "btn_stop_no": "No, continuar",
+    "stopped": "El seguimiento ha terminado. ¡Cuídese!",
+    "stop_kept": "Bien, su seguimiento continúa.",
+    "settings_menu": (
+        "<b>Sus ajustes</b>\nRecordatorio de ejercicios: {time}\nZona horaria: {tz}\nIdioma: {lang}"
+    ),
+    "btn_set_time": "Hora del recordatorio",
+    "btn_set_tz": "Zona horaria",
+    "btn_set_lang": "Idioma",
+    "settings_time_ask": "Elija la hora del recordatorio de ejercicios, o escríbala como HH:MM.",
+    "settings_tz_ask": "Escriba su zona horaria, por ejemplo Europe/Madrid o America/New_York.",
+    "settings_time_bad": "Escriba una hora como HH:MM, por ejemplo 18:30.",
+    "settings_tz_bad": (
+        "No conozco esa zona horaria. Escríbala como Europe/Madrid o America/New_York."
+    ),
+    "settings_saved": "Guardado.",
+    "language_ask": "Elija su idioma:",
+    "language_set": "Idioma cambiado a español.",
     "link_unknown": "Este enlace no es válido. Pida uno nuevo en la recepción de la clínica.",
     "link_expired": "Este enlace ha caducado. Pida uno nuevo en la recepción de la clínica.",
     "link_used": "Este enlace ya se ha utilizado. Pida uno nuevo en la clínica.",

@@ -154,7 +154,12 @@ async def prepare_checkin(
 ) -> Preparation:
     """Decide what a due check-in row becomes. Commits any settlement it makes."""
     checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
-    if checkin is None or checkin.state != CheckinState.SCHEDULED:
+    unconfirmed = (
+        checkin is not None
+        and checkin.state == CheckinState.OPEN
+        and checkin.chat_message_id is None  # opened for a send that never confirmed: retry
+    )
+    if checkin is None or (checkin.state != CheckinState.SCHEDULED and not unconfirmed):
         state = checkin.state if checkin else "missing"
         result = await _settle(db, row, OutboxState.CANCELLED, f"check-in is {state}")
         await db.commit()
@@ -199,8 +204,22 @@ async def prepare_checkin(
         await _roll_course(db, protocol, checkin, patient, tz, now)
         await db.commit()
         return result
+    # open it before the send, so a tap that beats our bookkeeping finds it open
+    checkin.state, checkin.opened_at = CheckinState.OPEN, now
     await db.commit()
     return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref)
+
+
+async def unsend_checkin(db: AsyncSession, checkin_id: int) -> None:
+    """Telegram did not take the first question: the check-in is scheduled again."""
+    checkin = await db.get(Checkin, checkin_id)
+    if (
+        checkin is not None
+        and checkin.state == CheckinState.OPEN
+        and checkin.chat_message_id is None
+    ):
+        checkin.state, checkin.opened_at = CheckinState.SCHEDULED, None
+        await db.commit()
 
 
 async def mark_checkin_sent(
@@ -213,7 +232,7 @@ async def mark_checkin_sent(
     default_tz: ZoneInfo,
     now: datetime,
 ) -> None:
-    """After Telegram accepted the first question: open the check-in, plan its one nudge
+    """After Telegram accepted the first question: confirm the check-in, plan its one nudge
     and (for course check-ins) the next occurrence — one transaction."""
     checkin = await db.get(Checkin, checkin_id)
     row = await db.get(OutboxMessage, row_id)
@@ -222,7 +241,7 @@ async def mark_checkin_sent(
     assert patient is not None and patient.tg_user_id is not None
     tz = patient_tz(patient, default_tz)
     row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
-    checkin.state, checkin.opened_at, checkin.chat_message_id = CheckinState.OPEN, now, message_id
+    checkin.state, checkin.chat_message_id = CheckinState.OPEN, message_id
     definition = protocol.checkins[checkin.key]
     nudge = nudge_at(protocol, definition, sent_at=now, expires_at=checkin.expires_at, tz=tz)
     if nudge is not None:
@@ -302,7 +321,7 @@ async def prepare_exercise(
     *,
     default_tz: ZoneInfo,
     now: datetime,
-) -> Preparation | Patient:
+) -> Skip | Wait | Patient:
     """An exercise reminder: the patient when it should go out, else Skip/Wait."""
     patient = await db.get(Patient, row.patient_id) if row.patient_id else None
     gate = await patient_gate(db, patient, row, now)

@@ -96,6 +96,7 @@ _TRIAGE_FIELDS: dict[str, tuple[str, float, float]] = {
     "baseline_rise": _POINTS,
     "baseline_rise_min_hours": _HOURS,
     "numbness_hours": _HOURS,
+    "fever_redness_within_hours": _HOURS,
     "missed_checkins_window_hours": _HOURS,
     "missed_consecutive": _COUNT,
     "adherence_fraction": _FRACTION,

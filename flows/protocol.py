@@ -255,7 +255,12 @@ class ExercisePlan:
 
 @dataclass(frozen=True)
 class TriageThresholds:
-    """Numbers of clinical.md's alert tiers; the rules using them live in triage code."""
+    """Numbers of clinical.md's alert tiers; the rules using them live in flows.triage.
+
+    fever_redness_within_hours: fever (Q4) and spreading redness (Q3) count as
+    "fever with spreading redness" (URGENT) when answered within this many hours
+    of each other — the two are often asked in different check-ins (Q4 at 3 h, Q3 at 24 h).
+    """
 
     urgent_callback_min: int
     callback_within_hours: float
@@ -266,6 +271,7 @@ class TriageThresholds:
     baseline_rise: int
     baseline_rise_min_hours: float
     numbness_hours: float
+    fever_redness_within_hours: float
     missed_checkins_window_hours: float
     missed_consecutive: int
     adherence_fraction: float

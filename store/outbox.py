@@ -23,9 +23,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, update
+from sqlalchemy import ColumnElement, and_, union_all, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from store.models import OutboxMessage, OutboxState
 
@@ -36,6 +37,7 @@ _due_at = col(OutboxMessage.due_at)
 _id = col(OutboxMessage.id)
 _claimed_by = col(OutboxMessage.claimed_by)
 _claimed_at = col(OutboxMessage.claimed_at)
+_urgent = col(OutboxMessage.urgent)
 
 
 def clip_error(text: str) -> str:
@@ -43,19 +45,32 @@ def clip_error(text: str) -> str:
     return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
 
-def _due_ids(now: datetime, limit: int) -> Any:
-    """The ids of due pending rows, urgent first, then oldest due.
+def due_ids_of(now: datetime, limit: int, *, urgent: bool) -> SelectOfScalar[int | None]:
+    """Ids of the oldest due pending rows of one urgency.
 
-    ``state = 'pending' AND due_at <= now`` is a range on ``ix_outbox_due (state,
-    due_at)``, so the database reads only the due part of the index however many
-    rows are scheduled for later; the ``ORDER BY`` then sorts that (small) due set.
+    Split by urgency on purpose: each half is an equality on ``state`` and
+    ``urgent`` plus a range on ``due_at``, which an index on
+    ``(state, urgent, due_at)`` answers by reading `limit` entries — constant
+    time however large a backlog grows. With only ``ix_outbox_due (state,
+    due_at)`` each half is still a range on that index (no table scan, no sort
+    of the whole due set); only the urgent half has to look at every due row.
     """
     return (
         select(_id)
-        .where(_state == OutboxState.PENDING, _due_at <= now)
-        .order_by(col(OutboxMessage.urgent).desc(), _due_at, _id)
+        .where(_state == OutboxState.PENDING, _urgent == urgent, _due_at <= now)
+        .order_by(_due_at, _id)
         .limit(limit)
     )
+
+
+def due_ids(now: datetime, limit: int) -> SelectOfScalar[Any]:
+    """Ids of the due pending rows to claim: urgent first, then oldest due (one statement)."""
+    halves = [
+        due_ids_of(now, limit, urgent=u).add_columns(_urgent, _due_at).subquery()
+        for u in (True, False)
+    ]
+    both = union_all(*(select(h.c.id, h.c.urgent, h.c.due_at) for h in halves)).subquery()
+    return select(both.c.id).order_by(both.c.urgent.desc(), both.c.due_at, both.c.id).limit(limit)
 
 
 def _sort(rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
@@ -82,15 +97,34 @@ async def claim_due(
         "claimed_at": now,
         "claimed_by": worker,
     }
-    bind = db.get_bind()
-    if bind.dialect.name == "postgresql":
-        ids = list((await db.exec(_due_ids(now, limit).with_for_update(skip_locked=True))).all())
+    if db.get_bind().dialect.name == "postgresql":
+        # Row locks: rows another worker is claiming right now are skipped, not
+        # waited for; the next ones are taken instead.
+        ids = [
+            i
+            for i in (
+                await db.exec(due_ids_of(now, limit, urgent=True).with_for_update(skip_locked=True))
+            ).all()
+            if i is not None
+        ]
+        if len(ids) < limit:
+            ids += [
+                i
+                for i in (
+                    await db.exec(
+                        due_ids_of(now, limit - len(ids), urgent=False).with_for_update(
+                            skip_locked=True
+                        )
+                    )
+                ).all()
+                if i is not None
+            ]
         if not ids:
             await db.commit()
             return []
         where: ColumnElement[bool] = _id.in_(ids)
     else:
-        where = _id.in_(_due_ids(now, limit).scalar_subquery())
+        where = _id.in_(due_ids(now, limit).scalar_subquery())
     stmt = (
         update(OutboxMessage)
         .where(where)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.app import App, build_app
+from bot.background import make_background
 from bot.config import Settings, load_settings
 from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI
@@ -64,12 +65,15 @@ async def running_bot(
     """The real dispatcher polling the fake, in this event loop."""
     settings = settings_for(fake, db_url, **extra)
     app = await build_app(settings, clock=clock)
+    background = make_background(app.bot, app.sessions, app.protocol, settings, app.clock)
+    background.start()
     task = asyncio.create_task(
         app.dispatcher.start_polling(app.bot, handle_signals=False, polling_timeout=1)
     )
     try:
         yield Running(app=app, fake=fake)
     finally:
+        await background.stop()
         await app.dispatcher.stop_polling()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)

@@ -1,4 +1,4 @@
-"""/enroll: front-desk staff start a patient's follow-up, one step at a time.
+"""/enroll and /session: the front desk starts a follow-up, or records a new session.
 
 Every step keeps its answers in the FSM only; nothing touches the database until
 the last step, so /cancel at any point leaves nothing behind.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -30,6 +31,7 @@ from bot.callbacks import (
     EnrollRegionsDoneCb,
     EnrollTherapistCb,
     EnrollTimeCb,
+    SessionPatientCb,
 )
 from bot.config import Settings
 from bot.filters import HasRole
@@ -39,9 +41,10 @@ from bot.replies import close_with_choice
 from bot.texts import t
 from care.enrollment import EnrollmentError, clean_display_name, enroll
 from care.people import therapists
+from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
 from flows.protocol import Protocol
 from scheduler.clock import Clock
-from store.models import Role, StaffMember
+from store.models import Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ _HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
 
 class Enroll(StatesGroup):
+    """The desk's steps; /session reuses time and regions after picking the patient."""
+
+    session_patient = State()
     name = State()
     therapist = State()
     time = State()
@@ -245,21 +251,111 @@ async def toggle_region(
 
 
 async def regions_done(
-    query: CallbackQuery, actor: Actor, state: FSMContext, protocol: Protocol
+    query: CallbackQuery,
+    actor: Actor,
+    state: FSMContext,
+    protocol: Protocol,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
 ) -> None:
     data = await state.get_data()
     if not data.get("regions"):
         await query.answer(t("enroll_regions_none", actor.lang), show_alert=True)
         return
-    await state.set_state(Enroll.baseline)
-    await query.answer()
     if isinstance(query.message, Message):
         await close_with_choice(
             query.message,
             ", ".join(protocol.regions[k].label.get(actor.lang) for k in data["regions"]),
         )
+    if data.get("flow") == "session":
+        await _finish_session(query, actor, state, protocol, db, clock, settings, data)
+        return
+    await state.set_state(Enroll.baseline)
+    await query.answer()
+    if isinstance(query.message, Message):
         await query.message.answer(
             t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard()
+        )
+
+
+async def _finish_session(
+    query: CallbackQuery,
+    actor: Actor,
+    state: FSMContext,
+    protocol: Protocol,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    data: dict[str, Any],
+) -> None:
+    """The /session flow ends here: store session N+1 and plan its check-ins."""
+    assert actor.staff is not None
+    await state.clear()
+    try:
+        session = await record_session(
+            db,
+            protocol,
+            staff=actor.staff,
+            patient_id=data["patient_id"],
+            ended_at=datetime.fromisoformat(data["ended_at"]),
+            regions=data["regions"],
+            default_tz=settings.clinic_timezone,
+            now=clock.now(),
+        )
+    except SessionError as exc:
+        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        return
+    await query.answer()
+    log.info("session %s recorded for patient %s", session.number, session.patient_id)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("session_done", actor.lang, name=data["patient_name"], number=session.number)
+        )
+
+
+async def start_session(
+    message: Message, actor: Actor, state: FSMContext, db: AsyncSession
+) -> None:
+    """/session: pick the patient, then the same time and region steps as enrollment."""
+    await state.clear()
+    patients = await followed_patients(db)
+    if not patients:
+        await message.answer(t("session_no_patients", actor.lang))
+        return
+    builder = InlineKeyboardBuilder()
+    for patient in patients:
+        assert patient.id is not None
+        builder.button(
+            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
+            callback_data=SessionPatientCb(patient_id=patient.id),
+        )
+    builder.adjust(1)
+    await state.set_state(Enroll.session_patient)
+    await message.answer(t("session_pick", actor.lang), reply_markup=builder.as_markup())
+
+
+async def session_patient_chosen(
+    query: CallbackQuery,
+    callback_data: SessionPatientCb,
+    actor: Actor,
+    state: FSMContext,
+    db: AsyncSession,
+    settings: Settings,
+) -> None:
+    patient = await db.get(Patient, callback_data.patient_id)
+    if patient is None or patient.status not in FOLLOWED:
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    name = patient.display_name or "—"
+    await state.update_data(flow="session", patient_id=patient.id, patient_name=name)
+    await state.set_state(Enroll.time)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, name)
+        await query.message.answer(
+            t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
+            reply_markup=_time_keyboard(actor.lang),
         )
 
 
@@ -335,6 +431,10 @@ def make_router() -> Router:
     router.message.filter(HasRole(Role.STAFF, Role.ADMIN))
     router.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
     router.message.register(start_enroll, Command("enroll"))
+    router.message.register(start_session, Command("session"))
+    router.callback_query.register(
+        session_patient_chosen, Enroll.session_patient, SessionPatientCb.filter()
+    )
     router.message.register(got_name, Enroll.name, F.text, ~F.text.startswith("/"))
     router.message.register(name_not_text, Enroll.name)
     router.callback_query.register(got_therapist, Enroll.therapist, EnrollTherapistCb.filter())
@@ -344,6 +444,9 @@ def make_router() -> Router:
     router.callback_query.register(regions_done, Enroll.regions, EnrollRegionsDoneCb.filter())
     router.callback_query.register(got_baseline, Enroll.baseline, EnrollBaselineCb.filter())
     router.message.register(
-        expected_button, StateFilter(Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline)
+        expected_button,
+        StateFilter(
+            Enroll.session_patient, Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline
+        ),
     )
     return router

@@ -1,0 +1,345 @@
+"""Dispatch benchmark (issue 3): a burst of check-ins through the real sender stack.
+
+Two measurements, printed as a table (not part of the test run):
+
+1. **Burst.** N patients (users who wrote to the bot, so their chats are
+   started) each have a check-in due at the same instant. The real
+   `OutboxDispatcher` + `RateLimiter`, driven by the real APScheduler wiring,
+   sends them with a real aiogram `Bot` to the fake Bot API enforcing Telegram's
+   flood limits (30 messages/s overall, 1/s per chat). Reports the sustained
+   send rate, the share of requests answered 429, messages lost or doubled
+   (checked against the messages the fake received), and peak RSS.
+2. **Claim.** The time one `claim_due(limit=200)` takes with M pending rows in
+   the table, median of several claims, in two shapes: a realistic schedule
+   (M rows spread over the next 30 days, a few thousand due) and the worst case
+   (all M rows overdue — the bot was down for days).
+
+    .venv/bin/python bench/dispatch.py                     # full size, SQLite
+    .venv/bin/python bench/dispatch.py --pg                # also PostgreSQL (TEST_DATABASE_URL)
+    .venv/bin/python bench/dispatch.py --patients 300 --rows 50000   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import logging
+import os
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from sqlalchemy import insert
+from sqlmodel import col, select
+
+from scheduler.clock import Clock
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.jobs import make_scheduler, shutdown
+from scheduler.outcomes import (
+    Blocked,
+    Failed,
+    Outcome,
+    RetryAfter,
+    Sent,
+    Transient,
+)
+from scheduler.ratelimit import RateLimiter
+from store import outbox
+from store.db import create_engine, session_factory
+from store.models import OutboxMessage, OutboxState
+from tests.dbutil import _plain_dsn, fresh_postgres, fresh_sqlite
+from tests.fakebot import FakeBotAPI
+
+FIRST_USER = 1_000_000
+
+
+@asynccontextmanager
+async def database(backend: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of `backend`, removed afterwards."""
+    if backend == "postgresql":
+        base = os.environ.get("TEST_DATABASE_URL")
+        if not base:
+            raise SystemExit("--pg needs TEST_DATABASE_URL (postgresql+asyncpg://…)")
+        async with fresh_postgres(base) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
+        async with fresh_sqlite(Path(tmp)) as url:
+            yield url
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------ burst
+
+
+def make_deliver(bot: Bot, sessions: Any, clock: Clock, granted: dict[int, float]) -> Any:
+    """What the bot edge will do: send, and on success mark the row sent in one commit.
+
+    `granted` collects when each chat's send left the limiter, to measure the lag
+    to the fake's arrival time (the jitter the limiter's safety margin absorbs).
+    """
+
+    async def deliver(row: OutboxMessage) -> Outcome:
+        assert row.id is not None
+        granted.setdefault(row.chat_id, time.monotonic())
+        try:
+            msg = await bot.send_message(row.chat_id, f"Check-in #{row.id}: pain now, 0-10?")
+        except TelegramRetryAfter as exc:
+            return RetryAfter(seconds=float(exc.retry_after))
+        except TelegramForbiddenError as exc:
+            return Blocked(error=exc.message)
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            return Transient(error=type(exc).__name__)
+        except TelegramBadRequest as exc:
+            return Failed(error=exc.message)
+        async with sessions() as db:
+            await outbox.mark_sent(db, row.id, now=clock.now(), message_id=msg.message_id)
+            await db.commit()
+        return Sent(message_id=msg.message_id)
+
+    return deliver
+
+
+async def run_burst(backend: str, patients: int, margin: float) -> dict[str, Any]:
+    async with database(backend) as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        fake = FakeBotAPI(enforce_rate_limits=True, global_per_second=30, per_chat_per_second=1)
+        await fake.start()
+        for uid in range(FIRST_USER, FIRST_USER + patients):
+            await fake.user(uid).send("hi")  # a started chat: Telegram refuses others
+        now = datetime.now(UTC)
+        async with sessions() as db:
+            await db.exec(insert(OutboxMessage), params=[
+                {"kind": "checkin", "chat_id": uid, "payload": {"key": "evening"},
+                 "due_at": now, "created_at": now, "urgent": False,
+                 "state": OutboxState.PENDING, "attempts": 0}
+                for uid in range(FIRST_USER, FIRST_USER + patients)
+            ])
+            await db.commit()
+        rss_before = peak_rss_mib()
+        clock = Clock()
+        bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+        limiter = RateLimiter(per_second=30, per_chat_interval=1.0, safety_margin=margin)
+        granted: dict[int, float] = {}
+        dispatcher = OutboxDispatcher(
+            sessions, clock, make_deliver(bot, sessions, clock, granted), limiter,
+            worker_id="bench",
+        )
+        scheduler = make_scheduler(dispatcher, interval_seconds=2.0)
+        started = time.monotonic()
+        scheduler.start()
+
+        def all_sent() -> bool:
+            return len(fake.sent_messages()) >= patients
+
+        await fake.wait_until(all_sent, timeout=patients / 10 + 120)
+        await shutdown(scheduler, dispatcher)
+        elapsed = time.monotonic() - started
+        await bot.session.close()
+        await fake.stop()
+
+        sends = [r for r in fake.requests if r.method == "sendMessage"]
+        ok = sorted(r.at for r in sends if r.status == 200)
+        refused_429 = sum(1 for r in sends if r.status == 429)
+        lags = sorted(
+            (r.at - granted[chat]) * 1000
+            for r in sends
+            if (chat := int(r.params["chat_id"])) in granted and r.status == 200
+        )
+        row_ids = Counter(
+            int(m.text.split("#", 1)[1].split(":", 1)[0]) for m in fake.sent_messages()
+        )
+        async with sessions() as db:
+            rows = (await db.exec(select(col(OutboxMessage.id), col(OutboxMessage.state)))).all()
+        states = Counter(state for _, state in rows)
+        all_ids = {row_id for row_id, _ in rows}
+        await engine.dispose()
+        return {
+            "backend": backend,
+            "messages": patients,
+            "elapsed_s": elapsed,
+            "rate": (len(ok) - 1) / (ok[-1] - ok[0]) if len(ok) > 1 else float("nan"),
+            "requests": len(sends),
+            "429": refused_429,
+            "share_429": refused_429 / len(sends) if sends else 0.0,
+            "lag_ms": (lags[len(lags) // 2], lags[int(len(lags) * 0.99)], lags[-1]),
+            "lost": len(all_ids - set(row_ids)),
+            "doubled": sum(1 for n in row_ids.values() if n > 1),
+            "states": dict(states),
+            "rss_before_mib": rss_before,
+            "peak_rss_mib": peak_rss_mib(),
+        }
+
+
+# ------------------------------------------------------------------------------ claim
+
+SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a (naive UTC) DATETIME in SQLite
+
+
+def _bulk_rows(n: int, now: datetime, shape: str, due_now: int) -> list[tuple[Any, ...]]:
+    """(chat_id, due_at, urgent) for n rows; 1 in 500 urgent."""
+    out = []
+    for i in range(n):
+        if shape == "backlog" or i < due_now:
+            due = now - timedelta(seconds=(i * 7919) % 86_400 + 1)  # overdue, up to a day
+        else:
+            due = now + timedelta(seconds=(i * 7919) % (30 * 86_400) + 60)  # next 30 days
+        out.append((FIRST_USER + i % 50_000, due, i % 500 == 0))
+    return out
+
+
+PROPOSED_INDEX = "CREATE INDEX ix_outbox_claim ON outbox (state, urgent, due_at)"
+
+
+def fill_sqlite(path: str, rows: list[tuple[Any, ...]], now: datetime, index: bool) -> None:
+    created = now.replace(tzinfo=None).strftime(SQLITE_TS)
+    with sqlite3.connect(path) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.executemany(
+            "INSERT INTO outbox (kind, chat_id, payload, urgent, state, due_at, attempts,"
+            " created_at) VALUES ('checkin', ?, '{}', ?, 'pending', ?, 0, ?)",
+            (
+                (chat, int(urgent), due.replace(tzinfo=None).strftime(SQLITE_TS), created)
+                for chat, due, urgent in rows
+            ),
+        )
+        if index:
+            con.execute(PROPOSED_INDEX)
+        con.execute("ANALYZE")
+
+
+async def fill_postgres(
+    url: str, rows: list[tuple[Any, ...]], now: datetime, index: bool
+) -> None:
+    con = await asyncpg.connect(_plain_dsn(url))
+    try:
+        naive_now = now.replace(tzinfo=None)
+        await con.copy_records_to_table(
+            "outbox",
+            columns=["kind", "chat_id", "payload", "urgent", "state", "due_at", "attempts",
+                     "created_at"],
+            records=(
+                ("checkin", chat, "{}", urgent, "pending", due.replace(tzinfo=None), 0,
+                 naive_now)
+                for chat, due, urgent in rows
+            ),
+        )
+        if index:
+            await con.execute(PROPOSED_INDEX)
+        await con.execute("VACUUM ANALYZE outbox")
+    finally:
+        await con.close()
+
+
+async def run_claims(
+    backend: str, n_rows: int, shape: str, repeats: int, due_now: int, index: bool
+) -> dict[str, Any]:
+    async with database(backend) as url:
+        now = datetime.now(UTC)
+        t0 = time.monotonic()
+        rows = _bulk_rows(n_rows, now, shape, due_now)
+        if backend == "sqlite":
+            await asyncio.to_thread(fill_sqlite, url.split("///", 1)[1], rows, now, index)
+        else:
+            await fill_postgres(url, rows, now, index)
+        del rows
+        fill_s = time.monotonic() - t0
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        timings = []
+        for i in range(repeats + 1):
+            async with sessions() as db:
+                t = time.perf_counter()
+                claimed = await outbox.claim_due(db, now=now, limit=200, worker=f"b{i}")
+                ms = (time.perf_counter() - t) * 1000
+            assert len(claimed) == 200, len(claimed)
+            if i:  # the first claim warms the connection and the caches
+                timings.append(ms)
+        await engine.dispose()
+        return {
+            "backend": backend, "rows": n_rows, "shape": shape, "fill_s": fill_s,
+            "median_ms": statistics.median(timings), "max_ms": max(timings),
+            "repeats": repeats, "index": index,
+        }
+
+
+# ------------------------------------------------------------------------------ main
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=5000, help="burst size (messages)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="pending rows for claims")
+    parser.add_argument("--repeats", type=int, default=9, help="claims timed per shape")
+    parser.add_argument("--due-now", type=int, default=5000, help="due rows in 'schedule'")
+    parser.add_argument("--margin", type=float, default=0.03, help="limiter safety margin (s)")
+    parser.add_argument("--pg", action="store_true", help="also PostgreSQL (TEST_DATABASE_URL)")
+    parser.add_argument("--pg-only", action="store_true", help="only PostgreSQL")
+    parser.add_argument(
+        "--urgent-index", action="store_true",
+        help="also time claims with the proposed index (state, urgent, due_at)",
+    )
+    parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--skip-claims", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    backends = ["postgresql"] if args.pg_only else ["sqlite"] + (["postgresql"] if args.pg else [])
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if not args.skip_burst:
+        for backend in backends:
+            r = await run_burst(backend, args.patients, args.margin)
+            print(
+                f"burst {r['backend']:10} {r['messages']} msgs in {r['elapsed_s']:.1f} s: "
+                f"{r['rate']:.2f} msg/s sustained; {r['429']} of {r['requests']} requests "
+                f"answered 429 ({r['share_429']:.2%}); lost {r['lost']}, doubled "
+                f"{r['doubled']}; rows {r['states']}; peak RSS {r['peak_rss_mib']:.0f} MiB "
+                f"(before sending {r['rss_before_mib']:.0f} MiB); grant→arrival lag ms "
+                "p50 {:.1f} p99 {:.1f} max {:.1f}".format(*r["lag_ms"]),
+                flush=True,
+            )
+    if not args.skip_claims:
+        indexes = [False, True] if args.urgent_index else [False]
+        for backend, index, shape in itertools.product(
+            backends, indexes, ("schedule", "backlog")
+        ):
+            c = await run_claims(backend, args.rows, shape, args.repeats, args.due_now, index)
+            extra = " +ix_outbox_claim" if index else ""
+            print(
+                f"claim {c['backend']:10} {c['rows']:,} pending ({c['shape']}{extra}): "
+                f"claim_due(200) median {c['median_ms']:.1f} ms, max {c['max_ms']:.1f} ms "
+                f"over {c['repeats']} claims (bulk fill {c['fill_s']:.0f} s)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,66 @@
+"""The time-driven half of an instance: the outbox dispatcher and the sweeps.
+
+APScheduler drives them; the database holds what is due. The bot edge hands the
+dispatcher its `Delivery` here, so `scheduler/` never imports `bot/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from aiogram import Bot
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Settings
+from bot.delivery import Delivery
+from care.checkins import expire_overdue
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.jobs import make_scheduler, shutdown
+from scheduler.ratelimit import RateLimiter
+from store.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Background:
+    dispatcher: OutboxDispatcher
+    scheduler: AsyncIOScheduler
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        await shutdown(self.scheduler, self.dispatcher)
+
+
+def make_background(
+    bot: Bot, sessions: SessionFactory, protocol: Protocol, settings: Settings, clock: Clock
+) -> Background:
+    limiter = RateLimiter(
+        per_second=max(1, int(settings.global_rate_per_second)),
+        per_chat_interval=1.0 / settings.per_chat_rate_per_second,
+    )
+    delivery = Delivery(bot, sessions, protocol, settings, clock)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    dispatcher = OutboxDispatcher(sessions, clock, delivery, limiter, worker_id=worker)
+
+    async def sweep() -> None:
+        """Close check-ins that ran out of time (counting the missed ones)."""
+        async with sessions() as db:
+            expired = await expire_overdue(db, now=clock.now())
+        if expired:
+            log.info("expired %d open check-in(s)", len(expired))
+
+    interval = settings.dispatch_interval_seconds
+    scheduler = make_scheduler(
+        dispatcher,
+        interval_seconds=interval,
+        extra_jobs=[(sweep, max(interval, 1.0), "expiry-sweep")],
+    )
+    return Background(dispatcher=dispatcher, scheduler=scheduler)

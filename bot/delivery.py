@@ -1,0 +1,284 @@
+"""Turning a due outbox row into a Telegram message — the `Deliver` the dispatcher is given.
+
+Each kind of row is prepared by `care` (which decides whether it still should go out),
+rendered here, sent, and then recorded as sent in one transaction. Telegram's answers
+become the dispatcher's outcomes: 429 → RetryAfter, 403 → Blocked, 5xx and network
+trouble → Transient, other 4xx → Failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+
+from aiogram import Bot, html
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiohttp import ClientError
+
+from bot.callbacks import ExerciseCb
+from bot.checkin_view import checkin_text, question_keyboard
+from bot.config import Settings
+from bot.texts import t
+from care import checkins as care
+from care.context import context_for, course_start, patient_tz, sessions_of
+from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
+from flows.exercises import exercises_for_day, reminder_text
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from scheduler.outcomes import (
+    Blocked,
+    Deferred,
+    Failed,
+    Outcome,
+    RetryAfter,
+    Sent,
+    Settled,
+    Transient,
+)
+from store.db import SessionFactory
+from store.models import OutboxMessage, OutboxState, Patient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXERCISES = (
+    "piriformis_stretch",
+    "hamstring_stretch",
+    "hip_flexor_stretch",
+    "clamshell",
+    "glute_bridge",
+)
+
+
+class Delivery:
+    """The bot edge's `Deliver`: one row in, one outcome out; never raises for Telegram."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        sessions: SessionFactory,
+        protocol: Protocol,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.bot = bot
+        self.sessions = sessions
+        self.protocol = protocol
+        self.settings = settings
+        self.clock = clock
+
+    async def __call__(self, row: OutboxMessage) -> Outcome:
+        try:
+            if row.kind == KIND_CHECKIN:
+                return await self._checkin(row)
+            if row.kind == KIND_NUDGE:
+                return await self._nudge(row)
+            if row.kind == KIND_EXERCISE:
+                return await self._exercise(row)
+            if row.kind in (KIND_NOTICE, "patient_unreachable"):
+                return await self._notice(row)
+            return Failed(f"unknown outbox kind {row.kind!r}")
+        except TelegramRetryAfter as exc:
+            return RetryAfter(float(exc.retry_after))
+        except TelegramForbiddenError as exc:
+            return Blocked(exc.message)
+        except (TelegramServerError, TelegramNetworkError, ClientError, TimeoutError) as exc:
+            return Transient(f"{type(exc).__name__}: {exc}"[:300])
+        except TelegramBadRequest as exc:
+            return Failed(exc.message[:300])
+        except asyncio.CancelledError:
+            raise
+
+    async def _checkin(self, row: OutboxMessage) -> Outcome:
+        now = self.clock.now()
+        tz = self.settings.clinic_timezone
+        async with self.sessions() as db:
+            prepared = await care.prepare_checkin(db, self.protocol, row, default_tz=tz, now=now)
+        if isinstance(prepared, care.Skip):
+            return Settled(prepared.reason)
+        if isinstance(prepared, care.Wait):
+            return Deferred(prepared.until, prepared.reason)
+        lang = prepared.patient.language
+        assert prepared.checkin.id is not None and row.id is not None
+        async with self.sessions() as db:
+            ctx = await context_for(
+                db, self.protocol, prepared.patient, prepared.checkin.session_id
+            )
+        text = checkin_text(self.protocol, prepared.definition, ctx, {}, prepared.ref, lang)
+        try:
+            message = await self.bot.send_message(
+                row.chat_id,
+                text,
+                reply_markup=question_keyboard(
+                    self.protocol, prepared.checkin.id, prepared.ref, lang
+                ),
+            )
+        except BaseException:
+            async with self.sessions() as db:
+                await care.unsend_checkin(db, prepared.checkin.id)
+            raise
+        async with self.sessions() as db:
+            await care.mark_checkin_sent(
+                db,
+                self.protocol,
+                row_id=row.id,
+                checkin_id=prepared.checkin.id,
+                message_id=message.message_id,
+                default_tz=tz,
+                now=self.clock.now(),
+            )
+        log.info(
+            "check-in %s (%s) sent to patient %s",
+            prepared.checkin.id,
+            prepared.checkin.key,
+            prepared.patient.id,
+        )
+        return Sent(message.message_id)
+
+    async def _nudge(self, row: OutboxMessage) -> Outcome:
+        now = self.clock.now()
+        tz = self.settings.clinic_timezone
+        async with self.sessions() as db:
+            prepared = await care.prepare_nudge(db, self.protocol, row, default_tz=tz, now=now)
+            if isinstance(prepared, care.Ready):
+                ctx = await context_for(
+                    db, self.protocol, prepared.patient, prepared.checkin.session_id
+                )
+        if isinstance(prepared, care.Skip):
+            return Settled(prepared.reason)
+        if isinstance(prepared, care.Wait):
+            return Deferred(prepared.until, prepared.reason)
+        lang = prepared.patient.language
+        checkin = prepared.checkin
+        assert checkin.id is not None and row.id is not None
+        text = (
+            t("nudge", lang)
+            + "\n\n"
+            + checkin_text(
+                self.protocol, prepared.definition, ctx, prepared.answered, prepared.ref, lang
+            )
+        )
+        message = await self.bot.send_message(
+            row.chat_id,
+            text,
+            reply_markup=question_keyboard(self.protocol, checkin.id, prepared.ref, lang),
+        )
+        if checkin.chat_message_id is not None:
+            try:  # the old buttons go; the reminder carries the live ones
+                await self.bot.edit_message_reply_markup(
+                    chat_id=row.chat_id, message_id=checkin.chat_message_id, reply_markup=None
+                )
+            except TelegramBadRequest:
+                pass
+        async with self.sessions() as db:
+            await care.mark_nudge_sent(
+                db,
+                row_id=row.id,
+                checkin_id=checkin.id,
+                message_id=message.message_id,
+                now=self.clock.now(),
+            )
+        return Sent(message.message_id)
+
+    async def _exercise(self, row: OutboxMessage) -> Outcome:
+        now = self.clock.now()
+        tz = self.settings.clinic_timezone
+        async with self.sessions() as db:
+            prepared = await care.prepare_exercise(db, self.protocol, row, default_tz=tz, now=now)
+            if isinstance(prepared, Patient):
+                assert prepared.id is not None
+                local_day = now.astimezone(patient_tz(prepared, tz)).date()
+                sessions = await sessions_of(db, prepared.id)
+                start = await course_start(db, prepared.id)
+        if isinstance(prepared, care.Skip):
+            return Settled(prepared.reason)
+        if isinstance(prepared, care.Wait):
+            return Deferred(prepared.until, prepared.reason)
+        patient = prepared
+        assert row.id is not None
+        needling_day = any(
+            s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
+        )
+        text = self._exercise_text(patient, local_day, needling_day, start is None)
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=t("btn_snooze", patient.language),
+                        callback_data=ExerciseCb(action="snooze").pack(),
+                    ),
+                    InlineKeyboardButton(
+                        text=t("btn_stop_reminders", patient.language),
+                        callback_data=ExerciseCb(action="stop").pack(),
+                    ),
+                ]
+            ]
+        )
+        message = await self.bot.send_message(row.chat_id, text, reply_markup=keyboard)
+        async with self.sessions() as db:
+            if row.payload.get("snoozed"):
+                sent = await db.get(OutboxMessage, row.id)
+                assert sent is not None
+                sent.state, sent.sent_at = OutboxState.SENT, self.clock.now()
+                sent.message_id = message.message_id
+                await db.commit()
+            else:
+                await care.mark_exercise_sent(
+                    db,
+                    self.protocol,
+                    row_id=row.id,
+                    message_id=message.message_id,
+                    default_tz=tz,
+                    now=self.clock.now(),
+                )
+        return Sent(message.message_id)
+
+    def _exercise_text(
+        self, patient: Patient, day: date, needling_day: bool, no_course: bool
+    ) -> str:
+        lang = patient.language
+        lines = [html.quote(reminder_text(self.protocol, needling_day=needling_day).get(lang))]
+        if not needling_day and not no_course:
+            chosen = [
+                k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
+            ]
+            todays = exercises_for_day(self.protocol, chosen, day, needling_day=False)
+            lines.append("")
+            for exercise in todays:
+                lines.append(
+                    t(
+                        "exercise_dose",
+                        lang,
+                        name=exercise.name.get(lang),
+                        dose=exercise.dose.get(lang),
+                    )
+                )
+            if not todays:
+                lines.append(t("exercise_rest_day", lang))
+        return "\n".join(lines)
+
+    async def _notice(self, row: OutboxMessage) -> Outcome:
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+        name = (patient.display_name if patient else None) or "—"
+        key = (
+            "notice_unreachable"
+            if row.kind == "patient_unreachable"
+            else row.payload.get("text", "notice_unreachable")
+        )
+        text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
+        message = await self.bot.send_message(row.chat_id, text)
+        async with self.sessions() as db:
+            sent = await db.get(OutboxMessage, row.id)
+            assert sent is not None
+            sent.state, sent.sent_at = OutboxState.SENT, self.clock.now()
+            sent.message_id = message.message_id
+            await db.commit()
+        return Sent(message.message_id)

@@ -1,0 +1,154 @@
+"""Patients answering check-ins, one tap at a time, and their exercise-reminder buttons.
+
+Order matters (invariant 3): the answer is committed, then the tap is acknowledged,
+then the message is edited to the next question — so a rating the patient saw
+accepted is in the database, and the old buttons are gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from aiogram import Bot, Router, html
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import AnswerCb, ExerciseCb
+from bot.checkin_view import checkin_text, question_keyboard
+from bot.config import Settings
+from bot.filters import IsPatient
+from bot.identity import Actor
+from bot.texts import t
+from care.checkins import AnswerStatus, record_answer
+from care.planning import KIND_EXERCISE, cancel_pending
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+async def answer_tapped(
+    query: CallbackQuery,
+    callback_data: AnswerCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    result = await record_answer(
+        db,
+        protocol,
+        patient=patient,
+        checkin_id=callback_data.c,
+        question_key=callback_data.q,
+        code=callback_data.v,
+        now=clock.now(),
+    )
+    if result.status == AnswerStatus.REFUSED:
+        log.info("answer refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
+    if result.status == AnswerStatus.CLOSED:
+        await query.answer(t("checkin_closed", lang), show_alert=True)
+        if isinstance(query.message, Message) and query.message.reply_markup is not None:
+            await _quietly(query.message.edit_reply_markup(reply_markup=None))
+        return
+    if result.status == AnswerStatus.DUPLICATE:
+        await query.answer(t("already_recorded", lang))
+        return
+    await query.answer()
+    assert result.checkin is not None and result.definition is not None
+    assert result.checkin.id is not None
+    log.info("answer stored: check-in %s question %s", result.checkin.id, callback_data.q)
+    if not isinstance(query.message, Message):
+        return
+    if result.next_ref is not None:
+        text = checkin_text(
+            protocol, result.definition, result.context, result.answered, result.next_ref, lang
+        )
+        await query.message.edit_text(
+            text, reply_markup=question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
+        )
+    else:
+        text = checkin_text(
+            protocol,
+            result.definition,
+            result.context,
+            result.answered,
+            None,
+            lang,
+            closing=t("checkin_thanks", lang),
+        )
+        await query.message.edit_text(text)
+    if result.after:
+        values = {
+            "emergency_number": settings.emergency_number,
+            "clinic_phone": settings.clinic_phone or "",
+            "clinic_name": settings.clinic_name,
+        }
+        advice = "\n\n".join(text.render(lang, **values) for text in result.after)
+        await query.message.answer(html.quote(advice))
+
+
+async def _quietly(call: object) -> None:
+    """An edit whose failure (e.g. already edited) must not spoil the reply."""
+    try:
+        await call  # type: ignore[misc]
+    except TelegramBadRequest:
+        pass
+
+
+async def exercise_button(
+    query: CallbackQuery,
+    callback_data: ExerciseCb,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+) -> None:
+    patient = actor.patient
+    assert patient is not None and patient.id is not None and patient.tg_user_id is not None
+    lang = patient.language
+    now = clock.now()
+    if callback_data.action == "snooze":
+        db.add(
+            OutboxMessage(
+                kind=KIND_EXERCISE,
+                chat_id=patient.tg_user_id,
+                patient_id=patient.id,
+                due_at=now + timedelta(hours=1),
+                expires_at=now + timedelta(hours=4),
+                payload={"snoozed": True},
+                created_at=now,
+            )
+        )
+        await db.commit()
+        await query.answer(t("exercise_snoozed", lang))
+    elif callback_data.action == "stop":
+        patient.exercise_reminders = False
+        await cancel_pending(
+            db, patient_id=patient.id, reason="reminders switched off", kinds=(KIND_EXERCISE,)
+        )
+        await db.commit()
+        await query.answer(t("exercise_stopped", lang), show_alert=True)
+    else:
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        await _quietly(query.message.edit_reply_markup(reply_markup=None))
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="checkin")
+    router.callback_query.filter(IsPatient())
+    router.callback_query.register(answer_tapped, AnswerCb.filter())
+    router.callback_query.register(exercise_button, ExerciseCb.filter())
+    return router

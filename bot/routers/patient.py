@@ -1,0 +1,316 @@
+"""The patient's own controls: /pause, /resume, /stop, /settings, /language."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import LanguageCb, PauseCb, ReminderTimeCb, SettingsCb, StopCb
+from bot.commands import set_commands_for
+from bot.config import Settings
+from bot.filters import IsPatient
+from bot.identity import Actor
+from bot.replies import close_with_choice
+from bot.texts import CONSENT_VERSION, LANGUAGES, t
+from care import controls
+from care.context import patient_tz
+from flows.protocol import Protocol
+from scheduler.clock import Clock
+from store.models import Patient
+
+log = logging.getLogger(__name__)
+
+REMINDER_CHOICES = ("07:30", "09:00", "12:00", "15:00", "18:00", "20:00")
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+
+
+class SettingsInput(StatesGroup):
+    time = State()
+    tz = State()
+
+
+def _patient(actor: Actor) -> Patient:
+    assert actor.patient is not None
+    return actor.patient
+
+
+async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings: Settings) -> None:
+    text = t(key, lang, clinic=settings.clinic_name)
+    if isinstance(target, CallbackQuery):
+        await target.answer(text, show_alert=True)
+    else:
+        await target.answer(text)
+
+
+async def pause_command(message: Message, actor: Actor) -> None:
+    lang = _patient(actor).language
+    builder = InlineKeyboardBuilder()
+    for days in controls.PAUSE_DAYS:
+        builder.button(text=t("btn_days", lang, days=days), callback_data=PauseCb(days=days))
+    await message.answer(t("pause_ask", lang), reply_markup=builder.as_markup())
+
+
+async def pause_chosen(
+    query: CallbackQuery,
+    callback_data: PauseCb,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    patient = _patient(actor)
+    lang = patient.language
+    try:
+        until = await controls.pause(db, patient, days=callback_data.days, now=clock.now())
+    except controls.ControlError as exc:
+        await _refuse(query, str(exc), lang, settings)
+        return
+    log.info("patient %s paused for %s days", patient.id, callback_data.days)
+    await query.answer()
+    local = until.astimezone(patient_tz(patient, settings.clinic_timezone))
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, t("btn_days", lang, days=callback_data.days))
+        await query.message.answer(t("paused", lang, until=local.strftime("%Y-%m-%d %H:%M")))
+
+
+async def resume_command(
+    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+) -> None:
+    patient = _patient(actor)
+    try:
+        await controls.resume(db, patient, now=clock.now())
+    except controls.ControlError as exc:
+        await _refuse(message, str(exc), patient.language, settings)
+        return
+    await message.answer(t("resumed", patient.language))
+
+
+async def stop_command(message: Message, actor: Actor, settings: Settings) -> None:
+    patient = _patient(actor)
+    lang = patient.language
+    if not actor.is_active_patient:
+        await _refuse(message, "patient_inactive", lang, settings)
+        return
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("btn_stop_yes", lang), callback_data=StopCb(confirm=True))
+    builder.button(text=t("btn_stop_no", lang), callback_data=StopCb(confirm=False))
+    await message.answer(t("stop_ask", lang), reply_markup=builder.as_markup())
+
+
+async def stop_chosen(
+    query: CallbackQuery,
+    callback_data: StopCb,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    patient = _patient(actor)
+    lang = patient.language
+    if not callback_data.confirm:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await close_with_choice(query.message, t("btn_stop_no", lang))
+            await query.message.answer(t("stop_kept", lang))
+        return
+    try:
+        await controls.stop(db, patient, text_version=CONSENT_VERSION, now=clock.now())
+    except controls.ControlError as exc:
+        await _refuse(query, str(exc), lang, settings)
+        return
+    log.info("patient %s stopped the follow-up", patient.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, t("btn_stop_yes", lang))
+        await query.message.answer(t("stopped", lang))
+
+
+def _settings_text(patient: Patient, settings: Settings) -> str:
+    tz = patient.timezone or settings.clinic_timezone.key
+    return t(
+        "settings_menu",
+        patient.language,
+        time=patient.reminder_time,
+        tz=tz,
+        lang=LANGUAGE_NAMES.get(patient.language, patient.language),
+    )
+
+
+async def settings_command(message: Message, actor: Actor, settings: Settings) -> None:
+    patient = _patient(actor)
+    lang = patient.language
+    if not actor.is_active_patient:
+        await _refuse(message, "patient_inactive", lang, settings)
+        return
+    builder = InlineKeyboardBuilder()
+    for key in ("time", "tz", "lang"):
+        builder.button(text=t(f"btn_set_{key}", lang), callback_data=SettingsCb(field=key))
+    builder.adjust(1)
+    await message.answer(_settings_text(patient, settings), reply_markup=builder.as_markup())
+
+
+async def settings_field(
+    query: CallbackQuery, callback_data: SettingsCb, actor: Actor, state: FSMContext
+) -> None:
+    lang = _patient(actor).language
+    if not isinstance(query.message, Message):
+        await query.answer()
+        return
+    if callback_data.field == "time":
+        builder = InlineKeyboardBuilder()
+        for hhmm in REMINDER_CHOICES:
+            builder.button(text=hhmm, callback_data=ReminderTimeCb(hhmm=hhmm.replace(":", "")))
+        builder.adjust(3)
+        await state.set_state(SettingsInput.time)
+        await query.message.answer(t("settings_time_ask", lang), reply_markup=builder.as_markup())
+    elif callback_data.field == "tz":
+        await state.set_state(SettingsInput.tz)
+        await query.message.answer(t("settings_tz_ask", lang))
+    elif callback_data.field == "lang":
+        await _ask_language(query.message, lang)
+    else:
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
+    await query.answer()
+
+
+async def _apply(
+    target: Message | CallbackQuery,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+    **change: str,
+) -> bool:
+    patient = _patient(actor)
+    try:
+        await controls.change_settings(
+            db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now(), **change
+        )
+    except controls.ControlError as exc:
+        await _refuse(target, str(exc), patient.language, settings)
+        return False
+    await state.clear()
+    return True
+
+
+async def reminder_time_chosen(
+    query: CallbackQuery,
+    callback_data: ReminderTimeCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    raw = callback_data.hhmm
+    hhmm = f"{raw[:2]}:{raw[2:]}" if len(raw) == 4 else raw
+    if hhmm not in REMINDER_CHOICES:
+        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        return
+    if await _apply(query, actor, db, protocol, clock, settings, state, reminder_time=hhmm):
+        await query.answer(t("settings_saved", _patient(actor).language))
+        if isinstance(query.message, Message):
+            await close_with_choice(query.message, hhmm)
+            await query.message.answer(_settings_text(_patient(actor), settings))
+
+
+async def reminder_time_typed(
+    message: Message,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    if await _apply(
+        message, actor, db, protocol, clock, settings, state, reminder_time=message.text or ""
+    ):
+        await message.answer(_settings_text(_patient(actor), settings))
+
+
+async def timezone_typed(
+    message: Message,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    if await _apply(
+        message, actor, db, protocol, clock, settings, state, timezone=message.text or ""
+    ):
+        await message.answer(_settings_text(_patient(actor), settings))
+
+
+async def _ask_language(message: Message, lang: str) -> None:
+    builder = InlineKeyboardBuilder()
+    for code in LANGUAGES:
+        builder.button(text=LANGUAGE_NAMES[code], callback_data=LanguageCb(lang=code))
+    await message.answer(t("language_ask", lang), reply_markup=builder.as_markup())
+
+
+async def language_command(message: Message, actor: Actor, settings: Settings) -> None:
+    if not actor.is_active_patient:
+        await _refuse(message, "patient_inactive", _patient(actor).language, settings)
+        return
+    await _ask_language(message, _patient(actor).language)
+
+
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    if callback_data.lang not in LANGUAGES:
+        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        return
+    if await _apply(
+        query, actor, db, protocol, clock, settings, state, language=callback_data.lang
+    ):
+        lang = callback_data.lang
+        await query.answer()
+        if query.bot is not None:
+            await set_commands_for(query.bot, actor.tg_user_id, "patient", lang)
+        if isinstance(query.message, Message):
+            await close_with_choice(query.message, LANGUAGE_NAMES[lang])
+            await query.message.answer(t("language_set", lang))
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="patient")
+    router.message.filter(IsPatient())
+    router.callback_query.filter(IsPatient())
+    router.message.register(pause_command, Command("pause"))
+    router.callback_query.register(pause_chosen, PauseCb.filter())
+    router.message.register(resume_command, Command("resume"))
+    router.message.register(stop_command, Command("stop"))
+    router.callback_query.register(stop_chosen, StopCb.filter())
+    router.message.register(settings_command, Command("settings"))
+    router.callback_query.register(settings_field, SettingsCb.filter())
+    router.callback_query.register(reminder_time_chosen, ReminderTimeCb.filter())
+    router.message.register(
+        reminder_time_typed, SettingsInput.time, F.text, ~F.text.startswith("/")
+    )
+    router.message.register(timezone_typed, SettingsInput.tz, F.text, ~F.text.startswith("/"))
+    router.message.register(language_command, Command("language"))
+    router.callback_query.register(language_chosen, LanguageCb.filter())
+    return router

@@ -1,0 +1,154 @@
+"""What a patient can do about their own follow-up: pause, resume, stop, settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import audit
+from care.planning import (
+    KIND_NOTICE,
+    cancel_pending,
+    cancel_scheduled_checkins,
+    replan_exercise_reminder,
+)
+from flows.protocol import Protocol
+from store.models import ConsentEvent, OutboxMessage, Patient, PatientStatus, StaffMember
+
+PAUSE_DAYS = (1, 3, 7)
+
+
+class ControlError(ValueError):
+    """A request that cannot be applied; the message is a text key safe to show."""
+
+
+def _require_following(patient: Patient) -> None:
+    if patient.status not in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
+        raise ControlError("patient_inactive")
+
+
+async def pause(db: AsyncSession, patient: Patient, *, days: int, now: datetime) -> datetime:
+    """Hold everything for `days`; check-ins that run out meanwhile simply expire."""
+    _require_following(patient)
+    if days not in PAUSE_DAYS:
+        raise ControlError("button_expired")
+    patient.status = PatientStatus.PAUSED
+    patient.paused_until = now + timedelta(days=days)
+    audit.record(
+        db,
+        now=now,
+        action="patient_paused",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+        days=days,
+    )
+    await db.commit()
+    return patient.paused_until
+
+
+async def resume(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
+    if patient.status != PatientStatus.PAUSED:
+        raise ControlError("not_paused")
+    patient.status = PatientStatus.ACTIVE
+    patient.paused_until = None
+    audit.record(
+        db,
+        now=now,
+        action="patient_resumed",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+
+
+async def stop(db: AsyncSession, patient: Patient, *, text_version: str, now: datetime) -> None:
+    """Withdraw: cancel everything pending, record it, and tell the therapist once."""
+    _require_following(patient)
+    assert patient.id is not None
+    patient.status = PatientStatus.STOPPED
+    patient.ended_at = now
+    patient.paused_until = None
+    await cancel_pending(db, patient_id=patient.id, reason="patient stopped")
+    await cancel_scheduled_checkins(db, patient_id=patient.id, reason="patient stopped")
+    db.add(
+        ConsentEvent(patient_id=patient.id, decision="withdrawn", text_version=text_version, at=now)
+    )
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    if therapist is not None:
+        db.add(
+            OutboxMessage(
+                kind=KIND_NOTICE,
+                chat_id=therapist.tg_user_id,
+                staff_id=therapist.id,
+                patient_id=patient.id,
+                payload={"text": "notice_stopped"},
+                due_at=now,
+                created_at=now,
+            )
+        )
+    audit.record(
+        db,
+        now=now,
+        action="patient_stopped",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+
+
+def parse_reminder_time(raw: str) -> str:
+    parts = raw.strip().replace(".", ":").split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ControlError("settings_time_bad")
+    try:
+        value = time(int(parts[0]), int(parts[1]))
+    except ValueError:
+        raise ControlError("settings_time_bad") from None
+    return value.strftime("%H:%M")
+
+
+def parse_timezone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ControlError("settings_tz_bad") from None
+    if "/" not in name and name != "UTC":
+        raise ControlError("settings_tz_bad")
+    return name
+
+
+async def change_settings(
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+    reminder_time: str | None = None,
+    timezone: str | None = None,
+    language: str | None = None,
+) -> None:
+    """Apply validated settings; the next exercise reminder is replanned to match."""
+    _require_following(patient)
+    if reminder_time is not None:
+        patient.reminder_time = parse_reminder_time(reminder_time)
+    if timezone is not None:
+        patient.timezone = parse_timezone(timezone)
+    if language is not None:
+        if language not in protocol.info.languages:
+            raise ControlError("button_expired")
+        patient.language = language
+    if reminder_time is not None or timezone is not None:
+        await replan_exercise_reminder(
+            db, protocol, patient=patient, default_tz=default_tz, now=now
+        )
+    await db.commit()

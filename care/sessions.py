@@ -1,0 +1,87 @@
+"""Recording a new needling session for an enrolled patient (`/session`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import audit
+from care.context import latest_session, patient_tz
+from care.planning import plan_session
+from flows.protocol import Protocol
+from store.models import NeedlingSession, Patient, PatientStatus, StaffMember
+
+FOLLOWED = (PatientStatus.ACTIVE, PatientStatus.PAUSED)
+
+
+class SessionError(ValueError):
+    """A session that cannot be recorded; the message is a text key safe to show staff."""
+
+
+async def followed_patients(db: AsyncSession, *, limit: int = 50) -> list[Patient]:
+    """Patients in follow-up, most recently enrolled first (names only reach staff)."""
+    result = await db.exec(
+        select(Patient)
+        .where(col(Patient.status).in_(FOLLOWED))
+        .order_by(col(Patient.id).desc())
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def record_session(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    staff: StaffMember,
+    patient_id: int,
+    ended_at: datetime,
+    regions: list[str],
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> NeedlingSession:
+    """Store session N+1 and plan its check-ins, superseding what the last one still had."""
+    patient = await db.get(Patient, patient_id)
+    if patient is None or patient.status not in FOLLOWED:
+        raise SessionError("session_patient_gone")
+    if not regions or any(r not in protocol.regions for r in regions):
+        raise SessionError("enroll_regions_none")
+    if ended_at > now:
+        raise SessionError("session_future")
+    previous = await latest_session(db, patient_id)
+    if previous is not None and ended_at <= previous.ended_at:
+        raise SessionError("session_before_last")
+    session = NeedlingSession(
+        patient_id=patient_id,
+        number=(previous.number + 1) if previous else 1,
+        ended_at=ended_at,
+        regions=list(regions),
+        recorded_by=staff.id,
+        created_at=now,
+    )
+    db.add(session)
+    await db.flush()
+    await plan_session(
+        db,
+        protocol,
+        patient=patient,
+        session=session,
+        tz=patient_tz(patient, default_tz),
+        now=now,
+    )
+    audit.record(
+        db,
+        now=now,
+        action="session_recorded",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="patient",
+        subject_id=patient_id,
+        session_id=session.id,
+        number=session.number,
+    )
+    await db.commit()
+    return session

@@ -1,0 +1,374 @@
+"""The outbox dispatcher: claims due rows and hands them, rate-limited, to `deliver`.
+
+It owns the life cycle of a row once due, never its content: the bot edge's
+`deliver` renders and sends a row and reports an :mod:`scheduler.outcomes`
+value; this module only turns outcomes into the row's next state. It never
+imports the bot (design: `scheduler` → `care` → `store`).
+
+Restart safety (invariant 2) comes from the database alone: a pass claims rows
+in one committed statement, a live pass keeps its claims fresh, and a crashed
+worker's claims are put back to pending after `stale_after` — so a row is sent
+at least once, and twice only if it was in flight at the crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care.reachability import mark_unreachable
+from scheduler.clock import Clock
+from scheduler.outcomes import (
+    Blocked,
+    Deferred,
+    Deliver,
+    Failed,
+    Outcome,
+    RetryAfter,
+    Sent,
+    Settled,
+    Transient,
+)
+from scheduler.ratelimit import RateLimiter
+from store import outbox
+from store.db import SessionFactory
+from store.models import OutboxMessage, OutboxState
+
+log = logging.getLogger(__name__)
+
+DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
+"""What a database outage looks like from here: driver errors wrapped by SQLAlchemy,
+refused or dropped connections, pool timeouts."""
+
+TOO_LATE = "too late"
+
+
+class OutboxDispatcher:
+    """One worker's dispatch loop body; several may run (processes on PostgreSQL).
+
+    `worker_id` must be unique among the processes sharing the database (e.g.
+    host name and process id): a pass gives back every claim still held under
+    that id when it starts.
+
+    `stale_after`, `backoff_*`, `spill_after` and `pass_budget` are wall-clock
+    durations: they are about Telegram and crashed processes, which do not speed
+    up with ``TIME_SCALE``. They are converted to protocol time when written as
+    a due_at.
+    """
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        deliver: Deliver,
+        limiter: RateLimiter,
+        *,
+        worker_id: str,
+        batch_size: int = 200,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 300.0,
+        stale_after: timedelta = timedelta(minutes=2),
+        spill_after: float = 15.0,
+        pass_budget: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._deliver = deliver
+        self._limiter = limiter
+        self.worker_id = worker_id
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.stale_after = stale_after
+        self.spill_after = spill_after
+        self.pass_budget = pass_budget
+        self.last_tick_ok: datetime | None = None
+        self._tick_lock = asyncio.Lock()
+        self._closing = False
+        self._waiting: dict[int, asyncio.Task[None]] = {}  # rows waiting for the limiter
+        self._in_flight: set[int] = set()  # rows claimed by the running pass
+        self._tasks: set[asyncio.Task[None]] = set()  # every delivery not yet finished
+        self._db_down = False
+        self._db_errors = 0
+
+    # ------------------------------------------------------------------ public
+
+    async def tick(self) -> int:
+        """One pass; returns how many rows it settled or handed to `deliver`.
+
+        A pass claims a batch, delivers it, and goes on with the next batch while
+        batches come back full (a backlog) — so a backlog is sent at the full
+        rate instead of one batch per scheduler interval — up to `pass_budget`
+        seconds, after which the scheduler's next run carries on.
+
+        Never raises for a database outage: the outage is logged once, the pass
+        returns what it did so far (0 when the database is down from the start),
+        and the next pass after the database is back carries on.
+        """
+        if self._closing:
+            return 0
+        async with self._tick_lock:
+            self._db_errors = 0
+            started, done = time.monotonic(), 0
+            while not self._closing:
+                try:
+                    rows, settled, claimed = await self._claim()
+                except DB_ERRORS as exc:
+                    self._database_failed(exc)
+                    return done
+                if rows:
+                    await self._deliver_batch(rows)
+                done += len(rows) + settled
+                if (
+                    claimed < self.batch_size
+                    or self._db_errors
+                    or time.monotonic() - started > self.pass_budget
+                ):
+                    break
+            if self._db_errors == 0:
+                self._database_ok()
+            return done
+
+    async def drain(self) -> None:
+        """Graceful shutdown: stop claiming, let sends already under way finish,
+        give back every row this worker still holds.
+
+        Rows still waiting for a rate-limit slot are not sent; they go back to
+        pending for the next process (nothing lost, nothing doubled).
+        """
+        self._closing = True
+        for task in list(self._waiting.values()):
+            task.cancel()
+        async with self._tick_lock:
+            pass
+        if self._tasks:  # a pass that was cancelled left its deliveries running
+            await asyncio.wait(set(self._tasks))
+        try:
+            async with self._sessions() as db:
+                released = await outbox.release_claims(db, self.worker_id)
+            if released:
+                log.info("drain: released %d claimed rows", released)
+        except DB_ERRORS as exc:
+            self._database_failed(exc)
+
+    # ------------------------------------------------------------------ claiming
+
+    async def _claim(self) -> tuple[list[OutboxMessage], int, int]:
+        """Reclaim leftovers, claim a batch, expire what is too late, spill what must wait.
+
+        Returns (rows to deliver, rows expired, rows claimed in all).
+        """
+        now = self._clock.now()
+        async with self._sessions() as db:
+            await outbox.release_claims(db, self.worker_id)
+            stale = await outbox.release_stale_claims(
+                db, now=now, older_than=self._to_protocol(self.stale_after.total_seconds())
+            )
+            if stale:
+                log.warning("released %d stale claims of crashed workers", stale)
+            rows = await outbox.claim_due(
+                db, now=now, limit=self.batch_size, worker=self.worker_id
+            )
+            late = [r for r in rows if r.expires_at is not None and r.expires_at <= now]
+            live = [r for r in rows if r.expires_at is None or r.expires_at > now]
+            live, spilled = self._split_busy_chats(live)
+            if late:
+                await outbox.settle(
+                    db, [_id(r) for r in late], state=OutboxState.EXPIRED,
+                    error=TOO_LATE, worker=self.worker_id,
+                )
+            for row, delay in spilled:
+                await outbox.reschedule(
+                    db, _id(row), due_at=now + self._to_protocol(delay), worker=self.worker_id
+                )
+            await db.commit()
+        for row in late:
+            log.info("outbox %d %s chat %d: expired (too late)", _id(row), row.kind, row.chat_id)
+        if spilled:
+            log.info("%d rows of busy chats left for later", len(spilled))
+        return live, len(late), len(rows)
+
+    def _split_busy_chats(
+        self, rows: list[OutboxMessage]
+    ) -> tuple[list[OutboxMessage], list[tuple[OutboxMessage, float]]]:
+        """Keep rows their chat can take within `spill_after`; the rest wait in the database.
+
+        Ten alerts for one group chat take 30 s at 20/min: holding them in this
+        pass would hold the pass, and every other chat's rows due meanwhile.
+        """
+        ahead: Counter[int] = Counter()
+        keep: list[OutboxMessage] = []
+        spill: list[tuple[OutboxMessage, float]] = []
+        for row in rows:
+            delay = self._limiter.backlog_delay(row.chat_id, ahead[row.chat_id])
+            ahead[row.chat_id] += 1
+            if delay > self.spill_after:
+                spill.append((row, delay))
+            else:
+                keep.append(row)
+        return keep, spill
+
+    # ------------------------------------------------------------------ delivering
+
+    async def _deliver_batch(self, rows: list[OutboxMessage]) -> None:
+        """Deliver rows concurrently; wait for all of them.
+
+        ``asyncio.wait`` (not ``gather``) on purpose: if the pass itself is
+        cancelled, sends already under way are not cut off between "Telegram has
+        it" and "the database knows" — :meth:`drain` waits for them instead.
+        """
+        tasks: set[asyncio.Task[None]] = set()
+        for row in rows:
+            task = asyncio.create_task(self._deliver_one(row))
+            self._waiting[_id(row)] = task
+            self._in_flight.add(_id(row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            tasks.add(task)
+        heartbeat = asyncio.create_task(self._keep_claims_fresh())
+        try:
+            await asyncio.wait(tasks)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        self._in_flight.clear()
+        self._waiting.clear()
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "outcome not applied (%s); the row is retried next pass",
+                    type(task.exception()).__name__,
+                )
+
+    async def _deliver_one(self, row: OutboxMessage) -> None:
+        """Wait for the row's slot, deliver it, write down what came of it."""
+        row_id = _id(row)
+        try:
+            await self._limiter.acquire(row.chat_id)
+        except asyncio.CancelledError:
+            if self._closing:
+                return  # drain: left claimed, released by drain()
+            raise
+        self._waiting.pop(row_id, None)
+        if self._closing:
+            return
+        try:
+            outcome = await self._deliver(row)
+        except Exception as exc:  # the contract says no raising; a bug must not stop the pass
+            log.warning(
+                "outbox %d %s chat %d: deliver raised %s",
+                row_id, row.kind, row.chat_id, type(exc).__name__,
+            )
+            log.debug("deliver traceback", exc_info=True)
+            outcome = Transient(error=f"deliver raised {type(exc).__name__}")
+        try:
+            await self._apply(row, outcome)
+        except DB_ERRORS as exc:
+            # Left claimed by us: the next pass releases it (release_claims), so a
+            # not-yet-sent row is retried rather than lost.
+            self._db_errors += 1
+            self._database_failed(exc)
+        finally:
+            self._in_flight.discard(row_id)
+
+    async def _apply(self, row: OutboxMessage, outcome: Outcome) -> None:
+        """Turn one outcome into the row's next state."""
+        row_id, now = _id(row), self._clock.now()
+        where = f"outbox {row_id} {row.kind} chat {row.chat_id}"
+        if isinstance(outcome, Sent | Settled):
+            log.info("%s: %s", where, "sent" if isinstance(outcome, Sent) else "settled")
+            return
+        async with self._sessions() as db:
+            if isinstance(outcome, Deferred):
+                await outbox.reschedule(db, row_id, due_at=outcome.until, worker=self.worker_id)
+                log.info("%s: deferred to %s", where, outcome.until.isoformat())
+            elif isinstance(outcome, RetryAfter):
+                self._limiter.penalize(outcome.seconds)
+                due = now + self._to_protocol(outcome.seconds)
+                await outbox.reschedule(db, row_id, due_at=due, worker=self.worker_id)
+                log.warning("%s: 429, retry after %.1f s", where, outcome.seconds)
+            elif isinstance(outcome, Transient):
+                await self._retry_or_fail(db, row, outcome.error, now)
+            elif isinstance(outcome, Blocked):
+                await db.commit()  # mark_unreachable must start its own transaction
+                if await mark_unreachable(db, chat_id=row.chat_id, now=now):
+                    log.info("%s: blocked, patient marked unreachable", where)
+                await outbox.settle(
+                    db, [row_id], state=OutboxState.FAILED,
+                    error=f"blocked: {outcome.error}", worker=self.worker_id,
+                )
+            elif isinstance(outcome, Failed):
+                await outbox.settle(
+                    db, [row_id], state=OutboxState.FAILED, error=outcome.error,
+                    worker=self.worker_id,
+                )
+                log.warning("%s: failed permanently", where)
+            await db.commit()
+
+    async def _retry_or_fail(
+        self, db: AsyncSession, row: OutboxMessage, error: str, now: datetime
+    ) -> None:
+        attempts = row.attempts + 1
+        where = f"outbox {_id(row)} {row.kind} chat {row.chat_id}"
+        if attempts >= self.max_attempts:
+            await outbox.settle(
+                db, [_id(row)], state=OutboxState.FAILED, attempts=attempts,
+                error=f"gave up after {attempts} attempts: {error}", worker=self.worker_id,
+            )
+            log.warning("%s: failed after %d attempts", where, attempts)
+            return
+        wait = min(self.backoff_cap, self.backoff_base**attempts)
+        await outbox.reschedule(
+            db, _id(row), due_at=now + self._to_protocol(wait), attempts=attempts,
+            error=error, worker=self.worker_id,
+        )
+        log.info("%s: transient error, attempt %d, retry in %.0f s", where, attempts, wait)
+
+    async def _keep_claims_fresh(self) -> None:
+        """Renew our claims while a pass runs long, so no one takes them as a crash's."""
+        period = max(self.stale_after.total_seconds() / 4, 0.05)
+        while True:
+            await asyncio.sleep(period)
+            with contextlib.suppress(*DB_ERRORS):
+                async with self._sessions() as db:
+                    await outbox.refresh_claims(
+                        db, set(self._in_flight), worker=self.worker_id, now=self._clock.now()
+                    )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _to_protocol(self, wall_seconds: float) -> timedelta:
+        """A wall-clock wait as the stretch of protocol time it covers."""
+        return timedelta(seconds=wall_seconds * self._clock.scale)
+
+    def _database_failed(self, exc: BaseException) -> None:
+        """Log an outage once, not on every pass while it lasts."""
+        if not self._db_down:
+            self._db_down = True
+            log.error(
+                "database unavailable or failing (%s); dispatch paused until it is back",
+                type(exc).__name__,
+            )
+        else:
+            log.debug("database still unavailable (%s)", type(exc).__name__)
+
+    def _database_ok(self) -> None:
+        if self._db_down:
+            self._db_down = False
+            log.warning("database back; dispatch resumed")
+        self.last_tick_ok = datetime.now(UTC)
+
+
+def _id(row: OutboxMessage) -> int:
+    assert row.id is not None, "claimed rows come from the database"
+    return row.id

@@ -1,0 +1,97 @@
+"""Check-ins end to end: planned at consent, sent on time, answered by tapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from scheduler.clock import Clock
+from store.db import create_engine, session_factory
+from store.models import Answer, Checkin
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
+from tests.harness import ManualWall, Running, running_bot
+from tests.journey import enroll, invite, join_and_consent
+
+THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
+# Monday 23 November 2026, 10:00 in Madrid (UTC+1)
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(token="123456:TEST-TOKEN-0123456789abcdefghij")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def wall() -> ManualWall:
+    return ManualWall(START)
+
+
+@pytest.fixture
+async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncIterator[Running]:
+    async with running_bot(
+        fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="0.05"
+    ) as running:
+        yield running
+
+
+async def enrolled_patient(fake: FakeBotAPI, **kwargs: object) -> SimUser:
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    token, _, _ = await enroll(fake, fake.user(STAFF), **kwargs)  # type: ignore[arg-type]
+    patient = fake.user(PATIENT, "Zoe")
+    await join_and_consent(patient, token)
+    return patient
+
+
+def calm_choice(message: SentMessage) -> str:
+    """The answer of a patient who is doing fine."""
+    labels = [b for row in message.buttons() for b in row]
+    for calm in ("0", "No", "Fine", "Nothing new"):
+        if calm in labels:
+            return calm
+    return labels[0]
+
+
+async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:
+    """Tap through a check-in until its buttons are gone."""
+    message = first
+    while message.reply_markup:
+        mark = patient.mark()
+        await patient.tap(message, choose(message))
+        message = await patient.wait_for(
+            lambda m, mid=message.message_id: m.message_id == mid, after=mark
+        )
+    return message
+
+
+async def rows(db_url: str, model, *where):  # type: ignore[no-untyped-def]
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        found = list((await db.exec(select(model).where(*where))).all())
+    await engine.dispose()
+    return found
+
+
+async def test_first_checkin_arrives_at_three_hours_and_is_answered(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    mark = patient.mark()
+    wall.advance(timedelta(hours=2, minutes=29))  # session ended 09:30 local: h3 at 12:30
+    wall.advance(timedelta(minutes=2))
+    first = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    assert "1/" in first.text
+    done = await answer_all(patient, first)
+    assert "Thank you" in done.text and done.reply_markup is None
+    answers = await rows(sqlite_url, Answer)
+    assert {a.question_key for a in answers} == {"Q1", "Q4", "Q5"}  # TRUNK: Q5 asked
+    checkin = (await rows(sqlite_url, Checkin, Checkin.key == "h3"))[0]
+    assert checkin.state == "done"
+    assert fake.refused == []
