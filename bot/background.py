@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 class Background:
     dispatcher: OutboxDispatcher
     scheduler: AsyncIOScheduler
+    sweep: Callable[[], Awaitable[None]]
+
+    async def run_once(self) -> None:
+        """One sweep and one dispatch pass now (what the scheduler does on its interval)."""
+        await self.sweep()
+        await self.dispatcher.tick()
 
     def start(self) -> None:
         self.scheduler.start()
@@ -45,6 +52,8 @@ def make_background(
     limiter = RateLimiter(
         per_second=max(1, int(settings.global_rate_per_second)),
         per_chat_interval=1.0 / settings.per_chat_rate_per_second,
+        # network jitter can bring two sends closer on arrival than they left: keep a margin
+        safety_margin=0.05,
     )
     delivery = Delivery(bot, sessions, protocol, settings, clock)
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -63,4 +72,4 @@ def make_background(
         interval_seconds=interval,
         extra_jobs=[(sweep, max(interval, 1.0), "expiry-sweep")],
     )
-    return Background(dispatcher=dispatcher, scheduler=scheduler)
+    return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep)

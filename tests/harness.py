@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.app import App, build_app
-from bot.background import make_background
+from bot.background import Background, make_background
 from bot.config import Settings, load_settings
 from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI
@@ -43,6 +43,7 @@ def settings_for(fake: FakeBotAPI, db_url: str, **extra: str) -> Settings:
 class Running:
     app: App
     fake: FakeBotAPI
+    background: Background
 
 
 class ManualWall:
@@ -71,7 +72,7 @@ async def running_bot(
         app.dispatcher.start_polling(app.bot, handle_signals=False, polling_timeout=1)
     )
     try:
-        yield Running(app=app, fake=fake)
+        yield Running(app=app, fake=fake, background=background)
     finally:
         await background.stop()
         await app.dispatcher.stop_polling()

@@ -85,6 +85,8 @@ async def test_first_checkin_arrives_at_three_hours_and_is_answered(
     patient = await enrolled_patient(fake)
     mark = patient.mark()
     wall.advance(timedelta(hours=2, minutes=29))  # session ended 09:30 local: h3 at 12:30
+    await bot.background.run_once()
+    assert not [m for m in patient.inbox if m.seq > mark]  # not a minute early
     wall.advance(timedelta(minutes=2))
     first = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     assert "1/" in first.text
@@ -94,4 +96,44 @@ async def test_first_checkin_arrives_at_three_hours_and_is_answered(
     assert {a.question_key for a in answers} == {"Q1", "Q4", "Q5"}  # TRUNK: Q5 asked
     checkin = (await rows(sqlite_url, Checkin, Checkin.key == "h3"))[0]
     assert checkin.state == "done"
+    assert fake.refused == []
+
+
+def intro_of(message: SentMessage) -> str:
+    return message.text.split("\n", 1)[0]
+
+
+async def test_first_72_hours_in_order_with_nudge_and_reminders(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """Walk protocol time hour by hour through three days, answering what arrives."""
+    patient = await enrolled_patient(fake)
+    seen: list[str] = []
+    reminders = 0
+    nudged = False
+    for _hour in range(75):
+        mark = patient.mark()
+        wall.advance(timedelta(hours=1))
+        await bot.background.run_once()  # everything due by now has been handled
+        arrived = [m for m in patient.inbox if m.seq > mark]
+        for message in arrived:
+            if "exercise" in message.text.lower() or "walk" in message.text.lower():
+                reminders += 1
+            elif message.text.startswith("⏰"):
+                nudged = True
+                await answer_all(patient, message)
+            elif message.reply_markup and "1/" in message.text:
+                seen.append(intro_of(message))
+                if len(seen) == 2 and not nudged:
+                    continue  # leave the 24 h check-in unanswered: a reminder must come
+                await answer_all(patient, message)
+    assert seen == [
+        "A quick check a few hours after your treatment. One tap per question.",
+        "Your check-in one day after treatment.",
+        "Your check-in two days after treatment.",
+    ]  # calm answers: no 72 h check-in
+    assert nudged  # the unanswered 24 h check-in got its one reminder
+    assert reminders == 3  # 18:00 on days 0, 1 and 2 (day 0: walking only)
+    done = await rows(sqlite_url, Checkin, Checkin.state == "done")
+    assert [c.key for c in sorted(done, key=lambda c: c.due_at)][:3] == ["h3", "h24", "h48"]
     assert fake.refused == []
