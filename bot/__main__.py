@@ -33,6 +33,8 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one line per job run is noise at INFO; APScheduler's warnings still show
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         asyncio.run(run(settings))
     except StartupError as exc:

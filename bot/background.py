@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -57,7 +58,10 @@ def make_background(
     )
     delivery = Delivery(bot, sessions, protocol, settings, clock)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    dispatcher = OutboxDispatcher(sessions, clock, delivery, limiter, worker_id=worker)
+    # claims are renewed while a pass runs, so a dead worker's rows come back in 20 s
+    dispatcher = OutboxDispatcher(
+        sessions, clock, delivery, limiter, worker_id=worker, stale_after=timedelta(seconds=20)
+    )
 
     async def sweep() -> None:
         """Close check-ins that ran out of time (counting the missed ones)."""

@@ -36,6 +36,7 @@ KIND_CHECKIN = "checkin"
 KIND_NUDGE = "nudge"
 KIND_EXERCISE = "exercise"
 KIND_NOTICE = "notice"
+FIRST_WEEK = timedelta(days=6)
 
 
 def reminder_time_of(patient: Patient) -> time:
@@ -234,12 +235,14 @@ async def plan_after_consent(
     assert start is not None
     for definition in protocol.checkins.values():
         if isinstance(definition.schedule, CourseWeekly | OnWeekday):
+            # "how many days this week" makes sense only once a week of the course is over
+            first = start + FIRST_WEEK if isinstance(definition.schedule, OnWeekday) else start
             await plan_next_course_checkin(
                 db,
                 protocol,
                 patient=patient,
                 key=definition.key,
-                after=max(start, now),
+                after=max(first, now),
                 tz=tz,
                 now=now,
             )

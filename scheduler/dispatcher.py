@@ -169,7 +169,9 @@ class OutboxDispatcher:
         """
         now = self._clock.now()
         async with self._sessions() as db:
-            await outbox.release_claims(db, self.worker_id)
+            # Our own leftovers: rows whose outcome could not be written, or of a
+            # pass that was cancelled. Deliveries still running are kept.
+            await outbox.release_claims(db, self.worker_id, keep=set(self._in_flight))
             stale = await outbox.release_stale_claims(
                 db, now=now, older_than=self._to_protocol(self.stale_after.total_seconds())
             )
@@ -254,23 +256,35 @@ class OutboxDispatcher:
         """Wait for the row's slot, deliver it, write down what came of it."""
         row_id = _id(row)
         try:
-            await self._limiter.acquire(row.chat_id)
+            await self._send_and_record(row)
         except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # drain() cancelled the wait for a slot: nothing was sent; the row
+            # stays claimed until drain() gives it back.
+        finally:
+            self._waiting.pop(row_id, None)
+            self._in_flight.discard(row_id)
+
+    async def _send_and_record(self, row: OutboxMessage) -> None:
+        """Deliver inside a rate-limit slot, then apply the outcome.
+
+        The slot is held while `deliver` runs, so the limiter dates this message
+        by Telegram's answer, not by when we started asking (see ratelimit.py).
+        """
+        async with self._limiter.slot(row.chat_id):
+            self._waiting.pop(_id(row), None)  # from here on, drain() waits for us
             if self._closing:
-                return  # drain: left claimed, released by drain()
-            raise
-        self._waiting.pop(row_id, None)
-        if self._closing:
-            return
-        try:
-            outcome = await self._deliver(row)
-        except Exception as exc:  # the contract says no raising; a bug must not stop the pass
-            log.warning(
-                "outbox %d %s chat %d: deliver raised %s",
-                row_id, row.kind, row.chat_id, type(exc).__name__,
-            )
-            log.debug("deliver traceback", exc_info=True)
-            outcome = Transient(error=f"deliver raised {type(exc).__name__}")
+                return
+            try:
+                outcome = await self._deliver(row)
+            except Exception as exc:  # the contract says no raising; a bug must not stop us
+                log.warning(
+                    "outbox %d %s chat %d: deliver raised %s",
+                    _id(row), row.kind, row.chat_id, type(exc).__name__,
+                )
+                log.debug("deliver traceback", exc_info=True)
+                outcome = Transient(error=f"deliver raised {type(exc).__name__}")
         try:
             await self._apply(row, outcome)
         except DB_ERRORS as exc:
@@ -278,8 +292,6 @@ class OutboxDispatcher:
             # not-yet-sent row is retried rather than lost.
             self._db_errors += 1
             self._database_failed(exc)
-        finally:
-            self._in_flight.discard(row_id)
 
     async def _apply(self, row: OutboxMessage, outcome: Outcome) -> None:
         """Turn one outcome into the row's next state."""

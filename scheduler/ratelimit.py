@@ -9,17 +9,27 @@ every ceiling.
 How the waiting is organised, and why:
 
 * Each chat has its own FIFO lock. A caller first waits for *its chat* to be
-  free (1 s after the chat's previous message, the group's per-minute window,
-  any penalty on that chat). Rows of a busy chat queue up behind each other
-  while rows for other chats go past them, so one chat cannot starve the rest.
+  free (an interval after the chat's previous message, the group's per-minute
+  window, any penalty on that chat). Rows of a busy chat queue up behind each
+  other while rows for other chats go past them, so one chat cannot starve the
+  rest.
 * Then it joins the single FIFO queue for the *global* ceiling, where it waits
   only for the sliding one-second window to have room.
 * Every instant handed out is a real reading of the time source taken after
-  the wait and checked against the instants already granted, so the ceilings
-  hold exactly (for the returned instants) however many tasks call at once and
-  however late the event loop wakes them. ``safety_margin`` widens every window
-  a little to absorb the jitter between being granted and the request reaching
-  Telegram.
+  the wait and checked against the uses already recorded, so the ceilings hold
+  exactly however many tasks call at once and however late the loop wakes them.
+
+When does a message "happen" for Telegram? Somewhere between our sending the
+request and reading the answer — and a stalled event loop or a slow network
+can stretch that by tens of milliseconds, enough for two messages granted a
+full second apart to arrive closer than that. So :meth:`RateLimiter.slot`
+records a use as *in flight* while the request runs and dates it by the
+answer: the next message that needs that use's place in a window waits for
+the answer plus the window. The ceilings then hold for Telegram's own clock,
+whatever the jitter, at the cost of one round trip per window (~29.8/s rather
+than 30/s). :meth:`RateLimiter.acquire` dates a use by its grant, for callers
+that cannot say when their request ended; ``safety_margin`` widens the windows
+for them.
 
 Time is injectable (`now`, `sleep`) so tests drive it virtually.
 """
@@ -28,12 +38,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 Now = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+IN_FLIGHT = float("inf")
+
+
+@dataclass
+class _Use:
+    """One message counted against the ceilings; `at` is infinite while in flight."""
+
+    at: float
 
 
 @dataclass
@@ -41,10 +60,10 @@ class _Chat:
     """What the limiter remembers about one chat."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last: float | None = None
+    last: _Use | None = None
     paused_until: float = float("-inf")
-    recent: deque[float] = field(default_factory=deque)  # groups: the last minute's grants
-    users: int = 0  # callers inside acquire() for this chat
+    recent: list[_Use] = field(default_factory=list)  # groups: uses in the per-minute window
+    users: int = 0  # callers inside acquire()/slot() for this chat
 
 
 class RateLimiter:
@@ -64,43 +83,46 @@ class RateLimiter:
             raise ValueError("rate limits must allow at least one message")
         self.per_second = per_second
         self.window = 1.0 + safety_margin
-        self.chat_interval = max(per_chat_interval, 0.0) + (
-            safety_margin if per_chat_interval > 0 else 0.0
+        self.chat_interval = (
+            per_chat_interval + safety_margin if per_chat_interval > 0 else 0.0
         )
         self.group_per_minute = group_per_minute
         self.group_window = 60.0 + safety_margin
         self._now = now
         self._sleep = sleep
-        self._granted: deque[float] = deque(maxlen=per_second)
+        self._uses: list[_Use] = []  # the last `per_second` uses overall
         self._paused_until = float("-inf")
         self._global = asyncio.Lock()
         self._chats: dict[int, _Chat] = {}
         self._prune_at = 1024
+        self._finished = asyncio.Event()  # set (and replaced) whenever a use completes
 
     # ------------------------------------------------------------------ public
 
     async def acquire(self, chat_id: int | None = None) -> float:
         """Wait for the earliest slot for a message to `chat_id`; return its instant.
 
-        ``chat_id=None`` counts against the overall ceiling only. Cancelling a
-        waiting caller is safe: nothing is consumed until the slot is granted.
+        The use is dated by this instant. ``chat_id=None`` counts against the
+        overall ceiling only. Cancelling a waiting caller consumes nothing.
         """
-        if chat_id is None:
-            return await self._acquire_global(None)
-        chat = self._chats.get(chat_id)
-        if chat is None:
-            chat = self._chats[chat_id] = _Chat()
-        chat.users += 1
+        uses = await self._grant(chat_id)
+        instant = self._now()
+        self._finish(uses, instant)
+        return instant
+
+    @asynccontextmanager
+    async def slot(self, chat_id: int | None = None) -> AsyncIterator[float]:
+        """Wait for a slot, send inside the block; the use is dated by the block's end.
+
+        Use it around the request itself (``async with limiter.slot(chat): await
+        bot.send_message(...)``), so a slow or delayed request can never make the
+        next one arrive inside the same window on Telegram's side.
+        """
+        uses = await self._grant(chat_id, in_flight=True)
         try:
-            async with chat.lock:
-                while True:
-                    await self._wait_until(lambda: self._chat_ready_at(chat_id, chat))
-                    granted = await self._acquire_global((chat_id, chat))
-                    if granted >= 0:
-                        return granted
+            yield self._now()
         finally:
-            chat.users -= 1
-            self._maybe_prune()
+            self._finish(uses, self._now())
 
     def penalize(self, seconds: float, chat_id: int | None = None) -> None:
         """After a 429: nothing for `chat_id` (or for anyone) during `seconds`.
@@ -111,9 +133,7 @@ class RateLimiter:
         if chat_id is None:
             self._paused_until = max(self._paused_until, until)
             return
-        chat = self._chats.get(chat_id)
-        if chat is None:
-            chat = self._chats[chat_id] = _Chat()
+        chat = self._chats.setdefault(chat_id, _Chat())
         chat.paused_until = max(chat.paused_until, until)
 
     def paused_for(self, chat_id: int | None = None) -> float:
@@ -130,44 +150,73 @@ class RateLimiter:
         very busy chat in the database instead of holding them in memory.
         """
         now = self._now()
-        chat = self._chats.get(chat_id)
-        start = max(self._chat_ready_at(chat_id, chat), now) if chat is not None else now
         spacing = self.chat_interval
         if chat_id < 0:
             spacing = max(spacing, self.group_window / self.group_per_minute)
+        chat = self._chats.get(chat_id)
+        start = now
+        if chat is not None:
+            ready = self._chat_ready_at(chat_id, chat)
+            start = now + spacing if ready == IN_FLIGHT else max(ready, now)
         return start - now + ahead * spacing
 
     # ---------------------------------------------------------------- internals
 
-    async def _acquire_global(self, chat: tuple[int, _Chat] | None) -> float:
-        """Wait in the overall FIFO queue; -1.0 if the chat got penalized meanwhile."""
-        async with self._global:
-            await self._wait_until(self._global_ready_at)
-            now = self._now()
-            if chat is not None:
-                chat_id, state = chat
-                if self._chat_ready_at(chat_id, state) > now:
-                    return -1.0  # back to the chat queue, giving up our global turn
-                state.last = now
-                if chat_id < 0:
-                    state.recent.append(now)
-                    while len(state.recent) > self.group_per_minute:
-                        state.recent.popleft()
-            self._granted.append(now)
-            return now
+    async def _grant(self, chat_id: int | None, *, in_flight: bool = False) -> list[_Use]:
+        """Wait until every ceiling allows one more message; record it and return its uses."""
+        if chat_id is None:
+            async with self._global:
+                await self._wait_until(self._global_ready_at)
+                return [self._record_global(in_flight)]
+        chat = self._chats.setdefault(chat_id, _Chat())
+        chat.users += 1
+        try:
+            async with chat.lock:
+                while True:
+                    await self._wait_until(lambda: self._chat_ready_at(chat_id, chat))
+                    async with self._global:
+                        await self._wait_until(self._global_ready_at)
+                        if self._chat_ready_at(chat_id, chat) > self._now():
+                            continue  # penalized meanwhile: back to the chat's queue
+                        use = self._record_global(in_flight)
+                        chat.last = use
+                        if chat_id < 0:
+                            self._take_place(chat.recent, self.group_per_minute, use)
+                        return [use]
+        finally:
+            chat.users -= 1
+            self._maybe_prune()
+
+    def _record_global(self, in_flight: bool) -> _Use:
+        use = _Use(IN_FLIGHT if in_flight else self._now())
+        self._take_place(self._uses, self.per_second, use)
+        return use
+
+    @staticmethod
+    def _take_place(uses: list[_Use], limit: int, use: _Use) -> None:
+        """Add `use` to a window of at most `limit` uses, dropping the oldest finished one."""
+        if len(uses) >= limit:
+            uses.remove(min(uses, key=lambda u: u.at))
+        uses.append(use)
+
+    def _finish(self, uses: list[_Use], at: float) -> None:
+        for use in uses:
+            use.at = at
+        finished, self._finished = self._finished, asyncio.Event()
+        finished.set()
 
     def _global_ready_at(self) -> float:
         ready = self._paused_until
-        if len(self._granted) == self.per_second:
-            ready = max(ready, self._granted[0] + self.window)
+        if len(self._uses) >= self.per_second:
+            ready = max(ready, min(u.at for u in self._uses) + self.window)
         return ready
 
     def _chat_ready_at(self, chat_id: int, chat: _Chat) -> float:
         ready = chat.paused_until
         if chat.last is not None:
-            ready = max(ready, chat.last + self.chat_interval)
+            ready = max(ready, chat.last.at + self.chat_interval)
         if chat_id < 0 and len(chat.recent) >= self.group_per_minute:
-            ready = max(ready, chat.recent[-self.group_per_minute] + self.group_window)
+            ready = max(ready, min(u.at for u in chat.recent) + self.group_window)
         return ready
 
     def _maybe_prune(self) -> None:
@@ -180,14 +229,22 @@ class RateLimiter:
         now = self._now()
         for chat_id, chat in list(self._chats.items()):
             if chat.users == 0 and self._chat_ready_at(chat_id, chat) <= now:
-                if chat_id >= 0 or not chat.recent or chat.recent[-1] + self.group_window <= now:
+                if all(u.at + self.group_window <= now for u in chat.recent):
                     del self._chats[chat_id]
         self._prune_at = max(2 * len(self._chats), 1024)
 
     async def _wait_until(self, ready_at: Callable[[], float]) -> None:
-        """Sleep until ``ready_at()`` has passed, re-reading it after every wake."""
+        """Sleep until ``ready_at()`` has passed, re-reading it after every wake.
+
+        While it depends on a message still in flight, wait for some message to
+        finish instead of sleeping.
+        """
         while True:
-            delay = ready_at() - self._now()
+            ready = ready_at()
+            if ready == IN_FLIGHT:
+                await self._finished.wait()
+                continue
+            delay = ready - self._now()
             if delay <= 0:
                 return
             await self._sleep(delay)

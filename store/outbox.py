@@ -78,14 +78,21 @@ def _sort(rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
     return sorted(rows, key=lambda r: (not r.urgent, r.due_at, r.id or 0))
 
 
+async def _lock_due(db: AsyncSession, now: datetime, limit: int, *, urgent: bool) -> list[int]:
+    """Lock due rows of one urgency; rows another worker is claiming are skipped, not awaited."""
+    stmt = due_ids_of(now, limit, urgent=urgent).with_for_update(skip_locked=True)
+    return [i for i in (await db.exec(stmt)).all() if i is not None]
+
+
 async def claim_due(
     db: AsyncSession, *, now: datetime, limit: int, worker: str
 ) -> list[OutboxMessage]:
     """Atomically move up to `limit` due pending rows to claimed by `worker`; commit.
 
-    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then one ``UPDATE … RETURNING``
-    in the same transaction, so concurrent workers (other processes, other hosts)
-    each get disjoint rows without waiting on each other. SQLite has a single
+    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` (urgent rows, then the rest)
+    and one ``UPDATE … RETURNING`` in the same transaction, so concurrent workers
+    (other processes, other hosts) each get disjoint rows without waiting on each
+    other. SQLite has a single
     writer: one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` statement
     takes the write lock before it reads, so two claimers can never pick the same
     row. Returns detached copies (the session is not needed to read them).
@@ -98,27 +105,9 @@ async def claim_due(
         "claimed_by": worker,
     }
     if db.get_bind().dialect.name == "postgresql":
-        # Row locks: rows another worker is claiming right now are skipped, not
-        # waited for; the next ones are taken instead.
-        ids = [
-            i
-            for i in (
-                await db.exec(due_ids_of(now, limit, urgent=True).with_for_update(skip_locked=True))
-            ).all()
-            if i is not None
-        ]
+        ids = await _lock_due(db, now, limit, urgent=True)
         if len(ids) < limit:
-            ids += [
-                i
-                for i in (
-                    await db.exec(
-                        due_ids_of(now, limit - len(ids), urgent=False).with_for_update(
-                            skip_locked=True
-                        )
-                    )
-                ).all()
-                if i is not None
-            ]
+            ids += await _lock_due(db, now, limit - len(ids), urgent=False)
         if not ids:
             await db.commit()
             return []

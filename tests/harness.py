@@ -91,8 +91,8 @@ def process_env(fake: FakeBotAPI, db_url: str, **extra: str) -> dict[str, str]:
         CLINIC_NAME="Clínica Río & Mar",
         CLINIC_TIMEZONE="Europe/Madrid",
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -58,8 +58,10 @@ async def enroll(
         current = next(m for m in staff.inbox if m.message_id == regions_q.message_id)
         await staff.tap(current, region)
         await staff.wait_for(
-            lambda m, r=region: m.message_id == regions_q.message_id  # type: ignore[misc]
-            and f"✅ {r}" in str(m.buttons()),
+            lambda m, r=region: (
+                m.message_id == regions_q.message_id  # type: ignore[misc]
+                and f"✅ {r}" in str(m.buttons())
+            ),
             after=mark,
         )
     mark = staff.mark()

@@ -65,8 +65,13 @@ def test_webhook_needs_a_secret() -> None:
 def _run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     return subprocess.run(
-        [sys.executable, "-m", "bot"], env={**base, **env}, cwd=cwd, capture_output=True,
-        text=True, timeout=60, check=False,
+        [sys.executable, "-m", "bot"],
+        env={**base, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -98,8 +103,11 @@ def test_broken_protocol_file_stops_the_start(tmp_path: Path) -> None:
     broken = tmp_path / "protocol.toml"
     broken.write_text("[protocol\n")
     result = _run_bot(
-        {"BOT_TOKEN": TOKEN, "PROTOCOL_FILE": str(broken),
-         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"},
+        {
+            "BOT_TOKEN": TOKEN,
+            "PROTOCOL_FILE": str(broken),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        },
         tmp_path,
     )
     assert result.returncode == 2

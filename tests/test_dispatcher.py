@@ -78,7 +78,7 @@ class JumpTime:
 
 def jump_limiter() -> RateLimiter:
     jt = JumpTime()
-    return RateLimiter(now=jt.now, sleep=jt.sleep)
+    return RateLimiter(now=jt.now, sleep=jt.sleep, safety_margin=0.0)
 
 
 class Recorder:
@@ -110,7 +110,9 @@ def always(outcome: Outcome) -> Callable[[OutboxMessage], Outcome]:
 
 
 def dispatcher(
-    sessions: SessionFactory, clock: Clock, deliver: Callable[[OutboxMessage], Awaitable[Outcome]],
+    sessions: SessionFactory,
+    clock: Clock,
+    deliver: Callable[[OutboxMessage], Awaitable[Outcome]],
     **kw: Any,
 ) -> OutboxDispatcher:
     kw.setdefault("worker_id", "w1")
@@ -147,8 +149,11 @@ async def seed_patient(sessions: SessionFactory) -> tuple[StaffMember, Patient]:
         await db.flush()
         assert therapist.id is not None
         patient = Patient(
-            therapist_id=therapist.id, status=PatientStatus.ACTIVE, tg_user_id=PATIENT_CHAT,
-            baseline_pain=5, created_at=NOW,
+            therapist_id=therapist.id,
+            status=PatientStatus.ACTIVE,
+            tg_user_id=PATIENT_CHAT,
+            baseline_pain=5,
+            created_at=NOW,
         )
         db.add(patient)
         await db.commit()
@@ -290,14 +295,19 @@ async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) 
     async with sessions() as db:
         p = await db.get(Patient, patient.id)
         assert p is not None and p.status == PatientStatus.UNREACHABLE
-        notices = (await db.exec(select(OutboxMessage).where(
-            OutboxMessage.kind == NOTICE_KIND))).all()
-        audits = (await db.exec(select(AuditEvent).where(
-            AuditEvent.action == "patient_unreachable"))).all()
+        notices = (
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))
+        ).all()
+        audits = (
+            await db.exec(select(AuditEvent).where(AuditEvent.action == "patient_unreachable"))
+        ).all()
     assert len(notices) == 1
     notice = notices[0]
     assert (notice.chat_id, notice.staff_id, notice.patient_id) == (
-        THERAPIST_CHAT, therapist.id, patient.id)
+        THERAPIST_CHAT,
+        therapist.id,
+        patient.id,
+    )
     assert notice.payload == {"patient_id": patient.id}
     assert (notice.state, notice.urgent, notice.due_at) == (OutboxState.PENDING, False, NOW)
     assert len(audits) == 1
@@ -318,8 +328,9 @@ async def test_mark_unreachable_concurrently_writes_one_notice(sessions: Session
     results = await asyncio.gather(*(call() for _ in range(4)))
     assert sorted(results) == [False, False, False, True]
     async with sessions() as db:
-        count = len((await db.exec(select(OutboxMessage).where(
-            OutboxMessage.kind == NOTICE_KIND))).all())
+        count = len(
+            (await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))).all()
+        )
     assert count == 1
     async with sessions() as db:
         assert await mark_unreachable(db, chat_id=PATIENT_CHAT, now=NOW) is False
@@ -335,8 +346,9 @@ async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -
     failed = await get(sessions, row_id)
     assert failed.state == OutboxState.FAILED
     async with sessions() as db:
-        assert not (await db.exec(select(OutboxMessage).where(
-            OutboxMessage.kind == NOTICE_KIND))).all()
+        assert not (
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))
+        ).all()
 
 
 # ---------------------------------------------------------------------------- claims
@@ -346,10 +358,15 @@ async def test_stale_claims_of_a_crashed_worker_are_released(sessions: SessionFa
     clock = ManualClock()
     crashed, live = await add_rows(
         sessions,
-        row(101, state=OutboxState.CLAIMED, claimed_by="dead",
-            claimed_at=NOW - timedelta(minutes=3)),
-        row(102, state=OutboxState.CLAIMED, claimed_by="alive",
-            claimed_at=NOW - timedelta(seconds=30)),
+        row(
+            101, state=OutboxState.CLAIMED, claimed_by="dead", claimed_at=NOW - timedelta(minutes=3)
+        ),
+        row(
+            102,
+            state=OutboxState.CLAIMED,
+            claimed_by="alive",
+            claimed_at=NOW - timedelta(seconds=30),
+        ),
     )
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await dispatcher(sessions, clock, deliver).tick() == 1
@@ -363,8 +380,12 @@ async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
     clock = ManualClock(scale=3600.0)
     (row_id,) = await add_rows(
         sessions,
-        row(101, state=OutboxState.CLAIMED, claimed_by="other",
-            claimed_at=NOW - timedelta(minutes=30)),  # 30 protocol minutes = 0.5 wall s
+        row(
+            101,
+            state=OutboxState.CLAIMED,
+            claimed_by="other",
+            claimed_at=NOW - timedelta(minutes=30),
+        ),  # 30 protocol minutes = 0.5 wall s
     )
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await dispatcher(sessions, clock, deliver).tick() == 0
@@ -408,9 +429,13 @@ async def test_claim_skips_rows_locked_by_another_transaction(db_url: str) -> No
             sessions, *(row(100 + i, -timedelta(minutes=10 - i)) for i in range(4))
         )
         async with sessions() as holder:
-            locked = (await holder.exec(
-                select(col(OutboxMessage.id)).where(col(OutboxMessage.id).in_(ids[:2]))
-                .with_for_update())).all()
+            locked = (
+                await holder.exec(
+                    select(col(OutboxMessage.id))
+                    .where(col(OutboxMessage.id).in_(ids[:2]))
+                    .with_for_update()
+                )
+            ).all()
             assert sorted(i for i in locked if i is not None) == ids[:2]
             async with sessions() as db:
                 claimed = await outbox.claim_due(db, now=NOW, limit=10, worker="w")
@@ -430,21 +455,20 @@ async def test_claim_reads_an_index_not_the_table(sessions: SessionFactory, db_u
                 "2026-11-21 15:00:00.000000" if "due_at" in k else compiled.params[k]
                 for k in compiled.positiontup or ()
             )
-            plans = [(await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + str(compiled), params)).all()]
+            plans = [
+                (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)).all()
+            ]
         else:
             await conn.exec_driver_sql("SET enable_seqscan = off")
             plans = []
             for urgent in (True, False):
-                stmt = outbox.due_ids_of(NOW, 200, urgent=urgent).with_for_update(
-                    skip_locked=True)
+                stmt = outbox.due_ids_of(NOW, 200, urgent=urgent).with_for_update(skip_locked=True)
                 compiled = stmt.compile(dialect=conn.dialect)
                 params = tuple(
                     NOW.replace(tzinfo=None) if "due_at" in k else compiled.params[k]
                     for k in compiled.positiontup or ()
                 )
-                plans.append((await conn.exec_driver_sql(
-                    "EXPLAIN " + str(compiled), params)).all())
+                plans.append((await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)).all())
     for plan in plans:
         text_plan = " ".join(str(line) for line in plan)
         assert "ix_outbox_due" in text_plan, text_plan

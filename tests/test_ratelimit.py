@@ -208,3 +208,95 @@ async def test_forgets_idle_chats() -> None:
     vt.t += 5.0
     await vt.run(*(_send(lim, chat, log) for chat in range(3000, 5000)))
     assert len(lim._chats) < 5000
+
+
+Span = tuple[float, float, int]  # (granted, answered, chat)
+
+
+async def _send_slowly(
+    lim: RateLimiter, vt: VirtualTime, chat_id: int, took: float, spans: list[Span]
+) -> None:
+    """A send through slot(): granted, then the request takes `took` seconds to answer."""
+    async with lim.slot(chat_id) as granted:
+        await vt.sleep(took)
+    spans.append((granted, vt.now(), chat_id))
+
+
+def worst_case_in_window(spans: list[Span], window: float) -> int:
+    """The most messages Telegram could count in one window.
+
+    Telegram counts a message at some instant between our request (granted) and
+    its answer; this is the maximum over every window of the messages whose
+    [granted, answered] span reaches into it — the worst case over all such
+    instants. (The maximum is reached by a window starting at some answer.)
+    """
+    return max(
+        sum(1 for g, a, _ in spans if a >= start and g < start + window) for _, start, _ in spans
+    )
+
+
+def chat_gaps_hold(spans: list[Span], interval: float) -> bool:
+    """Each message of a chat was granted `interval` after the previous one's answer."""
+    by_chat: dict[int, list[Span]] = defaultdict(list)
+    for span in spans:
+        by_chat[span[2]].append(span)
+    return all(
+        nxt[0] >= prev[1] + interval
+        for xs in by_chat.values()
+        for prev, nxt in itertools.pairwise(sorted(xs))
+    )
+
+
+async def test_slot_dates_a_use_by_its_answer() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=2)
+    spans: list[Span] = []
+    await vt.run(*(_send_slowly(lim, vt, chat, 0.3, spans) for chat in (1, 2, 3)))
+    # the first two answers came at 0.3 s: Telegram may have counted them as late as
+    # that, so the third waits for 0.3 + 1 s, not 1 s
+    assert sorted(g for g, _, _ in spans) == pytest.approx([0.0, 0.0, 1.3])
+
+
+async def test_slot_spaces_a_chat_from_its_previous_answer() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt)
+    spans: list[Span] = []
+    await vt.run(*(_send_slowly(lim, vt, 7, 0.5, spans) for _ in range(3)))
+    assert sorted(g for g, _, _ in spans) == pytest.approx([0.0, 1.5, 3.0])
+
+
+async def test_slot_in_flight_blocks_the_window_until_answered() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=1)
+    spans: list[Span] = []
+    log: list[tuple[float, int]] = []
+    await vt.run(_send_slowly(lim, vt, 1, 5.0, spans), _send(lim, 2, log))
+    assert spans[0][:2] == (0.0, 5.0)
+    assert log == [(pytest.approx(6.0), 2)]
+
+
+async def test_slot_is_released_when_the_send_raises() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=1)
+    log: list[tuple[float, int]] = []
+
+    async def failing() -> None:
+        with pytest.raises(RuntimeError):
+            async with lim.slot(1):
+                raise RuntimeError("network")
+
+    await vt.run(failing())
+    await vt.run(_send(lim, 2, log))
+    assert log == [(pytest.approx(1.0), 2)]
+
+
+async def test_many_concurrent_slots_keep_every_ceiling_on_telegrams_side() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=30)
+    spans: list[Span] = []
+    chats = [c % 40 for c in range(400)] + [-5] * 25
+    await vt.run(*(_send_slowly(lim, vt, c, 0.05 * (i % 3), spans) for i, c in enumerate(chats)))
+    assert len(spans) == 425
+    assert worst_case_in_window(spans, 1.0) <= 30
+    assert chat_gaps_hold(spans, 1.0)
+    assert worst_case_in_window([s for s in spans if s[2] == -5], 60.0) <= 20

@@ -36,9 +36,7 @@ async def _printer(fake: FakeBotAPI) -> None:
     seen = fake.seq
     while True:
         await fake.wait_until(lambda s=seen: fake.seq > s, timeout=3600)  # type: ignore[misc]
-        fresh = sorted(
-            (m for m in fake.sent_messages() if m.seq > seen), key=lambda m: m.seq
-        )
+        fresh = sorted((m for m in fake.sent_messages() if m.seq > seen), key=lambda m: m.seq)
         seen = fake.seq
         for message in fresh:
             _show(message)
