@@ -66,7 +66,7 @@ from scheduler.outcomes import (
     Sent,
     Transient,
 )
-from scheduler.ratelimit import RateLimiter
+from scheduler.ratelimit import RateLimiter, mark_answered
 from store import outbox
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState
@@ -119,6 +119,8 @@ def make_deliver(bot: Bot, sessions: Any, clock: Clock, granted: dict[int, float
             return Transient(error=type(exc).__name__)
         except TelegramBadRequest as exc:
             return Failed(error=exc.message)
+        finally:
+            mark_answered()  # the slot is dated by Telegram's answer, not by our commit
         async with sessions() as db:
             await outbox.mark_sent(db, row.id, now=clock.now(), message_id=msg.message_id)
             await db.commit()

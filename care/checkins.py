@@ -390,7 +390,7 @@ async def expire_checkin(db: AsyncSession, checkin: Checkin, now: datetime) -> N
         else:
             patient.missed_checkins += 1
             patient.consecutive_missed += 1
-    await _release_waiting(db, checkin.patient_id, now)
+    await release_waiting(db, checkin.patient_id, now)
 
 
 async def expire_overdue(db: AsyncSession, *, now: datetime, limit: int = 500) -> list[int]:
@@ -408,7 +408,7 @@ async def expire_overdue(db: AsyncSession, *, now: datetime, limit: int = 500) -
     return patients
 
 
-async def _release_waiting(db: AsyncSession, patient_id: int, now: datetime) -> None:
+async def release_waiting(db: AsyncSession, patient_id: int, now: datetime) -> None:
     """Check-ins that fell due while another was open go out now, not at their retry time."""
     waiting = select(Checkin.id).where(
         Checkin.patient_id == patient_id,
@@ -508,7 +508,7 @@ async def record_answer(
     if following is None:
         checkin.state, checkin.finished_at = CheckinState.DONE, now
         patient.consecutive_missed = 0
-        await _release_waiting(db, patient.id, now)
+        await release_waiting(db, patient.id, now)
     texts = after_texts(protocol, question_key, code, ctx)
     await db.commit()
     return AnswerResult(AnswerStatus.RECORDED, checkin, definition, following, answered, texts, ctx)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
+from care.checkins import release_waiting
 from care.planning import (
     KIND_NOTICE,
     cancel_pending,
@@ -50,11 +51,22 @@ async def pause(db: AsyncSession, patient: Patient, *, days: int, now: datetime)
     return patient.paused_until
 
 
-async def resume(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
+async def resume(
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """Back to normal: what fell due in the pause goes now, reminders resume from today."""
     if patient.status != PatientStatus.PAUSED:
         raise ControlError("not_paused")
     patient.status = PatientStatus.ACTIVE
     patient.paused_until = None
+    assert patient.id is not None
+    await release_waiting(db, patient.id, now)
+    await replan_exercise_reminder(db, protocol, patient=patient, default_tz=default_tz, now=now)
     audit.record(
         db,
         now=now,

@@ -105,10 +105,11 @@ class OutboxDispatcher:
     async def tick(self) -> int:
         """One pass; returns how many rows it settled or handed to `deliver`.
 
-        A pass claims a batch, delivers it, and goes on with the next batch while
-        batches come back full (a backlog) — so a backlog is sent at the full
-        rate instead of one batch per scheduler interval — up to `pass_budget`
-        seconds, after which the scheduler's next run carries on.
+        A pass claims a batch and delivers it. While batches come back full (a
+        backlog) it claims the next one as soon as about a second of sending is
+        left of the previous, so the limiter's queue never runs dry and a
+        backlog goes out at the full rate — up to `pass_budget` seconds, after
+        which the scheduler's next run carries on.
 
         Never raises for a database outage: the outage is logged once, the pass
         returns what it did so far (0 when the database is down from the start),
@@ -119,21 +120,34 @@ class OutboxDispatcher:
         async with self._tick_lock:
             self._db_errors = 0
             started, done = time.monotonic(), 0
-            while not self._closing:
-                try:
-                    rows, settled, claimed = await self._claim()
-                except DB_ERRORS as exc:
-                    self._database_failed(exc)
-                    return done
-                if rows:
-                    await self._deliver_batch(rows)
-                done += len(rows) + settled
-                if (
-                    claimed < self.batch_size
-                    or self._db_errors
-                    or time.monotonic() - started > self.pass_budget
-                ):
-                    break
+            running: set[asyncio.Task[None]] = set()
+            heartbeat = asyncio.create_task(self._keep_claims_fresh())
+            try:
+                while not self._closing:
+                    try:
+                        rows, settled, claimed = await self._claim()
+                    except DB_ERRORS as exc:
+                        self._db_errors += 1
+                        self._database_failed(exc)
+                        break
+                    running |= self._start_deliveries(rows)
+                    done += len(rows) + settled
+                    if (
+                        claimed < self.batch_size
+                        or self._db_errors
+                        or time.monotonic() - started > self.pass_budget
+                    ):
+                        break
+                    await _wait_until_at_most(running, self._limiter.per_second)
+                if running:
+                    # asyncio.wait, not gather: if this pass is cancelled, sends under
+                    # way are not cut off between "Telegram has it" and "the database
+                    # knows it" — drain() waits for them instead.
+                    await asyncio.wait(running)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
             if self._db_errors == 0:
                 self._database_ok()
             return done
@@ -221,36 +235,25 @@ class OutboxDispatcher:
 
     # ------------------------------------------------------------------ delivering
 
-    async def _deliver_batch(self, rows: list[OutboxMessage]) -> None:
-        """Deliver rows concurrently; wait for all of them.
-
-        ``asyncio.wait`` (not ``gather``) on purpose: if the pass itself is
-        cancelled, sends already under way are not cut off between "Telegram has
-        it" and "the database knows" — :meth:`drain` waits for them instead.
-        """
+    def _start_deliveries(self, rows: list[OutboxMessage]) -> set[asyncio.Task[None]]:
+        """One task per row: they queue at the limiter, so they run as fast as allowed."""
         tasks: set[asyncio.Task[None]] = set()
         for row in rows:
             task = asyncio.create_task(self._deliver_one(row))
             self._waiting[_id(row)] = task
             self._in_flight.add(_id(row))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._delivery_done)
             tasks.add(task)
-        heartbeat = asyncio.create_task(self._keep_claims_fresh())
-        try:
-            await asyncio.wait(tasks)
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-        self._in_flight.clear()
-        self._waiting.clear()
-        for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                log.error(
-                    "outcome not applied (%s); the row is retried next pass",
-                    type(task.exception()).__name__,
-                )
+        return tasks
+
+    def _delivery_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "outcome not applied (%s); the row is retried next pass",
+                type(task.exception()).__name__,
+            )
 
     async def _deliver_one(self, row: OutboxMessage) -> None:
         """Wait for the row's slot, deliver it, write down what came of it."""
@@ -379,6 +382,15 @@ class OutboxDispatcher:
             self._db_down = False
             log.warning("database back; dispatch resumed")
         self.last_tick_ok = datetime.now(UTC)
+
+
+async def _wait_until_at_most(tasks: set[asyncio.Task[None]], count: int) -> None:
+    """Wait until no more than `count` of `tasks` are unfinished (drops finished ones)."""
+    while True:
+        tasks.difference_update([t for t in tasks if t.done()])
+        if len(tasks) <= count:
+            return
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
 
 
 def _id(row: OutboxMessage) -> int:

@@ -27,9 +27,11 @@ records a use as *in flight* while the request runs and dates it by the
 answer: the next message that needs that use's place in a window waits for
 the answer plus the window. The ceilings then hold for Telegram's own clock,
 whatever the jitter, at the cost of one round trip per window (~29.8/s rather
-than 30/s). :meth:`RateLimiter.acquire` dates a use by its grant, for callers
-that cannot say when their request ended; ``safety_margin`` widens the windows
-for them.
+than 30/s). Work done inside the slot after the answer (a database commit)
+would date the use later than needed; :func:`mark_answered`, called right
+after the HTTP request returns, dates it by the answer itself.
+:meth:`RateLimiter.acquire` dates a use by its grant, for callers that cannot
+say when their request ended; ``safety_margin`` widens the windows for them.
 
 Time is injectable (`now`, `sleep`) so tests drive it virtually.
 """
@@ -40,6 +42,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 Now = Callable[[], float]
@@ -64,6 +67,34 @@ class _Chat:
     paused_until: float = float("-inf")
     recent: list[_Use] = field(default_factory=list)  # groups: uses in the per-minute window
     users: int = 0  # callers inside acquire()/slot() for this chat
+
+
+class _Slot:
+    """A granted slot whose uses are dated once, by the first of answer or slot exit."""
+
+    def __init__(self, limiter: RateLimiter, uses: list[_Use]) -> None:
+        self._limiter, self._uses, self.finished = limiter, uses, False
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self._limiter._finish(self._uses, self._limiter._now())
+
+
+_current_slot: ContextVar[_Slot | None] = ContextVar("careloop_rate_slot", default=None)
+
+
+def mark_answered() -> None:
+    """The request sent in the current :meth:`RateLimiter.slot` has its answer.
+
+    For the bot edge's deliver function, right after the Bot API call returns
+    (or raises), before its own database work: the slot's message is then dated
+    by Telegram's answer and the next message can go that much sooner. Outside
+    a slot it does nothing.
+    """
+    slot = _current_slot.get()
+    if slot is not None:
+        slot.finish()
 
 
 class RateLimiter:
@@ -116,13 +147,16 @@ class RateLimiter:
 
         Use it around the request itself (``async with limiter.slot(chat): await
         bot.send_message(...)``), so a slow or delayed request can never make the
-        next one arrive inside the same window on Telegram's side.
+        next one arrive inside the same window on Telegram's side. Call
+        :func:`mark_answered` inside the block to date the use earlier.
         """
-        uses = await self._grant(chat_id, in_flight=True)
+        slot = _Slot(self, await self._grant(chat_id, in_flight=True))
+        token = _current_slot.set(slot)
         try:
             yield self._now()
         finally:
-            self._finish(uses, self._now())
+            _current_slot.reset(token)
+            slot.finish()
 
     def penalize(self, seconds: float, chat_id: int | None = None) -> None:
         """After a 429: nothing for `chat_id` (or for anyone) during `seconds`.

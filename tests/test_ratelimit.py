@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from scheduler.ratelimit import RateLimiter
+from scheduler.ratelimit import RateLimiter, mark_answered
 
 
 class VirtualTime:
@@ -300,3 +300,19 @@ async def test_many_concurrent_slots_keep_every_ceiling_on_telegrams_side() -> N
     assert worst_case_in_window(spans, 1.0) <= 30
     assert chat_gaps_hold(spans, 1.0)
     assert worst_case_in_window([s for s in spans if s[2] == -5], 60.0) <= 20
+
+
+async def test_mark_answered_dates_the_use_before_work_after_the_answer() -> None:
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=1)
+    log: list[tuple[float, int]] = []
+
+    async def send_then_commit() -> None:
+        async with lim.slot(1):
+            await vt.sleep(0.1)  # the request
+            mark_answered()
+            await vt.sleep(0.5)  # database work after Telegram answered
+
+    await vt.run(send_then_commit(), _send(lim, 2, log))
+    assert log == [(pytest.approx(1.1), 2)]
+    mark_answered()  # outside a slot: nothing to do, no error

@@ -81,11 +81,18 @@ async def pause_chosen(
 
 
 async def resume_command(
-    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+    message: Message,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    protocol: Protocol,
 ) -> None:
     patient = _patient(actor)
     try:
-        await controls.resume(db, patient, now=clock.now())
+        await controls.resume(
+            db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now()
+        )
     except controls.ControlError as exc:
         await _refuse(message, str(exc), patient.language, settings)
         return
