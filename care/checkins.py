@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.context import answers_of, context_for, patient_tz
 from care.planning import (
+    EXERCISE_LATE_AFTER,
     KIND_CHECKIN,
     KIND_NUDGE,
     plan_next_course_checkin,
@@ -241,7 +242,10 @@ async def mark_checkin_sent(
     assert patient is not None and patient.tg_user_id is not None
     tz = patient_tz(patient, default_tz)
     row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
-    checkin.state, checkin.chat_message_id = CheckinState.OPEN, message_id
+    checkin.chat_message_id = message_id
+    if checkin.state != CheckinState.OPEN:  # superseded or stopped while it was being sent
+        await db.commit()
+        return
     definition = protocol.checkins[checkin.key]
     nudge = nudge_at(protocol, definition, sent_at=now, expires_at=checkin.expires_at, tz=tz)
     if nudge is not None:
@@ -346,6 +350,13 @@ async def prepare_exercise(
         return gate
     if not patient.exercise_reminders:
         result = await _settle(db, row, OutboxState.CANCELLED, "reminders switched off")
+        await db.commit()
+        return result
+    if now - row.due_at > EXERCISE_LATE_AFTER and not row.payload.get("snoozed"):
+        result = await _settle(db, row, OutboxState.EXPIRED, "too late")
+        await plan_next_exercise_reminder(
+            db, protocol, patient=patient, after=now, tz=patient_tz(patient, default_tz), now=now
+        )
         await db.commit()
         return result
     await db.commit()

@@ -36,6 +36,10 @@ KIND_CHECKIN = "checkin"
 KIND_NUDGE = "nudge"
 KIND_EXERCISE = "exercise"
 KIND_NOTICE = "notice"
+# An exercise reminder later than this is dropped (and the next one planned). Check-in and
+# reminder rows carry no row-level expiry: their "too late" rules live with them in care/,
+# because expiring one must also plan what follows it.
+EXERCISE_LATE_AFTER = timedelta(hours=6)
 FIRST_WEEK = timedelta(days=6)
 
 
@@ -52,7 +56,6 @@ def _checkin_row(patient: Patient, checkin: Checkin, now: datetime) -> OutboxMes
         patient_id=patient.id,
         checkin_id=checkin.id,
         due_at=checkin.due_at,
-        expires_at=checkin.expires_at,
         created_at=now,
     )
 
@@ -95,7 +98,7 @@ async def plan_session(
     tz: ZoneInfo,
     now: datetime,
 ) -> list[Checkin]:
-    """Plan one session's check-ins; supersede what is still pending from earlier ones."""
+    """Plan one session's check-ins; supersede what is still pending or open from earlier ones."""
     assert patient.id is not None and session.id is not None
     superseding = [c.key for c in protocol.session_checkins() if c.superseded_by_new_session]
     old = await db.exec(
@@ -103,7 +106,9 @@ async def plan_session(
             Checkin.patient_id == patient.id,
             col(Checkin.session_id) != session.id,
             col(Checkin.key).in_(superseding),
-            Checkin.state == CheckinState.SCHEDULED,
+            # an open one too: its questions are about the old session, and it would hold
+            # the new session's first check-in back until it expired
+            col(Checkin.state).in_([CheckinState.SCHEDULED, CheckinState.OPEN]),
         )
     )
     for checkin in old.all():
@@ -210,7 +215,6 @@ async def plan_next_exercise_reminder(
         chat_id=patient.tg_user_id,
         patient_id=patient.id,
         due_at=due,
-        expires_at=due + timedelta(hours=6),
         created_at=now,
     )
     db.add(row)

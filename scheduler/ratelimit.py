@@ -178,9 +178,10 @@ class RateLimiter:
         return max(until - self._now(), 0.0)
 
     def backlog_delay(self, chat_id: int, ahead: int) -> float:
-        """Seconds until a message to `chat_id` could go with `ahead` others queued first.
+        """Seconds until a message to `chat_id` could go with `ahead` more queued first.
 
-        Ignores the overall ceiling; the dispatcher uses it to leave rows of a
+        Counts the callers already waiting for the chat too. Ignores the overall
+        ceiling; the dispatcher uses it to leave rows of a
         very busy chat in the database instead of holding them in memory.
         """
         now = self._now()
@@ -192,6 +193,7 @@ class RateLimiter:
         if chat is not None:
             ready = self._chat_ready_at(chat_id, chat)
             start = now + spacing if ready == IN_FLIGHT else max(ready, now)
+            ahead += chat.users  # callers already queued here for this chat
         return start - now + ahead * spacing
 
     # ---------------------------------------------------------------- internals

@@ -399,9 +399,24 @@ async def test_two_workers_deliver_each_row_exactly_once(db_url: str) -> None:
         clock = ManualClock()
         ids = await add_rows(factories[0], *(row(10_000 + i) for i in range(300)))
         recorders = [Recorder(f, clock, always(Sent())) for f in factories]
+        both_claimed = asyncio.Event()
+        started: list[set[int | None]] = [set(), set()]
+
+        def gated(n: int) -> Callable[[OutboxMessage], Awaitable[Outcome]]:
+            """Hold deliveries until both workers hold rows, so the two truly overlap."""
+
+            async def deliver(r: OutboxMessage) -> Outcome:
+                started[n].add(r.id)
+                if all(started):
+                    both_claimed.set()
+                await both_claimed.wait()
+                return await recorders[n](r)
+
+            return deliver
+
         workers = [
-            dispatcher(f, clock, r, worker_id=f"w{n}", batch_size=40)
-            for n, (f, r) in enumerate(zip(factories, recorders, strict=True))
+            dispatcher(f, clock, gated(n), worker_id=f"w{n}", batch_size=40)
+            for n, f in enumerate(factories)
         ]
         for _ in range(20):
             done = await asyncio.gather(*(w.tick() for w in workers))

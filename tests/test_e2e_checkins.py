@@ -137,3 +137,43 @@ async def test_first_72_hours_in_order_with_nudge_and_reminders(
     done = await rows(sqlite_url, Checkin, Checkin.state == "done")
     assert [c.key for c in sorted(done, key=lambda c: c.due_at)][:3] == ["h3", "h24", "h48"]
     assert fake.refused == []
+
+
+async def test_new_session_supersedes_what_is_pending(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    wall.advance(timedelta(days=2, hours=1))
+    await bot.background.run_once()  # the 48 h check-in is out, unanswered
+    staff = fake.user(STAFF)
+    mark = staff.mark()
+    await staff.send("/session")
+    pick = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(pick, pick.buttons()[0][0])
+    when = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(when, "Just now")
+    regions = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(regions, "Hamstrings")
+    await staff.wait_for(lambda m: "✅ Hamstrings" in str(m.buttons()), after=mark)
+    mark = staff.mark()
+    await staff.tap(regions, "Done")
+    done = await staff.wait_for(lambda m: "Session 2 recorded" in m.text, after=mark)
+    assert "Zoë &lt;O'Brien&gt;" in done.html
+    checkins = await rows(sqlite_url, Checkin)
+    first = {c.key: c.state for c in checkins if c.session_id == 1}
+    second = {c.key: c.state for c in checkins if c.session_id == 2}
+    assert first["h48"] == "cancelled"  # open from session 1: closed, not left hanging
+    assert first["h72"] == "cancelled"  # still pending from session 1: replaced
+    assert second["h3"] == "scheduled" and second["h24"] == "scheduled"
+    mark = patient.mark()
+    wall.advance(timedelta(hours=3, minutes=5))
+    await bot.background.run_once()
+    await bot.background.run_once()
+    arrived = await patient.wait_for(
+        lambda m: m.text.startswith("A quick check a few hours"), after=mark
+    )
+    assert "1/" in arrived.text
+    assert fake.refused == []
