@@ -17,7 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
-from bot.routers import admin, checkin, consent, enroll, fallback, patient, start
+from bot.routers import (
+    admin,
+    checkin,
+    consent,
+    enroll,
+    fallback,
+    patient,
+    records,
+    start,
+    therapist,
+)
+from care.alerts import AlertPolicy
 from flows.loader import load_protocol
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -54,6 +65,12 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
+def alert_policy(settings: Settings) -> AlertPolicy:
+    return AlertPolicy(
+        escalation_minutes=settings.escalation_minutes, alert_chat_id=settings.alert_chat_id
+    )
+
+
 def make_storage(settings: Settings) -> BaseStorage:
     """Conversation state: in memory for one instance, Redis for several."""
     if settings.redis_url:
@@ -67,7 +84,11 @@ def make_dispatcher(
     settings: Settings, sessions: SessionFactory, clock: Clock, protocol: Protocol
 ) -> Dispatcher:
     dp = Dispatcher(
-        storage=make_storage(settings), settings=settings, clock=clock, protocol=protocol
+        storage=make_storage(settings),
+        settings=settings,
+        clock=clock,
+        protocol=protocol,
+        policy=alert_policy(settings),
     )
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(IdentityMiddleware(settings, clock))
@@ -78,6 +99,8 @@ def make_dispatcher(
         consent.make_router(),
         checkin.make_router(),
         patient.make_router(),
+        records.make_router(),
+        therapist.make_router(),
         fallback.make_router(),
     )
     dp.errors.register(_log_error)

@@ -16,9 +16,12 @@ from datetime import timedelta
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.app import alert_policy
 from bot.config import Settings
 from bot.delivery import Delivery
+from care.alerts import escalate_due
 from care.checkins import expire_overdue
+from care.digest import plan_digests
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from scheduler.dispatcher import OutboxDispatcher
@@ -66,14 +69,33 @@ def make_background(
     async def sweep() -> None:
         """Close check-ins that ran out of time (counting the missed ones)."""
         async with sessions() as db:
-            expired = await expire_overdue(db, now=clock.now())
+            expired = await expire_overdue(db, protocol, now=clock.now())
         if expired:
             log.info("expired %d open check-in(s)", len(expired))
+
+    policy = alert_policy(settings)
+
+    async def ladder() -> None:
+        """Escalate URGENT alerts nobody acknowledged in time."""
+        async with sessions() as db:
+            steps = await escalate_due(db, policy, now=clock.now())
+        if steps:
+            log.info("escalated %d alert(s)", steps)
+
+    async def digests() -> None:
+        """Queue each therapist's 08:00 digest, once a day."""
+        async with sessions() as db:
+            await plan_digests(db, now=clock.now(), default_tz=settings.clinic_timezone)
+
+    async def sweep_all() -> None:
+        await sweep()
+        await ladder()
+        await digests()
 
     interval = settings.dispatch_interval_seconds
     scheduler = make_scheduler(
         dispatcher,
         interval_seconds=interval,
-        extra_jobs=[(sweep, max(interval, 1.0), "expiry-sweep")],
+        extra_jobs=[(sweep_all, max(interval, 1.0), "sweeps")],
     )
-    return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep)
+    return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep_all)

@@ -68,3 +68,31 @@ class LanguageCb(CallbackData, prefix="lg"):
 
 class SessionPatientCb(CallbackData, prefix="sp"):
     patient_id: int
+
+
+class AlertCb(CallbackData, prefix="al"):
+    """A therapist's button on an alert: ack | hist | cb (call back done)."""
+
+    action: str
+    alert_id: int
+
+
+class PatientCardCb(CallbackData, prefix="pc"):
+    patient_id: int
+
+
+class PageCb(CallbackData, prefix="pg"):
+    what: str  # patients | pick
+    page: int
+
+
+class DeleteCb(CallbackData, prefix="del"):
+    confirm: bool
+
+
+class NoteCb(CallbackData, prefix="nt"):
+    note_id: int
+
+
+class DischargeCb(CallbackData, prefix="dc"):
+    patient_id: int

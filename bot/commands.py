@@ -23,13 +23,33 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "stop": ("Stop the follow-up", "Terminar el seguimiento"),
     "settings": ("Reminder time, time zone, language", "Hora, zona horaria, idioma"),
     "language": ("Change language", "Cambiar idioma"),
+    "mydata": ("Get a copy of my data", "Obtener una copia de mis datos"),
+    "delete": ("Erase my data", "Borrar mis datos"),
+    "discharge": ("End a patient's course", "Dar el alta a un paciente"),
+    "alerts": ("Open alerts", "Alertas abiertas"),
+    "patients": ("My patients", "Mis pacientes"),
+    "patient": ("A patient's card and pain chart", "Ficha y gráfica de un paciente"),
+    "export": ("Export answers (CSV and FHIR)", "Exportar respuestas (CSV y FHIR)"),
+    "audit": ("Last audit events", "Últimos eventos de auditoría"),
 }
 
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "admin": ("invite", "enroll", "session", "cancel", "help"),
-    "staff": ("enroll", "session", "cancel", "help"),
-    "therapist": ("help",),
-    "patient": ("pause", "resume", "stop", "settings", "language", "help"),
+    "admin": (
+        "invite",
+        "enroll",
+        "session",
+        "discharge",
+        "alerts",
+        "patients",
+        "patient",
+        "export",
+        "audit",
+        "cancel",
+        "help",
+    ),
+    "staff": ("enroll", "session", "discharge", "cancel", "help"),
+    "therapist": ("alerts", "patients", "patient", "export", "help"),
+    "patient": ("pause", "resume", "stop", "settings", "language", "mydata", "delete", "help"),
     "guest": ("start", "help"),
 }
 

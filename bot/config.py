@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,7 @@ class Settings:
     dispatch_interval_seconds: float = 2.0
     global_rate_per_second: float = 30.0
     per_chat_rate_per_second: float = 1.0
+    escalation_minutes: tuple[int, ...] = (15, 60)
 
 
 def _int(name: str, raw: str) -> int:
@@ -192,6 +194,16 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         kwargs["global_rate_per_second"] = _positive_float("SEND_RATE_PER_SECOND", raw)
     if (raw := get("SEND_RATE_PER_CHAT_PER_SECOND")) is not None:
         kwargs["per_chat_rate_per_second"] = _positive_float("SEND_RATE_PER_CHAT_PER_SECOND", raw)
+    if (raw := get("ESCALATION_MINUTES")) is not None:
+        try:
+            steps = tuple(int(part) for part in raw.split(",") if part.strip())
+        except ValueError:
+            steps = ()
+        if not steps or steps[0] < 1 or any(b <= a for a, b in pairwise(steps)):
+            raise ConfigError(
+                f"ESCALATION_MINUTES: expected rising minutes like 15,60, got {raw!r}"
+            )
+        kwargs["escalation_minutes"] = steps
     if kwargs.get("webhook_url") and not kwargs.get("webhook_secret"):
         raise ConfigError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -22,14 +22,19 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import ClientError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.alert_view import alert_card
 from bot.callbacks import ExerciseCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
-from bot.texts import t
+from bot.texts import Raw, safety_line, t
 from care import checkins as care
+from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, record_copy
 from care.context import context_for, course_start, patient_tz, sessions_of
+from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
+from care.records import KIND_DISCHARGE
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -44,7 +49,15 @@ from scheduler.outcomes import (
     Transient,
 )
 from store.db import SessionFactory
-from store.models import OutboxMessage, OutboxState, Patient
+from store.models import (
+    Alert,
+    AlertCopy,
+    AlertState,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+    StaffMember,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +97,14 @@ class Delivery:
                 return await self._exercise(row)
             if row.kind in (KIND_NOTICE, "patient_unreachable"):
                 return await self._notice(row)
+            if row.kind == KIND_DIGEST:
+                return await self._digest(row)
+            if row.kind == KIND_DISCHARGE:
+                return await self._discharge(row)
+            if row.kind == KIND_ALERT:
+                return await self._alert(row)
+            if row.kind == KIND_ALERT_EDIT:
+                return await self._alert_edit(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -264,6 +285,123 @@ class Delivery:
                 lines.append(t("exercise_rest_day", lang))
         return "\n".join(lines)
 
+    async def _digest(self, row: OutboxMessage) -> Outcome:
+        """The therapist's daily digest, rendered from what is open at sending time."""
+        async with self.sessions() as db:
+            staff = await db.get(StaffMember, row.staff_id) if row.staff_id else None
+            if staff is None or staff.id is None:
+                return Settled("therapist gone")
+            items = await digest_items(db, staff.id, now=self.clock.now())
+        if not items:
+            return Settled("nothing to report")
+        lines = [f"<b>Daily digest</b> · {html.quote(str(row.payload.get('date', '')))}"]
+        for item in items:
+            line = (
+                f"• <b>{html.quote(item.patient_name or '—')}</b> (#{item.patient_id}): "
+                f"{html.quote(item.what)}"
+            )
+            if len("\n".join([*lines, line])) > 3800:
+                lines.append(f"…and {len(items) - len(lines) + 1} more: see /patients")
+                break
+            lines.append(line)
+        message = await self.bot.send_message(row.chat_id, "\n".join(lines))
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message.message_id)
+            await close_listed_routine(db, staff.id, staff_id=staff.id, now=self.clock.now())
+        return Sent(message.message_id)
+
+    async def _discharge(self, row: OutboxMessage) -> Outcome:
+        """The closing message: the exercise plan to keep, and the safety line."""
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+        if patient is None or patient.status == "deleted":
+            return Settled("patient gone")
+        lang = patient.language
+        chosen = [
+            k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
+        ]
+        exercises = "\n".join(
+            t(
+                "exercise_dose",
+                lang,
+                name=self.protocol.exercises[k].name.get(lang),
+                dose=self.protocol.exercises[k].dose.get(lang),
+            )
+            for k in chosen
+        )
+        text = t(
+            "discharge_patient",
+            lang,
+            clinic=self.settings.clinic_name,
+            exercises=Raw(exercises),
+            safety=Raw(
+                safety_line(lang, self.settings.emergency_number, self.settings.clinic_phone)
+            ),
+        )
+        message = await self.bot.send_message(row.chat_id, text)
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message.message_id)
+        return Sent(message.message_id)
+
+    async def _alert(self, row: OutboxMessage) -> Outcome:
+        """An alert (or one step of its ladder) to one chat; the copy is remembered so that
+        acknowledging can edit it later."""
+        tz = self.settings.clinic_timezone
+        async with self.sessions() as db:
+            alert = await db.get(Alert, row.alert_id) if row.alert_id else None
+            if alert is None or alert.state != AlertState.OPEN:
+                await self._settle(db, row, OutboxState.CANCELLED, "alert no longer open")
+                return Settled("alert no longer open")
+            text, markup = await alert_card(db, alert, tz, level=int(row.payload.get("level", 0)))
+        message = await self.bot.send_message(row.chat_id, text, reply_markup=markup)
+        async with self.sessions() as db:
+            assert row.alert_id is not None
+            await record_copy(
+                db, alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
+            )
+            await self._mark_sent(db, row, message.message_id)
+        log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
+        return Sent(message.message_id)
+
+    async def _alert_edit(self, row: OutboxMessage) -> Outcome:
+        """Bring one shown copy up to date (acknowledged, or seen again)."""
+        tz = self.settings.clinic_timezone
+        async with self.sessions() as db:
+            copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
+            alert = await db.get(Alert, copy.alert_id) if copy else None
+            if copy is None or alert is None:
+                await self._settle(db, row, OutboxState.CANCELLED, "copy gone")
+                return Settled("copy gone")
+            text, markup = await alert_card(db, alert, tz)
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=copy.chat_id, message_id=copy.message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, copy.message_id)
+        return Sent(copy.message_id)
+
+    async def _settle(
+        self, db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str
+    ) -> None:
+        stored = await db.get(OutboxMessage, row.id)
+        if stored is not None:
+            stored.state, stored.last_error = state, reason
+            await db.commit()
+
+    async def _mark_sent(self, db: AsyncSession, row: OutboxMessage, message_id: int) -> None:
+        stored = await db.get(OutboxMessage, row.id)
+        assert stored is not None
+        stored.state, stored.sent_at, stored.message_id = (
+            OutboxState.SENT,
+            self.clock.now(),
+            message_id,
+        )
+        await db.commit()
+
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
@@ -276,9 +414,5 @@ class Delivery:
         text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
         message = await self.bot.send_message(row.chat_id, text)
         async with self.sessions() as db:
-            sent = await db.get(OutboxMessage, row.id)
-            assert sent is not None
-            sent.state, sent.sent_at = OutboxState.SENT, self.clock.now()
-            sent.message_id = message.message_id
-            await db.commit()
+            await self._mark_sent(db, row, message.message_id)
         return Sent(message.message_id)

@@ -128,6 +128,29 @@ _EN: dict[str, str] = {
     "settings_saved": "Saved.",
     "language_ask": "Choose your language:",
     "language_set": "Language set to English.",
+    # --- data rights, discharge, free text ---
+    "mydata_caption": "Everything we store about you, as a file you can keep.",
+    "delete_ask": (
+        "Erase your data? Your name, answers and messages will be deleted for good and the "
+        "follow-up ends. The clinic's own medical records are not affected."
+    ),
+    "btn_delete_yes": "Yes, erase my data",
+    "btn_delete_no": "No, keep it",
+    "deleted": "Your data has been erased. Thank you for using careloop, and take care.",
+    "delete_kept": "Nothing was erased.",
+    "btn_pass_note": "Pass this message to my therapist",
+    "note_passed": "Passed to your therapist. They read messages during opening hours.",
+    "note_already": "This message was already passed on.",
+    "discharge_patient": (
+        "Your follow-up with {clinic} has ended — well done! I will not send you any more "
+        "check-ins. Keep doing your exercises:\n{exercises}\n\n{safety}"
+    ),
+    "notice_discharged": "ℹ️ <b>{name}</b> (#{patient_id}) has been discharged.",
+    "notice_erased": "ℹ️ Patient #{patient_id} has erased their data with /delete.",
+    "discharge_pick": "Discharge which patient?",
+    "discharge_done": (
+        "<b>{name}</b> is discharged; they got a closing message with their exercises."
+    ),
     # --- admin ---
     "invite_choose_role": "Whom do you want to invite?",
     "btn_role_staff": "Front-desk staff",
@@ -243,6 +266,22 @@ _ES: dict[str, str] = {
     "settings_saved": "Guardado.",
     "language_ask": "Elija su idioma:",
     "language_set": "Idioma cambiado a español.",
+    "mydata_caption": "Todo lo que guardamos sobre usted, en un archivo que puede conservar.",
+    "delete_ask": (
+        "¿Borrar sus datos? Su nombre, respuestas y mensajes se eliminarán definitivamente y "
+        "el seguimiento terminará. La historia clínica de la clínica no se ve afectada."
+    ),
+    "btn_delete_yes": "Sí, borrar mis datos",
+    "btn_delete_no": "No, conservarlos",
+    "deleted": "Sus datos se han borrado. Gracias por usar careloop, y cuídese.",
+    "delete_kept": "No se ha borrado nada.",
+    "btn_pass_note": "Enviar este mensaje a mi fisioterapeuta",
+    "note_passed": "Enviado a su fisioterapeuta. Lee los mensajes en horario de consulta.",
+    "note_already": "Este mensaje ya se había enviado.",
+    "discharge_patient": (
+        "Su seguimiento con {clinic} ha terminado. ¡Enhorabuena! No le enviaré más "
+        "cuestionarios. Siga con sus ejercicios:\n{exercises}\n\n{safety}"
+    ),
     "link_unknown": "Este enlace no es válido. Pida uno nuevo en la recepción de la clínica.",
     "link_expired": "Este enlace ha caducado. Pida uno nuevo en la recepción de la clínica.",
     "link_used": "Este enlace ya se ha utilizado. Pida uno nuevo en la clínica.",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from care.alerts import AlertPolicy, raise_findings
 from care.context import answers_of, context_for, patient_tz
 from care.planning import (
     EXERCISE_LATE_AFTER,
@@ -23,6 +24,7 @@ from care.planning import (
     plan_next_course_checkin,
     plan_next_exercise_reminder,
 )
+from care.triage_facts import findings_for_answer, silence_finding
 from flows.answers import is_valid_code
 from flows.engine import (
     PatientContext,
@@ -35,10 +37,12 @@ from flows.engine import (
 from flows.planner import defer_for_quiet_hours, in_quiet_hours, nudge_at
 from flows.protocol import AfterSession, CheckinDef, Protocol
 from flows.text import Text
+from flows.triage import Finding, Tier, highest
 from store.models import (
     Answer,
     Checkin,
     CheckinState,
+    NeedlingSession,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -192,7 +196,7 @@ async def prepare_checkin(
         if other.expires_at > now:
             await db.commit()
             return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
-        await expire_checkin(db, other, now)
+        await expire_checkin(db, protocol, other, now)
     if definition.routine and in_quiet_hours(protocol, now, tz):
         until = defer_for_quiet_hours(protocol, now, tz)
         await db.commit()
@@ -388,7 +392,9 @@ async def mark_exercise_sent(
     await db.commit()
 
 
-async def expire_checkin(db: AsyncSession, checkin: Checkin, now: datetime) -> None:
+async def expire_checkin(
+    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime
+) -> None:
     """Close an open check-in that ran out of time; no answer at all counts as missed."""
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
@@ -401,10 +407,29 @@ async def expire_checkin(db: AsyncSession, checkin: Checkin, now: datetime) -> N
         else:
             patient.missed_checkins += 1
             patient.consecutive_missed += 1
+            await _silence_alert(db, protocol, patient, checkin, now)
     await release_waiting(db, checkin.patient_id, now)
 
 
-async def expire_overdue(db: AsyncSession, *, now: datetime, limit: int = 500) -> list[int]:
+async def _silence_alert(
+    db: AsyncSession, protocol: Protocol, patient: Patient, checkin: Checkin, now: datetime
+) -> None:
+    """Two unanswered check-ins in a row early after a session: the therapist hears (SOON).
+
+    Silence is never URGENT, so the clinic's escalation settings do not matter here."""
+    session = await db.get(NeedlingSession, checkin.session_id) if checkin.session_id else None
+    if session is None:
+        return
+    finding = silence_finding(
+        protocol, patient=patient, checkin_due=checkin.due_at, session_end=session.ended_at
+    )
+    if finding is not None:
+        await raise_findings(db, AlertPolicy(), patient=patient, findings=[finding], now=now)
+
+
+async def expire_overdue(
+    db: AsyncSession, protocol: Protocol, *, now: datetime, limit: int = 500
+) -> list[int]:
     """The sweep: close open check-ins past their expiry. Returns the affected patient ids."""
     result = await db.exec(
         select(Checkin)
@@ -413,7 +438,7 @@ async def expire_overdue(db: AsyncSession, *, now: datetime, limit: int = 500) -
     )
     patients: list[int] = []
     for checkin in result.all():
-        await expire_checkin(db, checkin, now)
+        await expire_checkin(db, protocol, checkin, now)
         patients.append(checkin.patient_id)
     await db.commit()
     return patients
@@ -454,6 +479,12 @@ class AnswerResult:
     answered: dict[str, int] = field(default_factory=dict)
     after: list[Text] = field(default_factory=list)
     context: PatientContext | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def tier(self) -> Tier | None:
+        """The most severe finding of this answer (what the patient is told)."""
+        return highest(self.findings)
 
     @property
     def done(self) -> bool:
@@ -463,6 +494,7 @@ class AnswerResult:
 async def record_answer(
     db: AsyncSession,
     protocol: Protocol,
+    policy: AlertPolicy,
     *,
     patient: Patient,
     checkin_id: int,
@@ -515,11 +547,35 @@ async def record_answer(
         await db.rollback()
         return AnswerResult(AnswerStatus.DUPLICATE, checkin)
     answered[question_key] = code
-    following = next_question(definition, ctx, answered)
+    findings = await findings_for_answer(
+        db,
+        protocol,
+        patient=patient,
+        checkin=checkin,
+        question_key=question_key,
+        value=code,
+        ctx=ctx,
+        now=now,
+    )
+    if findings:
+        await raise_findings(db, policy, patient=patient, findings=findings, now=now)
+    stopped = any(f.stops_checkin for f in findings)
+    following = None if stopped else next_question(definition, ctx, answered)
+    if stopped:
+        checkin.reason = "stopped after an urgent answer"
     if following is None:
         checkin.state, checkin.finished_at = CheckinState.DONE, now
         patient.consecutive_missed = 0
         await release_waiting(db, patient.id, now)
     texts = after_texts(protocol, question_key, code, ctx)
     await db.commit()
-    return AnswerResult(AnswerStatus.RECORDED, checkin, definition, following, answered, texts, ctx)
+    return AnswerResult(
+        AnswerStatus.RECORDED,
+        checkin,
+        definition,
+        following,
+        answered,
+        texts,
+        ctx,
+        findings=findings,
+    )

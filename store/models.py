@@ -281,3 +281,17 @@ class AppState(SQLModel, table=True):
     __tablename__ = "app_state"
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=256)
+
+
+class PatientNote(SQLModel, table=True):
+    """Words a patient typed, kept until they choose to pass them to their therapist.
+
+    A button cannot carry the text (64 bytes, and no personal data in callback data), so
+    the text waits here and the button carries only this row's id."""
+
+    __tablename__ = "patient_note"
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    text: str = Field(max_length=4000)
+    created_at: datetime = _dt(nullable=False)
+    passed_at: datetime | None = _dt()

@@ -21,13 +21,22 @@ from bot.config import Settings
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.texts import t
+from care.alerts import AlertPolicy
 from care.checkins import AnswerStatus, record_answer
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
+from flows.triage import Tier
 from scheduler.clock import Clock
 from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+# what the patient is told, by the most severe finding of their answer
+SAFETY_BY_TIER: dict[Tier, tuple[str, ...]] = {
+    Tier.URGENT: ("urgent_now", "not_emergency"),
+    Tier.URGENT_CALLBACK: ("callback", "not_emergency"),
+    Tier.SOON: ("soon", "not_emergency"),
+}
 
 
 async def answer_tapped(
@@ -39,6 +48,7 @@ async def answer_tapped(
     clock: Clock,
     settings: Settings,
     bot: Bot,
+    policy: AlertPolicy,
 ) -> None:
     patient = actor.patient
     assert patient is not None
@@ -46,6 +56,7 @@ async def answer_tapped(
     result = await record_answer(
         db,
         protocol,
+        policy,
         patient=patient,
         checkin_id=callback_data.c,
         question_key=callback_data.q,
@@ -88,12 +99,17 @@ async def answer_tapped(
             closing=t("checkin_thanks", lang),
         )
         await query.message.edit_text(text)
-    if result.after:
-        values = {
-            "emergency_number": settings.emergency_number,
-            "clinic_phone": settings.clinic_phone or "",
-            "clinic_name": settings.clinic_name,
-        }
+    values = {
+        "emergency_number": settings.emergency_number,
+        "clinic_phone": settings.clinic_phone or settings.clinic_name,
+        "clinic_name": settings.clinic_name,
+    }
+    safety = SAFETY_BY_TIER.get(result.tier) if result.tier else None
+    if safety is not None:
+        # the red-flag reply goes straight back to the tap: never queued, never deferred
+        lines = [protocol.safety[key].render(lang, **values) for key in safety]
+        await query.message.answer("⚠️ " + html.quote("\n\n".join(lines)))
+    elif result.after:
         advice = "\n\n".join(text.render(lang, **values) for text in result.after)
         await query.message.answer(html.quote(advice))
 

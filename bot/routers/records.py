@@ -1,0 +1,198 @@
+"""Patients' data rights (/mydata, /delete, passing their words on), staff /discharge,
+admin /audit."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router, html
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import DeleteCb, DischargeCb, NoteCb
+from bot.commands import set_commands_for
+from bot.config import Settings
+from bot.filters import HasRole, IsPatient
+from bot.identity import Actor
+from bot.replies import close_with_choice
+from bot.texts import safety_line, t
+from care import records
+from care.alerts import AlertPolicy
+from care.sessions import followed_patients
+from scheduler.clock import Clock
+from store.models import AuditEvent, PatientStatus, Role
+
+log = logging.getLogger(__name__)
+
+
+async def mydata_command(message: Message, actor: Actor, db: AsyncSession, clock: Clock) -> None:
+    patient = actor.patient
+    assert patient is not None and patient.id is not None
+    data = await records.my_data(db, patient, now=clock.now())
+    await message.answer_document(
+        BufferedInputFile(data, filename=f"careloop-my-data-{patient.id}.json"),
+        caption=t("mydata_caption", patient.language),
+    )
+
+
+async def delete_command(message: Message, actor: Actor) -> None:
+    assert actor.patient is not None
+    lang = actor.patient.language
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("btn_delete_yes", lang), callback_data=DeleteCb(confirm=True))
+    builder.button(text=t("btn_delete_no", lang), callback_data=DeleteCb(confirm=False))
+    builder.adjust(1)
+    await message.answer(t("delete_ask", lang), reply_markup=builder.as_markup())
+
+
+async def delete_chosen(
+    query: CallbackQuery, callback_data: DeleteCb, actor: Actor, db: AsyncSession, clock: Clock
+) -> None:
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    if not isinstance(query.message, Message):
+        await query.answer()
+        return
+    if not callback_data.confirm:
+        await query.answer()
+        await close_with_choice(query.message, t("btn_delete_no", lang))
+        await query.message.answer(t("delete_kept", lang))
+        return
+    patient_id = patient.id
+    await records.erase(db, patient, now=clock.now())
+    log.info("patient %s erased their data", patient_id)
+    await query.answer()
+    await close_with_choice(query.message, t("btn_delete_yes", lang))
+    await query.message.answer(t("deleted", lang))
+    if query.bot is not None:
+        await set_commands_for(query.bot, actor.tg_user_id, None, lang)
+
+
+async def free_text(
+    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+) -> None:
+    """Typed words are never dropped: the safety line, and one tap to pass them on."""
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    note_id = await records.keep_note(db, patient, message.text or "", now=clock.now())
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("btn_pass_note", lang), callback_data=NoteCb(note_id=note_id))
+    await message.answer(
+        safety_line(lang, settings.emergency_number, settings.clinic_phone),
+        reply_markup=builder.as_markup(),
+    )
+
+
+async def pass_note(
+    query: CallbackQuery,
+    callback_data: NoteCb,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+    policy: AlertPolicy,
+) -> None:
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    passed = await records.pass_note(
+        db, policy, patient, note_id=callback_data.note_id, now=clock.now()
+    )
+    if not passed:
+        await query.answer(t("note_already", lang), show_alert=True)
+        return
+    log.info("patient %s passed a message to their therapist", patient.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, t("note_passed", lang))
+
+
+async def discharge_command(message: Message, actor: Actor, db: AsyncSession) -> None:
+    patients = await followed_patients(db)
+    if not patients:
+        await message.answer(t("session_no_patients", actor.lang))
+        return
+    builder = InlineKeyboardBuilder()
+    for patient in patients:
+        assert patient.id is not None
+        builder.button(
+            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
+            callback_data=DischargeCb(patient_id=patient.id),
+        )
+    builder.adjust(1)
+    await message.answer(t("discharge_pick", actor.lang), reply_markup=builder.as_markup())
+
+
+async def discharge_chosen(
+    query: CallbackQuery,
+    callback_data: DischargeCb,
+    actor: Actor,
+    db: AsyncSession,
+    clock: Clock,
+) -> None:
+    assert actor.staff is not None
+    try:
+        patient = await records.discharge(
+            db, patient_id=callback_data.patient_id, staff=actor.staff, now=clock.now()
+        )
+    except records.RecordError as exc:
+        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        return
+    log.info("patient %s discharged by staff %s", patient.id, actor.staff.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        name = patient.display_name or "—"
+        await close_with_choice(query.message, name)
+        await query.message.answer(t("discharge_done", actor.lang, name=name))
+
+
+async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
+    """The last 30 audit events: who did what to what, when (ids only)."""
+    events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
+    tz = settings.clinic_timezone
+    lines = ["<b>Last audit events</b>"]
+    for event in events:
+        subject = f" {event.subject_kind} #{event.subject_id}" if event.subject_kind else ""
+        actor = f"{event.actor_kind} #{event.actor_id}" if event.actor_id else event.actor_kind
+        lines.append(
+            f"{event.at.astimezone(tz):%d/%m %H:%M} · {html.quote(event.action)} · "
+            f"{html.quote(actor)}{html.quote(subject)}"
+        )
+    if not events:
+        lines.append("Nothing yet.")
+    await message.answer("\n".join(lines))
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="records")
+    patient = Router(name="records-patient")
+    patient.message.filter(IsPatient())
+    patient.callback_query.filter(IsPatient())
+    patient.message.register(mydata_command, Command("mydata"))
+    patient.message.register(delete_command, Command("delete"))
+    patient.callback_query.register(delete_chosen, DeleteCb.filter())
+    patient.callback_query.register(pass_note, NoteCb.filter())
+    patient.message.register(
+        free_text,
+        F.text,
+        ~F.text.startswith("/"),
+        lambda _m, actor: (
+            actor.patient is not None
+            and actor.patient.status in (PatientStatus.ACTIVE, PatientStatus.PAUSED)
+        ),
+    )
+    desk = Router(name="records-desk")
+    desk.message.filter(HasRole(Role.STAFF, Role.ADMIN))
+    desk.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
+    desk.message.register(discharge_command, Command("discharge"))
+    desk.callback_query.register(discharge_chosen, DischargeCb.filter())
+    admin = Router(name="records-admin")
+    admin.message.filter(HasRole(Role.ADMIN))
+    admin.message.register(audit_command, Command("audit"))
+    router.include_routers(patient, desk, admin)
+    return router

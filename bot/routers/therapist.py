@@ -1,0 +1,306 @@
+"""The therapist's desk: alerts (acknowledge, history, call back), patients, charts, export.
+
+Every button re-checks ownership: a therapist acts only on their own patients' alerts
+(or a copy the ladder sent them); admins on all. A forged callback changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Router, html
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.alert_view import QUESTION_NAMES, alert_card
+from bot.callbacks import AlertCb, PageCb, PatientCardCb
+from bot.config import Settings
+from bot.filters import HasRole
+from bot.identity import Actor
+from care import audit
+from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for
+from care.charts import pain_chart_png
+from care.context import sessions_of
+from care.export_rows import export_rows
+from care.exports import answers_csv, fhir_bundle, fhir_json
+from care.patient_view import (
+    adherence_days,
+    chart_series,
+    checkin_response,
+    open_alert_count,
+    recent_ratings,
+    therapist_patients,
+)
+from scheduler.clock import Clock
+from store.models import Alert, Patient, Role, StaffMember
+
+log = logging.getLogger(__name__)
+PAGE = 8
+
+
+def _owner_filter(staff: StaffMember) -> int | None:
+    return None if staff.role == Role.ADMIN else staff.id
+
+
+async def _may_see_patient(staff: StaffMember, patient: Patient | None) -> bool:
+    return patient is not None and (staff.role == Role.ADMIN or patient.therapist_id == staff.id)
+
+
+async def alerts_command(
+    message: Message, actor: Actor, db: AsyncSession, settings: Settings
+) -> None:
+    assert actor.staff is not None
+    alerts = await open_alerts_for(db, actor.staff)
+    if not alerts:
+        await message.answer("No open alerts. 🎉")
+        return
+    for alert in alerts[:20]:
+        text, markup = await alert_card(db, alert, settings.clinic_timezone)
+        await message.answer(text, reply_markup=markup)
+    if len(alerts) > 20:
+        await message.answer(f"…and {len(alerts) - 20} more. Acknowledge these to see the rest.")
+
+
+async def alert_button(
+    query: CallbackQuery,
+    callback_data: AlertCb,
+    actor: Actor,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    assert actor.staff is not None
+    alert = await db.get(Alert, callback_data.alert_id)
+    if alert is None or not await may_see(db, actor.staff, alert):
+        log.info("alert %s refused for staff %s", callback_data.alert_id, actor.staff.id)
+        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        return
+    if callback_data.action == "hist":
+        await query.answer()
+        patient = await db.get(Patient, alert.patient_id)
+        if patient is not None and isinstance(query.message, Message):
+            await _send_card(query.message, db, patient, settings, actor.staff, clock)
+        return
+    if callback_data.action not in ("ack", "cb"):
+        await query.answer("This button has expired.", show_alert=True)
+        return
+    result = await acknowledge(
+        db,
+        alert_id=alert.id or 0,
+        staff=actor.staff,
+        now=clock.now(),
+        called_back=callback_data.action == "cb",
+    )
+    if result.outcome == AckOutcome.ALREADY:
+        who = result.by.name if result.by else "someone"
+        await query.answer(f"Already acknowledged by {who}.")
+        return
+    if result.outcome == AckOutcome.REFUSED:
+        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        return
+    log.info("alert %s acknowledged by staff %s", alert.id, actor.staff.id)
+    await query.answer("Acknowledged ✓")
+    # the tapped copy is edited by the outbox with every other copy, in one consistent way
+
+
+async def _send_card(
+    message: Message,
+    db: AsyncSession,
+    patient: Patient,
+    settings: Settings,
+    staff: StaffMember,
+    clock: Clock,
+) -> None:
+    """The patient card: chart (PNG), adherence, response rate and the last answers."""
+    assert patient.id is not None
+    tz = settings.clinic_timezone
+    usual, soreness, sessions = await chart_series(db, patient.id)
+    name = patient.display_name or "—"
+    png = await asyncio.to_thread(
+        pain_chart_png,
+        title=f"{name} (#{patient.id})",
+        usual_pain=usual,
+        soreness=soreness,
+        sessions=sessions,
+        baseline=patient.baseline_pain,
+        tz=tz,
+        lang="en",
+    )
+    answered, sent = await checkin_response(db, patient.id)
+    weeks = await adherence_days(db, patient.id)
+    ratings = await recent_ratings(db, patient.id, limit=6)
+    last = (
+        "; ".join(
+            f"{QUESTION_NAMES.get(r.question_key, r.question_key)} {r.value} "
+            f"({r.at.astimezone(tz):%d/%m})"
+            for r in ratings
+        )
+        or "none yet"
+    )
+    caption = "\n".join(
+        [
+            f"<b>{html.quote(name)}</b> (#{patient.id}) · baseline {patient.baseline_pain}/10 · "
+            f"{len(sessions)} session(s)",
+            f"Check-ins answered: {answered}/{sent}",
+            "Exercise days per week: " + (", ".join(str(d) for d in weeks) or "not reported yet"),
+            f"Last ratings: {last}",
+        ]
+    )
+    await message.answer_photo(
+        BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"), caption=caption[:1024]
+    )
+    audit.record(
+        db,
+        now=clock.now(),
+        action="patient_viewed",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+
+
+def _trend(baseline: int, last: int | None) -> str:
+    if last is None:
+        return "·"
+    if last <= baseline - 2:
+        return "↓"
+    if last >= baseline + 2:
+        return "↑"
+    return "→"
+
+
+async def _patients_page(
+    db: AsyncSession, staff: StaffMember, page: int, *, pick: bool
+) -> tuple[str, InlineKeyboardBuilder]:
+    patients, total = await therapist_patients(
+        db, _owner_filter(staff), offset=page * PAGE, limit=PAGE
+    )
+    builder = InlineKeyboardBuilder()
+    lines = [f"<b>Your patients</b> ({total})"] if not pick else ["Which patient?"]
+    for patient in patients:
+        assert patient.id is not None
+        ratings = await recent_ratings(db, patient.id, keys=("Q2",), limit=1)
+        last = ratings[0].value if ratings else None
+        alerts = await open_alert_count(db, patient.id)
+        count = len(await sessions_of(db, patient.id))
+        if not pick:
+            lines.append(
+                f"• <b>{html.quote(patient.display_name or '—')}</b> (#{patient.id}): pain "
+                f"{'–' if last is None else last}/10 {_trend(patient.baseline_pain, last)} "
+                f"(baseline {patient.baseline_pain}) · {count} session(s)"
+                + (f" · ⚠️ {alerts} open alert(s)" if alerts else "")
+            )
+        builder.button(
+            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
+            callback_data=PatientCardCb(patient_id=patient.id),
+        )
+    builder.adjust(1)
+    nav = []
+    if page > 0:
+        nav.append(("« Previous", page - 1))
+    if (page + 1) * PAGE < total:
+        nav.append(("Next »", page + 1))
+    for label, target in nav:
+        builder.button(
+            text=label, callback_data=PageCb(what="pick" if pick else "patients", page=target)
+        )
+    if nav:
+        builder.adjust(*([1] * len(patients)), len(nav))
+    if not patients:
+        lines.append("No patients in follow-up.")
+    return "\n".join(lines), builder
+
+
+async def patients_command(message: Message, actor: Actor, db: AsyncSession) -> None:
+    assert actor.staff is not None
+    text, builder = await _patients_page(db, actor.staff, 0, pick=False)
+    await message.answer(text, reply_markup=builder.as_markup())
+
+
+async def patient_command(message: Message, actor: Actor, db: AsyncSession) -> None:
+    assert actor.staff is not None
+    text, builder = await _patients_page(db, actor.staff, 0, pick=True)
+    await message.answer(text, reply_markup=builder.as_markup())
+
+
+async def page_button(
+    query: CallbackQuery, callback_data: PageCb, actor: Actor, db: AsyncSession
+) -> None:
+    assert actor.staff is not None
+    if callback_data.page < 0 or callback_data.what not in ("patients", "pick"):
+        await query.answer("This button has expired.", show_alert=True)
+        return
+    text, builder = await _patients_page(
+        db, actor.staff, callback_data.page, pick=callback_data.what == "pick"
+    )
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=builder.as_markup())
+
+
+async def patient_card_button(
+    query: CallbackQuery,
+    callback_data: PatientCardCb,
+    actor: Actor,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    assert actor.staff is not None
+    patient = await db.get(Patient, callback_data.patient_id)
+    if not await _may_see_patient(actor.staff, patient):
+        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        return
+    assert patient is not None
+    await query.answer()
+    if isinstance(query.message, Message):
+        await _send_card(query.message, db, patient, settings, actor.staff, clock)
+
+
+async def export_command(
+    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock
+) -> None:
+    """The therapist's patients' answers as CSV and as a FHIR R4 Bundle."""
+    assert actor.staff is not None
+    now = clock.now()
+    rows = await export_rows(db, _owner_filter(actor.staff))
+    stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
+    await message.answer_document(
+        BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
+        caption=f"{len(rows)} answer(s), CSV.",
+    )
+    bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name)
+    await message.answer_document(
+        BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
+        caption="The same answers as a FHIR R4 Bundle of Observations.",
+    )
+    audit.record(
+        db,
+        now=now,
+        action="export",
+        actor_kind="staff",
+        actor_id=actor.staff.id,
+        rows=len(rows),
+    )
+    await db.commit()
+    log.info("export of %d answers by staff %s", len(rows), actor.staff.id)
+
+
+def make_router() -> Router:
+    """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
+    router = Router(name="therapist")
+    router.message.filter(HasRole(Role.THERAPIST, Role.ADMIN))
+    router.callback_query.filter(HasRole(Role.THERAPIST, Role.ADMIN))
+    router.message.register(alerts_command, Command("alerts"))
+    router.message.register(patients_command, Command("patients"))
+    router.message.register(patient_command, Command("patient"))
+    router.message.register(export_command, Command("export"))
+    router.callback_query.register(alert_button, AlertCb.filter())
+    router.callback_query.register(page_button, PageCb.filter())
+    router.callback_query.register(patient_card_button, PatientCardCb.filter())
+    return router

@@ -1,0 +1,243 @@
+"""The end of a course and the patient's data rights: discharge, a copy of their data,
+erasure, and passing their own words to their therapist."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import audit
+from care.alerts import AlertPolicy, raise_findings
+from care.planning import KIND_NOTICE, cancel_pending, cancel_scheduled_checkins
+from care.sessions import FOLLOWED
+from flows.triage import triage_patient_message
+from store.models import (
+    Alert,
+    AlertCopy,
+    Answer,
+    Checkin,
+    ConsentEvent,
+    LinkToken,
+    NeedlingSession,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+    PatientNote,
+    PatientStatus,
+    StaffMember,
+)
+
+KIND_DISCHARGE = "discharge"
+NOTE_MAX = 4000
+
+
+class RecordError(ValueError):
+    """A request that cannot be applied; the message is a text key safe to show."""
+
+
+async def discharge(
+    db: AsyncSession, *, patient_id: int, staff: StaffMember, now: datetime
+) -> Patient:
+    """End the course: nothing more is sent but a closing message with the exercise plan
+    to keep, and the therapist is told."""
+    patient = await db.get(Patient, patient_id)
+    if patient is None or patient.status not in FOLLOWED:
+        raise RecordError("session_patient_gone")
+    assert patient.id is not None and patient.tg_user_id is not None
+    patient.status, patient.ended_at, patient.paused_until = PatientStatus.DISCHARGED, now, None
+    await cancel_pending(db, patient_id=patient.id, reason="discharged")
+    await cancel_scheduled_checkins(db, patient_id=patient.id, reason="discharged")
+    db.add(
+        OutboxMessage(
+            kind=KIND_DISCHARGE,
+            chat_id=patient.tg_user_id,
+            patient_id=patient.id,
+            due_at=now,
+            created_at=now,
+            urgent=True,
+        )
+    )
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    if therapist is not None:
+        db.add(
+            OutboxMessage(
+                kind=KIND_NOTICE,
+                chat_id=therapist.tg_user_id,
+                staff_id=therapist.id,
+                patient_id=patient.id,
+                payload={"text": "notice_discharged"},
+                due_at=now,
+                created_at=now,
+            )
+        )
+    audit.record(
+        db,
+        now=now,
+        action="patient_discharged",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+    return patient
+
+
+async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes:
+    """Everything stored about the patient, as JSON they can keep."""
+    assert patient.id is not None
+    sessions = (
+        await db.exec(select(NeedlingSession).where(NeedlingSession.patient_id == patient.id))
+    ).all()
+    answers = (
+        await db.exec(
+            select(Answer, Checkin.key)
+            .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
+            .where(Answer.patient_id == patient.id)
+            .order_by(col(Answer.answered_at))
+        )
+    ).all()
+    consents = (
+        await db.exec(select(ConsentEvent).where(ConsentEvent.patient_id == patient.id))
+    ).all()
+    notes = (await db.exec(select(PatientNote).where(PatientNote.patient_id == patient.id))).all()
+    document: dict[str, Any] = {
+        "generated_at": now.isoformat(),
+        "patient": {
+            "id": patient.id,
+            "name": patient.display_name,
+            "status": patient.status,
+            "language": patient.language,
+            "time_zone": patient.timezone,
+            "reminder_time": patient.reminder_time,
+            "baseline_pain": patient.baseline_pain,
+            "enrolled_at": patient.created_at.isoformat(),
+            "consented_at": patient.consented_at.isoformat() if patient.consented_at else None,
+        },
+        "sessions": [
+            {"number": s.number, "ended_at": s.ended_at.isoformat(), "regions": s.regions}
+            for s in sessions
+        ],
+        "answers": [
+            {
+                "checkin": key,
+                "question": a.question_key,
+                "value": a.value,
+                "answered_at": a.answered_at.isoformat(),
+            }
+            for a, key in answers
+        ],
+        "consent": [
+            {"decision": c.decision, "text_version": c.text_version, "at": c.at.isoformat()}
+            for c in consents
+        ],
+        "messages_to_therapist": [
+            {
+                "text": n.text,
+                "at": n.created_at.isoformat(),
+                "passed_at": n.passed_at.isoformat() if n.passed_at else None,
+            }
+            for n in notes
+        ],
+    }
+    audit.record(
+        db,
+        now=now,
+        action="data_exported_to_patient",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
+    """Erase the patient's personal data; a tombstone row and the audit event remain."""
+    assert patient.id is not None
+    pid = patient.id
+    await cancel_pending(db, patient_id=pid, reason="erased")
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    alert_ids = select(Alert.id).where(Alert.patient_id == pid)
+    await db.exec(delete(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
+    await db.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.alert_id).in_(alert_ids))
+        .values(alert_id=None, state=OutboxState.CANCELLED)
+    )
+    await db.exec(delete(Alert).where(col(Alert.patient_id) == pid))
+    await db.exec(delete(Answer).where(col(Answer.patient_id) == pid))
+    await db.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.patient_id) == pid)
+        .values(checkin_id=None, payload={})
+    )
+    await db.exec(delete(Checkin).where(col(Checkin.patient_id) == pid))
+    await db.exec(delete(NeedlingSession).where(col(NeedlingSession.patient_id) == pid))
+    await db.exec(delete(PatientNote).where(col(PatientNote.patient_id) == pid))
+    await db.exec(delete(LinkToken).where(col(LinkToken.patient_id) == pid))
+    await db.exec(delete(ConsentEvent).where(col(ConsentEvent.patient_id) == pid))
+    patient.display_name = None
+    patient.tg_user_id = None
+    patient.timezone = None
+    patient.activities, patient.exercises = [], []
+    patient.baseline_pain = 0
+    patient.status, patient.ended_at = PatientStatus.DELETED, now
+    if therapist is not None:
+        db.add(
+            OutboxMessage(
+                kind=KIND_NOTICE,
+                chat_id=therapist.tg_user_id,
+                staff_id=therapist.id,
+                patient_id=pid,
+                payload={"text": "notice_erased"},
+                due_at=now,
+                created_at=now,
+            )
+        )
+    audit.record(
+        db,
+        now=now,
+        action="patient_erased",
+        actor_kind="patient",
+        actor_id=pid,
+        subject_kind="patient",
+        subject_id=pid,
+    )
+    await db.commit()
+
+
+async def keep_note(db: AsyncSession, patient: Patient, text: str, *, now: datetime) -> int:
+    assert patient.id is not None
+    note = PatientNote(patient_id=patient.id, text=text[:NOTE_MAX], created_at=now)
+    db.add(note)
+    await db.commit()
+    assert note.id is not None
+    return note.id
+
+
+async def pass_note(
+    db: AsyncSession, policy: AlertPolicy, patient: Patient, *, note_id: int, now: datetime
+) -> bool:
+    """The patient asked to pass their words on: a SOON item for their therapist, once."""
+    note = await db.get(PatientNote, note_id)
+    if note is None or note.patient_id != patient.id or note.passed_at is not None:
+        return False
+    note.passed_at = now
+    finding = triage_patient_message()
+    words = note.text if len(note.text) <= 500 else note.text[:497] + "…"
+    finding = type(finding)(
+        tier=finding.tier,
+        reason_key=finding.reason_key,
+        reasons=(*finding.reasons, f"“{words}”"),
+        stops_checkin=False,
+    )
+    await raise_findings(db, policy, patient=patient, findings=[finding], now=now)
+    await db.commit()
+    return True

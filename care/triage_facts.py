@@ -1,0 +1,150 @@
+"""Gathering the facts the pure triage and progress rules need, from the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care.context import sessions_of
+from flows.engine import PatientContext
+from flows.progress import CourseFacts, Reading, progress_findings
+from flows.protocol import Protocol
+from flows.triage import AnswerFact, Finding, triage_adherence, triage_answer, triage_silence
+from store.models import Answer, Checkin, NeedlingSession, Patient
+
+WEEKLY_KEYS = ("weekly",)
+ADHERENCE_KEYS = ("adherence",)
+
+
+async def answer_history(db: AsyncSession, patient_id: int) -> list[AnswerFact]:
+    """Every answer of the patient with its check-in key and session, oldest first."""
+    rows = await db.exec(
+        select(Answer, Checkin, NeedlingSession)
+        .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
+        .join(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
+        .where(Answer.patient_id == patient_id)
+        .order_by(col(Answer.answered_at), col(Answer.id))
+    )
+    return [
+        AnswerFact(
+            checkin_key=checkin.key,
+            question_key=answer.question_key,
+            value=answer.value,
+            answered_at=answer.answered_at,
+            session_number=session.number,
+            hours_after_session=(answer.answered_at - session.ended_at).total_seconds() / 3600,
+        )
+        for answer, checkin, session in rows.all()
+    ]
+
+
+async def findings_for_answer(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    patient: Patient,
+    checkin: Checkin,
+    question_key: str,
+    value: int,
+    ctx: PatientContext,
+    now: datetime,
+) -> list[Finding]:
+    """The alert findings of one new (already flushed) answer, and the course's progress
+    and adherence verdicts when the answer is a weekly pain or adherence rating."""
+    assert patient.id is not None
+    session = await db.get(NeedlingSession, checkin.session_id) if checkin.session_id else None
+    if session is None:
+        return []
+    history = await answer_history(db, patient.id)
+    fact = AnswerFact(
+        checkin_key=checkin.key,
+        question_key=question_key,
+        value=value,
+        answered_at=now,
+        session_number=session.number,
+        hours_after_session=(now - session.ended_at).total_seconds() / 3600,
+    )
+    tags = protocol.region_tags(r for r in session.regions if r in protocol.regions)
+    findings = triage_answer(
+        protocol, answer=fact, ctx=ctx, history=history, session_regions_tags=tags
+    )
+    if checkin.key in WEEKLY_KEYS and question_key == "Q2":
+        findings += await _progress(db, protocol, patient, history, now)
+    if checkin.key in ADHERENCE_KEYS and question_key == "Q9":
+        found = await _adherence(db, protocol, patient)
+        if found is not None:
+            findings.append(found)
+    return findings
+
+
+async def _progress(
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    history: list[AnswerFact],
+    now: datetime,
+) -> list[Finding]:
+    assert patient.id is not None
+    sessions = await sessions_of(db, patient.id)
+    if not sessions:
+        return []
+    ends = [s.ended_at for s in sessions]
+
+    def since_last(at: datetime) -> float:
+        before = [e for e in ends if e <= at]
+        return (at - before[-1]).total_seconds() / 3600 if before else 0.0
+
+    readings = [
+        Reading(at=a.answered_at, value=a.value, hours_after_last_session=since_last(a.answered_at))
+        for a in history
+        if a.checkin_key in WEEKLY_KEYS and a.question_key == "Q2"
+    ]
+    q7: dict[str, list[int]] = {}
+    for a in history:
+        if a.question_key.startswith("Q7."):
+            q7.setdefault(a.question_key, []).append(a.value)
+    changes = [values[-1] - values[0] for values in q7.values() if len(values) > 1]
+    q8 = [a.value for a in history if a.question_key == "Q8"]
+    facts = CourseFacts(
+        baseline=patient.baseline_pain,
+        readings=readings,
+        sessions=len(sessions),
+        weeks_since_start=(now - ends[0]).total_seconds() / (7 * 24 * 3600),
+        q7_best_change=max(changes) if changes else None,
+        q8_latest=q8[-1] if q8 else None,
+    )
+    return progress_findings(protocol, facts)
+
+
+async def _adherence(db: AsyncSession, protocol: Protocol, patient: Patient) -> Finding | None:
+    assert patient.id is not None
+    rows = await db.exec(
+        select(Checkin.due_at, Answer.value)
+        .join(Answer, col(Answer.checkin_id) == col(Checkin.id))
+        .where(
+            Checkin.patient_id == patient.id,
+            col(Checkin.key).in_(ADHERENCE_KEYS),
+            Answer.question_key == "Q9",
+        )
+    )
+    weekly = [(due.date(), value) for due, value in rows.all()]
+    sessions = await sessions_of(db, patient.id)
+    if not weekly or not sessions:
+        return None
+    # the cadence of the week being judged: daily at first, then the later weekdays
+    weeks_in = (max(d for d, _ in weekly) - sessions[0].ended_at.date()).days / 7
+    plan = protocol.exercise_plan
+    planned = 7 if weeks_in <= plan.daily_weeks else len(plan.later_days)
+    return triage_adherence(protocol, weekly_q9=weekly, planned_days_per_week=planned)
+
+
+def silence_finding(
+    protocol: Protocol, *, patient: Patient, checkin_due: datetime, session_end: datetime
+) -> Finding | None:
+    window = protocol.triage.missed_checkins_window_hours
+    within = (checkin_due - session_end).total_seconds() / 3600 <= window
+    return triage_silence(
+        protocol, missed_consecutive=patient.consecutive_missed, within_first_hours=within
+    )
