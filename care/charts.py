@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import math
-import textwrap
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
+from matplotlib.textpath import TextToPath
 
 __all__ = [
     "HEIGHT_PX",
@@ -116,9 +116,10 @@ _MONTHS: dict[str, tuple[str, ...]] = {
     "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"),
 }
 
-#: Title lines: about this many characters fit across the image at title size.
-_TITLE_WIDTH = 90
+#: Title lines: at most this many, each at most this wide (points; the image is 864 pt wide).
+_TITLE_MAX_PT = 820
 _TITLE_LINES = 3
+_TITLE_MAX_CHARS = 1000
 #: At most this many date labels on the x axis, so they never collide.
 _MAX_DATE_TICKS = 12
 #: The x axis spans at least this many days, so a single rating is not a sliver.
@@ -174,8 +175,8 @@ def pain_chart_png(
     _check(usual_pain, soreness, sessions, baseline)
     texts = _TEXTS.get(lang, _TEXTS["en"])
     months = _MONTHS.get(lang, _MONTHS["en"])
-    safe_title = _wrapped(_drawable(title))
     with _DRAW_LOCK, matplotlib.style.context(["default", _STYLE]):
+        safe_title = _wrapped(_drawable(title))
         fig = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI, layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -278,7 +279,7 @@ def _draw(
         )
 
     for i, at in enumerate(sessions, start=1):
-        x = date2num(at)
+        x = _num(at)
         ax.axvline(
             x,
             color=_SESSION_COLOR,
@@ -352,7 +353,7 @@ def _series(
         if previous is not None and any(previous < at <= point.at for at in breaks):
             xs.append(math.nan)
             ys.append(math.nan)
-        xs.append(float(date2num(point.at)))
+        xs.append(_num(point.at))
         ys.append(float(point.value))
         previous = point.at
     return xs, ys
@@ -397,26 +398,57 @@ def _date_axis(
 
 def _local_num(day: date, at: time, tz: ZoneInfo) -> float:
     """Matplotlib's float date of a local wall-clock time in tz."""
-    return float(date2num(datetime.combine(day, at, tzinfo=tz)))
+    return _num(datetime.combine(day, at, tzinfo=tz))
+
+
+def _num(at: datetime) -> float:
+    """Matplotlib's float date (days since its epoch, in UTC) of an aware instant."""
+    return float(date2num(at))
 
 
 def _wrapped(text: str) -> str:
-    """The title broken into at most _TITLE_LINES lines of _TITLE_WIDTH characters.
+    """The title broken at spaces into lines that fit the image, at most _TITLE_LINES.
 
     Done here, not with matplotlib's wrap=True: its wrapping measures words
     with mathtext even when parse_math is off (matplotlib 3.11), so a title
-    like "$$ $" raised ValueError. A title longer than the lines allow ends in
-    "…" rather than running off the image.
+    like "$$ $" raised ValueError. Widths are measured with the real font
+    (a line of "W" is twice as wide as one of "i"); a word wider than a line
+    is cut by characters, and a title longer than the lines allow ends in "…"
+    rather than running off the image. Must run under _DRAW_LOCK (font cache).
     """
+    prop = FontProperties(family=_FONT, size=_STYLE["axes.titlesize"])
+    measure = TextToPath()
+
+    def fits(line: str) -> bool:
+        width, _, _ = measure.get_text_width_height_descent(line, prop, ismath=False)
+        return bool(width <= _TITLE_MAX_PT)
+
+    # More than the lines can hold even in the narrowest glyphs: cut before
+    # measuring, so a pathological title costs no more than a long one.
+    clipped = len(text) > _TITLE_MAX_CHARS
     lines: list[str] = []
-    for given in text.split("\n"):
-        lines.extend(
-            textwrap.wrap(given, _TITLE_WIDTH, break_long_words=True, replace_whitespace=False)
-            or [""]
-        )
-    if len(lines) > _TITLE_LINES:
-        lines = lines[:_TITLE_LINES]
-        lines[-1] = lines[-1][: _TITLE_WIDTH - 1].rstrip() + "…"
+    for given in text[:_TITLE_MAX_CHARS].split("\n"):
+        line = ""
+        for word in given.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if fits(candidate):
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while not fits(line):
+                cut = 1
+                while cut < len(line) and fits(line[: cut + 1]):
+                    cut += 1
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    if clipped or len(lines) > _TITLE_LINES:
+        last = lines[min(len(lines), _TITLE_LINES) - 1]
+        while last and not fits(last + "…"):
+            last = last[:-1]
+        lines = [*lines[: _TITLE_LINES - 1], last.rstrip() + "…"]
     return "\n".join(lines)
 
 

@@ -315,7 +315,7 @@ class OutboxDispatcher:
             elif isinstance(outcome, Transient):
                 await self._retry_or_fail(db, row, outcome.error, now)
             elif isinstance(outcome, Blocked):
-                await db.commit()  # mark_unreachable must start its own transaction
+                # first statement of this session's transaction, as mark_unreachable needs
                 if await mark_unreachable(db, chat_id=row.chat_id, now=now):
                     log.info("%s: blocked, patient marked unreachable", where)
                 await outbox.settle(

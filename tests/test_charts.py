@@ -24,6 +24,7 @@ HOSTILE_TITLES = [
     "line one\nline two\tand\x00a NUL, \u200d zero-width, 👩🏽‍⚕️ nurse",
     "",
     "A" * 400,
+    "W" * 5000,
 ]
 
 

@@ -23,7 +23,7 @@ from bot.identity import Actor
 from care import audit
 from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for
 from care.charts import pain_chart_png
-from care.context import sessions_of
+from care.context import patient_tz, sessions_of
 from care.export_rows import export_rows
 from care.exports import answers_csv, fhir_bundle, fhir_json
 from care.patient_view import (
@@ -116,7 +116,7 @@ async def _send_card(
 ) -> None:
     """The patient card: chart (PNG), adherence, response rate and the last answers."""
     assert patient.id is not None
-    tz = settings.clinic_timezone
+    tz = patient_tz(patient, settings.clinic_timezone)
     usual, soreness, sessions = await chart_series(db, patient.id)
     name = patient.display_name or "—"
     png = await asyncio.to_thread(

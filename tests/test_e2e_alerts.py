@@ -1,0 +1,278 @@
+"""Triage end to end: alerts raised from taps, deduplicated, acknowledged; the therapist's
+chart and export; silence; stall in the digest; forged callbacks refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from care.sessions import record_session
+from flows.loader import load_protocol
+from scheduler.clock import Clock
+from store.db import create_engine, session_factory
+from store.models import Alert, Answer, StaffMember
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
+from tests.harness import ManualWall, Running, running_bot
+from tests.test_e2e_checkins import (
+    STAFF,
+    START,
+    THERAPIST,
+    answer_all,
+    calm_choice,
+    enrolled_patient,
+    rows,
+)
+from tests.test_e2e_enrollment import snapshot
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(token="123456:TEST-TOKEN-0123456789abcdefghij")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def wall() -> ManualWall:
+    return ManualWall(START)
+
+
+@pytest.fixture
+async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncIterator[Running]:
+    async with running_bot(
+        fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="60"
+    ) as running:
+        yield running
+
+
+async def advance_to_checkin(
+    bot: Running, wall: ManualWall, patient: SimUser, prefix: str, *, step: timedelta
+) -> SentMessage:
+    """Move protocol time on until the check-in whose intro starts with `prefix` arrives."""
+    for _ in range(200):
+        mark = patient.mark()
+        wall.advance(step)
+        await bot.background.run_once()
+        for message in patient.inbox:
+            if message.seq > mark and message.reply_markup and message.text.startswith(prefix):
+                return message
+    raise AssertionError(f"no check-in starting {prefix!r}")
+
+
+def chooser(values: dict[str, str]) -> Callable[[SentMessage], str]:
+    """Tap `values[word]` when the question mentions `word`, else the calm answer."""
+
+    def choose(message: SentMessage) -> str:
+        question = message.text.rsplit("\n", 1)[-1].lower()
+        for word, label in values.items():
+            if word in question:
+                return label
+        return calm_choice(message)
+
+    return choose
+
+
+async def test_pain_rising_raises_one_soon_alert_then_updates_it(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake, baseline="5")
+    therapist = fake.user(THERAPIST)
+    h3 = await advance_to_checkin(bot, wall, patient, "A quick check", step=timedelta(hours=1))
+    await answer_all(patient, h3)
+    h24 = await advance_to_checkin(
+        bot, wall, patient, "Your check-in one day", step=timedelta(hours=1)
+    )
+    await answer_all(patient, h24)
+    h48 = await advance_to_checkin(
+        bot, wall, patient, "Your check-in two days", step=timedelta(hours=1)
+    )
+    mark = therapist.mark()
+    done = await answer_all(patient, h48, chooser({"usual pain": "8"}))  # baseline 5 + 3
+    assert "Thank you" in done.text
+    advice = [m for m in patient.inbox if "contact the clinic today" in m.text.lower()]
+    assert len(advice) == 1 and "+34 900 123 456" in advice[0].text
+    await bot.background.run_once()
+    alert = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)
+    assert "Zoë &lt;O'Brien&gt; &amp; 🦵" in alert.html
+    assert "baseline 5" in alert.text and alert.buttons()[0][:2] == ["Acknowledge", "History"]
+    # the 72 h check-in comes (pain ≥ baseline + 2): a second high rating updates the alert
+    h72 = await advance_to_checkin(
+        bot, wall, patient, "One more check, three days", step=timedelta(hours=1)
+    )
+    mark = therapist.mark()
+    await answer_all(patient, h72, chooser({"usual pain": "9"}))
+    await bot.background.run_once()
+    await bot.background.run_once()
+    alerts = await rows(sqlite_url, Alert, Alert.reason_key == "q2_above_baseline")
+    assert len(alerts) == 1 and alerts[0].occurrences == 2
+    new_soon = [m for m in therapist.inbox if m.seq > mark and m.edits == 0 and "SOON" in m.text]
+    assert new_soon == []  # no second message: the first one was edited
+    assert "seen ×2" in therapist.message(alert.message_id).text  # type: ignore[union-attr]
+    assert fake.refused == []
+
+
+async def test_red_flag_stops_the_checkin_and_alerts_at_once(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake, regions=("Hamstrings",))
+    therapist = fake.user(THERAPIST)
+    h3 = await advance_to_checkin(bot, wall, patient, "A quick check", step=timedelta(hours=1))
+    await answer_all(patient, h3)
+    h24 = await advance_to_checkin(
+        bot, wall, patient, "Your check-in one day", step=timedelta(hours=1)
+    )
+    mark = therapist.mark()
+    patient_mark = patient.mark()
+    await answer_all(patient, h24, chooser({"genitals": "Yes", "since treatment": "Nothing new"}))
+    emergency = await patient.wait_for(lambda m: "112" in m.text, after=patient_mark)
+    assert "emergency" in emergency.text.lower()
+    await bot.background.run_once()
+    alert = await therapist.wait_for(lambda m: "URGENT" in m.text, after=mark)
+    assert "Acknowledge" in alert.buttons()[0]
+    mark = therapist.mark()
+    await therapist.tap(alert, "Acknowledge")
+    await bot.background.run_once()
+    edited = await therapist.wait_for(
+        lambda m: m.message_id == alert.message_id and "Acknowledged by" in m.text, after=mark
+    )
+    assert edited.buttons() == [["History"]]
+    stored = (await rows(sqlite_url, Alert))[0]
+    assert stored.state == "acknowledged" and stored.next_escalation_at is None
+    assert fake.refused == []
+
+
+async def test_two_ignored_checkins_make_one_soon_alert(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    therapist = fake.user(THERAPIST)
+    mark = therapist.mark()
+    for _ in range(60):  # two and a half days, answering nothing
+        wall.advance(timedelta(hours=1))
+        await bot.background.run_once()
+    alerts = await rows(sqlite_url, Alert, Alert.reason_key == "missed_checkins")
+    assert len(alerts) == 1
+    silence = [m for m in therapist.inbox if m.seq > mark and "SOON" in m.text]
+    assert len(silence) == 1
+    assert patient.inbox  # they were asked (and reminded)
+    assert fake.refused == []
+
+
+async def test_chart_export_and_forged_callbacks(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    therapist = fake.user(THERAPIST)
+    for prefix in ("A quick check", "Your check-in one day", "Your check-in two days"):
+        message = await advance_to_checkin(bot, wall, patient, prefix, step=timedelta(hours=1))
+        await answer_all(patient, message, chooser({"usual pain": "4", "soreness": "3"}))
+    mark = therapist.mark()
+    await therapist.send("/patient")
+    pick = await therapist.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = therapist.mark()
+    await therapist.tap(pick, pick.buttons()[0][0])
+    card = await therapist.wait_for(lambda m: m.photo is not None, after=mark)
+    assert card.photo is not None and card.photo.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", card.photo[16:24])
+    assert (width, height) == (1200, 700)
+    assert "baseline 6/10" in card.text
+    mark = therapist.mark()
+    await therapist.send("/export")
+    csv_doc = await therapist.wait_for(lambda m: m.document is not None, after=mark)
+    fhir_doc = await therapist.wait_for(
+        lambda m: m.document is not None and m.message_id != csv_doc.message_id, after=mark
+    )
+    answers = await rows(sqlite_url, Answer)
+    assert csv_doc.document is not None and fhir_doc.document is not None
+    table = list(csv.DictReader(io.StringIO(csv_doc.document.decode("utf-8-sig"))))
+    assert len(table) == len(answers) > 0
+    assert {r["patient_name"] for r in table} == {"Zoë <O'Brien> & 🦵"}
+    bundle = json.loads(fhir_doc.document)
+    observations = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    assert len(observations) == len(answers)
+    pain = [o for o in observations if o["code"]["coding"][0]["code"] == "72514-3"]
+    assert pain and all(o["valueInteger"] == 4 for o in pain)
+    # forged callbacks: another therapist on this patient's alert, the staff on a check-in
+    other = fake.user(2500, "Olga")
+    await other.send("hi")
+    await other.wait_for()
+    before = await snapshot(sqlite_url)
+    staff = fake.user(STAFF)
+    checkin_data = (
+        next(m.button_data(m.buttons()[0][0]) for m in patient.inbox if m.reply_markup)
+        if any(m.reply_markup for m in patient.inbox)
+        else "a:1:Q1:5"
+    )
+    for person, data in (
+        (staff, checkin_data),
+        (other, "al:ack:1"),
+        (staff, "al:ack:1"),
+        (staff, "pc:1"),
+        (other, "pc:1"),
+    ):
+        query = await person.tap_data(1, data)
+        await fake.wait_until(
+            lambda q=query, p=person: any(
+                a.get("callback_query_id") == q for a in p.callback_answers
+            )
+        )
+    assert await snapshot(sqlite_url) == before
+    assert fake.refused == []
+
+
+async def test_a_course_without_improvement_shows_a_stall_in_the_digest(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """Four weekly sessions, usual pain stuck at baseline: the next digest says so."""
+    patient = await enrolled_patient(fake, baseline="6")
+    therapist = fake.user(THERAPIST)
+    choose = chooser({"usual pain": "6", "compared with": "No change"})
+    engine = create_engine(sqlite_url)
+    sessions = session_factory(engine)
+    protocol = load_protocol()
+    stall_digest: SentMessage | None = None
+    for hour in range(1, 24 * 31):
+        mark, therapist_mark = patient.mark(), therapist.mark()
+        wall.advance(timedelta(hours=1))
+        if hour % (24 * 7) == 30:  # sessions 2, 3 and 4, a week apart, mid-afternoon
+            async with sessions() as db:
+                staff = (
+                    await db.exec(select(StaffMember).where(StaffMember.role == "staff"))
+                ).one()
+                await record_session(
+                    db,
+                    protocol,
+                    staff=staff,
+                    patient_id=1,
+                    ended_at=bot.app.clock.now(),
+                    regions=["piriformis"],
+                    default_tz=bot.app.settings.clinic_timezone,
+                    now=bot.app.clock.now(),
+                )
+        await bot.background.run_once()
+        for message in [m for m in patient.inbox if m.seq > mark and m.reply_markup]:
+            if "1/" in message.text:
+                await answer_all(patient, message, choose)
+        digests = [
+            m for m in therapist.inbox if m.seq > therapist_mark and "Daily digest" in m.text
+        ]
+        stall_digest = next((d for d in digests if "Review the plan" in d.text), None)
+        if stall_digest is not None:
+            break
+    await engine.dispose()
+    assert stall_digest is not None
+    assert "Zoë &lt;O'Brien&gt; &amp; 🦵" in stall_digest.html
+    assert "session 4" in stall_digest.text
+    local = wall.current.astimezone(bot.app.settings.clinic_timezone)
+    assert local.hour == 8  # the digest goes out at 08:00 local
+    assert fake.refused == []
