@@ -96,6 +96,6 @@ def make_background(
     scheduler = make_scheduler(
         dispatcher,
         interval_seconds=interval,
-        extra_jobs=[(sweep_all, max(interval, 1.0), "sweeps")],
+        extra_jobs=[(sweep_all, interval, "sweeps")],
     )
     return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep_all)
