@@ -29,6 +29,7 @@ from bot.callbacks import ExerciseCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.texts import Raw, safety_line, t
+from care import audit
 from care import checkins as care
 from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, record_copy
 from care.context import context_for, course_start, patient_tz, sessions_of
@@ -358,6 +359,16 @@ class Delivery:
             assert row.alert_id is not None
             await record_copy(
                 db, alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
+            )
+            audit.record(
+                db,
+                now=self.clock.now(),
+                action="alert_sent",
+                actor_kind="system",
+                subject_kind="alert",
+                subject_id=row.alert_id,
+                chat_id=row.chat_id,
+                level=int(row.payload.get("level", 0)),
             )
             await self._mark_sent(db, row, message.message_id)
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
