@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date
+from typing import Any
 
 from aiogram import Bot, html
 from aiogram.exceptions import (
@@ -20,7 +21,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiohttp import ClientError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,6 +50,7 @@ from scheduler.outcomes import (
     Settled,
     Transient,
 )
+from scheduler.ratelimit import mark_answered
 from store.db import SessionFactory
 from store.models import (
     Alert,
@@ -118,6 +120,14 @@ class Delivery:
         except asyncio.CancelledError:
             raise
 
+    async def _send(self, chat_id: int, text: str, **kwargs: Any) -> Message:
+        """Send, then tell the limiter Telegram has answered, before any database work, so
+        the rate window is dated by Telegram's clock and not by our commit."""
+        try:
+            return await self.bot.send_message(chat_id, text, **kwargs)
+        finally:
+            mark_answered()
+
     async def _checkin(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
@@ -135,7 +145,7 @@ class Delivery:
             )
         text = checkin_text(self.protocol, prepared.definition, ctx, {}, prepared.ref, lang)
         try:
-            message = await self.bot.send_message(
+            message = await self._send(
                 row.chat_id,
                 text,
                 reply_markup=question_keyboard(
@@ -187,7 +197,7 @@ class Delivery:
                 self.protocol, prepared.definition, ctx, prepared.answered, prepared.ref, lang
             )
         )
-        message = await self.bot.send_message(
+        message = await self._send(
             row.chat_id,
             text,
             reply_markup=question_keyboard(self.protocol, checkin.id, prepared.ref, lang),
@@ -243,7 +253,7 @@ class Delivery:
                 ]
             ]
         )
-        message = await self.bot.send_message(row.chat_id, text, reply_markup=keyboard)
+        message = await self._send(row.chat_id, text, reply_markup=keyboard)
         async with self.sessions() as db:
             if row.payload.get("snoozed"):
                 sent = await db.get(OutboxMessage, row.id)
@@ -305,7 +315,7 @@ class Delivery:
                 lines.append(f"…and {len(items) - len(lines) + 1} more: see /patients")
                 break
             lines.append(line)
-        message = await self.bot.send_message(row.chat_id, "\n".join(lines))
+        message = await self._send(row.chat_id, "\n".join(lines))
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
             await close_listed_routine(db, staff.id, staff_id=staff.id, now=self.clock.now())
@@ -339,7 +349,7 @@ class Delivery:
                 safety_line(lang, self.settings.emergency_number, self.settings.clinic_phone)
             ),
         )
-        message = await self.bot.send_message(row.chat_id, text)
+        message = await self._send(row.chat_id, text)
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
         return Sent(message.message_id)
@@ -354,7 +364,7 @@ class Delivery:
                 await self._settle(db, row, OutboxState.CANCELLED, "alert no longer open")
                 return Settled("alert no longer open")
             text, markup = await alert_card(db, alert, tz, level=int(row.payload.get("level", 0)))
-        message = await self.bot.send_message(row.chat_id, text, reply_markup=markup)
+        message = await self._send(row.chat_id, text, reply_markup=markup)
         async with self.sessions() as db:
             assert row.alert_id is not None
             await record_copy(
@@ -423,7 +433,7 @@ class Delivery:
             else row.payload.get("text", "notice_unreachable")
         )
         text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
-        message = await self.bot.send_message(row.chat_id, text)
+        message = await self._send(row.chat_id, text)
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
         return Sent(message.message_id)

@@ -198,6 +198,8 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "state", "due_at"),
+        # urgent rows first without reading every due row (the claim query's order)
+        Index("ix_outbox_claim", "state", "urgent", "due_at"),
         Index("ix_outbox_patient_state", "patient_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)

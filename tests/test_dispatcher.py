@@ -461,7 +461,7 @@ async def test_claim_skips_rows_locked_by_another_transaction(db_url: str) -> No
 
 
 async def test_claim_reads_an_index_not_the_table(sessions: SessionFactory, db_url: str) -> None:
-    """The claim's statements range-scan ix_outbox_due; they never scan the whole table."""
+    """The claim's statements range-scan an outbox index; they never scan the whole table."""
     async with sessions() as db:
         conn = await db.connection()
         if db_url.startswith("sqlite"):
@@ -486,7 +486,9 @@ async def test_claim_reads_an_index_not_the_table(sessions: SessionFactory, db_u
                 plans.append((await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)).all())
     for plan in plans:
         text_plan = " ".join(str(line) for line in plan)
-        assert "ix_outbox_due" in text_plan, text_plan
+        # an index range scan (which of the two outbox indexes is the planner's choice on a
+        # small table; bench/dispatch.py measures the claim on a million rows)
+        assert "ix_outbox_claim" in text_plan or "ix_outbox_due" in text_plan, text_plan
         assert "SCAN outbox" not in text_plan and "Seq Scan" not in text_plan, text_plan
 
 
