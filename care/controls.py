@@ -10,13 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from care import audit
 from care.checkins import release_waiting
 from care.planning import (
-    KIND_NOTICE,
     cancel_pending,
     cancel_scheduled_checkins,
+    notify_therapist,
     replan_exercise_reminder,
 )
 from flows.protocol import Protocol
-from store.models import ConsentEvent, OutboxMessage, Patient, PatientStatus, StaffMember
+from store.models import ConsentEvent, Patient, PatientStatus
 
 PAUSE_DAYS = (1, 3, 7)
 
@@ -91,19 +91,7 @@ async def stop(db: AsyncSession, patient: Patient, *, text_version: str, now: da
     db.add(
         ConsentEvent(patient_id=patient.id, decision="withdrawn", text_version=text_version, at=now)
     )
-    therapist = await db.get(StaffMember, patient.therapist_id)
-    if therapist is not None:
-        db.add(
-            OutboxMessage(
-                kind=KIND_NOTICE,
-                chat_id=therapist.tg_user_id,
-                staff_id=therapist.id,
-                patient_id=patient.id,
-                payload={"text": "notice_stopped"},
-                due_at=now,
-                created_at=now,
-            )
-        )
+    await notify_therapist(db, patient, text_key="notice_stopped", now=now)
     audit.record(
         db,
         now=now,
@@ -131,7 +119,8 @@ def parse_timezone(raw: str) -> str:
     name = raw.strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of the zone database ("Europe") or a name too long for a file
         raise ControlError("settings_tz_bad") from None
     if "/" not in name and name != "UTC":
         raise ControlError("settings_tz_bad")

@@ -90,7 +90,10 @@ async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo)
         )
     )
     queued = 0
-    for staff in list(therapists.all()):
+    people = list(therapists.all())
+    for person in people:  # a lost race below rolls back, which would expire them
+        db.expunge(person)  # and make the next `staff.id` lazy IO (MissingGreenlet)
+    for staff in people:
         assert staff.id is not None
         local = now.astimezone(staff_tz(staff, default_tz))
         if local.time() < DIGEST_AT:

@@ -30,6 +30,7 @@ from store.models import (
     OutboxMessage,
     OutboxState,
     Patient,
+    StaffMember,
 )
 
 KIND_CHECKIN = "checkin"
@@ -41,6 +42,26 @@ KIND_NOTICE = "notice"
 # because expiring one must also plan what follows it.
 EXERCISE_LATE_AFTER = timedelta(hours=6)
 FIRST_WEEK = timedelta(days=6)
+
+
+async def notify_therapist(
+    db: AsyncSession, patient: Patient, *, text_key: str, now: datetime
+) -> None:
+    """Queue a notice about `patient` for their therapist (in the caller's transaction)."""
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    if therapist is None or not therapist.active:
+        return
+    db.add(
+        OutboxMessage(
+            kind=KIND_NOTICE,
+            chat_id=therapist.tg_user_id,
+            staff_id=therapist.id,
+            patient_id=patient.id,
+            payload={"text": text_key},
+            due_at=now,
+            created_at=now,
+        )
+    )
 
 
 def reminder_time_of(patient: Patient) -> time:

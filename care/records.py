@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.alerts import AlertPolicy, raise_findings
-from care.planning import KIND_NOTICE, cancel_pending, cancel_scheduled_checkins
+from care.planning import cancel_pending, cancel_scheduled_checkins, notify_therapist
 from care.sessions import FOLLOWED
 from flows.triage import triage_patient_message
 from store.models import (
@@ -62,19 +62,7 @@ async def discharge(
             urgent=True,
         )
     )
-    therapist = await db.get(StaffMember, patient.therapist_id)
-    if therapist is not None:
-        db.add(
-            OutboxMessage(
-                kind=KIND_NOTICE,
-                chat_id=therapist.tg_user_id,
-                staff_id=therapist.id,
-                patient_id=patient.id,
-                payload={"text": "notice_discharged"},
-                due_at=now,
-                created_at=now,
-            )
-        )
+    await notify_therapist(db, patient, text_key="notice_discharged", now=now)
     audit.record(
         db,
         now=now,
@@ -163,7 +151,6 @@ async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
     assert patient.id is not None
     pid = patient.id
     await cancel_pending(db, patient_id=pid, reason="erased")
-    therapist = await db.get(StaffMember, patient.therapist_id)
     alert_ids = select(Alert.id).where(Alert.patient_id == pid)
     await db.exec(delete(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
     await db.exec(
@@ -189,18 +176,7 @@ async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
     patient.activities, patient.exercises = [], []
     patient.baseline_pain = 0
     patient.status, patient.ended_at = PatientStatus.DELETED, now
-    if therapist is not None:
-        db.add(
-            OutboxMessage(
-                kind=KIND_NOTICE,
-                chat_id=therapist.tg_user_id,
-                staff_id=therapist.id,
-                patient_id=pid,
-                payload={"text": "notice_erased"},
-                due_at=now,
-                created_at=now,
-            )
-        )
+    await notify_therapist(db, patient, text_key="notice_erased", now=now)
     audit.record(
         db,
         now=now,

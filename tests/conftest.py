@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
 from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
+from tests.fakebot import FakeBotAPI
+from tests.harness import START, ManualWall, Running, running_bot
+
+FAKE_TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,3 +41,29 @@ async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(db_url)
     yield session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    """The strict fake Bot API on a free port of 127.0.0.1."""
+    server = FakeBotAPI(token=FAKE_TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def wall() -> ManualWall:
+    """A wall clock the test moves by hand (protocol time follows it, scale 1)."""
+    return ManualWall(START)
+
+
+@pytest.fixture
+async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncIterator[Running]:
+    """The real dispatcher and background jobs on the hand-moved clock; tests drive the
+    sweeps and dispatch with `bot.background.run_once()` (the scheduler's own interval is
+    long so that every pass is the test's)."""
+    async with running_bot(
+        fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="60"
+    ) as running:
+        yield running

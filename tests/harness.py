@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import App, build_app
@@ -21,6 +21,8 @@ from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI
 
 ADMIN_ID = 1000
+# Monday 23 November 2026, 10:00 in Madrid (UTC+1): the clinic day the e2e tests start on
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,22 +7,19 @@ import csv
 import io
 import json
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
 from care.sessions import record_session
 from flows.loader import load_protocol
-from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running, running_bot
+from tests.harness import ManualWall, Running
 from tests.test_e2e_checkins import (
     STAFF,
-    START,
     THERAPIST,
     answer_all,
     calm_choice,
@@ -30,27 +27,6 @@ from tests.test_e2e_checkins import (
     rows,
 )
 from tests.test_e2e_enrollment import snapshot
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token="123456:TEST-TOKEN-0123456789abcdefghij")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def wall() -> ManualWall:
-    return ManualWall(START)
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncIterator[Running]:
-    async with running_bot(
-        fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="60"
-    ) as running:
-        yield running
 
 
 async def advance_to_checkin(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -16,21 +16,6 @@ from tests.harness import ManualWall, Running, running_bot
 from tests.journey import enroll, invite, join_and_consent
 
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
-# Monday 23 November 2026, 10:00 in Madrid (UTC+1)
-START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token="123456:TEST-TOKEN-0123456789abcdefghij")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def wall() -> ManualWall:
-    return ManualWall(START)
 
 
 @pytest.fixture

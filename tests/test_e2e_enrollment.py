@@ -30,14 +30,6 @@ THERAPIST, STAFF, PATIENT, STRANGER = 2000, 3000, 4000, 5000
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def bot(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Running]:
     async with running_bot(fake, sqlite_url) as running:
         yield running

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlmodel import select
 
 from store.db import create_engine, session_factory
@@ -21,14 +19,6 @@ from tests.test_e2e_faults import midday_zone
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 ADMIN, THERAPIST, STAFF, PATIENT, GROUP = 1000, 2000, 3000, 4000, -100555
 SCALE = 3600
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token=TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def protocol_now(db_url: str) -> datetime:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
 from scheduler.clock import Clock
@@ -13,29 +11,8 @@ from store.db import create_engine, session_factory
 from store.models import Answer, OutboxMessage, Patient
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.harness import ManualWall, Running, running_bot
-from tests.test_e2e_checkins import START, THERAPIST, answer_all, enrolled_patient, rows
+from tests.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
 from tests.test_e2e_enrollment import snapshot
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token="123456:TEST-TOKEN-0123456789abcdefghij")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def wall() -> ManualWall:
-    return ManualWall(START)
-
-
-@pytest.fixture
-async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncIterator[Running]:
-    async with running_bot(
-        fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="60"
-    ) as running:
-        yield running
 
 
 async def first_checkin(bot: Running, wall: ManualWall, patient: SimUser):  # type: ignore[no-untyped-def]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlmodel import func, select
 
 from store.db import create_engine, session_factory
@@ -21,14 +19,6 @@ from tests.test_e2e_faults import checkins_received, midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token=TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def calm(message: SentMessage) -> str:

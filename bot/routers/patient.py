@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -232,7 +232,7 @@ async def reminder_time_chosen(
             await query.message.answer(_settings_text(_patient(actor), settings))
 
 
-async def reminder_time_typed(
+async def setting_typed(
     message: Message,
     actor: Actor,
     db: AsyncSession,
@@ -241,24 +241,10 @@ async def reminder_time_typed(
     settings: Settings,
     state: FSMContext,
 ) -> None:
-    if await _apply(
-        message, actor, db, protocol, clock, settings, state, reminder_time=message.text or ""
-    ):
-        await message.answer(_settings_text(_patient(actor), settings))
-
-
-async def timezone_typed(
-    message: Message,
-    actor: Actor,
-    db: AsyncSession,
-    protocol: Protocol,
-    clock: Clock,
-    settings: Settings,
-    state: FSMContext,
-) -> None:
-    if await _apply(
-        message, actor, db, protocol, clock, settings, state, timezone=message.text or ""
-    ):
+    """A typed reminder time or time zone, whichever the patient was asked for."""
+    field = "reminder_time" if await state.get_state() == SettingsInput.time.state else "timezone"
+    change = {field: message.text or ""}
+    if await _apply(message, actor, db, protocol, clock, settings, state, **change):
         await message.answer(_settings_text(_patient(actor), settings))
 
 
@@ -315,9 +301,11 @@ def make_router() -> Router:
     router.callback_query.register(settings_field, SettingsCb.filter())
     router.callback_query.register(reminder_time_chosen, ReminderTimeCb.filter())
     router.message.register(
-        reminder_time_typed, SettingsInput.time, F.text, ~F.text.startswith("/")
+        setting_typed,
+        StateFilter(SettingsInput.time, SettingsInput.tz),
+        F.text,
+        ~F.text.startswith("/"),
     )
-    router.message.register(timezone_typed, SettingsInput.tz, F.text, ~F.text.startswith("/"))
     router.message.register(language_command, Command("language"))
     router.callback_query.register(language_chosen, LanguageCb.filter())
     return router
