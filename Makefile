@@ -19,7 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy bot flows scheduler store care
+	$(PY) -m mypy bot flows scheduler store care sandbox
 
 test: lint
 	$(PY) -m pytest -q

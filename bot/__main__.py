@@ -1,4 +1,8 @@
-"""`python -m bot`: check the configuration, migrate the database, run the bot."""
+"""`python -m bot`: check the configuration, migrate the database, run the bot.
+
+Without a token (or with `--sandbox`) it starts the sandbox instead: the bot against
+a local Bot API, played in a browser (see sandbox/).
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,26 @@ import sys
 
 from bot.config import ConfigError, MissingTokenError, load_settings, read_environment
 
-BOTFATHER_HELP = """careloop needs a Telegram bot token to start.
+NO_TOKEN_LINE = (
+    "careloop: no BOT_TOKEN, so starting the sandbox. To go live, get a token from "
+    "@BotFather (/newbot) and put BOT_TOKEN=... in .env (see .env.example)."
+)
 
-  1. In Telegram, open @BotFather and send /newbot; choose a name and a username.
-  2. BotFather replies with a token like 123456789:AAE...; copy it.
-  3. Put it in a file named .env next to this README:  BOT_TOKEN=123456789:AAE...
-     (copy .env.example to .env and fill it in), then run `make run` again.
-"""
+
+def _sandbox() -> int:
+    from sandbox.main import main as sandbox_main
+
+    return sandbox_main()
 
 
 def main() -> int:
+    if "--sandbox" in sys.argv[1:]:
+        return _sandbox()
     try:
         settings = load_settings(read_environment())
     except MissingTokenError:
-        print(BOTFATHER_HELP, file=sys.stderr)
-        return 2
+        print(NO_TOKEN_LINE, file=sys.stderr)
+        return _sandbox()
     except ConfigError as exc:
         print(f"careloop: configuration error: {exc}", file=sys.stderr)
         return 2

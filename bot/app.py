@@ -10,7 +10,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -80,11 +80,24 @@ def make_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
+def make_isolation(storage: BaseStorage) -> BaseEventIsolation | None:
+    """With Redis, one update per person at a time across all instances: two quick taps
+    (regions at /enroll) would otherwise both read the conversation before either wrote
+    it, and one tap would be lost. In memory a read-modify-write never yields: none needed."""
+    try:
+        from aiogram.fsm.storage.redis import RedisStorage
+    except ImportError:  # without the redis package there is no Redis storage either
+        return None
+    return storage.create_isolation() if isinstance(storage, RedisStorage) else None
+
+
 def make_dispatcher(
     settings: Settings, sessions: SessionFactory, clock: Clock, protocol: Protocol
 ) -> Dispatcher:
+    storage = make_storage(settings)
     dp = Dispatcher(
-        storage=make_storage(settings),
+        storage=storage,
+        events_isolation=make_isolation(storage),
         settings=settings,
         clock=clock,
         protocol=protocol,

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import exc as sa_exc
 
 from bot.app import alert_policy
 from bot.config import Settings
@@ -26,6 +27,7 @@ from flows.protocol import Protocol
 from scheduler.clock import Clock
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.jobs import make_scheduler, shutdown
+from scheduler.outcomes import Deliver
 from scheduler.ratelimit import RateLimiter
 from store.db import SessionFactory
 
@@ -51,15 +53,26 @@ class Background:
 
 
 def make_background(
-    bot: Bot, sessions: SessionFactory, protocol: Protocol, settings: Settings, clock: Clock
+    bot: Bot,
+    sessions: SessionFactory,
+    protocol: Protocol,
+    settings: Settings,
+    clock: Clock,
+    *,
+    wrap_delivery: Callable[[Deliver], Deliver] | None = None,
 ) -> Background:
+    """Wire the dispatcher and the sweeps.
+
+    `wrap_delivery` lets the edge observe every outcome (the metrics count sends and
+    429s this way) without the dispatcher knowing about it.
+    """
     limiter = RateLimiter(
         per_second=max(1, int(settings.global_rate_per_second)),
         per_chat_interval=1.0 / settings.per_chat_rate_per_second,
-        # network jitter can bring two sends closer on arrival than they left: keep a margin
-        safety_margin=0.05,
     )
-    delivery = Delivery(bot, sessions, protocol, settings, clock)
+    delivery: Deliver = Delivery(bot, sessions, protocol, settings, clock)
+    if wrap_delivery is not None:
+        delivery = wrap_delivery(delivery)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     # claims are renewed while a pass runs, so a dead worker's rows come back in 20 s
     dispatcher = OutboxDispatcher(
@@ -88,9 +101,16 @@ def make_background(
             await plan_digests(db, now=clock.now(), default_tz=settings.clinic_timezone)
 
     async def sweep_all() -> None:
-        await sweep()
-        await ladder()
-        await digests()
+        try:
+            await sweep()
+            await ladder()
+            await digests()
+        except (OSError, TimeoutError, sa_exc.TimeoutError, sa_exc.DBAPIError) as exc:
+            if isinstance(exc, sa_exc.DBAPIError) and not exc.connection_invalidated:
+                raise  # a sweep failing, not the database gone: keep the traceback
+            # The database is unreachable. The dispatcher, on the same interval, logs the
+            # outage once and its end; a traceback here every interval would bury that.
+            log.debug("sweeps skipped: database unreachable (%s)", type(exc).__name__)
 
     interval = settings.dispatch_interval_seconds
     scheduler = make_scheduler(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Every number a button carries fits an INTEGER column: forged data with a larger (or a
+# negative) number is not a button of ours, instead of an overflow in the database.
+Num = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class InviteRoleCb(CallbackData, prefix="inv"):
@@ -10,11 +17,11 @@ class InviteRoleCb(CallbackData, prefix="inv"):
 
 
 class EnrollTherapistCb(CallbackData, prefix="et"):
-    staff_id: int
+    staff_id: Num
 
 
 class EnrollTimeCb(CallbackData, prefix="etm"):
-    minutes_ago: int
+    minutes_ago: Num
 
 
 class EnrollRegionCb(CallbackData, prefix="erg"):
@@ -26,20 +33,20 @@ class EnrollRegionsDoneCb(CallbackData, prefix="ergd"):
 
 
 class EnrollBaselineCb(CallbackData, prefix="ebl"):
-    value: int
+    value: Num
 
 
 class ConsentCb(CallbackData, prefix="cs"):
-    patient_id: int
+    patient_id: Num
     agree: bool
 
 
 class AnswerCb(CallbackData, prefix="a"):
     """One tap on a check-in question: check-in id, question ref key, stored value."""
 
-    c: int
+    c: Num
     q: str
-    v: int
+    v: Num
 
 
 class ExerciseCb(CallbackData, prefix="ex"):
@@ -47,7 +54,7 @@ class ExerciseCb(CallbackData, prefix="ex"):
 
 
 class PauseCb(CallbackData, prefix="pz"):
-    days: int
+    days: Num
 
 
 class StopCb(CallbackData, prefix="st"):
@@ -67,23 +74,23 @@ class LanguageCb(CallbackData, prefix="lg"):
 
 
 class SessionPatientCb(CallbackData, prefix="sp"):
-    patient_id: int
+    patient_id: Num
 
 
 class AlertCb(CallbackData, prefix="al"):
     """A therapist's button on an alert: ack | hist | cb (call back done)."""
 
     action: str
-    alert_id: int
+    alert_id: Num
 
 
 class PatientCardCb(CallbackData, prefix="pc"):
-    patient_id: int
+    patient_id: Num
 
 
 class PageCb(CallbackData, prefix="pg"):
     what: str  # patients | pick
-    page: int
+    page: Num
 
 
 class DeleteCb(CallbackData, prefix="del"):
@@ -91,8 +98,8 @@ class DeleteCb(CallbackData, prefix="del"):
 
 
 class NoteCb(CallbackData, prefix="nt"):
-    note_id: int
+    note_id: Num
 
 
 class DischargeCb(CallbackData, prefix="dc"):
-    patient_id: int
+    patient_id: Num

@@ -50,8 +50,11 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_port: int = 8080
+    webhook_host: str = "0.0.0.0"  # bind address of the web server (webhook, /healthz, /metrics)
+    health_port: int | None = None  # polling mode: serve /healthz and /metrics here
     alert_chat_id: int | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line
     invite_ttl: timedelta = timedelta(hours=72)
     dispatch_interval_seconds: float = 2.0
     global_rate_per_second: float = 30.0
@@ -148,7 +151,7 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
     if (raw := get("CLINIC_TIMEZONE")) is not None:
         try:
             kwargs["clinic_timezone"] = ZoneInfo(raw.strip())
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
             raise ConfigError(
                 f"CLINIC_TIMEZONE: expected an IANA time zone such as Europe/Madrid, got {raw!r}"
             ) from None
@@ -178,6 +181,17 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         if not 1 <= port <= 65535:
             raise ConfigError(f"WEBHOOK_PORT: expected a port 1-65535, got {raw!r}")
         kwargs["webhook_port"] = port
+    if (raw := get("WEBHOOK_HOST")) is not None:
+        if not re.fullmatch(r"[A-Za-z0-9.:_\-]{1,253}", raw.strip()):
+            raise ConfigError(
+                f"WEBHOOK_HOST: expected an address to listen on such as 0.0.0.0, got {raw!r}"
+            )
+        kwargs["webhook_host"] = raw.strip()
+    if (raw := get("HEALTH_PORT")) is not None:
+        port = _int("HEALTH_PORT", raw)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"HEALTH_PORT: expected a port 1-65535, got {raw!r}")
+        kwargs["health_port"] = port
     if (raw := get("ALERT_CHAT_ID")) is not None:
         kwargs["alert_chat_id"] = _int("ALERT_CHAT_ID", raw)
     if (raw := get("LOG_LEVEL")) is not None:
@@ -185,6 +199,11 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         if level not in _LEVELS:
             raise ConfigError(f"LOG_LEVEL: expected one of {', '.join(_LEVELS)}, got {raw!r}")
         kwargs["log_level"] = level
+    if (raw := get("LOG_FORMAT")) is not None:
+        log_format = raw.strip().lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT: expected text or json, got {raw!r}")
+        kwargs["log_format"] = log_format
     if (raw := get("INVITE_TTL_HOURS")) is not None:
         hours = _positive_float("INVITE_TTL_HOURS", raw)
         kwargs["invite_ttl"] = timedelta(hours=hours)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -115,8 +116,15 @@ def parse_reminder_time(raw: str) -> str:
     return value.strftime("%H:%M")
 
 
+_TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
+
+
 def parse_timezone(raw: str) -> str:
+    """An IANA zone name such as Europe/Madrid; anything else is refused before it reaches
+    the zone database (which reads files by that name)."""
     name = raw.strip()
+    if len(name) > 64 or not _TZ_NAME.match(name):
+        raise ControlError("settings_tz_bad")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -70,7 +70,46 @@ class Clock:
         else:
             row = AppState(key=_KEY, value="")
             db.add(row)
-        row.value = (
-            f"{self.anchor_wall.isoformat()}|{self.anchor_protocol.isoformat()}|{self.scale}"
-        )
+        row.value = self._encoded()
         await db.commit()
+
+    def set_scale(self, scale: float) -> None:
+        """Run protocol time `scale` times faster from now on, without a jump.
+
+        Re-anchoring at the current instant keeps `now()` continuous: only the
+        slope changes. Call :meth:`save` so a restart keeps it.
+        """
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        wall = self._wall()
+        protocol = self.anchor_protocol + (wall - self.anchor_wall) * self.scale
+        self.anchor_wall, self.anchor_protocol, self.scale = wall, protocol, scale
+
+    def jump_to(self, protocol_instant: datetime) -> bool:
+        """Move protocol time forward to `protocol_instant` (a preview skipping ahead).
+
+        Never backwards: what was sent, answered or expired stays in the past.
+        Returns whether the clock moved. Call :meth:`save` so a restart keeps it.
+        """
+        if protocol_instant <= self.now():
+            return False
+        self.anchor_wall, self.anchor_protocol = self._wall(), protocol_instant
+        return True
+
+    async def save(self, db: AsyncSession) -> None:
+        """Store the current anchor and scale (after `set_scale` or `jump_to`)."""
+        row = await db.get(AppState, _KEY)
+        if row is None:
+            db.add(AppState(key=_KEY, value=self._encoded()))
+        else:
+            row.value = self._encoded()
+        await db.commit()
+
+    @staticmethod
+    async def stored_scale(db: AsyncSession) -> float | None:
+        """The scale the database's clock last ran at, if it has an anchor."""
+        row = await db.get(AppState, _KEY)
+        return float(row.value.split("|")[2]) if row is not None and row.value else None
+
+    def _encoded(self) -> str:
+        return f"{self.anchor_wall.isoformat()}|{self.anchor_protocol.isoformat()}|{self.scale}"

@@ -123,6 +123,8 @@ async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
             decided = [r.created_at for r in steps if r.payload.get("level") == level]
             assert decided and all(r.sent_at for r in steps if r.payload.get("level") == level)
             delay = (min(decided) - alert.created_at) / timedelta(minutes=1)
-            assert minutes <= delay < minutes + 10
+            # never early; and before the next step is due (at an hour a second, a busy
+            # machine can delay a sweep by many protocol minutes)
+            assert minutes <= delay < {15: 60, 60: 240}[minutes]
     await engine.dispose()
     assert fake.refused == []

@@ -45,9 +45,9 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from sandbox.botapi.html_check import HtmlError, parse_html
+from sandbox.botapi.media import tiny_png
 from tests.fakebot import FakeBotAPI, SimUser
-from tests.fakebot.html_check import HtmlError, parse_html
-from tests.fakebot.media import tiny_png
 
 PNG = tiny_png(8, 6)
 

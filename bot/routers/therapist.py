@@ -239,8 +239,14 @@ async def page_button(
         db, actor.staff, callback_data.page, pick=callback_data.what == "pick"
     )
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=builder.as_markup())
+    if isinstance(query.message, Message) and query.message.text is not None:
+        markup, shown = builder.as_markup(), query.message.reply_markup
+        if query.message.html_text == text and (
+            shown is not None
+            and shown.model_dump(exclude_none=True) == markup.model_dump(exclude_none=True)
+        ):
+            return  # the page shown already (a double tap): Telegram refuses a no-op edit
+        await query.message.edit_text(text, reply_markup=markup)
 
 
 async def patient_card_button(

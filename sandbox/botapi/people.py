@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.fakebot.media import tiny_png
-from tests.fakebot.models import SentMessage
+from sandbox.botapi.media import tiny_png
+from sandbox.botapi.models import SentMessage
 
 if TYPE_CHECKING:
-    from tests.fakebot.server import FakeBotAPI
+    from sandbox.botapi.server import FakeBotAPI
 
 # A 1x1 lossless WebP: enough for a bot that downloads a sticker to get real bytes.
 _STICKER_BYTES = (

@@ -14,14 +14,14 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, bad_request
-from tests.fakebot.urls import check_url
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, bad_request
+from sandbox.botapi.urls import check_url
 
 if TYPE_CHECKING:
-    from tests.fakebot.messaging import Handler
-    from tests.fakebot.params import Params
-    from tests.fakebot.server import FakeBotAPI
+    from sandbox.botapi.messaging import Handler
+    from sandbox.botapi.params import Params
+    from sandbox.botapi.server import FakeBotAPI
 
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, bad_request
-from tests.fakebot.models import UploadedFile
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, bad_request
+from sandbox.botapi.models import UploadedFile
 
 JSON_FIELDS = frozenset(
     {

@@ -13,16 +13,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, bad_request
-from tests.fakebot.markup import check_reply_markup
-from tests.fakebot.models import SentMessage, UploadedFile
-from tests.fakebot.texts import FormattedText, format_body
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, bad_request
+from sandbox.botapi.markup import check_reply_markup
+from sandbox.botapi.models import SentMessage, UploadedFile
+from sandbox.botapi.texts import FormattedText, format_body
 
 if TYPE_CHECKING:
-    from tests.fakebot.params import Params
-    from tests.fakebot.people import _Conversation
-    from tests.fakebot.server import FakeBotAPI
+    from sandbox.botapi.params import Params
+    from sandbox.botapi.people import _Conversation
+    from sandbox.botapi.server import FakeBotAPI
 
 Handler = Callable[["FakeBotAPI", "Params"], Awaitable[Any]]
 

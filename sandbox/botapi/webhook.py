@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from tests.fakebot.params import Params, decode_multipart_reply
+from sandbox.botapi.params import Params, decode_multipart_reply
 
 if TYPE_CHECKING:
-    from tests.fakebot.server import FakeBotAPI
+    from sandbox.botapi.server import FakeBotAPI
 
 _BACKOFF = 0.05
 

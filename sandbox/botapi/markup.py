@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, bad_request
-from tests.fakebot.urls import check_url
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, bad_request
+from sandbox.botapi.urls import check_url
 
 INLINE_ACTIONS = (
     "url",

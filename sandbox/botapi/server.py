@@ -4,7 +4,7 @@ The bot under test talks HTTP to it exactly as to Telegram (aiogram's
 ``TelegramAPIServer.from_base(fake.url)``), so the whole client stack — aiogram's
 serialisation, retries, error mapping — is exercised. State (people, messages,
 files, updates) lives here; the Bot API methods themselves are in
-:mod:`tests.fakebot.messaging` and :mod:`tests.fakebot.management`.
+:mod:`sandbox.botapi.messaging` and :mod:`sandbox.botapi.management`.
 
 Every change (a request answered, a person acting, a webhook delivery) notifies one
 ``asyncio.Condition``; :meth:`FakeBotAPI.wait_until` and ``SimUser.wait_for`` wait on
@@ -23,19 +23,19 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError
-from tests.fakebot.faults import Faults, RateLimiter, is_message_method
-from tests.fakebot.management import MANAGEMENT_METHODS
-from tests.fakebot.media import image_size, photo_sizes
-from tests.fakebot.messaging import MESSAGING_METHODS, Handler
-from tests.fakebot.models import CallbackRecord, RecordedRequest, SentMessage, StoredFile
-from tests.fakebot.params import Params, decode_request
-from tests.fakebot.people import SimChat, SimUser, _Conversation
-from tests.fakebot.updates import UpdateQueue
-from tests.fakebot.webhook import Webhook
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError
+from sandbox.botapi.faults import Faults, RateLimiter, is_message_method
+from sandbox.botapi.management import MANAGEMENT_METHODS
+from sandbox.botapi.media import image_size, photo_sizes
+from sandbox.botapi.messaging import MESSAGING_METHODS, Handler
+from sandbox.botapi.models import CallbackRecord, RecordedRequest, SentMessage, StoredFile
+from sandbox.botapi.params import Params, decode_request
+from sandbox.botapi.people import SimChat, SimUser, _Conversation
+from sandbox.botapi.updates import UpdateQueue
+from sandbox.botapi.webhook import Webhook
 
-log = logging.getLogger("tests.fakebot")
+log = logging.getLogger("sandbox.botapi")
 
 METHODS: dict[str, tuple[str, Handler]] = {
     name.lower(): (name, handler)
@@ -120,6 +120,30 @@ class FakeBotAPI:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def clear(self) -> None:
+        """Forget every person, group, message, file, callback, menu and request.
+
+        The sandbox's "Reset" starts over this way while the server keeps its
+        address. Sequence numbers and update ids keep counting, so a waiter holding
+        an older number never mistakes new traffic for old.
+        """
+        self.users.clear()
+        self.groups.clear()
+        self.requests.clear()
+        self.commands.clear()
+        self.menu_buttons.clear()
+        self.chat_actions.clear()
+        self.files.clear()
+        self.photo_sets.clear()
+        self.callbacks.clear()
+        self.internal_errors.clear()
+        self._messages.clear()
+        self.updates.pending.clear()
+        self.updates.dropped.clear()
+        self.updates.delivered.clear()
+        self.updates.allowed_updates = None
+        self.notify_soon()
 
     async def __aenter__(self) -> FakeBotAPI:
         await self.start()

@@ -18,7 +18,7 @@ class RecordedRequest:
     ``status`` is the HTTP status sent back (200 on success); ``0`` means the client
     went away before an answer existed (an abandoned long poll), which is neither a
     success nor a refusal. ``injected`` marks failures produced on purpose by
-    :class:`~tests.fakebot.faults.Faults`, so :attr:`FakeBotAPI.refused` can tell a
+    :class:`~sandbox.botapi.faults.Faults`, so :attr:`FakeBotAPI.refused` can tell a
     test's chaos apart from a real mistake of the bot. ``at`` is ``time.monotonic()``
     when the request arrived.
     """

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, bad_request
-from tests.fakebot.html_check import HtmlError, parse_html, utf16_len
-from tests.fakebot.urls import check_url
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, bad_request
+from sandbox.botapi.html_check import HtmlError, parse_html, utf16_len
+from sandbox.botapi.urls import check_url
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -11,8 +11,8 @@ from __future__ import annotations
 import struct
 import zlib
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -21,8 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.fakebot import errors
-from tests.fakebot.errors import ApiError, too_many_requests
+from sandbox.botapi import errors
+from sandbox.botapi.errors import ApiError, too_many_requests
 
 
 def is_message_method(method: str) -> bool:

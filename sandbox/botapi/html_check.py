@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakebot.urls import check_url
+from sandbox.botapi.urls import check_url
 
 ALLOWED_TAGS = frozenset(
     {

@@ -1,0 +1,328 @@
+"""The sandbox page's HTTP side (aiohttp, same process and event loop as the bot).
+
+* ``GET /`` and ``/static/…`` — the page (plain HTML, CSS and JavaScript).
+* ``GET /api/events`` — server-sent events: ``hello`` (panes, bot, clock), ``chat``
+  (what changed in a pane), ``clock``, ``reset``. Driven by the local Bot API's
+  change notifications: no polling loop, no sleeps.
+* ``POST /api/send|tap|open|scale|jump|reset`` — what a click does: a simulated
+  person types or taps (the same calls the tests make), or time moves.
+* ``GET /media/<chat>/<message>`` — a photo or document the bot sent.
+
+It listens on 127.0.0.1 only. Actions must be JSON posts from the page itself
+(checked Host and Origin), so another web page open in the same browser cannot
+drive the sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.app import Sandbox, SandboxBusy
+from sandbox.botapi import SimUser
+from sandbox.people import CAST, PATIENT, sim_user, start_param
+from sandbox.view import PaneWatcher, panes_json
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+_STATIC_FILES = {
+    "app.js": "text/javascript",
+    "style.css": "text/css",
+}
+KEEPALIVE_SECONDS = 15.0
+MAX_TEXT = 4096
+SCALES = (1.0, 60.0, 3600.0)
+_PEOPLE = {p.user_id: p for p in CAST}
+_CHATS = set(_PEOPLE)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+
+
+def _sandbox(request: web.Request) -> Sandbox:
+    return request.app[SANDBOX_KEY]
+
+
+@web.middleware
+async def same_origin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse other hosts (DNS rebinding) and cross-site or non-JSON posts (CSRF)."""
+    host = request.host.rsplit(":", 1)[0]
+    if host not in ("127.0.0.1", "localhost", "[::1]"):
+        raise web.HTTPForbidden(text="the sandbox answers on 127.0.0.1 only")
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            raise web.HTTPForbidden(text="cross-site request")
+        if request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(text="send JSON")
+    return await handler(request)
+
+
+@web.middleware
+async def busy_is_503(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An action during a reset gets 503 (the page says "starting…"), not a traceback."""
+    try:
+        return await handler(request)
+    except SandboxBusy as exc:
+        return web.json_response({"ok": False, "error": str(exc)}, status=503)
+
+
+def make_web_app(sandbox: Sandbox) -> web.Application:
+    app = web.Application(middlewares=[same_origin_only, busy_is_503])
+    app[SANDBOX_KEY] = sandbox
+    app.router.add_get("/", index)
+    app.router.add_get("/static/{name}", static)
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/media/{chat_id}/{message_id}", media)
+    app.router.add_post("/api/send", send)
+    app.router.add_post("/api/tap", tap)
+    app.router.add_post("/api/open", open_link)
+    app.router.add_post("/api/scale", scale)
+    app.router.add_post("/api/jump", jump)
+    app.router.add_post("/api/reset", reset)
+    return app
+
+
+async def serve(sandbox: Sandbox, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Listen on host:port (0: a free port); returns the runner and the bound port."""
+    runner = web.AppRunner(make_web_app(sandbox), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    return runner, runner.addresses[0][1]
+
+
+# ------------------------------------------------------------------ the page
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in _STATIC_FILES:
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        STATIC / name,
+        headers={"Content-Type": _STATIC_FILES[name], "Cache-Control": "no-store"},
+    )
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    sandbox = _sandbox(request)
+    try:
+        chat_id = int(request.match_info["chat_id"])
+        message_id = int(request.match_info["message_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    msg = sandbox.fake.find_message(chat_id, message_id) if chat_id in _CHATS else None
+    data = None if msg is None else (msg.photo if msg.kind == "photo" else msg.document)
+    if msg is None or data is None:
+        raise web.HTTPNotFound()
+    stored = sandbox.fake.files.get(msg.file_id or "")
+    content_type = (stored.mime_type if stored else None) or "application/octet-stream"
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if msg.kind == "document":
+        filename = (msg.filename or "document").replace('"', "")
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return web.Response(body=data, content_type=content_type, headers=headers)
+
+
+# ------------------------------------------------------------------ live feed
+
+
+def clock_json(sandbox: Sandbox) -> dict[str, Any] | None:
+    """Protocol time now, its speed and zone; the page runs the clock between events."""
+    try:
+        running = sandbox.bot()
+    except SandboxBusy:
+        return None
+    clock = running.app.clock
+    return {
+        "now_ms": int(clock.now().timestamp() * 1000),
+        "scale": clock.scale,
+        "tz": running.app.settings.clinic_timezone.key,
+        "version": sandbox.clock_version,
+    }
+
+
+def _event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _stamp(sandbox: Sandbox) -> tuple[int, ...]:
+    """Changes whenever anything a pane or the clock shows may have changed."""
+    fake = sandbox.fake
+    return (
+        sandbox.generation,
+        sandbox.clock_version,
+        int(sandbox.busy),
+        fake.seq,
+        len(fake.requests),
+        sum(len(u.posted) + len(u.inbox) for u in fake.users.values()),
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """The live feed of one page: a snapshot, then every change as it happens."""
+    sandbox = _sandbox(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    watcher = PaneWatcher(sandbox.fake, sandbox.fake.bot_username)
+    generation, clock_version = sandbox.generation, -1
+    next_due_ms: int | None = -1
+    hello = {"bot_username": sandbox.fake.bot_username, "panes": panes_json(), "scales": SCALES}
+    with contextlib.suppress(ConnectionResetError):
+        await response.write(_event("hello", hello))
+        while not sandbox.closing:
+            stamp = _stamp(sandbox)
+            if sandbox.generation != generation:
+                generation = sandbox.generation
+                watcher.forget()
+                await response.write(_event("reset", {"generation": generation}))
+            for change in watcher.changes():
+                await response.write(_event("chat", change))
+            clock = clock_json(sandbox)
+            if clock is not None:
+                due = await _next_due_ms(sandbox)
+                if clock["version"] != clock_version or due != next_due_ms:
+                    clock_version, next_due_ms = clock["version"], due
+                    await response.write(_event("clock", {**clock, "next_due_ms": due}))
+            try:
+                await sandbox.fake.wait_until(
+                    lambda s=stamp: _stamp(sandbox) != s or sandbox.closing,  # type: ignore[misc]
+                    timeout=KEEPALIVE_SECONDS,
+                )
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+    return response
+
+
+async def _next_due_ms(sandbox: Sandbox) -> int | None:
+    try:
+        due = await sandbox.next_due()
+    except SandboxBusy:
+        return None
+    return None if due is None else int(due.timestamp() * 1000)
+
+
+# -------------------------------------------------------------------- actions
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body
+
+
+def _chat(body: dict[str, Any]) -> int:
+    chat_id = body.get("chat_id")
+    if not isinstance(chat_id, int) or chat_id not in _CHATS:
+        raise web.HTTPBadRequest(text="unknown pane")
+    return chat_id
+
+
+def _user(sandbox: Sandbox, chat_id: int) -> SimUser:
+    """The pane's simulated person (the patient exists only once they first act)."""
+    sandbox.bot()  # SandboxBusy during a reset: the people are being set up again
+    return sim_user(sandbox.fake, _PEOPLE[chat_id])
+
+
+def _ok(**extra: Any) -> web.Response:
+    return web.json_response({"ok": True, **extra})
+
+
+async def send(request: web.Request) -> web.StreamResponse:
+    """The pane's person types a message (Enter in the text box, or a menu command)."""
+    sandbox = _sandbox(request)
+    body = await _body(request)
+    chat_id = _chat(body)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        raise web.HTTPBadRequest(text="type 1-4096 characters")
+    await _user(sandbox, chat_id).send(text.strip())
+    return _ok()
+
+
+async def tap(request: web.Request) -> web.StreamResponse:
+    """The pane's person taps an inline button of one of the bot's messages."""
+    sandbox = _sandbox(request)
+    body = await _body(request)
+    chat_id = _chat(body)
+    message_id, label = body.get("message_id"), body.get("text")
+    if not isinstance(message_id, int) or not isinstance(label, str):
+        raise web.HTTPBadRequest(text="expected message_id and text")
+    user = _user(sandbox, chat_id)
+    message = user.message(message_id)
+    if message is None:
+        raise web.HTTPConflict(text="that message is gone")
+    try:
+        await user.tap(message, label)
+    except (LookupError, ValueError) as exc:  # the keyboard changed under the click
+        raise web.HTTPConflict(text=str(exc)) from None
+    return _ok()
+
+
+async def open_link(request: web.Request) -> web.StreamResponse:
+    """A join link clicked anywhere opens in the patient's pane: /start <token> as them."""
+    sandbox = _sandbox(request)
+    body = await _body(request)
+    link = body.get("link")
+    token = start_param(link) if isinstance(link, str) else None
+    if token is None:
+        raise web.HTTPBadRequest(text="not a t.me start link")
+    if await sandbox.link_kind(token) == "invite":
+        # opened by the patient, it would make them staff and unable to join as a patient
+        raise web.HTTPConflict(
+            text="That is a staff invitation; in the sandbox the therapist and the front "
+            "desk are registered already. Join links from /enroll open in the patient's chat."
+        )
+    await _user(sandbox, PATIENT.user_id).start(token)
+    return _ok(chat_id=PATIENT.user_id)
+
+
+async def scale(request: web.Request) -> web.StreamResponse:
+    """Real time, 1 min = 1 h, 1 s = 1 h: protocol time keeps going from where it is."""
+    sandbox = _sandbox(request)
+    body = await _body(request)
+    value = body.get("scale")
+    if not isinstance(value, int | float) or float(value) not in SCALES:
+        raise web.HTTPBadRequest(text=f"scale must be one of {SCALES}")
+    await sandbox.set_scale(float(value))
+    return _ok()
+
+
+async def jump(request: web.Request) -> web.StreamResponse:
+    """Skip to the next scheduled message."""
+    due = await _sandbox(request).jump()
+    return _ok(due=None if due is None else due.astimezone(UTC).isoformat())
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    """Start over with an empty database."""
+    sandbox = _sandbox(request)
+    await sandbox.reset()
+    return _ok(at=datetime.now(UTC).isoformat())

@@ -1,0 +1,151 @@
+"""Webhook mode through the real `python -m bot` process and the strict fake Bot API.
+
+The fake delivers updates by POSTing them to the bot's webhook with the secret
+token; requests forged without it must be refused and leave no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from store.migrate import upgrade_async
+from tests.fakebot import FakeBotAPI
+from tests.harness import ADMIN_ID, bot_process
+from tests.test_e2e_enrollment import snapshot
+
+TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
+SECRET = "careloop-Webhook_secret-42"
+STRANGER = 6543
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(token=TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def forged_start(user_id: int) -> dict[str, Any]:
+    """A /start update as Telegram would send it, from someone the bot never saw."""
+    user = {"id": user_id, "is_bot": False, "first_name": "Mallory", "language_code": "en"}
+    return {
+        "update_id": 990_001,
+        "message": {
+            "message_id": 1,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": "Mallory"},
+            "from": user,
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+
+
+def sample(metrics: str, name: str) -> float:
+    """The value of an unlabelled sample in Prometheus text."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_webhook_mode_end_to_end(fake: FakeBotAPI, tmp_path: Path) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'webhook.db'}"
+    await upgrade_async(db_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    extra = {
+        "WEBHOOK_URL": f"{base}/tg",
+        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_PORT": str(port),
+        "WEBHOOK_HOST": "127.0.0.1",
+        "LOG_FORMAT": "json",
+        "DISPATCH_INTERVAL_SECONDS": "0.2",
+    }
+    async with bot_process(fake, db_url, tmp_path, extra) as proc:
+        await fake.wait_until(lambda: fake.webhook.url is not None, timeout=60)
+
+        # setWebhook: our URL, the secret, the update types the routers use, nothing dropped
+        (call,) = [r for r in fake.requests if r.method == "setWebhook"]
+        assert call.status == 200
+        assert call.params["url"] == f"{base}/tg"
+        assert call.params["secret_token"] == SECRET
+        assert {"message", "callback_query"} <= set(call.params["allowed_updates"])
+        assert call.params.get("drop_pending_updates") in (None, False, "false")
+        assert not any(r.method in ("getUpdates", "deleteWebhook") for r in fake.requests)
+
+        # an update through the fake's webhook delivery gets its reply
+        admin = fake.user(ADMIN_ID, "Adelaide")
+        await admin.send("/help")
+        reply = await admin.wait_for(lambda m: "/invite" in m.text, timeout=60)
+        assert reply.chat_id == ADMIN_ID
+        assert fake.webhook.deliveries and all(d["status"] == 200 for d in fake.webhook.deliveries)
+
+        # forged requests: no secret, a wrong secret → 401, nothing processed
+        before = await snapshot(db_url)
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"}):
+                async with http.post(
+                    f"{base}/tg", json=forged_start(STRANGER), headers=headers
+                ) as resp:
+                    assert resp.status == 401
+        # a real update after them: once it is answered, the forged ones had their chance
+        await admin.send("/help")
+        await admin.wait_for(lambda m: "/invite" in m.text, timeout=60)
+        assert not any(r.params.get("chat_id") == STRANGER for r in fake.requests)
+        assert fake.user(STRANGER).inbox == []
+        assert await snapshot(db_url) == before
+
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                health = await resp.json()
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain")
+                metrics = await resp.text()
+        assert health["database"] == "ok"
+        assert set(health) == {"database", "dispatcher_last_tick", "dispatcher_age_seconds"}
+        assert sample(metrics, "careloop_webhook_rejected_requests_total") == 2
+        assert sample(metrics, "careloop_database_up") == 1
+        for name in (
+            "careloop_messages_sent_total",
+            "careloop_telegram_429_total",
+            "careloop_dispatch_lag_seconds",
+            'careloop_alerts_open{tier="urgent"}',
+            "careloop_checkin_response_rate",
+            "careloop_alert_time_to_ack_seconds",
+        ):
+            assert name in metrics
+
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=60)
+    assert code == 0
+    assert fake.webhook.url == f"{base}/tg"  # one instance stopping leaves the webhook set
+    assert fake.refused == []
+
+    log_lines = (tmp_path / "bot.log").read_text().splitlines()
+    records = [json.loads(line) for line in log_lines if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records]
+    assert any("webhook" in m and "started" in m for m in messages)
+    assert sum("refused a request" in m for m in messages) == 2
+    assert "careloop stopped" in messages
+    assert not any("Mallory" in line or "Adelaide" in line for line in log_lines)
