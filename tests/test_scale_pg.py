@@ -1,0 +1,818 @@
+"""Scale-out on PostgreSQL (design invariant 7): several instances share one database.
+
+* **Several instances, one burst.** The real ``python -m bot`` process (polling the
+  fake Bot API, with its own dispatcher and sweeps) runs side by side with one or two
+  more instances made in this process as ``make_background(...)``: the real
+  ``OutboxDispatcher`` + ``Delivery`` + sweeps, each with its own engine, connection
+  pool, aiogram ``Bot`` and worker id. They do not poll: the fake, like Telegram,
+  answers a second concurrent ``getUpdates`` with 409, and the bot has no webhook mode
+  yet, so one instance takes the updates and every instance sends. 2,000 consented
+  patients each have a check-in due at once (bulk-inserted into the real tables, planned
+  by the real planner); every one must arrive exactly once.
+* **The ladder and the digest under concurrency.** ``escalate_due`` from three sessions
+  on three engines at once (``asyncio.gather``) takes each step of each URGENT alert once;
+  ``plan_digests`` from three engines at once queues each therapist's digest once.
+* **SIGKILL at random moments.** Ten bursts, each ended by a SIGKILL of the real process
+  at a seeded-random point, while simulated patients tap answers: every due row is
+  delivered, duplicates stay within the rows claimed at the kills, and every answer
+  whose tap was acknowledged is stored (invariant 3).
+* **Database outage.** The real process reaches PostgreSQL through a TCP proxy in this
+  test that can be cut: the bot keeps running, says so once, and sends what fell due
+  during the outage when the database is back.
+
+Every test here needs ``TEST_DATABASE_URL`` and is skipped with a visible reason
+without it. Nothing waits by sleeping: the fake Bot API's condition, the proxy's
+condition and processes' exits are awaited, with timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlmodel import col, select
+
+from bot.app import make_bot
+from bot.background import Background, make_background
+from bot.callbacks import AnswerCb
+from care.alerts import KIND_ALERT, AlertPolicy, escalate_due
+from care.digest import KIND_DIGEST, plan_digests
+from care.planning import KIND_CHECKIN
+from flows.loader import load_protocol
+from flows.planner import plan_session_checkins
+from flows.triage import Tier
+from scheduler.clock import Clock
+from store.db import SessionFactory, create_engine, session_factory
+from store.models import (
+    Alert,
+    Answer,
+    AppState,
+    AuditEvent,
+    Checkin,
+    CheckinState,
+    NeedlingSession,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+    PatientStatus,
+    Role,
+    StaffMember,
+)
+from tests.dbutil import PG_SKIP_REASON, fresh_postgres, pg_base_url
+from tests.fakebot import FakeBotAPI, RecordedRequest, SentMessage
+from tests.harness import ADMIN_ID, bot_process, settings_for
+from tests.test_e2e_faults import midday_zone
+
+TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
+THERAPIST_TG, STAFF_TG = 2000, 2001
+H3_INTRO = "A quick check a few hours after your treatment."
+
+pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    base = pg_base_url()
+    assert base is not None
+    async with fresh_postgres(base) as url:
+        yield url
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(token=TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+# ------------------------------------------------------------------------------ population
+
+
+def ident(value: int | None) -> int:
+    assert value is not None, "flushed rows have their ids"
+    return value
+
+
+async def ensure_clinic(sessions: SessionFactory, now: datetime) -> tuple[int, int]:
+    """The therapist and the front-desk member every bulk patient belongs to (ids)."""
+    async with sessions() as db:
+        people = {
+            s.tg_user_id: s
+            for s in (
+                await db.exec(
+                    select(StaffMember).where(
+                        col(StaffMember.tg_user_id).in_([THERAPIST_TG, STAFF_TG])
+                    )
+                )
+            ).all()
+        }
+        if len(people) < 2:
+            therapist = StaffMember(
+                tg_user_id=THERAPIST_TG, role=Role.THERAPIST, name="Theo Rapist", created_at=now
+            )
+            staff = StaffMember(tg_user_id=STAFF_TG, role=Role.STAFF, name="Sam", created_at=now)
+            db.add_all([therapist, staff])
+            await db.commit()
+            people = {THERAPIST_TG: therapist, STAFF_TG: staff}
+        therapist_id, staff_id = people[THERAPIST_TG].id, people[STAFF_TG].id
+    assert therapist_id is not None and staff_id is not None
+    return therapist_id, staff_id
+
+
+async def add_due_patients(
+    db_url: str,
+    fake: FakeBotAPI | None,
+    *,
+    count: int,
+    now: datetime,
+    tz: str,
+    first_tg: int,
+    therapist_id: int | None = None,
+) -> list[int]:
+    """`count` consented patients whose session ended 3 h before `now`: their first check-in
+    is due at once (a burst). Bulk-inserted, but into the real tables and with the session
+    check-ins the real planner gives (`plan_session_checkins`), as `plan_session` writes them.
+
+    Much faster than `tests.population.populate`, which goes through enrollment, the join
+    link and consent one patient at a time. Returns the patients' Telegram ids; their chats
+    are started on `fake` (when given), so the fake lets the bot write to them.
+    """
+    protocol = load_protocol()
+    session_end = now - timedelta(hours=3)
+    planned = [
+        p
+        for p in plan_session_checkins(protocol, session_end=session_end, tz=ZoneInfo(tz), now=now)
+        if p.skip_reason is None
+    ]
+    assert planned and planned[0].due_at <= now, "the first check-in must be due now"
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    own_therapist, staff_id = await ensure_clinic(sessions, now)
+    tg_ids = list(range(first_tg, first_tg + count))
+    async with sessions() as db:
+        patients = [
+            Patient(
+                display_name=f"Patient {tg}",
+                therapist_id=therapist_id or own_therapist,
+                enrolled_by=staff_id,
+                status=PatientStatus.ACTIVE,
+                tg_user_id=tg,
+                baseline_pain=5,
+                created_at=now,
+                consented_at=now,
+            )
+            for tg in tg_ids
+        ]
+        db.add_all(patients)
+        await db.flush()
+        visits = [
+            NeedlingSession(
+                patient_id=ident(p.id),
+                number=1,
+                ended_at=session_end,
+                regions=["piriformis"],
+                recorded_by=staff_id,
+                created_at=now,
+            )
+            for p in patients
+        ]
+        db.add_all(visits)
+        await db.flush()
+        checkins = [
+            (
+                patient,
+                Checkin(
+                    patient_id=ident(patient.id),
+                    session_id=visit.id,
+                    key=p.key,
+                    due_at=p.due_at,
+                    expires_at=p.expires_at,
+                    state=CheckinState.SCHEDULED,
+                ),
+            )
+            for patient, visit in zip(patients, visits, strict=True)
+            for p in planned
+        ]
+        db.add_all([c for _, c in checkins])
+        await db.flush()
+        db.add_all(
+            [
+                OutboxMessage(
+                    kind=KIND_CHECKIN,
+                    chat_id=ident(patient.tg_user_id),
+                    patient_id=patient.id,
+                    checkin_id=checkin.id,
+                    due_at=checkin.due_at,
+                    created_at=now,
+                )
+                for patient, checkin in checkins
+            ]
+        )
+        await db.commit()
+    await engine.dispose()
+    if fake is not None:
+        for tg in tg_ids:
+            fake.user(tg, f"P{tg}").started = True  # they opened their link on the phone
+        fake.user(THERAPIST_TG, "Theo", last_name="Rapist").started = True
+    return tg_ids
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+class Arrivals:
+    """First questions of the 3 h check-in the fake accepted, by chat.
+
+    Counted as requests come in (a wait predicate runs after every request, so
+    rescanning the whole history each time would make a burst quadratic).
+    """
+
+    def __init__(self, fake: FakeBotAPI) -> None:
+        self.fake = fake
+        self.by_chat: Counter[int] = Counter()
+        self.messages: list[tuple[int, int]] = []  # (chat, message id) in arrival order
+        self._seen = 0
+
+    def update(self) -> Counter[int]:
+        requests = self.fake.requests
+        for r in requests[self._seen :]:
+            if (
+                r.method == "sendMessage"
+                and r.status == 200
+                and H3_INTRO in str(r.params.get("text"))
+            ):
+                chat = int(r.params["chat_id"])
+                self.by_chat[chat] += 1
+                self.messages.append((chat, int(r.result["message_id"])))
+        self._seen = len(requests)
+        return self.by_chat
+
+    def all_of(self, chats: Iterable[int]) -> bool:
+        sends = self.update()
+        return all(sends[tg] for tg in chats)
+
+
+def peak_rate(requests: Iterable[RecordedRequest]) -> int:
+    """Most messages accepted in any one-second window (all instances together)."""
+    times = sorted(r.at for r in requests if r.method == "sendMessage" and r.status == 200)
+    best, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+async def scalar(db_url: str, stmt: object) -> int:
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        value = (await db.exec(stmt)).one()  # type: ignore[call-overload]
+    await engine.dispose()
+    return int(value)
+
+
+def worker_of(proc: asyncio.subprocess.Process) -> str:
+    """The worker id `make_background` gives the process (host name and pid)."""
+    return f"{socket.gethostname()}:{proc.pid}"
+
+
+@asynccontextmanager
+async def extra_instance(
+    fake: FakeBotAPI, db_url: str, name: str, **env: str
+) -> AsyncIterator[Background]:
+    """One more instance in this process: dispatcher and sweeps only (no polling).
+
+    Its own engine, pool, Bot session and clock, as a separate process would have. The
+    worker id is made unique: `make_background` names workers by host and pid, which
+    would be shared by two instances living in one test process.
+    """
+    settings = settings_for(fake, db_url, **env)
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    clock = Clock(settings.time_scale)
+    async with sessions() as db:
+        await clock.anchor(db)
+    bot = make_bot(settings)
+    background = make_background(bot, sessions, load_protocol(), settings, clock)
+    background.dispatcher.worker_id = f"{socket.gethostname()}:{os.getpid()}:{name}"
+    background.start()
+    try:
+        yield background
+    finally:
+        await background.stop()
+        await bot.session.close()
+        await engine.dispose()
+
+
+# ------------------------------------------------------------------------------ instances
+
+
+@pytest.mark.parametrize("instances", [2, 3])
+async def test_instances_send_every_due_row_exactly_once(
+    instances: int, fake: FakeBotAPI, pg_url: str, tmp_path: Path
+) -> None:
+    """2,000 check-ins due at once, the real process plus 1 or 2 in-process instances.
+
+    Each instance has its own 30 msg/s limiter, so together they send faster than the
+    30 msg/s Telegram allows one bot (the fake here does not enforce it; the peak rate
+    is printed). With several instances, SEND_RATE_PER_SECOND must be divided among them.
+    """
+    now = datetime.now(UTC)
+    zone = midday_zone(now)
+    patients = await add_due_patients(pg_url, fake, count=2000, now=now, tz=zone, first_tg=10_000)
+    env = {"CLINIC_TIMEZONE": zone, "DISPATCH_INTERVAL_SECONDS": "0.5"}
+    arrivals = Arrivals(fake)
+    async with bot_process(fake, pg_url, tmp_path, env) as proc:
+        # the process is up and dispatching before the others join, so all share the burst
+        await fake.wait_until(lambda: len(arrivals.update()) >= 1, timeout=60)
+        async with contextlib.AsyncExitStack() as stack:
+            for i in range(instances - 1):
+                await stack.enter_async_context(extra_instance(fake, pg_url, f"extra{i}", **env))
+            await fake.wait_until(
+                lambda: len(arrivals.update()) >= len(patients), timeout=300
+            )
+        # leaving: the extra instances drained; the process gets SIGTERM and drains too
+        process_worker = worker_of(proc)
+    assert proc.returncode == 0
+    sends = arrivals.update()
+    assert set(sends) == set(patients)
+    twice = {tg: n for tg, n in sends.items() if n != 1}
+    assert twice == {}, f"{len(twice)} patients got their check-in more than once"
+    engine = create_engine(pg_url)
+    async with session_factory(engine)() as db:
+        rows = (
+            await db.exec(
+                select(OutboxMessage.claimed_by, OutboxMessage.state, func.count())
+                .where(OutboxMessage.kind == KIND_CHECKIN, col(OutboxMessage.due_at) <= now)
+                .group_by(col(OutboxMessage.claimed_by), col(OutboxMessage.state))
+            )
+        ).all()
+    await engine.dispose()
+    by_worker = {worker: n for worker, state, n in rows if state == OutboxState.SENT}
+    assert sum(by_worker.values()) == len(patients)
+    assert all(state == OutboxState.SENT for _, state, _ in rows), rows
+    assert len(by_worker) == instances, by_worker  # every instance took part
+    assert process_worker in by_worker
+    sent_at = [r.at for r in fake.requests if r.method == "sendMessage" and r.status == 200]
+    print(
+        f"\n{instances} instances: sent by worker {sorted(by_worker.values(), reverse=True)}, "
+        f"in {max(sent_at) - min(sent_at):.1f} s, peak {peak_rate(fake.requests)} msg/s together"
+    )
+    assert fake.refused == []
+
+
+async def _staff(sessions: SessionFactory, now: datetime, therapists: int, admins: int) -> None:
+    async with sessions() as db:
+        for i in range(therapists):
+            db.add(
+                StaffMember(
+                    tg_user_id=5000 + i, role=Role.THERAPIST, name=f"Ther {i}", created_at=now
+                )
+            )
+        for i in range(admins):
+            db.add(
+                StaffMember(tg_user_id=6000 + i, role=Role.ADMIN, name=f"Ad {i}", created_at=now)
+            )
+        await db.commit()
+
+
+@asynccontextmanager
+async def engines(db_url: str, count: int) -> AsyncIterator[list[SessionFactory]]:
+    """`count` engines on one database: what `count` instances would hold."""
+    made = [create_engine(db_url) for _ in range(count)]
+    try:
+        yield [session_factory(e) for e in made]
+    finally:
+        for engine in made:
+            await engine.dispose()
+
+
+async def test_each_ladder_step_is_taken_once_by_concurrent_instances(pg_url: str) -> None:
+    """200 URGENT alerts nobody acknowledged; three instances run the ladder at once,
+    at the first step (15 min), again at the same instant, and at the second (60 min)."""
+    created = datetime.now(UTC) - timedelta(minutes=16)
+    zone = midday_zone(created)
+    patients = await add_due_patients(
+        pg_url, None, count=200, now=created, tz=zone, first_tg=10_000
+    )
+    policy = AlertPolicy(escalation_minutes=(15, 60), alert_chat_id=-100_777)
+    async with engines(pg_url, 3) as factories:
+        await _staff(factories[0], created, therapists=3, admins=2)
+        recipients = 1 + 3 + 2  # THERAPIST_TG, three more therapists, two admins
+        async with factories[0]() as db:
+            ids = (await db.exec(select(Patient.id, Patient.therapist_id))).all()
+            for patient_id, therapist_id in ids:
+                assert patient_id is not None
+                db.add(
+                    Alert(
+                        patient_id=patient_id,
+                        therapist_id=therapist_id,
+                        tier=Tier.URGENT,
+                        reason_key="red_flag",
+                        reasons=["numbness"],
+                        created_at=created,
+                        updated_at=created,
+                        next_escalation_at=created + timedelta(minutes=15),
+                    )
+                )
+            await db.commit()
+
+        async def ladder(sessions: SessionFactory, at: datetime) -> int:
+            async with sessions() as db:
+                return await escalate_due(db, policy, now=at)
+
+        async def everyone(at: datetime) -> list[int]:
+            return list(await asyncio.gather(*(ladder(f, at) for f in factories)))
+
+        first = await everyone(created + timedelta(minutes=16))
+        again = await everyone(created + timedelta(minutes=16))
+        second = await everyone(created + timedelta(minutes=61))
+        after = await everyone(created + timedelta(minutes=200))
+        async with factories[0]() as db:
+            steps = Counter(
+                (e.subject_id, e.detail["level"])
+                for e in (
+                    await db.exec(select(AuditEvent).where(AuditEvent.action == "alert_escalated"))
+                ).all()
+            )
+            pushes = Counter(
+                (r.alert_id, r.payload["level"], r.chat_id)
+                for r in (
+                    await db.exec(select(OutboxMessage).where(OutboxMessage.kind == KIND_ALERT))
+                ).all()
+            )
+            levels = Counter(
+                (await db.exec(select(Alert.escalation_level, Alert.next_escalation_at))).all()
+            )
+    assert sum(first) == len(patients) and sum(second) == len(patients)
+    assert sum(again) == 0 and sum(after) == 0
+    print(f"\nladder steps taken per instance: first {first}, second {second}")
+    assert set(steps.values()) == {1}  # no step twice
+    assert len(steps) == 2 * len(patients)  # and none missed
+    assert set(pushes.values()) == {1}  # one message per alert, step and person
+    assert len(pushes) == 2 * len(patients) * (recipients + 1)  # + the alert group
+    assert levels == {(2, None): len(patients)}  # both steps taken, ladder finished
+
+
+async def test_each_digest_is_queued_once_by_concurrent_instances(pg_url: str) -> None:
+    """Forty therapists with something to report; three instances plan the 08:00 digests
+    at once, on five days in a row."""
+    now = datetime.now(UTC)
+    zone = midday_zone(now)  # about noon: past 08:00 for everyone
+    therapists = 40
+    async with engines(pg_url, 3) as factories:
+        await _staff(factories[0], now, therapists=therapists, admins=0)
+        async with factories[0]() as db:
+            staff = (
+                await db.exec(select(StaffMember).where(StaffMember.role == Role.THERAPIST))
+            ).all()
+        for person in staff:
+            assert person.id is not None
+            await add_due_patients(
+                pg_url, None, count=1, now=now, tz=zone,
+                first_tg=20_000 + person.tg_user_id, therapist_id=person.id,
+            )
+        days = 5
+        counts: list[list[int]] = []
+        for day in range(days):
+            at = now + timedelta(days=day)
+            async with factories[0]() as db:  # a routine flag open each day
+                for patient in (await db.exec(select(Patient))).all():
+                    assert patient.id is not None
+                    db.add(
+                        Alert(
+                            patient_id=patient.id,
+                            therapist_id=patient.therapist_id,
+                            tier=Tier.ROUTINE,
+                            reason_key=f"stall{day}",
+                            reasons=["pain has not improved"],
+                            created_at=at,
+                            updated_at=at,
+                        )
+                    )
+                await db.commit()
+
+            async def plan(sessions: SessionFactory, at: datetime = at) -> int:
+                async with sessions() as db:
+                    return await plan_digests(db, now=at, default_tz=ZoneInfo(zone))
+
+            counts.append(list(await asyncio.gather(*(plan(f) for f in factories))))
+        async with factories[0]() as db:
+            digests = Counter(
+                (r.staff_id, r.payload["date"])
+                for r in (
+                    await db.exec(select(OutboxMessage).where(OutboxMessage.kind == KIND_DIGEST))
+                ).all()
+            )
+            markers = (
+                await db.exec(select(func.count()).where(col(AppState.key).like("digest:%")))
+            ).one()
+    with_patients = therapists + 1  # THERAPIST_TG has none: no digest for them
+    print(f"\ndigests queued per instance and day: {counts}")
+    assert [sum(day) for day in counts] == [therapists] * days
+    assert set(digests.values()) == {1}
+    assert len(digests) == therapists * days
+    assert markers == with_patients * days
+
+
+# ------------------------------------------------------------------------------ crash
+
+
+def calm(message: SentMessage) -> str:
+    labels = [b for row in message.buttons() for b in row]
+    for choice in ("0", "No", "Fine", "Nothing new"):
+        if choice in labels:
+            return choice
+    return labels[0]
+
+
+class Tapper:
+    """Simulated patients: each taps the first question of each check-in they receive,
+    once, whether or not the bot is running (Telegram keeps the update)."""
+
+    def __init__(self, fake: FakeBotAPI) -> None:
+        self.fake = fake
+        self.arrivals = Arrivals(fake)
+        self.tapped = 0
+        self.stopping = False
+
+    def _untapped(self) -> bool:
+        self.arrivals.update()
+        return self.tapped < len(self.arrivals.messages)
+
+    async def run(self) -> None:
+        while not self.stopping:
+            await self.fake.wait_until(lambda: self.stopping or self._untapped(), timeout=600)
+            while self.tapped < len(self.arrivals.messages):
+                chat, message_id = self.arrivals.messages[self.tapped]
+                self.tapped += 1
+                message = self.fake.find_message(chat, message_id)
+                assert message is not None and message.edits == 0
+                await self.fake.user(chat).tap(message, calm(message))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        await self.fake.notify()
+
+
+def tolerated_after_a_kill(fake: FakeBotAPI, request: RecordedRequest) -> bool:
+    """What a killed process leaves Telegram to refuse, and nothing else:
+
+    * the dead process's long poll, ended by the next process's ``getUpdates`` (409);
+    * a tap handled and answered just before a kill, whose update was not yet confirmed:
+      Telegram sends it again, the new process finds the answer stored and answers the
+      query a second time ("query is too old").
+    """
+    if request.method == "getUpdates" and request.status in (0, 409):
+        return True
+    if request.method == "answerCallbackQuery" and request.status == 400:
+        record = fake.callbacks.get(str(request.params.get("callback_query_id")))
+        return record is not None and record.answered
+    return False
+
+
+async def test_sigkill_at_random_moments_loses_nothing(
+    fake: FakeBotAPI, pg_url: str, tmp_path: Path
+) -> None:
+    """Ten bursts of 120 check-ins; each run of the real process is SIGKILLed after a
+    seeded-random number of this burst's check-ins arrived (0 = while starting up), and
+    the next run is its restart. Patients tap answers throughout."""
+    rng = random.Random(20261121)
+    now = datetime.now(UTC)
+    zone = midday_zone(now)
+    env = {"CLINIC_TIMEZONE": zone, "DISPATCH_INTERVAL_SECONDS": "0.2"}
+    burst, runs = 120, 10
+    patients: list[int] = []
+    claimed_at_kills: list[int] = []
+    tapper = Tapper(fake)
+    tapping = asyncio.create_task(tapper.run())
+    try:
+        for run in range(runs):
+            wave = await add_due_patients(
+                pg_url, fake, count=burst, now=datetime.now(UTC), tz=zone,
+                first_tg=10_000 + run * burst,
+            )
+            patients += wave
+            kill_after = rng.randrange(burst)
+
+            def kill_now(wave: list[int] = wave, threshold: int = kill_after) -> bool:
+                sends = tapper.arrivals.update()
+                return sum(1 for tg in wave if sends[tg]) >= threshold
+
+            async with bot_process(fake, pg_url, tmp_path, env) as proc:
+                await fake.wait_until(kill_now, timeout=120)
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+            claimed_at_kills.append(
+                await scalar(
+                    pg_url,
+                    select(func.count()).where(
+                        OutboxMessage.state == OutboxState.CLAIMED,
+                        OutboxMessage.claimed_by == worker_of(proc),
+                    ),
+                )
+            )
+        # the last restart runs until everything due went out and every tap was taken
+        async with bot_process(fake, pg_url, tmp_path, env):
+            await fake.wait_until(
+                lambda: len(tapper.arrivals.update()) >= len(patients)
+                and tapper.tapped >= len(patients)
+                and not fake.updates.pending,
+                timeout=180,
+            )
+    finally:
+        await tapper.stop()
+        await tapping
+    sends = tapper.arrivals.update()
+    assert all(sends[tg] >= 1 for tg in patients)  # the union covers every due row
+    duplicates = sum(n - 1 for n in sends.values())
+    print(
+        f"\nkilled {runs}x; rows claimed by the killed process at each kill {claimed_at_kills}; "
+        f"duplicates {duplicates}"
+    )
+    assert duplicates <= sum(claimed_at_kills)
+    # invariant 3: every tap the patient saw acknowledged is stored, with its value
+    acknowledged = [r for r in fake.callbacks.values() if r.answered]
+    assert acknowledged
+    engine = create_engine(pg_url)
+    async with session_factory(engine)() as db:
+        stored = {
+            (a.checkin_id, a.question_key): a.value for a in (await db.exec(select(Answer))).all()
+        }
+        overdue = (
+            await db.exec(
+                select(func.count()).where(
+                    col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]),
+                    col(OutboxMessage.due_at) <= datetime.now(UTC),
+                )
+            )
+        ).one()
+    await engine.dispose()
+    lost = []
+    for record in acknowledged:
+        data = AnswerCb.unpack(record.data)
+        if stored.get((data.c, data.q)) != data.v:
+            lost.append(record)
+    assert lost == [], f"{len(lost)} acknowledged answers not stored"
+    assert overdue == 0  # nothing due was left behind
+    refused = [r for r in fake.refused if not tolerated_after_a_kill(fake, r)]
+    assert refused == []
+    print(f"taps {tapper.tapped}, acknowledged {len(acknowledged)}, stored {len(stored)}")
+
+
+# ------------------------------------------------------------------------------ outage
+
+
+class CuttableProxy:
+    """A TCP proxy to PostgreSQL that the test can cut (every connection dropped, new ones
+    closed at once) and restore. Counts the connections it turned away while cut."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.listen_port = 0
+        self.cut = False
+        self.turned_away = 0
+        self._links: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Condition()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def url(self, db_url: str) -> str:
+        return (
+            make_url(db_url)
+            .set(host="127.0.0.1", port=self.listen_port)
+            .render_as_string(hide_password=False)
+        )
+
+    def drop(self) -> None:
+        for writer in list(self._links):
+            writer.transport.abort()
+        self._links.clear()
+
+    async def wait_turned_away(self, count: int, timeout: float) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: self.turned_away >= count)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            self.turned_away += 1
+            writer.transport.abort()
+            async with self._changed:
+                self._changed.notify_all()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._links |= {writer, up_writer}
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._links.discard(sink)
+            sink.transport.abort()
+
+
+async def test_database_outage_is_logged_once_and_caught_up(
+    fake: FakeBotAPI, pg_url: str, tmp_path: Path
+) -> None:
+    """The database goes away in the middle of a burst of 60 check-ins and stays away for
+    many dispatch passes; more check-ins fall due meanwhile. Rows sent to Telegram whose
+    "sent" could not be written are sent again afterwards — at-least-once, bounded by the
+    rows claimed at the cut, as for a crash (invariant 2)."""
+    target = make_url(pg_url)
+    proxy = CuttableProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    now = datetime.now(UTC)
+    zone = midday_zone(now)
+    env = {"CLINIC_TIMEZONE": zone, "DISPATCH_INTERVAL_SECONDS": "0.2"}
+    before = await add_due_patients(pg_url, fake, count=60, now=now, tz=zone, first_tg=10_000)
+    arrivals = Arrivals(fake)
+    log_path = tmp_path / "bot.log"
+    try:
+        async with bot_process(fake, proxy.url(pg_url), tmp_path, env) as proc:
+            await fake.wait_until(lambda: sum(arrivals.update().values()) >= 20, timeout=60)
+            proxy.cut = True
+            proxy.drop()
+            in_flight = await scalar(
+                pg_url, select(func.count()).where(OutboxMessage.state == OutboxState.CLAIMED)
+            )
+            # check-ins fall due during the outage (written straight to the database)
+            during = await add_due_patients(
+                pg_url, fake, count=5, now=datetime.now(UTC), tz=zone, first_tg=20_000
+            )
+            # the bot keeps trying, pass after pass (every 0.2 s), for a while
+            await proxy.wait_turned_away(50, timeout=60)
+            assert proc.returncode is None  # still running
+            assert not any(arrivals.update()[tg] for tg in during)
+            proxy.cut = False
+            await fake.wait_until(lambda: arrivals.all_of(before + during), timeout=90)
+            # and it still answers people after the outage
+            admin = fake.user(ADMIN_ID, "Ada")
+            await admin.send("/help")
+            await admin.wait_for(lambda m: "/invite" in m.text, timeout=30)
+            running_log = log_path.stat().st_size  # what it logged up to the SIGTERM
+        assert proc.returncode == 0
+    finally:
+        await proxy.stop()
+    text = log_path.read_bytes()
+    log = text.decode("utf-8", errors="replace").splitlines()
+    outage = [line for line in log if "database unavailable" in line]
+    back = [line for line in log if "database back" in line]
+    errors = [
+        line
+        for line in text[:running_log].decode("utf-8", errors="replace").splitlines()
+        if " ERROR " in line or "Traceback" in line
+    ]
+    assert len(outage) == 1, outage
+    assert len(back) == 1, back
+    assert errors == outage, "\n".join(errors[:20])  # that one line: no other error, no traceback
+    sends = arrivals.update()
+    print(
+        f"\nturned away {proxy.turned_away} connections; claimed at the cut {in_flight}; "
+        f"sent again after the outage {sum(sends[tg] - 1 for tg in before)}"
+    )
+    assert all(sends[tg] == 1 for tg in during)
+    assert sum(sends[tg] - 1 for tg in before) <= in_flight
+    assert fake.refused == []
