@@ -53,7 +53,7 @@ from bot.delivery import Delivery
 from store import outbox
 from store.models import Answer
 from tests.dbutil import fresh_postgres, fresh_sqlite
-from tests.fakebot import FakeBotAPI
+from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import settings_for
 from tests.test_e2e_faults import midday_zone
 from tests.test_scale_pg import add_due_patients
@@ -94,7 +94,11 @@ async def drive(
             assert message is not None and message.edits == 0
             started = time.perf_counter()
             await user.tap(message, label)
-            await user.wait_for(lambda m, mid=message_id: m.message_id == mid, timeout=120)
+
+            def edited(m: SentMessage, mid: int = message_id) -> bool:
+                return m.message_id == mid
+
+            await user.wait_for(edited, timeout=120)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
