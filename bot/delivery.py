@@ -23,6 +23,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiohttp import ClientError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card
@@ -381,6 +382,33 @@ class Delivery:
                 level=int(row.payload.get("level", 0)),
             )
             await self._mark_sent(db, row, message.message_id)
+            # acknowledged while this copy was on its way: it must be brought up to date too
+            current = await db.get(Alert, row.alert_id)
+            if current is not None and current.state != AlertState.OPEN:
+                copy = (
+                    await db.exec(
+                        select(AlertCopy).where(
+                            AlertCopy.alert_id == row.alert_id,
+                            AlertCopy.chat_id == row.chat_id,
+                            AlertCopy.message_id == message.message_id,
+                        )
+                    )
+                ).first()
+                if copy is not None:
+                    now = self.clock.now()
+                    db.add(
+                        OutboxMessage(
+                            kind=KIND_ALERT_EDIT,
+                            chat_id=row.chat_id,
+                            alert_id=row.alert_id,
+                            patient_id=row.patient_id,
+                            urgent=True,
+                            due_at=now,
+                            created_at=now,
+                            payload={"copy_id": copy.id},
+                        )
+                    )
+                    await db.commit()
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
         return Sent(message.message_id)
 

@@ -88,7 +88,7 @@ async def raise_findings(
             existing.updated_at = now
             if tier > Tier(existing.tier):
                 existing.tier = tier
-            await _queue_copy_edits(db, existing, now)
+            await queue_copy_edits(db, existing, now)
             raised.append(existing)
             continue
         alert = Alert(
@@ -126,7 +126,7 @@ async def raise_findings(
     return raised
 
 
-async def _queue_copy_edits(db: AsyncSession, alert: Alert, now: datetime) -> None:
+async def queue_copy_edits(db: AsyncSession, alert: Alert, now: datetime) -> None:
     copies = await db.exec(select(AlertCopy).where(AlertCopy.alert_id == alert.id))
     for copy in copies.all():
         db.add(
@@ -251,7 +251,7 @@ async def acknowledge(
         )
         .values(state=OutboxState.CANCELLED, last_error="acknowledged")
     )
-    await _queue_copy_edits(db, alert, now)
+    await queue_copy_edits(db, alert, now)
     audit.record(
         db,
         now=now,

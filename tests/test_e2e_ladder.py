@@ -103,7 +103,7 @@ async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
         await therapist.tap(second, "Acknowledge")
         copies = [m for m in fake.sent_messages() if "URGENT" in m.text]
         await fake.wait_until(
-            lambda: all("Acknowledged by Theo Rapist" in m.text for m in copies), timeout=30
+            lambda: all("Acknowledged by Theo Rapist" in m.text for m in copies), timeout=90
         )
         assert all(m.seq > edit_mark for m in copies) and len(copies) >= 6
         assert first_alert.buttons() == [["History"]]
