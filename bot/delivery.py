@@ -33,7 +33,7 @@ from bot.config import Settings
 from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
-from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, record_copy
+from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, queue_copy_edit, record_copy
 from care.context import context_for, course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
@@ -395,19 +395,7 @@ class Delivery:
                     )
                 ).first()
                 if copy is not None:
-                    now = self.clock.now()
-                    db.add(
-                        OutboxMessage(
-                            kind=KIND_ALERT_EDIT,
-                            chat_id=row.chat_id,
-                            alert_id=row.alert_id,
-                            patient_id=row.patient_id,
-                            urgent=True,
-                            due_at=now,
-                            created_at=now,
-                            payload={"copy_id": copy.id},
-                        )
-                    )
+                    queue_copy_edit(db, current, copy, self.clock.now())
                     await db.commit()
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
         return Sent(message.message_id)

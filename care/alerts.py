@@ -126,21 +126,26 @@ async def raise_findings(
     return raised
 
 
+def queue_copy_edit(db: AsyncSession, alert: Alert, copy: AlertCopy, now: datetime) -> None:
+    """Bring one shown copy of `alert` up to date (through the outbox, so it is not lost)."""
+    db.add(
+        OutboxMessage(
+            kind=KIND_ALERT_EDIT,
+            chat_id=copy.chat_id,
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            urgent=True,
+            due_at=now,
+            created_at=now,
+            payload={"copy_id": copy.id},
+        )
+    )
+
+
 async def queue_copy_edits(db: AsyncSession, alert: Alert, now: datetime) -> None:
     copies = await db.exec(select(AlertCopy).where(AlertCopy.alert_id == alert.id))
     for copy in copies.all():
-        db.add(
-            OutboxMessage(
-                kind=KIND_ALERT_EDIT,
-                chat_id=copy.chat_id,
-                patient_id=alert.patient_id,
-                alert_id=alert.id,
-                urgent=True,
-                due_at=now,
-                created_at=now,
-                payload={"copy_id": copy.id},
-            )
-        )
+        queue_copy_edit(db, alert, copy, now)
 
 
 async def record_copy(db: AsyncSession, *, alert_id: int, chat_id: int, message_id: int) -> None:

@@ -11,9 +11,10 @@ from sqlmodel import select
 
 from store.db import create_engine, session_factory
 from store.models import Alert, AppState, OutboxMessage
-from tests.fakebot import FakeBotAPI, SentMessage
+from tests.fakebot import FakeBotAPI
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
+from tests.test_e2e_checkins import calm_choice
 from tests.test_e2e_faults import midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
@@ -31,14 +32,6 @@ async def protocol_now(db_url: str) -> datetime:
     wall, proto, scale = anchor.value.split("|")
     elapsed = datetime.now(UTC) - datetime.fromisoformat(wall)
     return datetime.fromisoformat(proto) + elapsed * float(scale)
-
-
-def calm(message: SentMessage) -> str:
-    labels = [b for row in message.buttons() for b in row]
-    for choice in ("0", "No", "Fine", "Nothing new"):
-        if choice in labels:
-            return choice
-    return labels[0]
 
 
 async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
@@ -67,7 +60,7 @@ async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
         first = await patient.wait_for(lambda m: "1/" in m.text and m.reply_markup, timeout=60)
         while first.reply_markup:
             mark = patient.mark()
-            await patient.tap(first, calm(first))
+            await patient.tap(first, calm_choice(first))
             first = await patient.wait_for(
                 lambda m, i=first.message_id: m.message_id == i, after=mark
             )
@@ -77,7 +70,7 @@ async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
         )
         while "genitals" not in day.text.rsplit("\n", 1)[-1]:
             mark = patient.mark()
-            await patient.tap(day, calm(day))
+            await patient.tap(day, calm_choice(day))
             day = await patient.wait_for(lambda m, i=day.message_id: m.message_id == i, after=mark)
         day_zone = ZoneInfo(zone)
         local = (await protocol_now(db_url)).astimezone(day_zone)

@@ -11,22 +11,15 @@ from sqlmodel import func, select
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import OutboxMessage
-from tests.fakebot import FakeBotAPI, SentMessage
+from tests.fakebot import FakeBotAPI
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
 from tests.population import populate
+from tests.test_e2e_checkins import calm_choice
 from tests.test_e2e_faults import checkins_received, midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
-
-
-def calm(message: SentMessage) -> str:
-    labels = [b for row in message.buttons() for b in row]
-    for choice in ("0", "No", "Fine", "Nothing new"):
-        if choice in labels:
-            return choice
-    return labels[0]
 
 
 async def test_scaled_time_three_days_through_the_real_process(
@@ -58,7 +51,7 @@ async def test_scaled_time_three_days_through_the_real_process(
                 current = message
                 while current.reply_markup:
                     mark = patient.mark()
-                    await patient.tap(current, calm(current))
+                    await patient.tap(current, calm_choice(current))
                     current = await patient.wait_for(
                         lambda m, mid=current.message_id: m.message_id == mid, after=mark
                     )
