@@ -14,9 +14,16 @@ Two measurements, printed as a table (not part of the test run):
    (M rows spread over the next 30 days, a few thousand due) and the worst case
    (all M rows overdue — the bot was down for days).
 
+With ``--instances N`` the burst is sent by N dispatchers at once, each with its own
+engine, Bot session, limiter and worker id, as N processes would be; ``--shared``
+gives them the Redis budget of ``REDIS_URL`` deployments (scheduler/shared_budget.py).
+The peak is the most messages the fake accepted in any one second, all together.
+
     .venv/bin/python bench/dispatch.py                     # full size, SQLite
     .venv/bin/python bench/dispatch.py --pg                # also PostgreSQL (TEST_DATABASE_URL)
     .venv/bin/python bench/dispatch.py --patients 300 --rows 50000   # a quick run
+    .venv/bin/python bench/dispatch.py --pg-only --skip-claims --instances 2 --shared
+                        # two instances on PostgreSQL sharing the budget in TEST_REDIS_URL
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ from scheduler.outcomes import (
     Transient,
 )
 from scheduler.ratelimit import RateLimiter, mark_answered
+from scheduler.shared_budget import SharedBudget
 from store import outbox
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState
@@ -89,6 +97,16 @@ async def database(backend: str) -> AsyncIterator[str]:
     with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
         async with fresh_sqlite(Path(tmp)) as url:
             yield url
+
+
+def peak_per_second(times: list[float]) -> int:
+    """Most of `times` (sorted, seconds) in any one-second window."""
+    best, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
 
 
 def peak_rss_mib() -> float:
@@ -129,43 +147,77 @@ def make_deliver(bot: Bot, sessions: Any, clock: Clock, granted: dict[int, float
     return deliver
 
 
-async def run_burst(backend: str, patients: int, margin: float) -> dict[str, Any]:
+async def run_burst(
+    backend: str, patients: int, margin: float, instances: int = 1, redis_url: str | None = None
+) -> dict[str, Any]:
     async with database(backend) as url:
-        engine = create_engine(url)
-        sessions = session_factory(engine)
+        engines = [create_engine(url) for _ in range(instances)]
+        sessions = session_factory(engines[0])
         fake = FakeBotAPI(enforce_rate_limits=True, global_per_second=30, per_chat_per_second=1)
         await fake.start()
         for uid in range(FIRST_USER, FIRST_USER + patients):
             await fake.user(uid).send("hi")  # a started chat: Telegram refuses others
         now = datetime.now(UTC)
         async with sessions() as db:
-            await db.exec(insert(OutboxMessage), params=[
-                {"kind": "checkin", "chat_id": uid, "payload": {"key": "evening"},
-                 "due_at": now, "created_at": now, "urgent": False,
-                 "state": OutboxState.PENDING, "attempts": 0}
-                for uid in range(FIRST_USER, FIRST_USER + patients)
-            ])
+            await db.exec(
+                insert(OutboxMessage),
+                params=[
+                    {
+                        "kind": "checkin",
+                        "chat_id": uid,
+                        "payload": {"key": "evening"},
+                        "due_at": now,
+                        "created_at": now,
+                        "urgent": False,
+                        "state": OutboxState.PENDING,
+                        "attempts": 0,
+                    }
+                    for uid in range(FIRST_USER, FIRST_USER + patients)
+                ],
+            )
             await db.commit()
         rss_before = peak_rss_mib()
         clock = Clock()
-        bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
-        limiter = RateLimiter(per_second=30, per_chat_interval=1.0, safety_margin=margin)
         granted: dict[int, float] = {}
-        dispatcher = OutboxDispatcher(
-            sessions, clock, make_deliver(bot, sessions, clock, granted), limiter,
-            worker_id="bench",
-        )
-        scheduler = make_scheduler(dispatcher, interval_seconds=2.0)
+        # each instance as a separate process would have it: its own engine, Bot session,
+        # limiter and worker id; with Redis they share the token's budget
+        bots, budgets, running = [], [], []
+        for i, engine in enumerate(engines):
+            bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+            budget = (
+                SharedBudget.from_url(redis_url, bot_id=bot.id, safety_margin=margin)
+                if redis_url
+                else None
+            )
+            limiter = RateLimiter(
+                per_second=30, per_chat_interval=1.0, safety_margin=margin, shared=budget
+            )
+            instance_sessions = session_factory(engine)
+            dispatcher = OutboxDispatcher(
+                instance_sessions,
+                clock,
+                make_deliver(bot, instance_sessions, clock, granted),
+                limiter,
+                worker_id=f"bench{i}",
+            )
+            bots.append(bot)
+            budgets.append(budget)
+            running.append((make_scheduler(dispatcher, interval_seconds=2.0), dispatcher))
         started = time.monotonic()
-        scheduler.start()
+        for scheduler, _ in running:
+            scheduler.start()
 
         def all_sent() -> bool:
             return len(fake.sent_messages()) >= patients
 
         await fake.wait_until(all_sent, timeout=patients / 10 + 120)
-        await shutdown(scheduler, dispatcher)
+        for scheduler, dispatcher in running:
+            await shutdown(scheduler, dispatcher)
         elapsed = time.monotonic() - started
-        await bot.session.close()
+        for bot, budget in zip(bots, budgets, strict=True):
+            await bot.session.close()
+            if budget is not None:
+                await budget.close()
         await fake.stop()
 
         sends = [r for r in fake.requests if r.method == "sendMessage"]
@@ -180,11 +232,25 @@ async def run_burst(backend: str, patients: int, margin: float) -> dict[str, Any
             int(m.text.split("#", 1)[1].split(":", 1)[0]) for m in fake.sent_messages()
         )
         async with sessions() as db:
-            rows = (await db.exec(select(col(OutboxMessage.id), col(OutboxMessage.state)))).all()
-        states = Counter(state for _, state in rows)
-        all_ids = {row_id for row_id, _ in rows}
-        await engine.dispose()
+            rows = (
+                await db.exec(
+                    select(
+                        col(OutboxMessage.id),
+                        col(OutboxMessage.state),
+                        col(OutboxMessage.claimed_by),
+                    )
+                )
+            ).all()
+        states = Counter(state for _, state, _ in rows)
+        all_ids = {row_id for row_id, _, _ in rows}
+        by_worker = Counter(worker for _, state, worker in rows if state == OutboxState.SENT)
+        for engine in engines:
+            await engine.dispose()
         return {
+            "instances": instances,
+            "shared": redis_url is not None,
+            "by_worker": sorted(by_worker.values(), reverse=True),
+            "peak_per_second": peak_per_second(ok),
             "backend": backend,
             "messages": patients,
             "elapsed_s": elapsed,
@@ -320,6 +386,10 @@ async def main() -> None:
         "--urgent-index", action="store_true",
         help="also time claims with the proposed index (state, urgent, due_at)",
     )
+    parser.add_argument("--instances", type=int, default=1, help="dispatchers sending at once")
+    parser.add_argument(
+        "--shared", action="store_true", help="instances share the budget in TEST_REDIS_URL"
+    )
     parser.add_argument("--skip-burst", action="store_true")
     parser.add_argument("--skip-claims", action="store_true")
     args = parser.parse_args()
@@ -329,10 +399,16 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if not args.skip_burst:
         for backend in backends:
-            r = await run_burst(backend, args.patients, args.margin)
+            redis_url = os.environ.get("TEST_REDIS_URL") if args.shared else None
+            if args.shared and not redis_url:
+                raise SystemExit("--shared needs TEST_REDIS_URL (redis://…)")
+            r = await run_burst(backend, args.patients, args.margin, args.instances, redis_url)
             lag = r["lag_ms"]
+            who = f"{r['instances']} instance(s)" + (", shared budget" if r["shared"] else "")
             print(
-                f"burst {r['backend']:10} {r['messages']} msgs in {r['elapsed_s']:.1f} s: "
+                f"burst {r['backend']:10} {who}, sent by each {r['by_worker']}: "
+                f"peak {r['peak_per_second']} msg/s; "
+                f"{r['messages']} msgs in {r['elapsed_s']:.1f} s: "
                 f"{r['rate']:.2f} msg/s sustained; {r['429']} of {r['requests']} requests "
                 f"answered 429 ({r['share_429']:.2%}); lost {r['lost']}, doubled "
                 f"{r['doubled']}; rows {r['states']}; peak RSS {r['peak_rss_mib']:.0f} MiB "

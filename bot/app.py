@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.response_types import pin_response_types
 from bot.routers import (
     admin,
     checkin,
@@ -57,6 +58,7 @@ class App:
 
 
 def make_bot(settings: Settings) -> Bot:
+    pin_response_types()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(
         token=settings.bot_token,

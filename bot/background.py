@@ -12,6 +12,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,6 +32,9 @@ from scheduler.outcomes import Deliver
 from scheduler.ratelimit import RateLimiter
 from store.db import SessionFactory
 
+if TYPE_CHECKING:
+    from scheduler.shared_budget import SharedBudget
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +43,7 @@ class Background:
     dispatcher: OutboxDispatcher
     scheduler: AsyncIOScheduler
     sweep: Callable[[], Awaitable[None]]
+    shared: SharedBudget | None = None
 
     async def run_once(self) -> None:
         """One sweep and one dispatch pass now (what the scheduler does on its interval)."""
@@ -50,6 +55,8 @@ class Background:
 
     async def stop(self) -> None:
         await shutdown(self.scheduler, self.dispatcher)
+        if self.shared is not None:
+            await self.shared.close()
 
 
 def make_background(
@@ -66,9 +73,21 @@ def make_background(
     `wrap_delivery` lets the edge observe every outcome (the metrics count sends and
     429s this way) without the dispatcher knowing about it.
     """
+    per_second = max(1, int(settings.global_rate_per_second))
+    shared = None
+    if settings.redis_url:  # several instances: the token's ceilings are shared in Redis
+        from scheduler.shared_budget import SharedBudget
+
+        shared = SharedBudget.from_url(
+            settings.redis_url,
+            bot_id=bot.id,
+            per_second=per_second,
+            chat_interval=1.0 / settings.per_chat_rate_per_second,
+        )
     limiter = RateLimiter(
-        per_second=max(1, int(settings.global_rate_per_second)),
+        per_second=per_second,
         per_chat_interval=1.0 / settings.per_chat_rate_per_second,
+        shared=shared,
     )
     delivery: Deliver = Delivery(bot, sessions, protocol, settings, clock)
     if wrap_delivery is not None:
@@ -118,4 +137,4 @@ def make_background(
         interval_seconds=interval,
         extra_jobs=[(sweep_all, interval, "sweeps")],
     )
-    return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep_all)
+    return Background(dispatcher=dispatcher, scheduler=scheduler, sweep=sweep_all, shared=shared)

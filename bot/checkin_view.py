@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from aiogram import html
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import AnswerCb
 from flows.answers import answer_options
@@ -21,26 +20,33 @@ def answer_label(protocol: Protocol, question_key: str, code: int, lang: str) ->
     return str(code)
 
 
+# buttons per row, by question kind; the last width repeats
+ROW_WIDTHS: dict[str, tuple[int, ...]] = {"scale": (6, 5), "count": (4,), "yes_no": (2,)}
+
+
 def question_keyboard(
     protocol: Protocol, checkin_id: int, ref: QuestionRef, lang: str
 ) -> InlineKeyboardMarkup:
+    """The answer buttons of one question.
+
+    Built directly rather than with aiogram's InlineKeyboardBuilder, which deep-copies
+    the whole keyboard on every step: this runs on every tap.
+    """
     question = protocol.question(ref.question)
-    builder = InlineKeyboardBuilder()
-    options = answer_options(protocol, question)
-    for option in options:
-        builder.button(
+    buttons = [
+        InlineKeyboardButton(
             text=option.label.get(lang)[:64],
-            callback_data=AnswerCb(c=checkin_id, q=ref.key, v=option.code),
+            callback_data=AnswerCb(c=checkin_id, q=ref.key, v=option.code).pack(),
         )
-    if question.kind == "scale":
-        builder.adjust(6, 5)
-    elif question.kind == "count":
-        builder.adjust(4, 4)
-    elif question.kind == "yes_no":
-        builder.adjust(2)
-    else:
-        builder.adjust(1)
-    return builder.as_markup()
+        for option in answer_options(protocol, question)
+    ]
+    widths = ROW_WIDTHS.get(question.kind, (1,))
+    rows: list[list[InlineKeyboardButton]] = []
+    while buttons:
+        width = widths[min(len(rows), len(widths) - 1)]
+        rows.append(buttons[:width])
+        buttons = buttons[width:]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def checkin_text(

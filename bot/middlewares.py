@@ -8,16 +8,14 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.types import TelegramObject, User
-from sqlmodel import select
 
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import lang_of
-from care.people import ensure_admin, staff_by_tg
+from care.people import ensure_admin, person_by_tg
 from scheduler.clock import Clock
 from store.db import SessionFactory
-from store.models import Patient
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ class IdentityMiddleware(BaseMiddleware):
             return None  # channel posts and the like: nothing of ours
         db = data["db"]
         lang = lang_of(user.language_code)
-        staff = await staff_by_tg(db, user.id)
+        staff, patient = await person_by_tg(db, user.id)
         if user.id in self.settings.admin_ids:
             staff, created = await ensure_admin(
                 db, tg_user_id=user.id, name=user.full_name, language=lang, now=self.clock.now()
@@ -58,13 +56,10 @@ class IdentityMiddleware(BaseMiddleware):
                 log.info("admin registered staff_id=%s", staff.id)
                 bot: Bot = data["bot"]
                 await set_commands_for(bot, user.id, "admin")
-        patient = None
-        if staff is None:
-            patient = (await db.exec(select(Patient).where(Patient.tg_user_id == user.id))).first()
-            if patient is not None:
-                lang = patient.language
-        else:
-            lang = staff.language
+        if staff is not None:
+            patient, lang = None, staff.language  # staff act as staff, never as a patient
+        elif patient is not None:
+            lang = patient.language
         data["actor"] = Actor(
             tg_user_id=user.id, lang=lang, first_name=user.first_name, staff=staff, patient=patient
         )

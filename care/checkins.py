@@ -16,7 +16,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.alerts import AlertPolicy, raise_findings
-from care.context import answers_of, context_for, patient_tz
+from care.context import (
+    answered_in,
+    answers_of,
+    context_for,
+    context_of,
+    earlier_in_session,
+    latest_session,
+    patient_answers,
+    patient_tz,
+)
 from care.planning import (
     EXERCISE_LATE_AFTER,
     KIND_CHECKIN,
@@ -24,7 +33,7 @@ from care.planning import (
     plan_next_course_checkin,
     plan_next_exercise_reminder,
 )
-from care.triage_facts import findings_for_answer, silence_finding
+from care.triage_facts import answer_history, findings_for_answer, silence_finding
 from flows.answers import is_valid_code
 from flows.engine import (
     PatientContext,
@@ -508,7 +517,14 @@ async def record_answer(
     the check-in asks and only a value the question allows; a repeated tap stores
     nothing. Anything refused leaves the database as it was.
     """
-    checkin = await db.get(Checkin, checkin_id)
+    found = (
+        await db.exec(
+            select(Checkin, NeedlingSession)
+            .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
+            .where(Checkin.id == checkin_id)
+        )
+    ).first()
+    checkin, session = found if found is not None else (None, None)
     if checkin is None or checkin.patient_id != patient.id:
         return AnswerResult(AnswerStatus.REFUSED)
     if checkin.state != CheckinState.OPEN:
@@ -516,13 +532,18 @@ async def record_answer(
     definition = protocol.checkins.get(checkin.key)
     if definition is None:
         return AnswerResult(AnswerStatus.CLOSED, checkin)
-    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    assert checkin.id is not None and patient.id is not None
+    if session is None:  # a check-in without a session is read against the latest one
+        session = await latest_session(db, patient.id)
+    stored = await patient_answers(db, patient.id)
+    ctx = context_of(
+        protocol, patient, session, earlier_in_session(stored, session.id if session else None)
+    )
     refs = {ref.key: ref for ref in questions_for(definition, ctx)}
     ref = refs.get(question_key)
     if ref is None or not is_valid_code(protocol.question(ref.question), code):
         return AnswerResult(AnswerStatus.REFUSED, checkin)
-    assert checkin.id is not None and patient.id is not None
-    answered = await answers_of(db, checkin.id)
+    answered = answered_in(stored, checkin.id)
     if question_key in answered:
         return AnswerResult(
             AnswerStatus.DUPLICATE,
@@ -532,6 +553,7 @@ async def record_answer(
             answered,
             context=ctx,
         )
+    # every read is done: the write transaction starts here and stays short
     db.add(
         Answer(
             checkin_id=checkin.id,
@@ -552,6 +574,8 @@ async def record_answer(
         protocol,
         patient=patient,
         checkin=checkin,
+        session=session,
+        history=answer_history(stored),
         question_key=question_key,
         value=code,
         ctx=ctx,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,7 +62,6 @@ async def context_for(
     session = await db.get(NeedlingSession, session_id) if session_id is not None else None
     if session is None and patient.id is not None:
         session = await latest_session(db, patient.id)
-    regions = [r for r in (session.regions if session else []) if r in protocol.regions]
     earlier: dict[tuple[str, str], int] = {}
     if session is not None:
         rows = await db.exec(
@@ -70,6 +71,17 @@ async def context_for(
         )
         for key, question, value in rows.all():
             earlier[(key, question)] = value
+    return context_of(protocol, patient, session, earlier)
+
+
+def context_of(
+    protocol: Protocol,
+    patient: Patient,
+    session: NeedlingSession | None,
+    earlier: dict[tuple[str, str], int],
+) -> PatientContext:
+    """The engine's view of a patient, from records already loaded."""
+    regions = [r for r in (session.regions if session else []) if r in protocol.regions]
     return PatientContext(
         region_tags=protocol.region_tags(regions),
         baseline=patient.baseline_pain,
@@ -77,3 +89,59 @@ async def context_for(
         earlier=earlier,
         leg_symptoms=patient.leg_symptoms,
     )
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """One stored answer with the check-in and session it belongs to."""
+
+    checkin_id: int
+    checkin_key: str
+    session_id: int | None
+    question_key: str
+    value: int
+    answered_at: datetime
+    session_number: int | None
+    session_ended_at: datetime | None
+
+
+async def patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswer]:
+    """Every answer of a patient, oldest first, in one query.
+
+    A tap needs three views of them — the answers already given in the check-in,
+    the earlier answers of its session (the engine's context) and the whole history
+    (triage) — and reading them once keeps the tap short.
+    """
+    statement = (
+        sa_select(
+            col(Answer.checkin_id),
+            col(Checkin.key),
+            col(Checkin.session_id),
+            col(Answer.question_key),
+            col(Answer.value),
+            col(Answer.answered_at),
+            col(NeedlingSession.number),
+            col(NeedlingSession.ended_at),
+        )
+        .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
+        .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
+        .where(col(Answer.patient_id) == patient_id)
+        .order_by(col(Answer.answered_at), col(Answer.id))
+    )
+    # plain rows through the session's connection: no ORM objects are needed here
+    rows = await (await db.connection()).execute(statement)
+    return [StoredAnswer(*row) for row in rows.all()]
+
+
+def answered_in(answers: list[StoredAnswer], checkin_id: int) -> dict[str, int]:
+    """The answers already given in one check-in, by question ref key."""
+    return {a.question_key: a.value for a in answers if a.checkin_id == checkin_id}
+
+
+def earlier_in_session(
+    answers: list[StoredAnswer], session_id: int | None
+) -> dict[tuple[str, str], int]:
+    """The answers of a session's check-ins, by (check-in key, question ref key)."""
+    if session_id is None:
+        return {}
+    return {(a.checkin_key, a.question_key): a.value for a in answers if a.session_id == session_id}

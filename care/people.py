@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import BigInteger, literal
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +21,26 @@ INVITABLE_ROLES = (Role.STAFF, Role.THERAPIST)
 async def staff_by_tg(db: AsyncSession, tg_user_id: int) -> StaffMember | None:
     result = await db.exec(select(StaffMember).where(StaffMember.tg_user_id == tg_user_id))
     return result.first()
+
+
+async def person_by_tg(
+    db: AsyncSession, tg_user_id: int
+) -> tuple[StaffMember | None, Patient | None]:
+    """The staff record and the patient record of a Telegram account, in one query.
+
+    Every update needs to know who sent it; one round trip instead of two keeps the
+    busiest path (a patient's tap) short.
+    """
+    probe = sa_select(literal(tg_user_id, BigInteger).label("tg")).subquery()
+    row = (
+        await db.exec(
+            select(StaffMember, Patient)
+            .select_from(probe)
+            .outerjoin(StaffMember, col(StaffMember.tg_user_id) == probe.c.tg)
+            .outerjoin(Patient, col(Patient.tg_user_id) == probe.c.tg)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def ensure_admin(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.context import sessions_of
+from care.context import StoredAnswer, sessions_of
 from flows.engine import PatientContext
 from flows.progress import CourseFacts, Reading, progress_findings
 from flows.protocol import Protocol
@@ -18,25 +18,19 @@ WEEKLY_KEYS = ("weekly",)
 ADHERENCE_KEYS = ("adherence",)
 
 
-async def answer_history(db: AsyncSession, patient_id: int) -> list[AnswerFact]:
-    """Every answer of the patient with its check-in key and session, oldest first."""
-    rows = await db.exec(
-        select(Answer, Checkin, NeedlingSession)
-        .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
-        .join(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
-        .where(Answer.patient_id == patient_id)
-        .order_by(col(Answer.answered_at), col(Answer.id))
-    )
+def answer_history(answers: list[StoredAnswer]) -> list[AnswerFact]:
+    """The triage view of a patient's stored answers (those of a session's check-ins)."""
     return [
         AnswerFact(
-            checkin_key=checkin.key,
-            question_key=answer.question_key,
-            value=answer.value,
-            answered_at=answer.answered_at,
-            session_number=session.number,
-            hours_after_session=(answer.answered_at - session.ended_at).total_seconds() / 3600,
+            checkin_key=a.checkin_key,
+            question_key=a.question_key,
+            value=a.value,
+            answered_at=a.answered_at,
+            session_number=a.session_number,
+            hours_after_session=(a.answered_at - a.session_ended_at).total_seconds() / 3600,
         )
-        for answer, checkin, session in rows.all()
+        for a in answers
+        if a.session_number is not None and a.session_ended_at is not None
     ]
 
 
@@ -46,18 +40,21 @@ async def findings_for_answer(
     *,
     patient: Patient,
     checkin: Checkin,
+    session: NeedlingSession | None,
+    history: list[AnswerFact],
     question_key: str,
     value: int,
     ctx: PatientContext,
     now: datetime,
 ) -> list[Finding]:
     """The alert findings of one new (already flushed) answer, and the course's progress
-    and adherence verdicts when the answer is a weekly pain or adherence rating."""
+    and adherence verdicts when the answer is a weekly pain or adherence rating.
+
+    `session` is the check-in's session and `history` the patient's answers before
+    this one (:func:`answer_history`)."""
     assert patient.id is not None
-    session = await db.get(NeedlingSession, checkin.session_id) if checkin.session_id else None
     if session is None:
         return []
-    history = await answer_history(db, patient.id)
     fact = AnswerFact(
         checkin_key=checkin.key,
         question_key=question_key,
@@ -71,7 +68,7 @@ async def findings_for_answer(
         protocol, answer=fact, ctx=ctx, history=history, session_regions_tags=tags
     )
     if checkin.key in WEEKLY_KEYS and question_key == "Q2":
-        findings += await _progress(db, protocol, patient, history, now)
+        findings += await _progress(db, protocol, patient, [*history, fact], now)
     if checkin.key in ADHERENCE_KEYS and question_key == "Q9":
         found = await _adherence(db, protocol, patient)
         if found is not None:

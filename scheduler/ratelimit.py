@@ -33,6 +33,10 @@ after the HTTP request returns, dates it by the answer itself.
 :meth:`RateLimiter.acquire` dates a use by its grant, for callers that cannot
 say when their request ended; ``safety_margin`` widens the windows for them.
 
+Several instances sending with one bot token share Telegram's ceilings: given a
+:class:`~scheduler.shared_budget.SharedBudget`, every slot also takes its place in
+the windows kept in Redis, after this process's own queueing (see that module).
+
 Time is injectable (`now`, `sleep`) so tests drive it virtually.
 """
 
@@ -44,6 +48,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scheduler.shared_budget import Booking, SharedBudget
 
 Now = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -74,11 +82,14 @@ class _Slot:
 
     def __init__(self, limiter: RateLimiter, uses: list[_Use]) -> None:
         self._limiter, self._uses, self.finished = limiter, uses, False
+        self.booking: Booking | None = None  # its place in the shared windows, if any
 
     def finish(self) -> None:
         if not self.finished:
             self.finished = True
             self._limiter._finish(self._uses, self._limiter._now())
+            if self.booking is not None and self._limiter.shared is not None:
+                self._limiter.shared.finish(self.booking)
 
 
 _current_slot: ContextVar[_Slot | None] = ContextVar("careloop_rate_slot", default=None)
@@ -109,14 +120,13 @@ class RateLimiter:
         safety_margin: float = 0.0,
         now: Now = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        shared: SharedBudget | None = None,
     ) -> None:
         if per_second < 1 or group_per_minute < 1:
             raise ValueError("rate limits must allow at least one message")
         self.per_second = per_second
         self.window = 1.0 + safety_margin
-        self.chat_interval = (
-            per_chat_interval + safety_margin if per_chat_interval > 0 else 0.0
-        )
+        self.chat_interval = per_chat_interval + safety_margin if per_chat_interval > 0 else 0.0
         self.group_per_minute = group_per_minute
         self.group_window = 60.0 + safety_margin
         self._now = now
@@ -127,6 +137,7 @@ class RateLimiter:
         self._chats: dict[int, _Chat] = {}
         self._prune_at = 1024
         self._finished = asyncio.Event()  # set (and replaced) whenever a use completes
+        self.shared = shared
 
     # ------------------------------------------------------------------ public
 
@@ -136,9 +147,14 @@ class RateLimiter:
         The use is dated by this instant. ``chat_id=None`` counts against the
         overall ceiling only. Cancelling a waiting caller consumes nothing.
         """
-        uses = await self._grant(chat_id)
-        instant = self._now()
-        self._finish(uses, instant)
+        uses = await self._grant(chat_id, in_flight=self.shared is not None)
+        try:
+            booking = await self.shared.reserve(chat_id) if self.shared is not None else None
+        finally:
+            instant = self._now()
+            self._finish(uses, instant)
+        if booking is not None and self.shared is not None:
+            self.shared.finish(booking)
         return instant
 
     @asynccontextmanager
@@ -151,6 +167,12 @@ class RateLimiter:
         :func:`mark_answered` inside the block to date the use earlier.
         """
         slot = _Slot(self, await self._grant(chat_id, in_flight=True))
+        if self.shared is not None:
+            try:
+                slot.booking = await self.shared.reserve(chat_id)
+            except BaseException:  # cancelled while waiting for the other instances
+                slot.finish()
+                raise
         token = _current_slot.set(slot)
         try:
             yield self._now()
@@ -166,6 +188,8 @@ class RateLimiter:
         until = self._now() + max(seconds, 0.0)
         if chat_id is None:
             self._paused_until = max(self._paused_until, until)
+            if self.shared is not None:
+                self.shared.penalize(seconds)
             return
         chat = self._chats.setdefault(chat_id, _Chat())
         chat.paused_until = max(chat.paused_until, until)

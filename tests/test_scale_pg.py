@@ -330,9 +330,10 @@ async def test_instances_send_every_due_row_exactly_once(
 ) -> None:
     """2,000 check-ins due at once, the real process plus 1 or 2 in-process instances.
 
-    Each instance has its own 30 msg/s limiter, so together they send faster than the
-    30 msg/s Telegram allows one bot (the fake here does not enforce it; the peak rate
-    is printed). With several instances, SEND_RATE_PER_SECOND must be divided among them.
+    Here the instances have no Redis, so each keeps its own 30 msg/s limiter and together
+    they send faster than Telegram allows one bot (the fake does not enforce it here; the
+    peak rate is printed). tests/test_shared_budget.py runs instances that share the
+    limits through Redis against a fake that enforces them.
     """
     now = datetime.now(UTC)
     zone = midday_zone(now)
