@@ -7,7 +7,8 @@ message to the next question. careloop handles the tap with its real dispatcher
 (aiogram polling, middlewares, routers): `record_answer` stores the rating and commits,
 the callback is answered, and the message is edited to question 2 — on SQLite and on
 PostgreSQL. A bare aiogram bot makes the same Bot API calls (answerCallbackQuery, then
-editMessageText with the next keyboard) and touches no database: the ceiling.
+editMessageText with the next keyboard, then sendMessage with the after-answer advice
+that the protocol gives for that rating) and touches no database: the ceiling.
 
 Reported: taps per second (taps / wall time of the run), careloop's share of the bare
 bot's rate (target ≥ 0.5), and the latency of a tap (tap → edit seen by the fake), p50
@@ -200,9 +201,12 @@ FIRST = (
 )
 SECOND = (
     "A quick check a few hours after your treatment. One tap per question.\n"
-    "✓ Soreness where the needles went, right now? — <b>{v}</b>\n\n"
+    "✓ Soreness where the needles went, right now? 0 = none, 10 = worst imaginable."
+    " — <b>{v}/10</b>\n\n"
     "<b>2/2</b> Since the treatment, have you noticed anything new? Tap the one that fits best."
 )
+# the protocol's after-answer text for soreness 0–3, which careloop sends as a new message
+ADVICE = "Thank you. Some soreness is normal after needling and usually eases over 1–3 days."
 
 
 def bare_router() -> Router:
@@ -214,6 +218,7 @@ def bare_router() -> Router:
         if isinstance(query.message, Message):
             value = (query.data or "r:?").split(":", 1)[1]
             await query.message.edit_text(SECOND.format(v=value), reply_markup=choice_keyboard())
+            await query.message.answer(ADVICE)
 
     return router
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -500,6 +500,14 @@ class AnswerResult:
         return self.status == AnswerStatus.RECORDED and self.next_ref is None
 
 
+# built once: it runs on every tap
+_CHECKIN_WITH_SESSION = (
+    select(Checkin, NeedlingSession)
+    .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
+    .where(col(Checkin.id) == bindparam("checkin_id"))
+)
+
+
 async def record_answer(
     db: AsyncSession,
     protocol: Protocol,
@@ -517,13 +525,7 @@ async def record_answer(
     the check-in asks and only a value the question allows; a repeated tap stores
     nothing. Anything refused leaves the database as it was.
     """
-    found = (
-        await db.exec(
-            select(Checkin, NeedlingSession)
-            .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
-            .where(Checkin.id == checkin_id)
-        )
-    ).first()
+    found = (await db.exec(_CHECKIN_WITH_SESSION, params={"checkin_id": checkin_id})).first()
     checkin, session = found if found is not None else (None, None)
     if checkin is None or checkin.patient_id != patient.id:
         return AnswerResult(AnswerStatus.REFUSED)

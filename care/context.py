@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -105,6 +106,25 @@ class StoredAnswer:
     session_ended_at: datetime | None
 
 
+# built once: it runs on every tap
+_PATIENT_ANSWERS = (
+    sa_select(
+        col(Answer.checkin_id),
+        col(Checkin.key),
+        col(Checkin.session_id),
+        col(Answer.question_key),
+        col(Answer.value),
+        col(Answer.answered_at),
+        col(NeedlingSession.number),
+        col(NeedlingSession.ended_at),
+    )
+    .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
+    .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
+    .where(col(Answer.patient_id) == bindparam("patient_id"))
+    .order_by(col(Answer.answered_at), col(Answer.id))
+)
+
+
 async def patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswer]:
     """Every answer of a patient, oldest first, in one query.
 
@@ -112,24 +132,9 @@ async def patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswe
     the earlier answers of its session (the engine's context) and the whole history
     (triage) — and reading them once keeps the tap short.
     """
-    statement = (
-        sa_select(
-            col(Answer.checkin_id),
-            col(Checkin.key),
-            col(Checkin.session_id),
-            col(Answer.question_key),
-            col(Answer.value),
-            col(Answer.answered_at),
-            col(NeedlingSession.number),
-            col(NeedlingSession.ended_at),
-        )
-        .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
-        .outerjoin(NeedlingSession, col(NeedlingSession.id) == col(Checkin.session_id))
-        .where(col(Answer.patient_id) == patient_id)
-        .order_by(col(Answer.answered_at), col(Answer.id))
-    )
     # plain rows through the session's connection: no ORM objects are needed here
-    rows = await (await db.connection()).execute(statement)
+    connection = await db.connection()
+    rows = await connection.execute(_PATIENT_ANSWERS, {"patient_id": patient_id})
     return [StoredAnswer(*row) for row in rows.all()]
 
 

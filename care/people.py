@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, literal
+from sqlalchemy import BigInteger, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +23,16 @@ async def staff_by_tg(db: AsyncSession, tg_user_id: int) -> StaffMember | None:
     return result.first()
 
 
+_PROBE = sa_select(bindparam("tg", type_=BigInteger).label("tg")).subquery()
+# built once: a tap pays for sending it, not for building it again
+_PERSON = (
+    select(StaffMember, Patient)
+    .select_from(_PROBE)
+    .outerjoin(StaffMember, col(StaffMember.tg_user_id) == _PROBE.c.tg)
+    .outerjoin(Patient, col(Patient.tg_user_id) == _PROBE.c.tg)
+)
+
+
 async def person_by_tg(
     db: AsyncSession, tg_user_id: int
 ) -> tuple[StaffMember | None, Patient | None]:
@@ -31,15 +41,7 @@ async def person_by_tg(
     Every update needs to know who sent it; one round trip instead of two keeps the
     busiest path (a patient's tap) short.
     """
-    probe = sa_select(literal(tg_user_id, BigInteger).label("tg")).subquery()
-    row = (
-        await db.exec(
-            select(StaffMember, Patient)
-            .select_from(probe)
-            .outerjoin(StaffMember, col(StaffMember.tg_user_id) == probe.c.tg)
-            .outerjoin(Patient, col(Patient.tg_user_id) == probe.c.tg)
-        )
-    ).first()
+    row = (await db.exec(_PERSON, params={"tg": tg_user_id})).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
 

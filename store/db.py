@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use.
+IDLE_PING_AFTER_SECONDS = 5.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -36,8 +41,39 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Check a pooled connection before use only if it sat idle for a while.
+
+    A connection the database dropped (a restart, a failover, an idle timeout) must
+    not fail the next patient's tap, so connections are checked before use — but
+    SQLAlchemy's ``pool_pre_ping`` pings on *every* checkout, a round trip that was a
+    fifth of a tap's database time (bench/updates.py). A connection that came back to
+    the pool moments ago is alive; one that sat idle is pinged. A dead one is replaced
+    (``DisconnectionError`` makes the pool discard it and connect afresh). A database
+    that fails mid-traffic is still noticed by the statement that fails, and the pool
+    then drops every older connection.
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _maybe_ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < IDLE_PING_AFTER_SECONDS:
+            return  # new, or back in the pool moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever the driver raises for a dead connection
+            raise sa_exc.DisconnectionError(str(exc)) from exc
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
