@@ -281,6 +281,11 @@ class OutboxDispatcher:
                 return
             try:
                 outcome = await self._deliver(row)
+            except DB_ERRORS as exc:  # its own reads or writes hit the outage
+                self._db_errors += 1
+                self._database_failed(exc)  # once for the outage, not once per row
+                log.debug("outbox %d: deliver hit the database outage", _id(row), exc_info=True)
+                outcome = Transient(error=f"database: {type(exc).__name__}")
             except Exception as exc:  # the contract says no raising; a bug must not stop us
                 log.warning(
                     "outbox %d %s chat %d: deliver raised %s",

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,6 +42,26 @@ class _ExpectedSkips(logging.Filter):
 
 
 _EXPECTED_SKIPS = _ExpectedSkips()
+
+# The extra jobs' runs under way, per scheduler, so shutdown can let them finish:
+# APScheduler's asyncio executor would cancel them mid-way (a half-done sweep and a
+# traceback in the log).
+_RUNNING: WeakKeyDictionary[AsyncIOScheduler, set[asyncio.Task[Any]]] = WeakKeyDictionary()
+
+SWEEP_GRACE_SECONDS = 30.0
+
+
+def _tracked(func: Job, running: set[asyncio.Task[Any]]) -> Job:
+    async def run() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            return await func()
+        finally:
+            running.discard(task)
+
+    return run
 
 
 def _job_options(interval_seconds: float) -> dict[str, Any]:
@@ -74,9 +95,15 @@ def make_scheduler(
         next_run_time=datetime.now(UTC),
         **_job_options(interval_seconds),
     )
+    running = _RUNNING.setdefault(scheduler, set())
     for func, seconds, job_id in extra_jobs:
         scheduler.add_job(
-            func, "interval", seconds=seconds, id=job_id, name=job_id, **_job_options(seconds)
+            _tracked(func, running),
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            name=job_id,
+            **_job_options(seconds),
         )
     return scheduler
 
@@ -87,11 +114,15 @@ async def shutdown(scheduler: AsyncIOScheduler, dispatcher: OutboxDispatcher) ->
     The order matters: APScheduler's asyncio executor *cancels* running jobs on
     shutdown, which would cut a send off between Telegram accepting it and the
     database recording it (a duplicate after restart). Pausing first and
-    draining lets the running pass finish its sends and give back the rest.
+    draining lets the running pass finish its sends and give back the rest; a
+    sweep under way finishes its pass too (up to ``SWEEP_GRACE_SECONDS``).
     """
     if scheduler.running:
         scheduler.pause()
     await dispatcher.drain()
+    running = _RUNNING.get(scheduler, set())
+    if running:  # sweeps under way finish their pass (bounded: a hung one is cancelled)
+        await asyncio.wait(set(running), timeout=SWEEP_GRACE_SECONDS)
     if scheduler.running:
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # AsyncIOScheduler stops in a loop callback; let it run

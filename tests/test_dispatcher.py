@@ -616,3 +616,34 @@ async def test_scheduler_runs_a_tick_at_start_with_safe_job_options(
     finally:
         await shutdown(scheduler, d)
     assert not scheduler.running
+
+
+async def test_shutdown_lets_a_running_sweep_finish_instead_of_cancelling_it(
+    sessions: SessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while a sweep is half done: it completes (its work committed, nothing
+    logged as an error), rather than being cut off with a traceback in the log."""
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def sweep() -> None:
+        started.set()
+        await asyncio.sleep(1.0)  # a sweep's work, still under way when shutdown begins
+        finished.append(True)
+
+    async def deliver(r: OutboxMessage) -> Outcome:
+        return Sent()
+
+    d = dispatcher(sessions, ManualClock(), deliver)
+    scheduler = make_scheduler(d, interval_seconds=3600, extra_jobs=[(sweep, 3600.0, "sweep")])
+    job = scheduler.get_job("sweep")
+    assert job is not None
+    job.modify(next_run_time=datetime.now(UTC))
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), timeout=30)  # a guard, not a timing check
+    with caplog.at_level(logging.DEBUG):
+        await asyncio.wait_for(shutdown(scheduler, d), timeout=30)
+    assert finished == [True]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], [
+        r.getMessage() for r in caplog.records
+    ]

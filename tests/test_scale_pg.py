@@ -809,6 +809,10 @@ async def test_database_outage_is_logged_once_and_caught_up(
     assert len(outage) == 1, outage
     assert len(back) == 1, back
     assert errors == outage, "\n".join(errors[:20])  # that one line: no other error, no traceback
+    per_row = [line for line in log if "deliver raised" in line]
+    assert per_row == [], "\n".join(per_row[:20])  # the outage is not logged row by row
+    shutdown = text[running_log:].decode("utf-8", errors="replace")
+    assert "Traceback" not in shutdown, shutdown[-3000:]
     sends = arrivals.update()
     print(
         f"\nturned away {proxy.turned_away} connections; claimed at the cut {in_flight}; "
