@@ -10,6 +10,10 @@ PostgreSQL. A bare aiogram bot makes the same Bot API calls (answerCallbackQuery
 editMessageText with the next keyboard, then sendMessage with the after-answer advice
 that the protocol gives for that rating) and touches no database: the ceiling.
 
+Telegram's flood limits are not part of the comparison: the fake does not enforce them
+here, the bare bot has no limiter, and careloop's limiter (which paces handlers' replies
+too, bot/reply_budget.py) is set out of the way with SEND_RATE_PER_SECOND=100000.
+
 Reported: taps per second (taps / wall time of the run), careloop's share of the bare
 bot's rate (target ≥ 0.5), and the latency of a tap (tap → edit seen by the fake), p50
 and p99. Everything runs in this process and event loop: the fake Bot API, the bot and
@@ -144,7 +148,16 @@ async def run_careloop(backend: str, patients: int, concurrency: int) -> dict[st
         chats = await add_due_patients(
             url, fake, count=patients, now=now, tz=zone, first_tg=FIRST_USER
         )
-        settings = settings_for(fake, url, CLINIC_TIMEZONE=zone)
+        # The fake does not enforce Telegram's limits here and the bare bot has no
+        # limiter: careloop's limiter is set out of the way too, so both measure how
+        # fast a tap is handled, not Telegram's ceilings (which would cap both).
+        settings = settings_for(
+            fake,
+            url,
+            CLINIC_TIMEZONE=zone,
+            SEND_RATE_PER_SECOND="100000",
+            SEND_RATE_PER_CHAT_PER_SECOND="1000",
+        )
         app = await build_app(settings)
         # the first questions go out through the real Delivery, without the rate limiter
         delivery = Delivery(app.bot, app.sessions, app.protocol, settings, app.clock)

@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from bot.app import alert_policy
 from bot.config import Settings
 from bot.delivery import Delivery
+from bot.reply_budget import ReplyBudget
 from care.alerts import escalate_due
 from care.checkins import expire_overdue
 from care.digest import plan_digests
@@ -89,6 +90,7 @@ def make_background(
         per_chat_interval=1.0 / settings.per_chat_rate_per_second,
         shared=shared,
     )
+    bot.session.middleware(ReplyBudget(limiter))  # handlers' replies count too
     delivery: Deliver = Delivery(bot, sessions, protocol, settings, clock)
     if wrap_delivery is not None:
         delivery = wrap_delivery(delivery)

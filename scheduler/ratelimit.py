@@ -95,6 +95,11 @@ class _Slot:
 _current_slot: ContextVar[_Slot | None] = ContextVar("careloop_rate_slot", default=None)
 
 
+def in_slot() -> bool:
+    """True inside :meth:`RateLimiter.slot` (an outbox send that already has its place)."""
+    return _current_slot.get() is not None
+
+
 def mark_answered() -> None:
     """The request sent in the current :meth:`RateLimiter.slot` has its answer.
 
@@ -179,6 +184,39 @@ class RateLimiter:
         finally:
             _current_slot.reset(token)
             slot.finish()
+
+    @asynccontextmanager
+    async def reply_slot(self, chat_id: int | None = None) -> AsyncIterator[float]:
+        """A slot for a reply to someone who just wrote or tapped: ahead of the queue.
+
+        It waits for the overall ceiling and any 429 pause, but not behind the
+        messages queued for their slots, so a person's answer is not held up by a
+        burst of check-ins going to everybody else; nor for the chat's spacing, so a
+        tap's edit and its advice arrive together (Telegram allows a person's chat
+        short bursts; a 429 all the same is retried by the caller). It is counted like
+        any message: the queued ones then wait their turn around it — a message queued
+        for this chat keeps its spacing after it — so together they stay within the
+        overall ceiling (with a shared budget, across instances too). The use is
+        dated by the block's end, like :meth:`slot`.
+        """
+        await self._wait_until(self._global_ready_at)
+        use = self._record_global(in_flight=True)
+        if chat_id is not None:
+            chat = self._chats.setdefault(chat_id, _Chat())
+            chat.last = use
+            if chat_id < 0:
+                self._take_place(chat.recent, self.group_per_minute, use)
+        try:
+            booking = await self.shared.reserve(None) if self.shared is not None else None
+        except BaseException:
+            self._finish([use], self._now())
+            raise
+        try:
+            yield self._now()
+        finally:
+            self._finish([use], self._now())
+            if booking is not None and self.shared is not None:
+                self.shared.finish(booking)
 
     def penalize(self, seconds: float, chat_id: int | None = None) -> None:
         """After a 429: nothing for `chat_id` (or for anyone) during `seconds`.

@@ -316,3 +316,30 @@ async def test_mark_answered_dates_the_use_before_work_after_the_answer() -> Non
     await vt.run(send_then_commit(), _send(lim, 2, log))
     assert log == [(pytest.approx(1.1), 2)]
     mark_answered()  # outside a slot: nothing to do, no error
+
+
+async def test_a_reply_goes_ahead_of_queued_messages_and_is_counted() -> None:
+    """300 queued messages fill the overall ceiling for 10 s. A reply asked for at
+    t = 0 gets the first place that frees, not a place after the queue; a message
+    queued for the replied-to chat keeps its spacing after the reply; and no second
+    ever holds more than 30 messages."""
+    vt = VirtualTime()
+    lim = limiter(vt, per_second=30, per_chat_interval=1.0)
+    log: list[tuple[float, int]] = []
+    replies: list[float] = []
+
+    async def reply(chat_id: int) -> None:
+        async with lim.reply_slot(chat_id) as at:
+            replies.append(at)
+
+    async def reply_then_queue() -> None:
+        await vt.sleep(4.5)
+        await reply(7)
+        await _send(lim, 7, log)  # the outbox's next message to the same person
+
+    await vt.run(*(_send(lim, chat, log) for chat in range(1, 301)), reply(8), reply_then_queue())
+    assert replies[0] <= 1.0  # the first place that frees, not the 301st (t = 10 s)
+    assert 4.5 <= replies[1] < 5.5
+    queued_to_seven = [at for at, chat in log if chat == 7 and at > 4.5]
+    assert queued_to_seven and queued_to_seven[0] - replies[1] >= 1.0
+    assert max_in_window([at for at, _ in log] + replies, 1.0) == 30
