@@ -37,11 +37,8 @@ import resource
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,25 +75,10 @@ from scheduler.shared_budget import SharedBudget
 from store import outbox
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState
-from tests.dbutil import _plain_dsn, fresh_postgres, fresh_sqlite
+from tests.dbutil import _plain_dsn, bench_database
 from tests.fakebot import FakeBotAPI
 
 FIRST_USER = 1_000_000
-
-
-@asynccontextmanager
-async def database(backend: str) -> AsyncIterator[str]:
-    """A fresh, migrated database of `backend`, removed afterwards."""
-    if backend == "postgresql":
-        base = os.environ.get("TEST_DATABASE_URL")
-        if not base:
-            raise SystemExit("--pg needs TEST_DATABASE_URL (postgresql+asyncpg://…)")
-        async with fresh_postgres(base) as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
-        async with fresh_sqlite(Path(tmp)) as url:
-            yield url
 
 
 def peak_per_second(times: list[float]) -> int:
@@ -150,7 +132,7 @@ def make_deliver(bot: Bot, sessions: Any, clock: Clock, granted: dict[int, float
 async def run_burst(
     backend: str, patients: int, margin: float, instances: int = 1, redis_url: str | None = None
 ) -> dict[str, Any]:
-    async with database(backend) as url:
+    async with bench_database(backend) as url:
         engines = [create_engine(url) for _ in range(instances)]
         sessions = session_factory(engines[0])
         fake = FakeBotAPI(enforce_rate_limits=True, global_per_second=30, per_chat_per_second=1)
@@ -336,7 +318,7 @@ async def fill_postgres(
 async def run_claims(
     backend: str, n_rows: int, shape: str, repeats: int, due_now: int, index: bool
 ) -> dict[str, Any]:
-    async with database(backend) as url:
+    async with bench_database(backend) as url:
         now = datetime.now(UTC)
         t0 = time.monotonic()
         rows = _bulk_rows(n_rows, now, shape, due_now)

@@ -33,8 +33,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -280,22 +279,6 @@ async def fill_postgres(url: str, templates: list[dict[str, Any]], patients: int
     return counts
 
 
-@asynccontextmanager
-async def database(backend: str) -> AsyncIterator[str]:
-    from tests.dbutil import fresh_postgres, fresh_sqlite
-
-    if backend == "postgresql":
-        base = os.environ.get("TEST_DATABASE_URL")
-        if not base:
-            raise SystemExit("--pg needs TEST_DATABASE_URL (postgresql+asyncpg://…)")
-        async with fresh_postgres(base) as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="careloop-scale-") as tmp:
-        async with fresh_sqlite(Path(tmp)) as url:
-            yield url
-
-
 # ------------------------------------------------------------------------------ the child
 
 
@@ -396,13 +379,14 @@ async def measure(url: str, fake_url: str) -> dict[str, Any]:
 
 
 async def run(backend: str, patients: int, days: int) -> dict[str, Any]:
+    from tests.dbutil import bench_database
     from tests.fakebot import FakeBotAPI
 
     now = datetime.now(UTC)
     t0 = time.monotonic()
     templates = await make_templates(now, days)
     t1 = time.monotonic()
-    async with database(backend) as url:
+    async with bench_database(backend) as url:
         if backend == "sqlite":
             path = url.split("///", 1)[1]
             counts = await asyncio.to_thread(fill_sqlite, path, templates, patients, now)

@@ -33,10 +33,8 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,7 @@ from bot.delivery import Delivery
 from bot.response_types import pin_response_types
 from store import outbox
 from store.models import Answer
-from tests.dbutil import fresh_postgres, fresh_sqlite
+from tests.dbutil import bench_database
 from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import settings_for
 from tests.test_e2e_faults import midday_zone
@@ -67,20 +65,6 @@ from tests.test_scale_pg import add_due_patients
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 FIRST_USER = 100_000
 RATING = "3"  # below the baseline (5): no finding, no alert — the common tap
-
-
-@asynccontextmanager
-async def database(backend: str) -> AsyncIterator[str]:
-    if backend == "postgresql":
-        base = os.environ.get("TEST_DATABASE_URL")
-        if not base:
-            raise SystemExit("--pg needs TEST_DATABASE_URL (postgresql+asyncpg://…)")
-        async with fresh_postgres(base) as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
-        async with fresh_sqlite(Path(tmp)) as url:
-            yield url
 
 
 # ------------------------------------------------------------------------------ driving
@@ -140,7 +124,7 @@ async def polling(dp: Dispatcher, bot: Bot) -> Callable[[], Awaitable[None]]:
 
 
 async def run_careloop(backend: str, patients: int, concurrency: int) -> dict[str, Any]:
-    async with database(backend) as url:
+    async with bench_database(backend) as url:
         fake = FakeBotAPI(token=TOKEN)
         await fake.start()
         now = datetime.now(UTC)

@@ -34,7 +34,7 @@ from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
 from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, queue_copy_edit, record_copy
-from care.context import context_for, course_start, patient_tz, sessions_of
+from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
 from care.records import KIND_DISCHARGE
@@ -140,11 +140,9 @@ class Delivery:
             return Deferred(prepared.until, prepared.reason)
         lang = prepared.patient.language
         assert prepared.checkin.id is not None and row.id is not None
-        async with self.sessions() as db:
-            ctx = await context_for(
-                db, self.protocol, prepared.patient, prepared.checkin.session_id
-            )
-        text = checkin_text(self.protocol, prepared.definition, ctx, {}, prepared.ref, lang)
+        text = checkin_text(
+            self.protocol, prepared.definition, prepared.context, {}, prepared.ref, lang
+        )
         try:
             message = await self._send(
                 row.chat_id,
@@ -180,10 +178,6 @@ class Delivery:
         tz = self.settings.clinic_timezone
         async with self.sessions() as db:
             prepared = await care.prepare_nudge(db, self.protocol, row, default_tz=tz, now=now)
-            if isinstance(prepared, care.Ready):
-                ctx = await context_for(
-                    db, self.protocol, prepared.patient, prepared.checkin.session_id
-                )
         if isinstance(prepared, care.Skip):
             return Settled(prepared.reason)
         if isinstance(prepared, care.Wait):
@@ -195,7 +189,12 @@ class Delivery:
             t("nudge", lang)
             + "\n\n"
             + checkin_text(
-                self.protocol, prepared.definition, ctx, prepared.answered, prepared.ref, lang
+                self.protocol,
+                prepared.definition,
+                prepared.context,
+                prepared.answered,
+                prepared.ref,
+                lang,
             )
         )
         message = await self._send(

@@ -76,6 +76,7 @@ class Ready:
     checkin: Checkin
     definition: CheckinDef
     ref: QuestionRef
+    context: PatientContext
     answered: dict[str, int] = field(default_factory=dict)
 
 
@@ -221,7 +222,7 @@ async def prepare_checkin(
     # open it before the send, so a tap that beats our bookkeeping finds it open
     checkin.state, checkin.opened_at = CheckinState.OPEN, now
     await db.commit()
-    return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref)
+    return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref, context=ctx)
 
 
 async def unsend_checkin(db: AsyncSession, checkin_id: int) -> None:
@@ -315,7 +316,7 @@ async def prepare_nudge(
         await db.commit()
         return result
     await db.commit()
-    return Ready(patient, checkin, definition, ref, answered)
+    return Ready(patient, checkin, definition, ref, ctx, answered)
 
 
 async def mark_nudge_sent(

@@ -11,9 +11,7 @@ from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
 from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI
-from tests.harness import START, ManualWall, Running, running_bot
-
-FAKE_TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
+from tests.harness import START, TOKEN, ManualWall, Running, running_bot
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,6 +35,16 @@ async def sqlite_url(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database built by the migrations; skipped without a server."""
+    base = pg_base_url()
+    if base is None:
+        pytest.skip(PG_SKIP_REASON)
+    async with fresh_postgres(base) as url:
+        yield url
+
+
+@pytest.fixture
 async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(db_url)
     yield session_factory(engine)
@@ -46,7 +54,7 @@ async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBotAPI]:
     """The strict fake Bot API on a free port of 127.0.0.1."""
-    server = FakeBotAPI(token=FAKE_TOKEN)
+    server = FakeBotAPI(token=TOKEN)
     await server.start()
     yield server
     await server.stop()

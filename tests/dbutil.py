@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,3 +52,19 @@ async def fresh_sqlite(directory: Path) -> AsyncIterator[str]:
     url = f"sqlite+aiosqlite:///{directory / 'careloop-test.db'}"
     await upgrade_async(url)
     yield url
+
+
+@asynccontextmanager
+async def bench_database(backend: str) -> AsyncIterator[str]:
+    """For the benchmarks: a fresh, migrated database of `backend` ("sqlite" in a
+    temporary folder, or "postgresql" next to ``TEST_DATABASE_URL``), removed after."""
+    if backend == "postgresql":
+        base = pg_base_url()
+        if not base:
+            raise SystemExit("--pg needs TEST_DATABASE_URL (postgresql+asyncpg://…)")
+        async with fresh_postgres(base) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
+        async with fresh_sqlite(Path(tmp)) as url:
+            yield url

@@ -21,6 +21,7 @@ from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI
 
 ADMIN_ID = 1000
+TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"  # the fake's bot token in tests
 # Monday 23 November 2026, 10:00 in Madrid (UTC+1): the clinic day the e2e tests start on
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent

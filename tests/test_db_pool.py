@@ -7,8 +7,6 @@ would, and check that the next session still answers. Needs ``TEST_DATABASE_URL`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 from sqlalchemy import text
@@ -16,17 +14,9 @@ from sqlalchemy.exc import DBAPIError
 
 import store.db
 from store.db import create_engine, session_factory
-from tests.dbutil import PG_SKIP_REASON, _plain_dsn, fresh_postgres, pg_base_url
+from tests.dbutil import PG_SKIP_REASON, _plain_dsn, pg_base_url
 
 pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    base = pg_base_url()
-    assert base is not None
-    async with fresh_postgres(base) as url:
-        yield url
 
 
 async def backend_pid(sessions: store.db.SessionFactory) -> int:

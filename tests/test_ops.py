@@ -26,7 +26,7 @@ from store.db import SessionFactory, create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Alert, AlertState, Checkin, CheckinState, OutboxMessage, OutboxState
 from tests.fakebot import FakeBotAPI
-from tests.harness import bot_process
+from tests.harness import TOKEN, bot_process
 from tests.population import populate
 from tests.test_dispatcher import (
     NOW,
@@ -38,8 +38,6 @@ from tests.test_dispatcher import (
     seed_patient,
 )
 from tests.test_e2e_faults import checkins_received, midday_zone
-
-TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 
 
 def free_port() -> int:
@@ -299,14 +297,6 @@ async def _count(db_url: str, *where: object) -> int:
         value = (await db.exec(statement)).one()
     await engine.dispose()
     return int(value)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token=TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_polling_process_serves_healthz_and_stops_cleanly_on_sigterm(

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fakebot import FakeBotAPI
-from tests.harness import ADMIN_ID, running_bot
+from tests.harness import ADMIN_ID, TOKEN, running_bot
 from tests.test_e2e_faults import midday_zone
-from tests.test_scale_pg import TOKEN, add_due_patients
+from tests.test_scale_pg import add_due_patients
 
 BURST = 450
 REPLIES = 8

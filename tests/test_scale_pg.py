@@ -71,12 +71,11 @@ from store.models import (
     Role,
     StaffMember,
 )
-from tests.dbutil import PG_SKIP_REASON, fresh_postgres, pg_base_url
+from tests.dbutil import PG_SKIP_REASON, pg_base_url
 from tests.fakebot import FakeBotAPI, RecordedRequest, SentMessage
 from tests.harness import ADMIN_ID, bot_process, settings_for
 from tests.test_e2e_faults import midday_zone
 
-TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 THERAPIST_TG, STAFF_TG = 2000, 2001
 H3_INTRO = "A quick check a few hours after your treatment."
 
@@ -84,22 +83,6 @@ pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
 
 
 # ------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    base = pg_base_url()
-    assert base is not None
-    async with fresh_postgres(base) as url:
-        yield url
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token=TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 # ------------------------------------------------------------------------------ population

@@ -35,10 +35,11 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.shared_budget import SharedBudget
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState, Patient
-from tests.dbutil import PG_SKIP_REASON, fresh_postgres, pg_base_url
+from tests.dbutil import PG_SKIP_REASON, pg_base_url
 from tests.fakebot import FakeBotAPI
+from tests.harness import TOKEN
 from tests.test_e2e_faults import midday_zone
-from tests.test_scale_pg import TOKEN, add_due_patients, extra_instance, peak_rate
+from tests.test_scale_pg import add_due_patients, extra_instance, peak_rate
 
 BOT_ID = int(TOKEN.split(":", 1)[0])
 PATIENTS = 120
@@ -46,14 +47,6 @@ REDIS_SKIP_REASON = "TEST_REDIS_URL is not set: shared-budget tests skipped"
 
 needs_postgres = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
 needs_redis = pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason=REDIS_SKIP_REASON)
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    base = pg_base_url()
-    assert base is not None
-    async with fresh_postgres(base) as url:
-        yield url
 
 
 @pytest.fixture

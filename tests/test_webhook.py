@@ -11,29 +11,18 @@ import json
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from store.migrate import upgrade_async
 from tests.fakebot import FakeBotAPI
 from tests.harness import ADMIN_ID, bot_process
 from tests.test_e2e_enrollment import snapshot
 
-TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 SECRET = "careloop-Webhook_secret-42"
 STRANGER = 6543
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(token=TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def free_port() -> int:
