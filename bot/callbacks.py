@@ -103,3 +103,11 @@ class NoteCb(CallbackData, prefix="nt"):
 
 class DischargeCb(CallbackData, prefix="dc"):
     patient_id: Num
+
+
+class SymptomCb(CallbackData, prefix="sy"):
+    """"Report a new symptom": opens the red-flag questions outside any check-in.
+
+    Shown on the free-text reply and on every check-in that has closed (issue 10)."""
+
+    action: str  # start
