@@ -497,6 +497,11 @@ class AnswerResult:
         return highest(self.findings)
 
     @property
+    def emergency(self) -> bool:
+        """Whether the patient must be shown the emergency text for this answer."""
+        return any(f.emergency for f in self.findings)
+
+    @property
     def done(self) -> bool:
         return self.status == AnswerStatus.RECORDED and self.next_ref is None
 

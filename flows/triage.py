@@ -138,13 +138,16 @@ class Finding:
     reason_key: stable, one of `Reason` (the store keeps one open alert per
     patient and reason). reasons: plain-English lines with the numbers, for the
     therapist. stops_checkin: URGENT only — the patient sees the emergency
-    instruction and is asked nothing more in that check-in.
+    instruction and is asked nothing more in that check-in. emergency: the patient is
+    shown the emergency text (every URGENT finding, and readings the protocol sends to the
+    emergency text whatever the tier, such as Q5 = Yes outside the trunk window).
     """
 
     tier: Tier
     reason_key: str
     reasons: tuple[str, ...]
     stops_checkin: bool
+    emergency: bool = False
 
 
 def highest(findings: Iterable[Finding]) -> Tier | None:
@@ -626,7 +629,13 @@ def triage_adherence(
 
 
 def _finding(tier: Tier, reason: Reason, *reasons: str) -> Finding:
-    return Finding(tier, reason.value, tuple(reasons), stops_checkin=tier is Tier.URGENT)
+    return Finding(
+        tier,
+        reason.value,
+        tuple(reasons),
+        stops_checkin=tier is Tier.URGENT,
+        emergency=tier is Tier.URGENT,
+    )
 
 
 def _before(answer: AnswerFact, history: Sequence[AnswerFact]) -> list[AnswerFact]:

@@ -104,7 +104,8 @@ async def answer_tapped(
         "clinic_phone": settings.clinic_phone or settings.clinic_name,
         "clinic_name": settings.clinic_name,
     }
-    safety = SAFETY_BY_TIER.get(result.tier) if result.tier else None
+    tier = Tier.URGENT if result.emergency else result.tier
+    safety = SAFETY_BY_TIER.get(tier) if tier else None
     if safety is not None:
         # the red-flag reply goes straight back to the tap: never queued, never deferred
         lines = [protocol.safety[key].render(lang, **values) for key in safety]
