@@ -37,7 +37,7 @@ from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, queue_copy_edit, record_cop
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
-from care.records import KIND_DISCHARGE
+from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -109,6 +109,8 @@ class Delivery:
                 return await self._alert(row)
             if row.kind == KIND_ALERT_EDIT:
                 return await self._alert_edit(row)
+            if row.kind == KIND_NOTE_MEDIA:
+                return await self._note_media(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -437,6 +439,21 @@ class Delivery:
             message_id,
         )
         await db.commit()
+
+    async def _note_media(self, row: OutboxMessage) -> Outcome:
+        """A photo, voice note … the patient passed on: copied from their chat (we never
+        keep the content), queued after the alert it belongs to."""
+        try:
+            copied = await self.bot.copy_message(
+                chat_id=row.chat_id,
+                from_chat_id=int(row.payload["from_chat_id"]),
+                message_id=int(row.payload["message_id"]),
+            )
+        finally:
+            mark_answered()
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, copied.message_id)
+        return Sent(copied.message_id)
 
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
