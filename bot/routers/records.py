@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router, html
+from aiogram.enums import ContentType
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -93,15 +94,16 @@ async def media_message(
     Only the message's id is kept (and its caption); passing it copies it to the therapist."""
     patient = actor.patient
     assert patient is not None
+    kind = ContentType(message.content_type).value
     note_id = await records.keep_note(
         db,
         patient,
         message.caption or "",
         now=clock.now(),
         media_message_id=message.message_id,
-        media_kind=str(message.content_type),
+        media_kind=kind,
     )
-    log.info("patient %s sent a %s", patient.id, message.content_type)
+    log.info("patient %s sent a %s", patient.id, kind)
     await _note_reply(message, patient.language, note_id, settings)
 
 
