@@ -128,6 +128,7 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
         "messages_to_therapist": [
             {
                 "text": n.text,
+                "media": n.media_kind,
                 "at": n.created_at.isoformat(),
                 "passed_at": n.passed_at.isoformat() if n.passed_at else None,
             }
