@@ -555,7 +555,11 @@ async def record_answer(
     if checkin is None or checkin.patient_id != patient.id:
         return AnswerResult(AnswerStatus.REFUSED)
     is_open = checkin.state == CheckinState.OPEN
-    if not is_open and patient.status not in LATE_ANSWER_STATUSES:
+    if not is_open and (
+        checkin.opened_at is None  # never sent: no button of it was ever in the chat
+        or checkin.state == CheckinState.SCHEDULED
+        or patient.status not in LATE_ANSWER_STATUSES
+    ):
         return AnswerResult(AnswerStatus.CLOSED, checkin)
     definition = protocol.checkins.get(checkin.key)
     if definition is None:

@@ -141,6 +141,27 @@ async def test_late_calm_answer_stores_nothing(sessions: SessionFactory) -> None
         assert (await db.exec(select(Alert))).all() == []
 
 
+async def test_red_flag_on_a_checkin_never_sent_is_not_taken(sessions: SessionFactory) -> None:
+    """Forged data: no button of a check-in that was never opened was ever in the chat."""
+    patient_id, checkin_id = await _setup(
+        sessions, state=CheckinState.SCHEDULED, status=PatientStatus.ACTIVE
+    )
+    async with sessions() as db:
+        checkin = await db.get(Checkin, checkin_id)
+        assert checkin is not None
+        checkin.opened_at = None
+        await db.commit()
+    assert (await _answer(sessions, patient_id, checkin_id, "Q5", 1)).status == "closed"
+    async with sessions() as db:
+        checkin = await db.get(Checkin, checkin_id)
+        assert checkin is not None
+        checkin.state = CheckinState.CANCELLED  # e.g. superseded before it was sent
+        await db.commit()
+    assert (await _answer(sessions, patient_id, checkin_id, "Q5", 1)).status == "closed"
+    async with sessions() as db:
+        assert (await db.exec(select(Answer))).all() == []
+
+
 async def test_late_red_flag_of_a_stopped_patient_is_not_taken(sessions: SessionFactory) -> None:
     patient_id, checkin_id = await _setup(
         sessions, state=CheckinState.EXPIRED, status=PatientStatus.STOPPED
