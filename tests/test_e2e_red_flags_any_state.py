@@ -374,3 +374,27 @@ async def test_two_passed_messages_are_two_notes_each_reaching_the_therapist(
     assert [n.media_kind for n in notes] == ["voice", "sticker"]
     assert all(n.passed_at is not None for n in notes)
     assert fake.refused == []
+
+
+async def test_late_tap_after_stop_is_not_taken(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """A patient who stopped the follow-up: no 'next one at its time', nothing stored."""
+    patient, q5 = await evening_checkin_at_chest_question(bot, fake, wall)
+    yes = q5.button_data("Yes")
+    mark = patient.mark()
+    await patient.send("/stop")
+    ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = patient.mark()
+    await patient.tap(ask, "Yes, stop")
+    await patient.wait_for(lambda m: "has stopped" in m.text, after=mark)
+    mark = patient.mark()
+    query = await patient.tap_data(q5.message_id, yes)
+    await fake.wait_until(
+        lambda: any(a["callback_query_id"] == query for a in patient.callback_answers)
+    )
+    answer = next(a for a in patient.callback_answers if a["callback_query_id"] == query)
+    assert "not active" in answer["text"] and answer["show_alert"]
+    assert [m for m in patient.inbox if m.seq > mark and m.message_id != q5.message_id] == []
+    assert await rows(sqlite_url, Answer, Answer.question_key == "Q5") == []
+    assert fake.refused == []

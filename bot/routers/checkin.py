@@ -24,7 +24,7 @@ from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
-from care.checkins import AnswerResult, AnswerStatus, record_answer
+from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -81,10 +81,15 @@ async def answer_tapped(
         return
     if result.status == AnswerStatus.CLOSED:
         log.info("late answer not kept: check-in %s question %s", callback_data.c, callback_data.q)
-        await query.answer()
-        await bot.send_message(
-            chat_id, t("late_answer_closed", lang), reply_markup=symptom_keyboard(lang)
-        )
+        if patient.status in LATE_ANSWER_STATUSES:
+            await query.answer()
+            await bot.send_message(
+                chat_id, t("late_answer_closed", lang), reply_markup=symptom_keyboard(lang)
+            )
+        else:  # stopped, discharged …: nothing more comes, so no "next one at its time"
+            await query.answer(
+                t("patient_inactive", lang, clinic=settings.clinic_name), show_alert=True
+            )
         await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
     if result.status == AnswerStatus.DUPLICATE:
