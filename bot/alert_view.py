@@ -23,7 +23,7 @@ TIER_LABELS = {
 QUESTION_NAMES = {"Q1": "soreness", "Q2": "usual pain"}
 
 
-CARD_MAX = 3600  # Telegram's limit is 4096; room for the header and the state line
+CARD_MAX = 3400  # Telegram's limit is 4096 UTF-16 units; room for the header and the state
 
 
 def _header(payload: dict[str, object], alert: Alert, tz: ZoneInfo) -> str | None:
@@ -47,7 +47,7 @@ def _reason_lines(reasons: list[str]) -> list[str]:
     shown: list[str] = []
     size = 0
     for line in reversed(lines):
-        size += len(line) + 1
+        size += len(line.encode("utf-16-le")) // 2 + 1  # how Telegram counts
         if size > CARD_MAX and shown:
             shown.append(f"• … {len(lines) - len(shown)} earlier line(s): see /alerts history")
             break
