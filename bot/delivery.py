@@ -39,7 +39,6 @@ from care.alerts import (
     KIND_ALERT_NOTICE,
     AlertPolicy,
     queue_copy_edit,
-    record_copy,
     staff_unreachable,
     waiting,
 )
@@ -73,6 +72,17 @@ from store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
+    edits = await db.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == KIND_ALERT_EDIT,
+            OutboxMessage.alert_id == copy.alert_id,
+            OutboxMessage.chat_id == copy.chat_id,
+        )
+    )
+    return any(e.payload.get("copy_id") == copy.id for e in edits.all())
 
 
 def _alert_version(alert: Alert) -> tuple[object, ...]:
@@ -408,9 +418,22 @@ class Delivery:
             raise
         async with self.sessions() as db:
             assert row.alert_id is not None
-            await record_copy(
-                db, alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
-            )
+            # one copy per shown message, even if this row is delivered again
+            copy = (
+                await db.exec(
+                    select(AlertCopy).where(
+                        AlertCopy.alert_id == row.alert_id,
+                        AlertCopy.chat_id == row.chat_id,
+                        AlertCopy.message_id == message.message_id,
+                    )
+                )
+            ).first()
+            fresh = copy is None
+            if copy is None:
+                copy = AlertCopy(
+                    alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
+                )
+                db.add(copy)
             audit.record(
                 db,
                 now=self.clock.now(),
@@ -422,19 +445,12 @@ class Delivery:
                 level=int(payload.get("level", 0)),
             )
             await self._mark_sent(db, row, message.message_id)
-            # changed while this copy was on its way: it must be brought up to date too
+            # changed while this copy was on its way: it must be brought up to date too,
+            # unless the change already queued its edit (it saw the copy committed above)
             current = await db.get(Alert, row.alert_id)
-            if current is not None and _alert_version(current) != shown:
-                copy = (
-                    await db.exec(
-                        select(AlertCopy).where(
-                            AlertCopy.alert_id == row.alert_id,
-                            AlertCopy.chat_id == row.chat_id,
-                            AlertCopy.message_id == message.message_id,
-                        )
-                    )
-                ).first()
-                if copy is not None:
+            if fresh and current is not None:
+                await db.refresh(current)
+                if _alert_version(current) != shown and not await _edit_queued(db, copy):
                     queue_copy_edit(db, current, copy, self.clock.now())
                     await db.commit()
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)

@@ -99,15 +99,6 @@ async def alert_button(
     if callback_data.action not in ("ack", "cb"):
         await query.answer("This button has expired.", show_alert=True)
         return
-    if isinstance(query.message, Message) and alert.id is not None:
-        # the tapped card is a copy too, whatever sent it: it is edited with the others
-        await record_shown(
-            db,
-            alert_id=alert.id,
-            chat_id=query.message.chat.id,
-            message_id=query.message.message_id,
-            now=clock.now(),
-        )
     result = await acknowledge(
         db,
         alert_id=alert.id or 0,
