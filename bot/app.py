@@ -67,9 +67,12 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
-def alert_policy(settings: Settings) -> AlertPolicy:
-    return AlertPolicy(
-        escalation_minutes=settings.escalation_minutes, alert_chat_id=settings.alert_chat_id
+def alert_policy(settings: Settings, protocol: Protocol) -> AlertPolicy:
+    return AlertPolicy.of(
+        protocol,
+        escalation_minutes=settings.escalation_minutes,
+        alert_chat_id=settings.alert_chat_id,
+        clinic_tz=settings.clinic_timezone,
     )
 
 
@@ -103,7 +106,7 @@ def make_dispatcher(
         settings=settings,
         clock=clock,
         protocol=protocol,
-        policy=alert_policy(settings),
+        policy=alert_policy(settings, protocol),
     )
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(IdentityMiddleware(settings, clock))

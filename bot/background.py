@@ -22,7 +22,7 @@ from bot.app import alert_policy
 from bot.config import Settings
 from bot.delivery import Delivery
 from bot.reply_budget import ReplyBudget
-from care.alerts import escalate_due
+from care.alerts import escalate_due, resend_at_opening
 from care.checkins import expire_overdue
 from care.digest import plan_digests
 from flows.protocol import Protocol
@@ -107,14 +107,19 @@ def make_background(
         if expired:
             log.info("expired %d open check-in(s)", len(expired))
 
-    policy = alert_policy(settings)
+    policy = alert_policy(settings, protocol)
 
     async def ladder() -> None:
-        """Escalate URGENT alerts nobody acknowledged in time."""
+        """Escalate URGENT alerts nobody acknowledged and callbacks not made in time; re-send
+        unacknowledged alerts when the clinic opens."""
         async with sessions() as db:
             steps = await escalate_due(db, policy, now=clock.now())
         if steps:
             log.info("escalated %d alert(s)", steps)
+        async with sessions() as db:
+            resent = await resend_at_opening(db, policy, now=clock.now())
+        if resent:
+            log.info("re-sent %d unacknowledged alert(s) at opening", resent)
 
     async def digests() -> None:
         """Queue each therapist's 08:00 digest, once a day."""

@@ -21,19 +21,27 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import alert_card
+from bot.alert_view import alert_card, alert_notice
 from bot.callbacks import ExerciseCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
-from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, queue_copy_edit, record_copy
+from care.alerts import (
+    KIND_ALERT,
+    KIND_ALERT_EDIT,
+    KIND_ALERT_NOTICE,
+    AlertPolicy,
+    queue_copy_edit,
+    staff_unreachable,
+    waiting,
+)
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
@@ -65,6 +73,23 @@ from store.models import (
 
 log = logging.getLogger(__name__)
 
+
+async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
+    edits = await db.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == KIND_ALERT_EDIT,
+            OutboxMessage.alert_id == copy.alert_id,
+            OutboxMessage.chat_id == copy.chat_id,
+        )
+    )
+    return any(e.payload.get("copy_id") == copy.id for e in edits.all())
+
+
+def _alert_version(alert: Alert) -> tuple[object, ...]:
+    """What a card shows that can change after it was rendered."""
+    return (alert.state, alert.tier, len(alert.reasons), alert.occurrences, alert.called_back_at)
+
+
 DEFAULT_EXERCISES = (
     "piriformis_stretch",
     "hamstring_stretch",
@@ -90,6 +115,12 @@ class Delivery:
         self.protocol = protocol
         self.settings = settings
         self.clock = clock
+        self.policy = AlertPolicy.of(
+            protocol,
+            escalation_minutes=settings.escalation_minutes,
+            alert_chat_id=settings.alert_chat_id,
+            clinic_tz=settings.clinic_timezone,
+        )
 
     async def __call__(self, row: OutboxMessage) -> Outcome:
         try:
@@ -111,6 +142,8 @@ class Delivery:
                 return await self._alert_edit(row)
             if row.kind == KIND_NOTE_MEDIA:
                 return await self._note_media(row)
+            if row.kind == KIND_ALERT_NOTICE:
+                return await self._alert_notice(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -357,21 +390,52 @@ class Delivery:
         return Sent(message.message_id)
 
     async def _alert(self, row: OutboxMessage) -> Outcome:
-        """An alert (or one step of its ladder) to one chat; the copy is remembered so that
-        acknowledging can edit it later."""
+        """An alert (or one step of its ladder, a re-send) to one chat; the copy is remembered
+        so that every change of state can edit it later."""
         tz = self.settings.clinic_timezone
+        payload = dict(row.payload)
         async with self.sessions() as db:
             alert = await db.get(Alert, row.alert_id) if row.alert_id else None
-            if alert is None or alert.state != AlertState.OPEN:
+            follow_up = bool(payload.get("callback_overdue") or payload.get("rerouted"))
+            if alert is None or not (
+                alert.state == AlertState.OPEN or (follow_up and waiting(alert))
+            ):
                 await self._settle(db, row, OutboxState.CANCELLED, "alert no longer open")
                 return Settled("alert no longer open")
-            text, markup = await alert_card(db, alert, tz, level=int(row.payload.get("level", 0)))
-        message = await self._send(row.chat_id, text, reply_markup=markup)
+            shown = _alert_version(alert)
+            text, markup = await alert_card(db, alert, tz, payload=payload)
+        try:
+            message = await self._send(row.chat_id, text, reply_markup=markup)
+        except TelegramForbiddenError:
+            if row.staff_id is not None:  # the therapist blocked the bot: the others get it
+                async with self.sessions() as db:
+                    await staff_unreachable(
+                        db,
+                        self.policy,
+                        staff_id=row.staff_id,
+                        alert_id=row.alert_id,
+                        now=self.clock.now(),
+                    )
+                log.info("alert %s: staff %s unreachable, re-routed", row.alert_id, row.staff_id)
+            raise
         async with self.sessions() as db:
             assert row.alert_id is not None
-            await record_copy(
-                db, alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
-            )
+            # one copy per shown message, even if this row is delivered again
+            copy = (
+                await db.exec(
+                    select(AlertCopy).where(
+                        AlertCopy.alert_id == row.alert_id,
+                        AlertCopy.chat_id == row.chat_id,
+                        AlertCopy.message_id == message.message_id,
+                    )
+                )
+            ).first()
+            fresh = copy is None
+            if copy is None:
+                copy = AlertCopy(
+                    alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
+                )
+                db.add(copy)
             audit.record(
                 db,
                 now=self.clock.now(),
@@ -380,25 +444,39 @@ class Delivery:
                 subject_kind="alert",
                 subject_id=row.alert_id,
                 chat_id=row.chat_id,
-                level=int(row.payload.get("level", 0)),
+                level=int(payload.get("level", 0)),
             )
             await self._mark_sent(db, row, message.message_id)
-            # acknowledged while this copy was on its way: it must be brought up to date too
+            # changed while this copy was on its way: it must be brought up to date too,
+            # unless the change already queued its edit (it saw the copy committed above)
             current = await db.get(Alert, row.alert_id)
-            if current is not None and current.state != AlertState.OPEN:
-                copy = (
-                    await db.exec(
-                        select(AlertCopy).where(
-                            AlertCopy.alert_id == row.alert_id,
-                            AlertCopy.chat_id == row.chat_id,
-                            AlertCopy.message_id == message.message_id,
-                        )
-                    )
-                ).first()
-                if copy is not None:
+            if fresh and current is not None:
+                await db.refresh(current)
+                if _alert_version(current) != shown and not await _edit_queued(db, copy):
                     queue_copy_edit(db, current, copy, self.clock.now())
                     await db.commit()
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
+        return Sent(message.message_id)
+
+    async def _alert_notice(self, row: OutboxMessage) -> Outcome:
+        """A short message replying to a shown card: a new finding updated it."""
+        async with self.sessions() as db:
+            copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
+            alert = await db.get(Alert, copy.alert_id) if copy else None
+            if copy is None or alert is None:
+                await self._settle(db, row, OutboxState.CANCELLED, "copy gone")
+                return Settled("copy gone")
+            text = await alert_notice(db, alert, int(row.payload.get("from", 0)))
+        message = await self._send(
+            row.chat_id,
+            text,
+            reply_parameters=ReplyParameters(
+                message_id=copy.message_id, allow_sending_without_reply=True
+            ),
+        )
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message.message_id)
+        log.info("alert %s notice sent to chat %s", row.alert_id, row.chat_id)
         return Sent(message.message_id)
 
     async def _alert_edit(self, row: OutboxMessage) -> Outcome:

@@ -13,6 +13,7 @@ from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import lang_of
+from care.alerts import staff_reachable_again
 from care.people import ensure_admin, person_by_tg
 from scheduler.clock import Clock
 from store.db import SessionFactory
@@ -58,6 +59,8 @@ class IdentityMiddleware(BaseMiddleware):
                 await set_commands_for(bot, user.id, "admin")
         if staff is not None:
             patient, lang = None, staff.language  # staff act as staff, never as a patient
+            if staff.unreachable_at is not None:  # they write again: alerts reach them again
+                await staff_reachable_again(db, staff)
         elif patient is not None:
             lang = patient.language
         data["actor"] = Actor(

@@ -1,5 +1,6 @@
-"""The therapist's daily digest: routine flags and silence, once a day at 08:00 local,
-skipped when there is nothing to say.
+"""The therapist's daily digest: unacknowledged SOON and URGENT alerts first (oldest first,
+with their age), then routine flags and silence; once a day at 08:00 local, skipped when
+there is nothing to say.
 
 Several instances may run the planning job at once; the day's marker row in
 `app_state` (a primary key) lets exactly one of them queue the digest.
@@ -48,9 +49,44 @@ def staff_tz(staff: StaffMember, default: ZoneInfo) -> ZoneInfo:
         return default
 
 
+TIER_WORDS = {Tier.URGENT: "URGENT", Tier.URGENT_CALLBACK: "URGENT callback", Tier.SOON: "SOON"}
+
+
+def age_words(age: timedelta) -> str:
+    """'2 d 3 h', '5 h', '40 min': how long an alert has waited."""
+    minutes = max(0, int(age.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h"
+    return f"{mins} min"
+
+
 async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) -> list[DigestItem]:
-    """Open routine flags, and check-ins left unanswered in the last day."""
+    """Unacknowledged SOON/URGENT alerts (oldest first, with their age), then open routine
+    flags, and check-ins left unanswered in the last day."""
     items: list[DigestItem] = []
+    waiting = await db.exec(
+        select(Alert, Patient)
+        .join(Patient, col(Patient.id) == col(Alert.patient_id))
+        .where(
+            Alert.therapist_id == therapist_id,
+            Alert.state == AlertState.OPEN,
+            col(Alert.tier).in_([str(t) for t in TIER_WORDS]),
+        )
+        .order_by(col(Alert.created_at), col(Alert.id))
+    )
+    for alert, patient in waiting.all():
+        items.append(
+            DigestItem(
+                alert.patient_id,
+                patient.display_name,
+                f"⚠️ {TIER_WORDS[Tier(alert.tier)]} alert not acknowledged for "
+                f"{age_words(now - alert.created_at)}: " + "; ".join(alert.reasons[:3]),
+            )
+        )
     rows = await db.exec(
         select(Alert, Patient)
         .join(Patient, col(Patient.id) == col(Alert.patient_id))

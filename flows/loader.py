@@ -20,10 +20,12 @@ from typing import Any
 from flows.checkin_loader import CheckinReader, read_after_rules
 from flows.context import REGION_TAGS
 from flows.errors import ProtocolError
+from flows.opening import OpeningHours
 from flows.protocol import (
     REQUIRED_ADVICE,
     SAFETY_KEYS,
     WEEKDAYS,
+    AlertRules,
     Choice,
     Exercise,
     ExercisePlan,
@@ -36,7 +38,7 @@ from flows.protocol import (
     TriageThresholds,
 )
 from flows.text import ACTIVITY_PLACEHOLDER, CLINIC_PLACEHOLDERS, Text, placeholders_in
-from flows.toml_reader import Table, TextRules, quoted, read_text
+from flows.toml_reader import Table, TextRules, parse_hhmm, quoted, read_text
 
 __all__ = ["DEFAULT_PROTOCOL_PATH", "ProtocolError", "load_protocol", "parse_protocol"]
 
@@ -63,6 +65,7 @@ _TOP_LEVEL = (
     "exercises",
     "exercise_plan",
     "triage",
+    "alerts",
     "progress",
     "safety",
     "advice",
@@ -180,6 +183,7 @@ class _Builder:
             **self.read_numbers("[triage]", root.raw("triage"), _TRIAGE_FIELDS)
         )
         progress = self.read_progress(root.raw("progress"), questions)
+        alerts = self.read_alerts(root.raw("alerts"))
         safety = self.read_safety(root.raw("safety"), rules)
         return Protocol(
             info=info,
@@ -197,6 +201,7 @@ class _Builder:
             safety=MappingProxyType(safety),
             advice=MappingProxyType(advice),
             source=self.file,
+            alerts=alerts,
         )
 
     # -- [protocol], [quiet_hours], [ui] -----------------------------------------------
@@ -423,6 +428,28 @@ class _Builder:
             else:
                 values[key] = table.number(key, lo, hi, lo_inclusive=False)
         return values
+
+    def read_alerts(self, raw: object) -> AlertRules:
+        table = Table(
+            self.file,
+            "[alerts]",
+            raw,
+            ("urgent_repeat_hours", "new_alert_after_days", "opening_days", "opening_hours"),
+        )
+        days = self.read_days(table, "opening_days")
+        hours = table.string_list("opening_hours")
+        if len(hours) != 2:
+            raise table.error('"opening_hours" must be two times, like ["08:00", "20:00"]')
+        times = [parse_hhmm(h) for h in hours]
+        if times[0] is None or times[1] is None:
+            raise table.error('"opening_hours" must be 24-hour "HH:MM" times')
+        if times[0] >= times[1]:
+            raise table.error('"opening_hours": the clinic must open before it closes')
+        return AlertRules(
+            urgent_repeat_hours=table.number("urgent_repeat_hours", 0, 24 * 7, lo_inclusive=False),
+            new_alert_after_days=table.number("new_alert_after_days", 0, 90, lo_inclusive=False),
+            opening_hours=OpeningHours(days, times[0], times[1]),
+        )
 
     def read_progress(self, raw: object, questions: Mapping[str, Question]) -> ProgressThresholds:
         values = self.read_numbers("[progress]", raw, _PROGRESS_FIELDS, "stall_q8_min")

@@ -18,6 +18,7 @@ from datetime import time, timedelta
 from typing import Literal
 
 from flows.conditions import ALWAYS, Guard, ValueTest
+from flows.opening import OpeningHours
 from flows.text import Text
 
 QuestionKind = Literal["scale", "choice", "yes_no", "count"]
@@ -297,6 +298,27 @@ class TriageThresholds:
     adherence_weeks: int
 
 
+#: Mon–Fri 08:00–20:00, the default protocol's opening hours.
+WEEKDAY_OPENING = OpeningHours((0, 1, 2, 3, 4), time(8, 0), time(20, 0))
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """How alerts keep their promise (clinical.md, "Alerts keep their promise").
+
+    urgent_repeat_hours: after the last ESCALATION_MINUTES step, an unacknowledged URGENT
+    alert goes again to every therapist and admin this often. new_alert_after_days: a
+    finding more than this long after the patient's open alert was raised opens a new
+    alert (a new push) instead of updating the old card. opening_hours: when the clinic
+    reads alerts — callbacks are due within [triage] callback_within_hours of it, and
+    unacknowledged alerts are re-sent at its start.
+    """
+
+    urgent_repeat_hours: float = 4
+    new_alert_after_days: float = 3
+    opening_hours: OpeningHours = WEEKDAY_OPENING
+
+
 @dataclass(frozen=True)
 class ProgressThresholds:
     """Numbers of clinical.md's progress rules (responder, stall, re-evaluate, plateau, recovered).
@@ -363,6 +385,7 @@ class Protocol:
     safety: Mapping[str, Text]
     advice: Mapping[str, Text]
     source: str
+    alerts: AlertRules = AlertRules()
 
     @property
     def default_language(self) -> str:

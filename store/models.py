@@ -64,8 +64,9 @@ class CheckinState(StrEnum):
 
 class AlertState(StrEnum):
     OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    CLOSED = "closed"
+    ACKNOWLEDGED = "acknowledged"  # seen; a callback alert still waits for "Call back done"
+    CLOSED = "closed"  # called back (or a routine flag told in the digest)
+    SUPERSEDED = "superseded"  # a repeat long after it opened a new alert
 
 
 class StaffMember(SQLModel, table=True):
@@ -80,6 +81,9 @@ class StaffMember(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     active: bool = True
     created_at: datetime = _dt(nullable=False)
+    # Telegram answered 403 (they blocked the bot): alerts go to the others until they
+    # next write to the bot, which clears it.
+    unreachable_at: datetime | None = _dt()
 
 
 class LinkToken(SQLModel, table=True):
@@ -227,7 +231,11 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
-    """A clinical alert for a therapist; one open alert per patient and reason."""
+    """A clinical alert for a therapist: one card for all the findings of an answer.
+
+    `reason_key` is the key of its most severe finding (one open alert per patient and
+    reason_key), `reason_keys` every finding's key, `reasons` every line shown on the card
+    (see care.alerts for the model)."""
 
     __tablename__ = "alert"
     __table_args__ = (
@@ -246,6 +254,9 @@ class Alert(SQLModel, table=True):
     tier: str = Field(max_length=24)
     reason_key: str = Field(max_length=48)
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reason_keys: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     state: str = Field(default=AlertState.OPEN, max_length=16)
     occurrences: int = 1
     escalation_level: int = 0
@@ -254,6 +265,11 @@ class Alert(SQLModel, table=True):
     updated_at: datetime = _dt(nullable=False)
     acknowledged_by: int | None = Field(default=None, foreign_key="staff_member.id")
     acknowledged_at: datetime | None = _dt()
+    # a callback alert: when it escalates if "Call back done" has not been tapped (counted
+    # in opening hours), and who tapped it, when
+    callback_due_at: datetime | None = _dt(index=True)
+    called_back_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    called_back_at: datetime | None = _dt()
 
 
 class AlertCopy(SQLModel, table=True):

@@ -79,7 +79,8 @@ async def test_pain_rising_raises_one_soon_alert_then_updates_it(
     alert = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)
     assert "Zoë &lt;O'Brien&gt; &amp; 🦵" in alert.html
     assert "baseline 5" in alert.text and alert.buttons()[0][:2] == ["Acknowledge", "History"]
-    # the 72 h check-in comes (pain ≥ baseline + 2): a second high rating updates the alert
+    # the 72 h check-in comes (pain ≥ baseline + 2): a second high rating (9/10: a callback
+    # too) updates the same card — every finding of the answer on it — AND notifies
     h72 = await advance_to_checkin(
         bot, wall, patient, "One more check, three days", step=timedelta(hours=1)
     )
@@ -87,11 +88,18 @@ async def test_pain_rising_raises_one_soon_alert_then_updates_it(
     await answer_all(patient, h72, chooser({"usual pain": "9"}))
     await bot.background.run_once()
     await bot.background.run_once()
-    alerts = await rows(sqlite_url, Alert, Alert.reason_key == "q2_above_baseline")
+    alerts = await rows(sqlite_url, Alert)
     assert len(alerts) == 1 and alerts[0].occurrences == 2
-    new_soon = [m for m in therapist.inbox if m.seq > mark and m.edits == 0 and "SOON" in m.text]
-    assert new_soon == []  # no second message: the first one was edited
-    assert "seen ×2" in therapist.message(alert.message_id).text  # type: ignore[union-attr]
+    assert alerts[0].tier == "urgent_callback" and "q2_above_baseline" in alerts[0].reason_keys
+    new = [m for m in therapist.inbox if m.seq > mark and m.edits == 0]
+    assert len(new) == 1 and new[0].reply_to_message_id is not None  # a notice, no new card
+    assert "New for" in new[0].text and "9/10" in new[0].text and not new[0].reply_markup
+    # the card it replies to (the newest copy: it was re-sent when the clinic opened) and
+    # the first one are both edited
+    for shown in (alert.message_id, new[0].reply_to_message_id):
+        card = therapist.message(shown)
+        assert card is not None and "seen ×2" in card.text and "URGENT — call back" in card.text
+        assert "Call back done" in card.buttons()[0]
     assert fake.refused == []
 
 
@@ -137,7 +145,10 @@ async def test_two_ignored_checkins_make_one_soon_alert(
     alerts = await rows(sqlite_url, Alert, Alert.reason_key == "missed_checkins")
     assert len(alerts) == 1
     silence = [m for m in therapist.inbox if m.seq > mark and "SOON" in m.text]
-    assert len(silence) == 1
+    cards = [m for m in silence if m.text.startswith("🟡 SOON")]
+    assert len(cards) == 1  # one alert; left unacknowledged it is re-sent when the clinic opens
+    resent = [m for m in silence if m.text.startswith("🔁 Re-sent")]
+    assert len(resent) <= 1 and all(m.seq > cards[0].seq for m in resent)
     assert patient.inbox  # they were asked (and reminded)
     assert fake.refused == []
 

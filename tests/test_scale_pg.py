@@ -452,7 +452,8 @@ async def test_each_ladder_step_is_taken_once_by_concurrent_instances(pg_url: st
     assert len(steps) == 2 * len(patients)  # and none missed
     assert set(pushes.values()) == {1}  # one message per alert, step and person
     assert len(pushes) == 2 * len(patients) * (recipients + 1)  # + the alert group
-    assert levels == {(2, None): len(patients)}  # both steps taken, ladder finished
+    # both steps taken; the ladder goes on every 4 h (protocol [alerts]) until acknowledged
+    assert levels == {(2, created + timedelta(minutes=60, hours=4)): len(patients)}
 
 
 async def test_each_digest_is_queued_once_by_concurrent_instances(pg_url: str) -> None:

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.filters import HasRole
 from bot.identity import Actor
 from care import audit
-from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for
+from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for, record_shown
 from care.charts import pain_chart_png
 from care.context import patient_tz, sessions_of
 from care.export_rows import export_rows
@@ -49,8 +49,20 @@ async def _may_see_patient(staff: StaffMember, patient: Patient | None) -> bool:
     return patient is not None and (staff.role == Role.ADMIN or patient.therapist_id == staff.id)
 
 
+async def _repost(
+    message: Message, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
+) -> None:
+    """The card again, below; recorded as a copy so every change of state edits it too."""
+    text, markup = await alert_card(db, alert, settings.clinic_timezone)
+    sent = await message.answer(text, reply_markup=markup)
+    assert alert.id is not None
+    await record_shown(
+        db, alert_id=alert.id, chat_id=sent.chat.id, message_id=sent.message_id, now=clock.now()
+    )
+
+
 async def alerts_command(
-    message: Message, actor: Actor, db: AsyncSession, settings: Settings
+    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     assert actor.staff is not None
     alerts = await open_alerts_for(db, actor.staff)
@@ -58,8 +70,7 @@ async def alerts_command(
         await message.answer("No open alerts. 🎉")
         return
     for alert in alerts[:20]:
-        text, markup = await alert_card(db, alert, settings.clinic_timezone)
-        await message.answer(text, reply_markup=markup)
+        await _repost(message, db, alert, settings, clock)
     if len(alerts) > 20:
         await message.answer(f"…and {len(alerts) - 20} more. Acknowledge these to see the rest.")
 
@@ -83,6 +94,7 @@ async def alert_button(
         patient = await db.get(Patient, alert.patient_id)
         if patient is not None and isinstance(query.message, Message):
             await _send_card(query.message, db, patient, settings, actor.staff, clock)
+            await _repost(query.message, db, alert, settings, clock)
         return
     if callback_data.action not in ("ack", "cb"):
         await query.answer("This button has expired.", show_alert=True)
@@ -96,13 +108,18 @@ async def alert_button(
     )
     if result.outcome == AckOutcome.ALREADY:
         who = result.by.name if result.by else "someone"
-        await query.answer(f"Already acknowledged by {who}.")
+        done = (
+            "Call back already recorded" if callback_data.action == "cb" else "Already acknowledged"
+        )
+        await query.answer(f"{done} by {who}.")
         return
     if result.outcome == AckOutcome.REFUSED:
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
-    log.info("alert %s acknowledged by staff %s", alert.id, actor.staff.id)
-    await query.answer("Acknowledged ✓")
+    log.info("alert %s %s by staff %s", alert.id, result.outcome, actor.staff.id)
+    await query.answer(
+        "Call back recorded ✓" if result.outcome == AckOutcome.CALLED_BACK else "Acknowledged ✓"
+    )
     # the tapped copy is edited by the outbox with every other copy, in one consistent way
 
 
