@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
-from store.models import Checkin, OutboxMessage
+from store.models import Alert, Checkin, OutboxMessage
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
@@ -185,7 +185,25 @@ async def test_red_flag_on_the_expired_evening_checkin_at_two_am(
         await _wait_for_two_am(db_url, zone)
         assert await _h3_state(db_url) == "expired"
         await _red_flag_tap_gets_everything(fake, patient, message, yes)
+        await _ladder_goes_on_until_acknowledged(fake, db_url)
     assert fake.refused == []
+
+
+async def _ladder_goes_on_until_acknowledged(fake: FakeBotAPI, db_url: str) -> None:
+    """Nobody acknowledges: the ladder passes its 60-minute step and goes on (60 min + 4 h
+    is five seconds at an hour a second), then stops at the first Acknowledge."""
+    therapist, group = fake.user(THERAPIST), fake.group(GROUP)
+    third = await therapist.wait_for(lambda m: "Escalation 3" in m.text, timeout=15)
+    await group.wait_for(lambda m: "Escalation 3" in m.text, timeout=5)
+    mark = therapist.mark()
+    await therapist.tap(third, "Acknowledge")
+    await therapist.wait_for(lambda m: "Acknowledged by" in m.text, after=mark, timeout=10)
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        alert = (await db.exec(select(Alert))).one()
+    await engine.dispose()
+    assert alert.state == "acknowledged" and alert.next_escalation_at is None  # no 4th step
+    assert not any("Escalation 4" in m.text for m in fake.sent_messages())
 
 
 async def test_red_flag_after_a_sigkill_and_restart(fake: FakeBotAPI, tmp_path: Path) -> None:
