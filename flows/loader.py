@@ -46,6 +46,8 @@ DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
 
 #: Telegram shows inline buttons on a phone in roughly this many characters.
 BUTTON_MAX = 32
+#: The bank question whose stored answers migration 0005 turned into bitmasks.
+MULTI_SINCE_0005 = "Q4"
 #: A multi question shows one choice per row, so its labels may be longer.
 MULTI_BUTTON_MAX = 80
 #: A question prompt must fit a phone screen above its buttons.
@@ -296,6 +298,10 @@ class _Builder:
         table = Table(self.file, entry, body, ("name", "kind", "prompt", "loinc", *extra))
         self.check_key(table, key, QUESTION_KEY)
         kind = table.one_of("kind", ("scale", "choice", "multi", "yes_no", "count"))
+        if key == MULTI_SINCE_0005 and kind != "multi":
+            raise table.error(
+                'must be kind "multi": its stored answers are choice bitmasks since migration 0005'
+            )
         per_activity = table.boolean("per_activity", False)
         allowed = frozenset({ACTIVITY_PLACEHOLDER}) if per_activity else frozenset()
         prompt: Text = table.text("prompt", rules, placeholders=allowed, max_length=PROMPT_MAX)

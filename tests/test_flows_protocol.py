@@ -636,6 +636,13 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         '"stall_q8_min": question "Q8" has no choice "better"',
     ),
     (
+        "q4-single-choice",
+        'kind = "multi"\ncounts_after_minutes = 10\n',
+        'kind = "choice"\n',
+        'question "Q4"',
+        'must be kind "multi"',
+    ),
+    (
         "multi-without-minutes",
         "counts_after_minutes = 10\n",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -23,3 +24,91 @@ async def test_migrated_schema_matches_the_models(db_url: str) -> None:
         differences = await connection.run_sync(_diff)
     await engine.dispose()
     assert differences == []
+
+
+async def test_0005_turns_old_single_q4_answers_into_masks_and_back(db_url: str) -> None:
+    """Old Q4 rows (one choice's index) decode after the upgrade: index i becomes the mask
+    of the same key in the new order; "fainted or nearly fainted" stays "fainted"."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from flows.answers import decode_answer
+    from flows.loader import load_protocol
+    from store.db import session_factory
+    from store.migrate import alembic_config, upgrade_async
+    from store.models import Answer, Checkin, Patient, Role, StaffMember
+
+    at = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    from alembic import command
+
+    # the schema before multi answers
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0003")
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        staff = StaffMember(tg_user_id=1, role=Role.THERAPIST, name="T", created_at=at)
+        db.add(staff)
+        await db.flush()
+        assert staff.id is not None
+        patient = Patient(therapist_id=staff.id, baseline_pain=5, created_at=at)
+        db.add(patient)
+        await db.flush()
+        assert patient.id is not None
+        old_rows = {"h3": 0, "h24": 2, "h48": 3, "h72": 4, "x": 1}
+        for key, index in old_rows.items():
+            checkin = Checkin(patient_id=patient.id, key=key, due_at=at, expires_at=at)
+            db.add(checkin)
+            await db.flush()
+            assert checkin.id is not None
+            db.add(
+                Answer(
+                    checkin_id=checkin.id,
+                    patient_id=patient.id,
+                    question_key="Q4",
+                    value=index,
+                    answered_at=at,
+                )
+            )
+        db.add(
+            Answer(
+                checkin_id=checkin.id,
+                patient_id=patient.id,
+                question_key="Q1",
+                value=3,
+                answered_at=at,
+            )
+        )
+        await db.commit()
+    await upgrade_async(db_url, "0005")
+    q4 = load_protocol().questions["Q4"]
+
+    async def values() -> dict[str, int]:
+        async with sessions() as db:
+            rows = await db.exec(
+                select(Checkin.key, Answer.question_key, Answer.value).join(
+                    Answer,
+                    Answer.checkin_id == Checkin.id,  # type: ignore[arg-type]
+                )
+            )
+            return {f"{k}/{q}": v for k, q, v in rows.all()}
+
+    upgraded = await values()
+    assert {k: decode_answer(q4, v) for k, v in upgraded.items() if k.endswith("Q4")} == {
+        "h3/Q4": ("nothing_new",),
+        "h24/Q4": ("leg_weakness",),
+        "h48/Q4": ("fainted",),
+        "h72/Q4": ("fever_chills",),
+        "x/Q4": ("numbness_tingling",),
+    }
+    assert upgraded["x/Q1"] == 3  # other questions are untouched
+    # downgrade keeps the most severe choice of a mask, as the old index
+    async with sessions() as db:
+        answer = (await db.exec(select(Answer).where(Answer.value == 1 << 5))).one()
+        answer.value = (1 << 3) | (1 << 5)  # felt faint + fever
+        await db.commit()
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0003")
+    down = await values()
+    assert [down[f"{k}/Q4"] for k in ("h3", "h24", "h48", "h72", "x")] == [0, 2, 3, 3, 1]
+    await engine.dispose()
+    await upgrade_async(db_url)
