@@ -33,6 +33,7 @@ from care.planning import (
     plan_next_course_checkin,
     plan_next_exercise_reminder,
 )
+from care.safety_reply import queue_safety_reply
 from care.triage_facts import answer_history, findings_for_answer, silence_finding
 from flows.answers import is_valid_code
 from flows.engine import (
@@ -524,12 +525,17 @@ async def record_answer(
     question_key: str,
     code: int,
     now: datetime,
+    reply_by_outbox: bool = False,
 ) -> AnswerResult:
     """Store one tapped answer (committed before the tap is acknowledged).
 
     Only the check-in's own patient may answer, only while it is open, only a question
     the check-in asks and only a value the question allows; a repeated tap stores
     nothing. Anything refused leaves the database as it was.
+
+    reply_by_outbox: the answer is recorded for a patient who is not at the tap (a
+    multi-select draft left standing, care.multi_answers): the safety reply is queued
+    in the outbox in the same transaction as the alert.
     """
     found = (await db.exec(_CHECKIN_WITH_SESSION, params={"checkin_id": checkin_id})).first()
     checkin, session = found if found is not None else (None, None)
@@ -600,6 +606,8 @@ async def record_answer(
         patient.consecutive_missed = 0
         await release_waiting(db, patient.id, now)
     texts = after_texts(protocol, question_key, code, ctx)
+    if reply_by_outbox:
+        queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     await db.commit()
     return AnswerResult(
         AnswerStatus.RECORDED,

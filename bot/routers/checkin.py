@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from aiogram import Bot, Router, html
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AnswerCb, ExerciseCb
+from bot.callbacks import AnswerCb, ExerciseCb, MultiAction, MultiCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.filters import IsPatient
@@ -23,6 +23,7 @@ from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import AnswerStatus, record_answer
+from care.multi_answers import DraftStatus, clear_draft, draft_mask, toggle_draft
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -162,10 +163,81 @@ async def exercise_button(
         await _quietly(query.message.edit_reply_markup(reply_markup=None))
 
 
+async def multi_toggled(
+    query: CallbackQuery,
+    callback_data: MultiCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+) -> None:
+    """Tick or untick one choice of a multi question: stored, then the keyboard redrawn in place."""
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    result = await toggle_draft(
+        db,
+        protocol,
+        patient=patient,
+        checkin_id=callback_data.c,
+        question_key=callback_data.q,
+        choice=callback_data.i,
+        now=clock.now(),
+    )
+    if result.status == DraftStatus.REFUSED:
+        log.info("toggle refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
+    if result.status == DraftStatus.ANSWERED:
+        await query.answer(t("already_recorded", lang))
+        return
+    await query.answer()
+    assert result.checkin is not None and result.checkin.id is not None
+    assert result.ref is not None
+    if isinstance(query.message, Message):
+        keyboard = question_keyboard(
+            protocol, result.checkin.id, result.ref, lang, selected=result.selected
+        )
+        await _quietly(query.message.edit_reply_markup(reply_markup=keyboard))
+
+
+async def multi_done(
+    query: CallbackQuery,
+    callback_data: MultiCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+    policy: AlertPolicy,
+) -> None:
+    """ "Done": the ticked choices are recorded as one answer by the very path of a single tap
+    (answer_tapped with the mask as the value) — alert, safety reply, next question — and
+    the draft is forgotten. Nothing ticked: the patient is asked to tick first."""
+    patient = actor.patient
+    assert patient is not None
+    mask = await draft_mask(
+        db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+    )
+    if mask == 0:
+        await query.answer(t("multi_pick_first", patient.language), show_alert=True)
+        return
+    as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
+    try:
+        await answer_tapped(query, as_answer, actor, db, protocol, clock, settings, bot, policy)
+    finally:
+        await clear_draft(
+            db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+        )
+
+
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="checkin")
     router.callback_query.filter(IsPatient())
     router.callback_query.register(answer_tapped, AnswerCb.filter())
+    router.callback_query.register(multi_toggled, MultiCb.filter(F.action == MultiAction.toggle))
+    router.callback_query.register(multi_done, MultiCb.filter(F.action == MultiAction.done))
     router.callback_query.register(exercise_button, ExerciseCb.filter())
     return router
