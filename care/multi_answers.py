@@ -35,7 +35,7 @@ from care.context import answers_of, context_for
 from flows.answers import toggle_choice
 from flows.engine import PatientContext, QuestionRef, questions_for
 from flows.protocol import CheckinDef, Protocol, Question
-from store.models import AnswerDraft, Checkin, CheckinState, Patient
+from store.models import Answer, AnswerDraft, Checkin, CheckinState, Patient
 
 
 class DraftStatus(StrEnum):
@@ -112,6 +112,20 @@ async def draft_mask(
     """The choices this patient has ticked so far (0: none)."""
     assert patient.id is not None
     return _mask(await _draft_rows(db, patient.id, checkin_id, question_key))
+
+
+async def answered_value(
+    db: AsyncSession, *, patient: Patient, checkin_id: int, question_key: str
+) -> int | None:
+    """The recorded answer of this patient's question, if it has one (a late Done)."""
+    result = await db.exec(
+        select(Answer.value).where(
+            Answer.patient_id == patient.id,
+            Answer.checkin_id == checkin_id,
+            Answer.question_key == question_key,
+        )
+    )
+    return result.first()
 
 
 async def toggle_draft(

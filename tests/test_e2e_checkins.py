@@ -65,9 +65,7 @@ async def tick_and_done(patient: SimUser, message: SentMessage, *choices: str) -
         assert f"☑ {choice}" in [b for row in message.buttons() for b in row]
     mark = patient.mark()
     await patient.tap(message, DONE)
-    return await patient.wait_for(
-        lambda m, mid=message.message_id: m.message_id == mid, after=mark
-    )
+    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
 
 
 async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:

@@ -23,7 +23,13 @@ from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import AnswerStatus, record_answer
-from care.multi_answers import DraftStatus, clear_draft, draft_mask, toggle_draft
+from care.multi_answers import (
+    DraftStatus,
+    answered_value,
+    clear_draft,
+    draft_mask,
+    toggle_draft,
+)
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -221,7 +227,13 @@ async def multi_done(
         db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
     )
     if mask == 0:
-        await query.answer(t("multi_pick_first", patient.language), show_alert=True)
+        answered = await answered_value(
+            db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+        )
+        if answered is not None:  # recorded already (a second Done, or the sweep)
+            await query.answer(t("already_recorded", patient.language))
+        else:
+            await query.answer(t("multi_pick_first", patient.language), show_alert=True)
         return
     as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
     try:

@@ -48,9 +48,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["checkin_id"], ["checkin.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["patient_id"], ["patient.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "checkin_id", "question_key", "choice", name="uq_answer_draft_choice"
-        ),
+        sa.UniqueConstraint("checkin_id", "question_key", "choice", name="uq_answer_draft_choice"),
     )
     with op.batch_alter_table("answer_draft", schema=None) as batch_op:
         batch_op.create_index(
@@ -64,17 +62,13 @@ def upgrade() -> None:
         )
     cases = " ".join(f"WHEN {old} THEN {new}" for old, new in _UP.items())
     op.execute(
-        f"UPDATE answer SET value = CASE value {cases} ELSE value END "
-        "WHERE question_key = 'Q4'"
+        f"UPDATE answer SET value = CASE value {cases} ELSE value END WHERE question_key = 'Q4'"
     )
 
 
 def downgrade() -> None:
     cases = " ".join(f"WHEN (value & {bit}) <> 0 THEN {old}" for bit, old in _DOWN)
-    op.execute(
-        f"UPDATE answer SET value = CASE {cases} ELSE 0 END "
-        "WHERE question_key = 'Q4'"
-    )
+    op.execute(f"UPDATE answer SET value = CASE {cases} ELSE 0 END WHERE question_key = 'Q4'")
     with op.batch_alter_table("answer_draft", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_answer_draft_selected_at"))
         batch_op.drop_index(batch_op.f("ix_answer_draft_patient_id"))
