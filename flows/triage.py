@@ -290,9 +290,10 @@ def _urgent_findings(
 
     Q5 = Yes is URGENT within trunk_window_hours (inclusive) of any TRUNK session
     (decision of the second review); outside it, it is SOON (see _soon_findings) —
-    the patient sees the emergency text either way. A Q4 "fainted" is after
-    leaving the clinic (every check-in is sent after the session); "felt faint
-    (it has passed)" is SOON. Several Q4 choices give several findings.
+    the patient sees the emergency text either way. Reading: "within 72 h"
+    includes 72.0 h. Reading: a Q4 "fainted" is after leaving the clinic (every
+    check-in is sent after the session); "felt faint (it has passed)" is SOON, and
+    only the faint counts when both are ticked. Several Q4 choices give several findings.
     """
     t = protocol.triage
     bank = _bank_key(answer)
@@ -533,8 +534,9 @@ def _numbness_finding(
     "At the 24 h check-in or later": a session check-in planned numbness_hours
     (24 h) or more after the session — the 24 h check-in is moved into the next
     morning and may come sooner than 24 h — or any answer given at least that
-    long after the session (an on-demand report). "Any two check-ins": an
-    earlier numbness report at another check-in of the same session.
+    long after the session (an on-demand report). Reading: "any two check-ins"
+    is an earlier numbness report at another check-in of the same session, with
+    or without a "nothing new" in between.
     """
     t = protocol.triage
     checkin = protocol.checkins.get(answer.checkin_key)
@@ -582,9 +584,10 @@ def _q1_findings(
 
     Tied to the check-ins h24/h48/h72 rather than to elapsed hours, because the
     24 h check-in is moved into the next morning (it can be 12–35 h after the
-    session). At 48 h, soon_q1_48h_alone (7) or more is SOON whatever the 24 h
-    answer was, or with none (decision of the second review); below it, "not
-    lower than at 24 h and ≥ soon_q1_48h" needs a 24 h answer to compare with.
+    session). Reading: at 48 h, soon_q1_48h_alone (7) or more is SOON whatever
+    the 24 h answer was (also a falling 9 → 7), or with none (decision of the second
+    review); below it, "not lower than at 24 h and ≥ soon_q1_48h" needs a 24 h
+    answer to compare with.
     """
     t = protocol.triage
     v = answer.value

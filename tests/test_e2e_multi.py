@@ -136,3 +136,19 @@ async def test_nothing_new_left_ticked_is_recorded_quietly(
     assert await rows(sqlite_url, Alert) == []
     assert await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == KIND_SAFETY_REPLY) == []
     assert [m for m in patient.inbox if m.seq > mark and "⚠️" in m.text] == []
+
+
+def test_the_queued_reply_renders_the_texts_of_a_tap() -> None:
+    """bot.delivery renders a safety_reply row like the reply at a tap: SOON + advice for a
+    near-faint, the emergency text whenever a finding sends the patient there."""
+    from bot.config import Settings
+    from bot.delivery import safety_reply_text
+
+    protocol = load_protocol()
+    settings = Settings(bot_token="1:x", emergency_number="112", clinic_phone="+34 900 123 456")
+    near = safety_reply_text(
+        protocol, settings, "es", {"tier": "soon", "emergency": False, "advice": ["felt_faint"]}
+    )
+    assert near.startswith("⚠️") and "+34 900 123 456" in near and "No conduzca" in near
+    urgent = safety_reply_text(protocol, settings, "en", {"tier": "soon", "emergency": True})
+    assert "Call 112 or go to the nearest emergency department" in urgent
