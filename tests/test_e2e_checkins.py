@@ -68,21 +68,23 @@ async def tick_and_done(patient: SimUser, message: SentMessage, *choices: str) -
     return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
 
 
+async def answer_step(patient: SimUser, message: SentMessage, choose=calm_choice) -> SentMessage:
+    """Answer the question on screen (a multi question: tick, then Done); the message after."""
+    labels = [b for row in message.buttons() for b in row]
+    chosen = choose(message)
+    if DONE in labels:
+        picks = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+        return await tick_and_done(patient, message, *(_unboxed(p) for p in picks))
+    mark = patient.mark()
+    await patient.tap(message, chosen)
+    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
+
+
 async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:
     """Tap through a check-in until its buttons are gone (a multi question: tick, then Done)."""
     message = first
     while message.reply_markup:
-        labels = [b for row in message.buttons() for b in row]
-        chosen = choose(message)
-        if DONE in labels:
-            picks = (chosen,) if isinstance(chosen, str) else tuple(chosen)
-            message = await tick_and_done(patient, message, *(_unboxed(p) for p in picks))
-            continue
-        mark = patient.mark()
-        await patient.tap(message, chosen)
-        message = await patient.wait_for(
-            lambda m, mid=message.message_id: m.message_id == mid, after=mark
-        )
+        message = await answer_step(patient, message, choose)
     return message
 
 

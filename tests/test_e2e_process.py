@@ -15,7 +15,7 @@ from tests.fakebot import FakeBotAPI
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
 from tests.population import populate
-from tests.test_e2e_checkins import calm_choice
+from tests.test_e2e_checkins import answer_step
 from tests.test_e2e_faults import checkins_received, midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
@@ -50,11 +50,7 @@ async def test_scaled_time_three_days_through_the_real_process(
                 intros.append(message.text.split("\n", 1)[0])
                 current = message
                 while current.reply_markup:
-                    mark = patient.mark()
-                    await patient.tap(current, calm_choice(current))
-                    current = await patient.wait_for(
-                        lambda m, mid=current.message_id: m.message_id == mid, after=mark
-                    )
+                    current = await answer_step(patient, current)
                 assert "Thank you" in current.text
             elif "exercise" in message.text.lower() or "walk" in message.text.lower():
                 reminders += 1
