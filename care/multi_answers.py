@@ -33,7 +33,7 @@ from care.alerts import AlertPolicy
 from care.checkins import AnswerResult, AnswerStatus, record_answer
 from care.context import answers_of, context_for
 from flows.answers import toggle_choice
-from flows.engine import PatientContext, QuestionRef, questions_for
+from flows.engine import PatientContext, QuestionRef, next_question, questions_for
 from flows.protocol import CheckinDef, Protocol, Question
 from store.models import Answer, AnswerDraft, Checkin, CheckinState, Patient
 
@@ -55,6 +55,7 @@ class DraftResult:
     ref: QuestionRef | None = None
     context: PatientContext | None = None
     answered: dict[str, int] = field(default_factory=dict)
+    next_ref: QuestionRef | None = None  # ANSWERED on an open check-in: the question to show
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ async def toggle_draft(
         return DraftResult(DraftStatus.REFUSED)
     answered = await answers_of(db, checkin_id)
 
-    def result(status: DraftStatus, selected: int) -> DraftResult:
+    def result(
+        status: DraftStatus, selected: int, following: QuestionRef | None = None
+    ) -> DraftResult:
         return DraftResult(
             status,
             selected,
@@ -158,10 +161,16 @@ async def toggle_draft(
             target.ref,
             target.context,
             answered,
+            following,
         )
 
-    if question_key in answered:
-        return result(DraftStatus.ANSWERED, answered[question_key])
+    if question_key in answered:  # e.g. recorded by the sweep: the patient is shown what follows
+        following = (
+            next_question(target.definition, target.context, answered)
+            if target.checkin.state == CheckinState.OPEN
+            else None
+        )
+        return result(DraftStatus.ANSWERED, answered[question_key], following)
     rows = await _draft_rows(db, patient.id, checkin_id, question_key)
     new = toggle_choice(target.question, _mask(rows), choice)
     for row in rows:

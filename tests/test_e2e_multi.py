@@ -127,7 +127,7 @@ async def test_nothing_new_left_ticked_is_recorded_quietly(
     q4 = await to_q4(bot, wall, patient)
     mark = patient.mark()
     await patient.tap(q4, "☐ Nothing new")
-    await patient.wait_for(lambda m: m.message_id == q4.message_id, after=mark)
+    q4 = await patient.wait_for(lambda m: m.message_id == q4.message_id, after=mark)
     mark = patient.mark()
     wall.advance(timedelta(minutes=10))
     await bot.background.run_once()
@@ -136,6 +136,12 @@ async def test_nothing_new_left_ticked_is_recorded_quietly(
     assert await rows(sqlite_url, Alert) == []
     assert await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == KIND_SAFETY_REPLY) == []
     assert [m for m in patient.inbox if m.seq > mark and "⚠️" in m.text] == []
+    # the old toggles now lead on: a tap says it is recorded and shows the next question
+    mark = patient.mark()
+    await patient.tap(q4, "☑ Nothing new")
+    moved = await patient.wait_for(lambda m: m.message_id == q4.message_id, after=mark)
+    assert "chest pain" in moved.text.rsplit("\n", 1)[-1] and "— <b>Nothing new</b>" in moved.html
+    assert moved.buttons() == [["Yes", "No"]]
 
 
 def test_the_queued_reply_renders_the_texts_of_a_tap() -> None:

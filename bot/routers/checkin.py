@@ -196,6 +196,15 @@ async def multi_toggled(
         return
     if result.status == DraftStatus.ANSWERED:
         await query.answer(t("already_recorded", lang))
+        # recorded meanwhile (the sweep): show the next question in place of the old toggles
+        if result.next_ref is not None and isinstance(query.message, Message):
+            assert result.checkin is not None and result.checkin.id is not None
+            assert result.definition is not None
+            text = checkin_text(
+                protocol, result.definition, result.context, result.answered, result.next_ref, lang
+            )
+            keyboard = question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
+            await _quietly(query.message.edit_text(text, reply_markup=keyboard))
         return
     await query.answer()
     assert result.checkin is not None and result.checkin.id is not None
