@@ -25,6 +25,7 @@ from care.context import (
     latest_session,
     patient_answers,
     patient_tz,
+    sessions_before,
 )
 from care.planning import (
     EXERCISE_LATE_AFTER,
@@ -551,7 +552,11 @@ async def record_answer(
         session = await latest_session(db, patient.id)
     stored = await patient_answers(db, patient.id)
     ctx = context_of(
-        protocol, patient, session, earlier_in_session(stored, session.id if session else None)
+        protocol,
+        patient,
+        session,
+        earlier_in_session(stored, session.id if session else None),
+        sessions_before=await sessions_before(db, session),
     )
     refs = {ref.key: ref for ref in questions_for(definition, ctx)}
     ref = refs.get(question_key)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
 from care.alerts import AlertPolicy
 from care.checkins import AnswerStatus, record_answer
+from care.context import context_for
 from care.multi_answers import (
     DraftStatus,
     draft_mask,
@@ -18,6 +20,7 @@ from care.multi_answers import (
     toggle_draft,
 )
 from care.safety_reply import KIND_SAFETY_REPLY
+from flows.engine import questions_for
 from flows.loader import load_protocol
 from flows.protocol import QuestionEntry
 from store.db import SessionFactory
@@ -46,9 +49,12 @@ def bit(key: str) -> int:
 
 
 async def seed(
-    sessions: SessionFactory, *sessions_regions: list[str], key: str = "h3"
+    sessions: SessionFactory,
+    *sessions_regions: list[str],
+    key: str = "h3",
+    gap: timedelta = timedelta(days=1),
 ) -> tuple[int, int]:
-    """A patient with sessions (one day apart) and an open check-in of the last one."""
+    """A patient with sessions (`gap` apart) and an open check-in of the last one."""
     async with sessions() as db:
         staff = StaffMember(tg_user_id=900, role=Role.THERAPIST, name="T", created_at=T0)
         db.add(staff)
@@ -69,7 +75,7 @@ async def seed(
             last = NeedlingSession(
                 patient_id=patient.id,
                 number=n,
-                ended_at=T0 + timedelta(days=n - 1),
+                ended_at=T0 + gap * (n - 1),
                 regions=regions,
                 created_at=T0,
             )
@@ -232,8 +238,44 @@ async def test_a_draft_on_a_checkin_running_out_is_recorded_before_it_closes(
         assert [f.reason_key for r in done for f in r.findings] == ["fainted"]
 
 
+@pytest.mark.parametrize(("gap_hours", "asked"), [(20, True), (72, True), (73, False)])
+async def test_q5_is_asked_and_urgent_after_a_trunk_session_of_yesterday(
+    sessions: SessionFactory, gap_hours: float, asked: bool
+) -> None:
+    """Issue 10: Q5 ignored a TRUNK session from yesterday when today's was LOWER only —
+    today's check-ins did not ask it, and a Yes was not URGENT."""
+    patient_id, checkin_id = await seed(
+        sessions, ["thoracic"], ["piriformis"], gap=timedelta(hours=gap_hours)
+    )
+    async with sessions() as db:
+        patient = await patient_of(db, patient_id)
+        checkin = await db.get(Checkin, checkin_id)
+        assert checkin is not None
+        ctx = await context_for(db, PROTOCOL, patient, checkin.session_id)
+        refs = [r.key for r in questions_for(PROTOCOL.checkins["h3"], ctx)]
+        assert refs == (["Q1", "Q4", "Q5"] if asked else ["Q1", "Q4"])
+        result = await record_answer(
+            db,
+            PROTOCOL,
+            POLICY,
+            patient=patient,
+            checkin_id=checkin_id,
+            question_key="Q5",
+            code=1,
+            now=T0 + timedelta(hours=gap_hours + 3),
+        )
+    if asked:
+        assert result.status == AnswerStatus.RECORDED
+        expected = "q5_chest_trunk" if gap_hours + 3 <= 72 else "q5_chest"
+        assert [f.reason_key for f in result.findings] == [expected]
+        assert result.emergency
+    else:
+        assert result.status == AnswerStatus.REFUSED
+
+
 async def test_q5_yes_counts_a_trunk_session_of_yesterday(sessions: SessionFactory) -> None:
-    """Issue 10: Q5 ignored a TRUNK session from yesterday when today's was LOWER only."""
+    """Triage looks at every session: Q5 = Yes 27 h after a TRUNK session is URGENT in a
+    check-in of a later LOWER session (here a protocol that always asks Q5 at 3 h)."""
     h3 = PROTOCOL.checkins["h3"]
     asks_q5 = replace(h3, questions=(QuestionEntry("Q1"), QuestionEntry("Q5")))
     protocol = replace(PROTOCOL, checkins={**PROTOCOL.checkins, "h3": asks_q5})
