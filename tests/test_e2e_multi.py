@@ -81,6 +81,23 @@ async def test_weakness_and_fever_then_done_reach_the_therapist_with_the_emergen
     assert fake.refused == []
 
 
+async def test_felt_faint_is_soon_with_lie_down_advice_and_the_checkin_goes_on(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    q4 = await to_q4(bot, wall, patient)
+    mark = patient.mark()
+    after = await tick_and_done(patient, q4, "Felt faint (it has passed)")
+    assert "chest pain" in after.text.rsplit("\n", 1)[-1]  # SOON: the next question follows
+    reply = await patient.wait_for(lambda m: m.text.startswith("⚠️"), after=mark)
+    assert "contact the clinic today" in reply.text.lower()
+    assert "lie down" in reply.text and "Do not drive" in reply.text
+    assert "112" in reply.text  # "if you faint, call …", and the not-an-emergency line
+    alerts = await rows(sqlite_url, Alert)
+    assert [(a.reason_key, a.tier) for a in alerts] == [("felt_faint", "soon")]
+    assert fake.refused == []
+
+
 async def test_a_faint_left_ticked_counts_after_ten_minutes(
     bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
 ) -> None:

@@ -32,7 +32,7 @@ from care.multi_answers import (
 )
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
-from flows.triage import Tier
+from flows.triage import Finding, Tier
 from scheduler.clock import Clock
 from store.models import OutboxMessage
 
@@ -116,10 +116,19 @@ async def answer_tapped(
     if safety is not None:
         # the red-flag reply goes straight back to the tap: never queued, never deferred
         lines = [protocol.safety[key].render(lang, **values) for key in safety]
+        lines += finding_advice(protocol, result.findings, lang, values)
         await query.message.answer("⚠️ " + html.quote("\n\n".join(lines)))
     elif result.after:
         advice = "\n\n".join(text.render(lang, **values) for text in result.after)
         await query.message.answer(html.quote(advice))
+
+
+def finding_advice(
+    protocol: Protocol, findings: list[Finding], lang: str, values: dict[str, str]
+) -> list[str]:
+    """The advice texts the findings ask for (a near-faint: lie down, don't drive), once each."""
+    keys = dict.fromkeys(key for f in findings for key in f.advice if key in protocol.advice)
+    return [protocol.advice[key].render(lang, **values) for key in keys]
 
 
 async def _quietly(call: object) -> None:
