@@ -200,7 +200,8 @@ SECOND = (
     "A quick check a few hours after your treatment. One tap per question.\n"
     "✓ Soreness where the needles went, right now? 0 = none, 10 = worst imaginable."
     " — <b>{v}/10</b>\n\n"
-    "<b>2/2</b> Since the treatment, have you noticed anything new? Tap the one that fits best."
+    "<b>2/2</b> Since the treatment, have you noticed anything new? Tap everything that is new,"
+    " then Done."
 )
 # the protocol's after-answer text for soreness 0–3, which careloop sends as a new message
 ADVICE = "Thank you. Some soreness is normal after needling and usually eases over 1–3 days."

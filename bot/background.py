@@ -25,6 +25,7 @@ from bot.reply_budget import ReplyBudget
 from care.alerts import escalate_due, resend_at_opening
 from care.checkins import expire_overdue
 from care.digest import plan_digests
+from care.multi_answers import record_standing_drafts
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from scheduler.dispatcher import OutboxDispatcher
@@ -109,6 +110,14 @@ def make_background(
 
     policy = alert_policy(settings, protocol)
 
+    async def drafts() -> None:
+        """Record multi-select choices left standing (a red flag ticked, Done never tapped);
+        before the expiry sweep, so a draft on a check-in running out is recorded first."""
+        async with sessions() as db:
+            recorded = await record_standing_drafts(db, protocol, policy, now=clock.now())
+        if recorded:
+            log.info("recorded %d standing multi-select draft(s)", len(recorded))
+
     async def ladder() -> None:
         """Escalate URGENT alerts nobody acknowledged and callbacks not made in time; re-send
         unacknowledged alerts when the clinic opens."""
@@ -128,6 +137,7 @@ def make_background(
 
     async def sweep_all() -> None:
         try:
+            await drafts()
             await sweep()
             await ladder()
             await digests()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
@@ -47,6 +48,23 @@ class AnswerCb(CallbackData, prefix="a"):
     c: Num
     q: str
     v: Num
+
+
+class MultiAction(StrEnum):
+    toggle = "t"
+    done = "d"
+
+
+class MultiCb(CallbackData, prefix="m"):
+    """A tap on a multi question (Q4): toggle choice `i`, or Done (`i` unused, 0).
+
+    Check-in id, question ref key and the choice's index only; the selection itself is
+    kept in the database (answer_draft), so the buttons stay stateless (invariant 4)."""
+
+    action: MultiAction
+    c: Num
+    q: str
+    i: Num = 0
 
 
 class ExerciseCb(CallbackData, prefix="ex"):
@@ -106,7 +124,7 @@ class DischargeCb(CallbackData, prefix="dc"):
 
 
 class SymptomCb(CallbackData, prefix="sy"):
-    """"Report a new symptom": opens the red-flag questions outside any check-in.
+    """ "Report a new symptom": opens the red-flag questions outside any check-in.
 
     Shown on the free-text reply and on every check-in that has closed (issue 10)."""
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 from aiogram import html
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import AnswerCb
-from flows.answers import answer_options
+from bot.callbacks import AnswerCb, MultiAction, MultiCb
+from bot.texts import t
+from flows.answers import answer_options, answer_words
 from flows.engine import PatientContext, QuestionRef, prompt_text, questions_for
 from flows.protocol import CheckinDef, Protocol
 
 
 def answer_label(protocol: Protocol, question_key: str, code: int, lang: str) -> str:
-    question = protocol.question(question_key)
-    for option in answer_options(protocol, question):
-        if option.code == code:
-            label = option.label.get(lang)
-            return f"{label}/10" if question.kind == "scale" else label
-    return str(code)
+    """A stored answer in words: "7/10", "Yes", a choice, or a multi answer's choices."""
+    return answer_words(protocol, protocol.question(question_key), code, lang)
+
+
+TICKED, UNTICKED = "☑", "☐"
 
 
 # buttons per row, by question kind; the last width repeats
@@ -25,14 +25,17 @@ ROW_WIDTHS: dict[str, tuple[int, ...]] = {"scale": (6, 5), "count": (4,), "yes_n
 
 
 def question_keyboard(
-    protocol: Protocol, checkin_id: int, ref: QuestionRef, lang: str
+    protocol: Protocol, checkin_id: int, ref: QuestionRef, lang: str, *, selected: int = 0
 ) -> InlineKeyboardMarkup:
     """The answer buttons of one question.
 
     Built directly rather than with aiogram's InlineKeyboardBuilder, which deep-copies
-    the whole keyboard on every step: this runs on every tap.
+    the whole keyboard on every step: this runs on every tap. A multi question gets
+    toggles (`selected`: the mask ticked so far) and a Done button.
     """
     question = protocol.question(ref.question)
+    if question.kind == "multi":
+        return multi_keyboard(protocol, checkin_id, ref, lang, selected)
     buttons = [
         InlineKeyboardButton(
             text=option.label.get(lang)[:64],
@@ -46,6 +49,27 @@ def question_keyboard(
         width = widths[min(len(rows), len(widths) - 1)]
         rows.append(buttons[:width])
         buttons = buttons[width:]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def multi_keyboard(
+    protocol: Protocol, checkin_id: int, ref: QuestionRef, lang: str, selected: int
+) -> InlineKeyboardMarkup:
+    """One toggle per row ("☑ Fever or chills" / "☐ …"), then "Done"."""
+    question = protocol.question(ref.question)
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{TICKED if selected >> i & 1 else UNTICKED} {choice.text.get(lang)}",
+                callback_data=MultiCb(
+                    action=MultiAction.toggle, c=checkin_id, q=ref.key, i=i
+                ).pack(),
+            )
+        ]
+        for i, choice in enumerate(question.choices)
+    ]
+    done = MultiCb(action=MultiAction.done, c=checkin_id, q=ref.key).pack()
+    rows.append([InlineKeyboardButton(text=f"✅ {t('btn_multi_done', lang)}", callback_data=done)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -30,6 +30,7 @@ from bot.alert_view import alert_card, alert_notice
 from bot.callbacks import ExerciseCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
+from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
@@ -46,8 +47,10 @@ from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
 from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
 from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
+from care.safety_reply import KIND_SAFETY_REPLY
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
+from flows.triage import Tier
 from scheduler.clock import Clock
 from scheduler.outcomes import (
     Blocked,
@@ -144,6 +147,8 @@ class Delivery:
                 return await self._note_media(row)
             if row.kind == KIND_ALERT_NOTICE:
                 return await self._alert_notice(row)
+            if row.kind == KIND_SAFETY_REPLY:
+                return await self._safety_reply(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -533,6 +538,21 @@ class Delivery:
             await self._mark_sent(db, row, copied.message_id)
         return Sent(copied.message_id)
 
+    async def _safety_reply(self, row: OutboxMessage) -> Outcome:
+        """The safety reply to an answer recorded for a patient not at the tap (a multi-select
+        left standing): the same texts as at a tap, in the patient's language."""
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+        if patient is None or patient.tg_user_id is None:
+            return Settled("patient gone")
+        message = await self._send(
+            row.chat_id,
+            safety_reply_text(self.protocol, self.settings, patient.language, row.payload),
+        )
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message.message_id)
+        return Sent(message.message_id)
+
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
@@ -547,3 +567,24 @@ class Delivery:
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
         return Sent(message.message_id)
+
+
+def safety_reply_text(
+    protocol: Protocol, settings: Settings, lang: str, payload: dict[str, Any]
+) -> str:
+    """The "⚠️" reply of bot.routers.checkin for a queued reply's keys (tier, emergency,
+    advice): the emergency text when the findings send the patient there."""
+    values = {
+        "emergency_number": settings.emergency_number,
+        "clinic_phone": settings.clinic_phone or settings.clinic_name,
+        "clinic_name": settings.clinic_name,
+    }
+    tier = Tier.URGENT if payload.get("emergency") else Tier(str(payload.get("tier")))
+    keys = SAFETY_BY_TIER.get(tier, ("not_emergency",))
+    lines = [protocol.safety[key].render(lang, **values) for key in keys]
+    lines += [
+        protocol.advice[key].render(lang, **values)
+        for key in payload.get("advice", [])
+        if key in protocol.advice
+    ]
+    return "⚠️ " + html.quote("\n\n".join(lines))

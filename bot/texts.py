@@ -86,6 +86,8 @@ _EN: dict[str, str] = {
     "nudge": "⏰ A quick reminder: your check-in is still waiting for you.",
     "checkin_thanks": "Thank you, your answers are saved.",
     "already_recorded": "Already recorded ✓",
+    "btn_multi_done": "Done",
+    "multi_pick_first": "Please tap what is new first (or “Nothing new”), then Done.",
     "checkin_closed": "This check-in has closed. The next one will come at its time.",
     "late_answer_closed": (
         "Thank you — this check-in has closed, so that answer was not recorded. The next one "
@@ -238,6 +240,8 @@ _ES: dict[str, str] = {
     "nudge": "⏰ Un recordatorio rápido: su cuestionario le está esperando.",
     "checkin_thanks": "Gracias, sus respuestas se han guardado.",
     "already_recorded": "Ya estaba registrado ✓",
+    "btn_multi_done": "Listo",
+    "multi_pick_first": "Primero toque lo que sea nuevo (o «Nada nuevo») y después «Listo».",
     "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
     "late_answer_closed": (
         "Gracias. Este control ya está cerrado, así que esa respuesta no se ha registrado. El "

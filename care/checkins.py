@@ -27,6 +27,7 @@ from care.context import (
     patient_answers,
     patient_tz,
     recent_tags,
+    sessions_before,
     sessions_of,
 )
 from care.planning import (
@@ -36,6 +37,7 @@ from care.planning import (
     plan_next_course_checkin,
     plan_next_exercise_reminder,
 )
+from care.safety_reply import queue_safety_reply
 from care.triage_facts import answer_history, findings_for_answer, silence_finding
 from flows.answers import is_valid_code
 from flows.engine import (
@@ -539,6 +541,7 @@ async def record_answer(
     question_key: str,
     code: int,
     now: datetime,
+    reply_by_outbox: bool = False,
 ) -> AnswerResult:
     """Store one tapped answer (committed before the tap is acknowledged).
 
@@ -549,6 +552,10 @@ async def record_answer(
     after a restart) only a red flag counts (invariant 8): it is stored as a late answer
     and its alert raised in the same transaction; any other late answer is CLOSED and
     stores nothing. Anything refused leaves the database as it was.
+
+    reply_by_outbox: the answer is recorded for a patient who is not at the tap (a
+    multi-select draft left standing, care.multi_answers): the safety reply is queued
+    in the outbox in the same transaction as the alert.
     """
     found = (await db.exec(_CHECKIN_WITH_SESSION, params={"checkin_id": checkin_id})).first()
     checkin, session = found if found is not None else (None, None)
@@ -577,6 +584,7 @@ async def record_answer(
         session,
         earlier_in_session(stored, session.id if session else None),
         recent=recent,
+        sessions_before=await sessions_before(db, session),
     )
     refs = {ref.key: ref for ref in questions_for(definition, ctx)}
     ref = refs.get(question_key)
@@ -606,6 +614,7 @@ async def record_answer(
             question_key=question_key,
             code=code,
             now=now,
+            reply_by_outbox=reply_by_outbox,
         )
     # every read is done: the write transaction starts here and stays short
     db.add(
@@ -646,6 +655,8 @@ async def record_answer(
         patient.consecutive_missed = 0
         await release_waiting(db, patient.id, now)
     texts = after_texts(protocol, question_key, code, ctx)
+    if reply_by_outbox:
+        queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     await db.commit()
     return AnswerResult(
         AnswerStatus.RECORDED,
@@ -673,6 +684,7 @@ async def _record_late_answer(
     question_key: str,
     code: int,
     now: datetime,
+    reply_by_outbox: bool = False,
 ) -> AnswerResult:
     """A tap on a check-in that has closed: triaged first, kept only when it is a red flag.
 
@@ -710,6 +722,8 @@ async def _record_late_answer(
         await db.rollback()
         return AnswerResult(AnswerStatus.DUPLICATE, checkin)
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
+    if reply_by_outbox:
+        queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     answered = {**answered_in(stored, checkin.id), question_key: code}
     await db.commit()
     return AnswerResult(

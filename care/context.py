@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam
@@ -11,7 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from flows.engine import PatientContext
+from flows.engine import TRUNK, PatientContext
 from flows.protocol import Protocol
 from store.models import Answer, Checkin, NeedlingSession, Patient
 
@@ -81,7 +82,10 @@ async def context_for(
     recent: dict[str, float] = {}
     if recent_at is not None and patient.id is not None:
         recent = recent_tags(protocol, await sessions_of(db, patient.id), recent_at)
-    return context_of(protocol, patient, session, earlier, recent=recent)
+    before = await sessions_before(db, session)
+    return context_of(
+        protocol, patient, session, earlier, recent=recent, sessions_before=before
+    )
 
 
 def recent_tags(
@@ -98,6 +102,40 @@ def recent_tags(
     return ages
 
 
+async def sessions_before(
+    db: AsyncSession, session: NeedlingSession | None
+) -> list[NeedlingSession]:
+    """The patient's sessions before `session` (none for a first session: no query)."""
+    if session is None or session.number <= 1:
+        return []
+    result = await db.exec(
+        select(NeedlingSession)
+        .where(
+            NeedlingSession.patient_id == session.patient_id,
+            col(NeedlingSession.number) < session.number,
+        )
+        .order_by(col(NeedlingSession.number))
+    )
+    return list(result.all())
+
+
+def inherited_tags(
+    protocol: Protocol, session: NeedlingSession, sessions_before: Sequence[NeedlingSession]
+) -> frozenset[str]:
+    """TRUNK when an earlier session needled the trunk within the trunk window before this
+    session ended: its check-ins keep asking the chest screen (Q5) although this session
+    was LOWER only — a pneumothorax can start up to 2 days later, and the new session
+    supersedes the earlier one's check-ins (issue 10). Judged at the session's end, not at
+    the tap, so a check-in asks the same questions when sent and when answered."""
+    window = timedelta(hours=protocol.triage.trunk_window_hours)
+    for earlier in sessions_before:
+        gap = session.ended_at - earlier.ended_at
+        regions = [r for r in earlier.regions if r in protocol.regions]
+        if timedelta(0) <= gap <= window and TRUNK in protocol.region_tags(regions):
+            return frozenset({TRUNK})
+    return frozenset()
+
+
 def context_of(
     protocol: Protocol,
     patient: Patient,
@@ -105,11 +143,18 @@ def context_of(
     earlier: dict[tuple[str, str], int],
     *,
     recent: dict[str, float] | None = None,
+    sessions_before: Sequence[NeedlingSession] = (),
 ) -> PatientContext:
-    """The engine's view of a patient, from records already loaded."""
+    """The engine's view of a patient, from records already loaded.
+
+    Region tags are the session's own, plus TRUNK inherited from an earlier session in
+    the trunk window (`sessions_before`, see inherited_tags)."""
     regions = [r for r in (session.regions if session else []) if r in protocol.regions]
+    tags = protocol.region_tags(regions)
+    if session is not None and sessions_before:
+        tags |= inherited_tags(protocol, session, sessions_before)
     return PatientContext(
-        region_tags=protocol.region_tags(regions),
+        region_tags=tags,
         baseline=patient.baseline_pain,
         activities=tuple(patient.activities),
         earlier=earlier,

@@ -107,7 +107,9 @@ def fhir_bundle(
     """A FHIR R4 collection Bundle: the clinic, one Patient per patient, one Observation per row.
 
     Observations: status final, category survey, valueInteger as stored (for
-    choice questions that is the choice's index in the protocol). Q2 is coded
+    choice questions that is the choice's index in the protocol; for a multi
+    question such as Q4, the bitmask of the chosen indexes, choice i = 1 << i —
+    old single-choice Q4 rows were rewritten so by migration 0005). Q2 is coded
     with LOINC 72514-3 plus its local code; other questions only with their
     key in LOCAL_QUESTION_SYSTEM. Entries are sorted (patients by id,
     observations by patient, time, check-in, question), so row order does not

@@ -11,7 +11,14 @@ from care.context import StoredAnswer, sessions_of
 from flows.engine import PatientContext
 from flows.progress import CourseFacts, Reading, progress_findings
 from flows.protocol import Protocol
-from flows.triage import AnswerFact, Finding, triage_adherence, triage_answer, triage_silence
+from flows.triage import (
+    AnswerFact,
+    Finding,
+    SessionFact,
+    triage_adherence,
+    triage_answer,
+    triage_silence,
+)
 from store.models import Answer, Checkin, NeedlingSession, Patient
 
 WEEKLY_KEYS = ("weekly",)
@@ -65,7 +72,14 @@ async def findings_for_answer(
     )
     tags = protocol.region_tags(r for r in session.regions if r in protocol.regions)
     findings = triage_answer(
-        protocol, answer=fact, ctx=ctx, history=history, session_regions_tags=tags
+        protocol,
+        answer=fact,
+        ctx=ctx,
+        history=history,
+        session_regions_tags=tags,
+        sessions=await _session_facts(db, protocol, patient.id)
+        if _needs_every_session(question_key, value)
+        else (),
     )
     if checkin.key in WEEKLY_KEYS and question_key == "Q2":
         findings += await _progress(db, protocol, patient, [*history, fact], now)
@@ -74,6 +88,26 @@ async def findings_for_answer(
         if found is not None:
             findings.append(found)
     return findings
+
+
+def _needs_every_session(question_key: str, value: int) -> bool:
+    """Only Q5 = Yes looks beyond the check-in's own session (any TRUNK session in 72 h):
+    the other taps skip the query."""
+    return question_key == "Q5" and value == 1
+
+
+async def _session_facts(
+    db: AsyncSession, protocol: Protocol, patient_id: int
+) -> list[SessionFact]:
+    """Every session of the patient with its end time and region tags."""
+    return [
+        SessionFact(
+            number=s.number,
+            ended_at=s.ended_at,
+            tags=protocol.region_tags(r for r in s.regions if r in protocol.regions),
+        )
+        for s in await sessions_of(db, patient_id)
+    ]
 
 
 async def _progress(

@@ -53,6 +53,11 @@ def read_value_test(table: Table, question: Question) -> ValueTest:
         found = quoted(present) if present else "none"
         raise table.error(f"needs exactly one test of {quoted(TEST_KEYS)}; found {found}")
     kind = present[0]
+    if question.kind == "multi":
+        raise table.error(
+            f'question "{question.key}" takes several choices ("multi"): conditions and'
+            " [[after]] rules cannot test its answer (triage reads it)"
+        )
     numeric = question.kind in ("scale", "count")
     if kind in _NUMERIC_TESTS:
         if not numeric:

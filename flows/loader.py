@@ -22,6 +22,7 @@ from flows.context import REGION_TAGS
 from flows.errors import ProtocolError
 from flows.opening import OpeningHours
 from flows.protocol import (
+    MULTI_MAX_CHOICES,
     REQUIRED_ADVICE,
     SAFETY_KEYS,
     WEEKDAYS,
@@ -47,6 +48,10 @@ DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
 
 #: Telegram shows inline buttons on a phone in roughly this many characters.
 BUTTON_MAX = 32
+#: The bank question whose stored answers migration 0005 turned into bitmasks.
+MULTI_SINCE_0005 = "Q4"
+#: A multi question shows one choice per row, so its labels may be longer.
+MULTI_BUTTON_MAX = 80
 #: A question prompt must fit a phone screen above its buttons.
 PROMPT_MAX = 250
 TEXT_MAX = 1500
@@ -86,6 +91,7 @@ _MUST_MENTION: dict[str, str] = {
 _SCORE = ("int", 0, 10)
 _POINTS = ("int", 1, 10)
 _HOURS = ("float", 0, 24 * 28)
+_DAYS = ("float", 0, 60)
 _COUNT = ("int", 1, 100)
 _FRACTION = ("float", 0, 1)
 
@@ -95,11 +101,12 @@ _TRIAGE_FIELDS: dict[str, tuple[str, float, float]] = {
     "trunk_window_hours": _HOURS,
     "soon_q1_24h": _SCORE,
     "soon_q1_48h": _SCORE,
+    "soon_q1_48h_alone": _SCORE,
     "soon_q1_72h": _SCORE,
     "baseline_rise": _POINTS,
     "baseline_rise_min_hours": _HOURS,
     "numbness_hours": _HOURS,
-    "fever_redness_within_hours": _HOURS,
+    "fever_site_within_days": _DAYS,
     "missed_checkins_window_hours": _HOURS,
     "missed_consecutive": _COUNT,
     "adherence_fraction": _FRACTION,
@@ -291,10 +298,15 @@ class _Builder:
             "scale": ("better", "per_activity"),
             "count": ("better",),
             "choice": ("choices",),
+            "multi": ("choices", "counts_after_minutes"),
         }.get(kind_probe if isinstance(kind_probe, str) else "", ())
         table = Table(self.file, entry, body, ("name", "kind", "prompt", "loinc", *extra))
         self.check_key(table, key, QUESTION_KEY)
-        kind = table.one_of("kind", ("scale", "choice", "yes_no", "count"))
+        kind = table.one_of("kind", ("scale", "choice", "multi", "yes_no", "count"))
+        if key == MULTI_SINCE_0005 and kind != "multi":
+            raise table.error(
+                'must be kind "multi": its stored answers are choice bitmasks since migration 0005'
+            )
         per_activity = table.boolean("per_activity", False)
         allowed = frozenset({ACTIVITY_PLACEHOLDER}) if per_activity else frozenset()
         prompt: Text = table.text("prompt", rules, placeholders=allowed, max_length=PROMPT_MAX)
@@ -311,27 +323,46 @@ class _Builder:
             name=table.string("name", pattern=SLUG),
             kind=kind,
             prompt=prompt,
-            choices=self.read_choices(table, rules) if kind == "choice" else (),
+            choices=self.read_choices(table, rules, multi=kind == "multi")
+            if kind in ("choice", "multi")
+            else (),
             better=table.one_of("better", ("higher", "lower"))
             if kind in ("scale", "count")
             else None,
             loinc=loinc,
             per_activity=per_activity,
+            # minutes: a selection left standing this long counts (a day at most)
+            counts_after_minutes=(
+                table.number("counts_after_minutes", 0, 24 * 60, lo_inclusive=False)
+                if kind == "multi"
+                else None
+            ),
         )
 
-    def read_choices(self, table: Table, rules: TextRules) -> tuple[Choice, ...]:
+    def read_choices(self, table: Table, rules: TextRules, *, multi: bool) -> tuple[Choice, ...]:
+        """The choices of a choice or multi question.
+
+        A multi answer is a bitmask of choice indexes, so a multi question has at
+        most MULTI_MAX_CHOICES choices; "exclusive" (multi only) marks the choice
+        that clears the others ("Nothing new").
+        """
+        most = MULTI_MAX_CHOICES if multi else 10
         raw = table.raw("choices")
-        if not isinstance(raw, list) or not 2 <= len(raw) <= 10:
+        if not isinstance(raw, list) or not 2 <= len(raw) <= most:
             raise table.error(
-                '"choices" must be an array of 2 to 10 tables ([[questions.X.choices]])'
+                f'"choices" must be an array of 2 to {most} tables ([[questions.X.choices]])'
             )
+        allowed = ("key", "text", "exclusive") if multi else ("key", "text")
         choices: list[Choice] = []
         for n, body in enumerate(raw, 1):
-            sub = Table(self.file, f"{table.entry}, choice {n}", body, ("key", "text"))
+            sub = Table(self.file, f"{table.entry}, choice {n}", body, allowed)
             key = sub.string("key", pattern=SLUG)
             if any(c.key == key for c in choices):
                 raise table.error(f'choice "{key}" is listed twice')
-            choices.append(Choice(key=key, text=sub.text("text", rules, max_length=BUTTON_MAX)))
+            label = sub.text("text", rules, max_length=MULTI_BUTTON_MAX if multi else BUTTON_MAX)
+            choices.append(Choice(key=key, text=label, exclusive=sub.boolean("exclusive", False)))
+        if multi and all(c.exclusive for c in choices):
+            raise table.error("a multi question needs at least one choice that is not exclusive")
         return tuple(choices)
 
     def check_key(self, table: Table, key: str, pattern: str) -> None:

@@ -21,12 +21,15 @@ from flows.conditions import ALWAYS, Guard, ValueTest
 from flows.opening import OpeningHours
 from flows.text import Text
 
-QuestionKind = Literal["scale", "choice", "yes_no", "count"]
+QuestionKind = Literal["scale", "choice", "multi", "yes_no", "count"]
 
 #: Answer ranges are fixed per kind (not configurable) so that a stored int
 #: means the same thing in every clinic's data.
 SCALE_MAX = 10
 COUNT_MAX = 7
+#: A "multi" answer is a bitmask of choice indexes stored in an INTEGER column and
+#: carried in callback data (bot.callbacks.Num ≤ 2**31 − 1): at most this many choices.
+MULTI_MAX_CHOICES = 10
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -70,8 +73,15 @@ class Region:
 
 @dataclass(frozen=True)
 class Choice:
+    """One choice of a choice or multi question.
+
+    exclusive (multi only): selecting it clears every other choice, and selecting
+    any other clears it ("Nothing new").
+    """
+
     key: str
     text: Text
+    exclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,13 @@ class Question:
     stable and never renumbered. name ("needle_soreness") is the column name
     for exports. For a choice, the stored answer is the choice's index, so
     choices may be appended but never reordered or removed.
+    multi: the patient may tap several choices, then "Done"; the stored answer
+    is the bitmask of the chosen indexes (choice i is bit 1 << i; flows.answers),
+    so one Answer row per question stays and a single choice i of an old
+    "choice" row is 1 << i after migration 0005. counts_after_minutes (multi
+    only): a selection left standing that long counts as the answer even if
+    "Done" is never tapped (the sweep records it) — a red flag is never lost
+    because the patient walked away.
     better: for scale/count, whether a higher or lower number is the better
     outcome (Q2 pain: lower; Q7 function, Q9 adherence: higher).
     per_activity: asked once per activity the patient chose (Q7), with the
@@ -96,9 +113,12 @@ class Question:
     better: Literal["higher", "lower"] | None = None
     loinc: str | None = None
     per_activity: bool = False
+    counts_after_minutes: float | None = None
 
     @property
     def max_value(self) -> int:
+        if self.kind == "multi":
+            return (1 << len(self.choices)) - 1
         if self.kind == "scale":
             return SCALE_MAX
         if self.kind == "count":
@@ -277,9 +297,14 @@ class ExercisePlan:
 class TriageThresholds:
     """Numbers of clinical.md's alert tiers; the rules using them live in flows.triage.
 
-    fever_redness_within_hours: fever (Q4) and spreading redness (Q3) count as
-    "fever with spreading redness" (URGENT) when answered within this many hours
-    of each other — the two are often asked in different check-ins (Q4 at 3 h, Q3 at 24 h).
+    trunk_window_hours: Q5 = Yes is URGENT within this many hours of *any* TRUNK
+    session (not only the check-in's own). soon_q1_48h_alone: Q1 at the 48 h
+    check-in at or above this is SOON whatever the 24 h answer was, or with none.
+    numbness_hours: new numbness is SOON when reported at a check-in planned at
+    least this long after the session, or answered that long after it.
+    fever_site_within_days: fever (Q4) with spreading redness or with swelling/pus
+    (Q3) is URGENT when both are reported for the same session within this many
+    days of each other — the two are often asked in different check-ins.
     """
 
     urgent_callback_min: int
@@ -287,11 +312,12 @@ class TriageThresholds:
     trunk_window_hours: float
     soon_q1_24h: int
     soon_q1_48h: int
+    soon_q1_48h_alone: int
     soon_q1_72h: int
     baseline_rise: int
     baseline_rise_min_hours: float
     numbness_hours: float
-    fever_redness_within_hours: float
+    fever_site_within_days: float
     missed_checkins_window_hours: float
     missed_consecutive: int
     adherence_fraction: float

@@ -35,6 +35,7 @@ __all__ = [
     "AnswerFact",
     "Finding",
     "Reason",
+    "SessionFact",
     "Tier",
     "highest",
     "triage_adherence",
@@ -111,6 +112,10 @@ class Reason(StrEnum):
     REEVALUATE = "reevaluate"
     PLATEAU = "plateau"
     RECOVERED = "recovered"
+    Q5_CHEST = "q5_chest"
+    FELT_FAINT = "felt_faint"
+    FEVER_SITE_SWELLING = "fever_site_swelling"
+    Q1_HIGH_48H = "q1_high_48h"
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,19 @@ class AnswerFact:
 
 
 @dataclass(frozen=True)
+class SessionFact:
+    """One needling session of the patient: its number, end and region tags (TRUNK, LOWER).
+
+    Triage needs every session, not only the check-in's own: Q5 = Yes is URGENT
+    within the trunk window of *any* TRUNK session.
+    """
+
+    number: int
+    ended_at: datetime
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Finding:
     """One triage decision.
 
@@ -141,6 +159,8 @@ class Finding:
     instruction and is asked nothing more in that check-in. emergency: the patient is
     shown the emergency text (every URGENT finding, and readings the protocol sends to the
     emergency text whatever the tier, such as Q5 = Yes outside the trunk window).
+    advice: keys of the protocol's [advice] texts the patient is shown with the
+    safety reply ("felt_faint": lie down, don't drive).
     """
 
     tier: Tier
@@ -148,6 +168,7 @@ class Finding:
     reasons: tuple[str, ...]
     stops_checkin: bool
     emergency: bool = False
+    advice: tuple[str, ...] = ()
 
 
 def highest(findings: Iterable[Finding]) -> Tier | None:
@@ -157,27 +178,26 @@ def highest(findings: Iterable[Finding]) -> Tier | None:
 
 
 #: Readings of clinical.md a clinician must review (also in the module docstrings).
+#: The second review ("Decisions on the edge cases") settled Q5 outside the trunk
+#: window, near-faints, fever with site signs, numbness and Q1 at 48 h alone; what
+#: it left open is below.
 AMBIGUOUS_READINGS: tuple[str, ...] = (
-    "Q5 = Yes outside the TRUNK window (after 72 h, or with no TRUNK region) raises nothing: "
-    "the table has no trigger for it (Q5 is only asked after TRUNK needling).",
-    "'Within 72 h', '≥ 48 h', '≥ 24 h' are inclusive at the boundary (72.0 h is within).",
-    "Q4 'fainted or nearly fainted' counts as fainting after leaving the clinic (URGENT), "
-    "near-faints included, at any check-in.",
-    "Fever with spreading redness: Q4 fever and Q3 spreading redness in the same check-in, or "
-    "answered within fever_redness_within_hours (24 h) of each other, in any order.",
-    "Swelling or pus with fever is not in the URGENT list: it gives SOON site_infection_signs "
-    "and SOON fever, each naming the other.",
-    "Numbness > 24 h: a Q4 'numbness or tingling' answer at least numbness_hours (24 h) after "
-    "the first one of the same session, with no 'nothing new' in between (the table says "
-    "'> 24 h'; two reports ≥ 24 h apart show it lasted at least that long). Q4 does not ask "
-    "about sides: numbness is taken as one-sided (both legs is Q6).",
-    "Q1 at 48 h with no Q1 answer at 24 h: no finding (the 72 h check-in follows Q1 ≥ 4 "
-    "at 48 h and judges it).",
+    "'Within 72 h', '≥ 48 h', '≥ 24 h', 'within 7 days' are inclusive at the boundary "
+    "(72.0 h is within).",
+    "Q4 'fainted' counts as fainting after leaving the clinic (URGENT) at any check-in; "
+    "'felt faint' with 'fainted' in the same answer gives only the faint.",
+    "Q1 ≥ 7 at 48 h is SOON whatever the 24 h answer was (also when it was higher); "
+    "below 7 the 'not lower than at 24 h and ≥ 4' rule still needs the 24 h answer.",
+    "New numbness 'at any two check-ins' means two check-ins of the same session, with "
+    "or without a 'nothing new' between them; 'at the 24 h check-in or later' means a "
+    "check-in planned numbness_hours (24 h) or more after the session, or any answer "
+    "given that long after it. Q4 does not ask about sides (both legs is Q6).",
     "Q1/Q2 = 9–10 is not raised as a callback when the same answer, or an earlier answer in "
     "the same sending of the same check-in, is URGENT; URGENT answers in other check-ins do "
     "not hide it.",
     "A callback (pain 9–10) does not hide the SOON findings of the same answer "
-    "(e.g. Q2 = 9 at 48 h also gives q2_above_baseline).",
+    "(e.g. Q2 = 9 at 48 h also gives q2_above_baseline); an URGENT finding does not hide "
+    "the SOON findings of the same Q4 answer either (weakness and fever are both reported).",
     "Adherence: the last two answered weeks must be consecutive calendar weeks, each below "
     "50% of the planned days (strictly less).",
 )
@@ -195,7 +215,10 @@ _NOTHING_NEW = "nothing_new"
 _NUMBNESS = "numbness_tingling"
 _LEG_WEAKNESS = "leg_weakness"
 _FAINTED = "fainted"
+_FELT_FAINT = "felt_faint"
 _FEVER = "fever_chills"
+_FAINT_ADVICE = "felt_faint"
+_SITE_SIGNS = {_SPREADING_REDNESS, _SWELLING_OR_PUS}
 
 
 # -- one answer --------------------------------------------------------------------------
@@ -208,56 +231,87 @@ def triage_answer(
     ctx: PatientContext,
     history: Sequence[AnswerFact],
     session_regions_tags: frozenset[str],
+    sessions: Sequence[SessionFact] = (),
 ) -> list[Finding]:
     """The immediate findings of one new answer, given the patient's earlier answers.
 
     history: this patient's earlier answers, all sessions, any order; answers
     given after `answer` (and `answer` itself, if included) are ignored, so the
     result depends only on what was known when the patient tapped.
-    session_regions_tags: the region tags of session `answer.session_number`
-    (the Q5 chest screen applies only after TRUNK needling). ctx supplies the
-    baseline for Q2.
+    session_regions_tags: the region tags of session `answer.session_number`.
+    sessions: every session of the patient (for Q5: *any* TRUNK session within
+    the trunk window counts; the check-in's own session counts even when left out).
+    ctx supplies the baseline for Q2.
 
-    Findings come URGENT first, then the callback, then SOON, each at most once.
+    One answer may raise several findings (a multi Q4: weakness *and* fever);
+    all are returned, URGENT first, then the callback, then SOON, each reason at
+    most once.
     """
     earlier = _before(answer, history)
-    findings = _urgent_findings(protocol, answer, earlier, session_regions_tags)
-    if not findings and not _urgent_earlier_in_checkin(
-        protocol, answer, earlier, session_regions_tags
-    ):
+    facts = _Facts(session_regions_tags, tuple(sessions))
+    findings = _urgent_findings(protocol, answer, earlier, facts)
+    if not findings and not _urgent_earlier_in_checkin(protocol, answer, earlier, facts):
         findings += _callback_findings(protocol, answer, ctx)
-    findings += _soon_findings(protocol, answer, ctx, earlier)
+    findings += _soon_findings(protocol, answer, ctx, earlier, facts)
     return findings
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """The sessions a one-answer rule may look at."""
+
+    own_tags: frozenset[str]
+    sessions: tuple[SessionFact, ...]
+
+    def trunk_within(self, answer: AnswerFact, hours: float) -> SessionFact | None:
+        """The latest TRUNK session that ended at most `hours` before the answer, if any."""
+        own = SessionFact(
+            answer.session_number,
+            answer.answered_at - timedelta(hours=answer.hours_after_session),
+            self.own_tags,
+        )
+        found: SessionFact | None = None
+        for session in (own, *self.sessions):
+            since = (answer.answered_at - session.ended_at).total_seconds() / 3600
+            if TRUNK in session.tags and 0 <= since <= hours:
+                if found is None or session.ended_at > found.ended_at:
+                    found = session
+        return found
 
 
 def _urgent_findings(
     protocol: Protocol,
     answer: AnswerFact,
     earlier: Sequence[AnswerFact],
-    tags: frozenset[str],
+    facts: _Facts,
 ) -> list[Finding]:
-    """URGENT triggers of the table: chest after TRUNK, cauda equina, Q4 red flags, Q3 bleeding.
+    """URGENT triggers of the table: chest after TRUNK, cauda equina, Q4 red flags, Q3 bleeding,
+    fever with site signs.
 
-    Reading: "within 72 h" includes 72.0 h. Q5 = Yes outside the window or
-    without TRUNK needling raises nothing — the table lists no trigger for it.
-    Reading: any Q4 "fainted or nearly fainted" is after leaving the clinic
-    (every check-in is sent after the session), near-faints included.
+    Q5 = Yes is URGENT within trunk_window_hours (inclusive) of any TRUNK session
+    (decision of the second review); outside it, it is SOON (see _soon_findings) —
+    the patient sees the emergency text either way. Reading: "within 72 h"
+    includes 72.0 h. Reading: a Q4 "fainted" is after leaving the clinic (every
+    check-in is sent after the session); "felt faint (it has passed)" is SOON, and
+    only the faint counts when both are ticked. Several Q4 choices give several findings.
     """
     t = protocol.triage
     bank = _bank_key(answer)
     when = _when(answer)
     if bank == _Q5 and answer.value == 1:
-        if TRUNK in tags and 0 <= answer.hours_after_session <= t.trunk_window_hours:
-            return [
-                _finding(
-                    Tier.URGENT,
-                    Reason.Q5_CHEST_TRUNK,
-                    "Chest pain, pain on a deep breath, shortness of breath or a new dry cough",
-                    f"Reported {when}; trunk region needled "
-                    f"(pneumothorax screen for {_hours(t.trunk_window_hours)})",
-                )
-            ]
-        return []
+        trunk = facts.trunk_within(answer, t.trunk_window_hours)
+        if trunk is None:
+            return []
+        since = _hours((answer.answered_at - trunk.ended_at).total_seconds() / 3600)
+        return [
+            _finding(
+                Tier.URGENT,
+                Reason.Q5_CHEST_TRUNK,
+                "Chest pain, pain on a deep breath, shortness of breath or a new dry cough",
+                f"Reported {when}; trunk region needled at session {trunk.number}, {since} "
+                f"before (pneumothorax screen for {_hours(t.trunk_window_hours)})",
+            )
+        ]
     if bank == _Q6 and answer.value == 1:
         return [
             _finding(
@@ -268,59 +322,75 @@ def _urgent_findings(
                 f"Reported {when}",
             )
         ]
-    choice = _choice(protocol, answer)
-    if bank == _Q4 and choice == _LEG_WEAKNESS:
-        return [
-            _finding(
-                Tier.URGENT,
-                Reason.LEG_WEAKNESS,
-                "New leg weakness or foot catching",
-                f"Reported {when}",
+    chosen = _choices(protocol, answer)
+    found: list[Finding] = []
+    if bank == _Q4:
+        if _LEG_WEAKNESS in chosen:
+            found.append(
+                _finding(
+                    Tier.URGENT,
+                    Reason.LEG_WEAKNESS,
+                    "New leg weakness or foot catching",
+                    f"Reported {when}",
+                )
             )
-        ]
-    if bank == _Q4 and choice == _FAINTED:
-        return [
-            _finding(
-                Tier.URGENT,
-                Reason.FAINTED,
-                "Fainted or nearly fainted after leaving the clinic",
-                f"Reported {when}",
+        if _FAINTED in chosen:
+            found.append(
+                _finding(
+                    Tier.URGENT,
+                    Reason.FAINTED,
+                    "Fainted after leaving the clinic",
+                    f"Reported {when}",
+                )
             )
-        ]
-    if bank == _Q4 and choice == _FEVER:
-        site = _paired(protocol, answer, earlier, _Q3, {_SPREADING_REDNESS})
-        if site is not None:
-            return [_fever_with_redness(protocol, fever=answer, redness=site)]
-    if bank == _Q3 and choice == _SPREADING_REDNESS:
+        if _FEVER in chosen:
+            site = _paired(protocol, answer, earlier, _Q3, _SITE_SIGNS)
+            if site is not None:
+                found.append(_fever_with_site(protocol, fever=answer, site=site))
+    if bank == _Q3 and chosen & _SITE_SIGNS:
         fever = _paired(protocol, answer, earlier, _Q4, {_FEVER})
         if fever is not None:
-            return [_fever_with_redness(protocol, fever=fever, redness=answer)]
-    if bank == _Q3 and choice == _BLEEDING:
-        return [
+            found.append(_fever_with_site(protocol, fever=fever, site=answer))
+    if bank == _Q3 and _BLEEDING in chosen:
+        found.append(
             _finding(
                 Tier.URGENT,
                 Reason.BLEEDING,
                 "Bleeding at a needle site that will not stop",
                 f"Reported {when}",
             )
-        ]
-    return []
+        )
+    return found
 
 
-def _fever_with_redness(protocol: Protocol, *, fever: AnswerFact, redness: AnswerFact) -> Finding:
-    gap = abs(_hours_between(fever, redness))
+def _fever_with_site(protocol: Protocol, *, fever: AnswerFact, site: AnswerFact) -> Finding:
+    """URGENT: fever with spreading redness, or with swelling or pus (systemic signs)."""
+    gap = abs(_hours_between(fever, site))
+    days = protocol.triage.fever_site_within_days
+    window = f"{days:g} days"
+    if _SPREADING_REDNESS in _choices(protocol, site):
+        reason, words, site_words = (
+            Reason.FEVER_SPREADING_REDNESS,
+            "Fever or chills together with spreading redness or warmth at a needle site",
+            "spreading redness",
+        )
+    else:
+        reason, words, site_words = (
+            Reason.FEVER_SITE_SWELLING,
+            "Fever or chills together with swelling or pus at a needle site",
+            "swelling or pus",
+        )
     return _finding(
         Tier.URGENT,
-        Reason.FEVER_SPREADING_REDNESS,
-        "Fever or chills together with spreading redness or warmth at a needle site",
-        f"Fever reported {_when(fever)}; spreading redness reported {_when(redness)} "
-        f"({_hours(gap)} apart; paired within "
-        f"{_hours(protocol.triage.fever_redness_within_hours)})",
+        reason,
+        words,
+        f"Fever reported {_when(fever)}; {site_words} reported {_when(site)} "
+        f"({_hours(gap)} apart; paired within {window} for the same session)",
     )
 
 
 def _urgent_earlier_in_checkin(
-    protocol: Protocol, answer: AnswerFact, earlier: Sequence[AnswerFact], tags: frozenset[str]
+    protocol: Protocol, answer: AnswerFact, earlier: Sequence[AnswerFact], facts: _Facts
 ) -> bool:
     """Whether an earlier answer of the same check-in was URGENT ("without the above").
 
@@ -330,7 +400,7 @@ def _urgent_earlier_in_checkin(
     for index, prior in enumerate(earlier):
         if not _same_checkin(protocol, prior, answer):
             continue
-        if _urgent_findings(protocol, prior, earlier[:index], tags):
+        if _urgent_findings(protocol, prior, earlier[:index], facts):
             return True
     return False
 
@@ -375,64 +445,70 @@ def _callback_findings(
 
 
 def _soon_findings(
-    protocol: Protocol, answer: AnswerFact, ctx: PatientContext, earlier: Sequence[AnswerFact]
+    protocol: Protocol,
+    answer: AnswerFact,
+    ctx: PatientContext,
+    earlier: Sequence[AnswerFact],
+    facts: _Facts,
 ) -> list[Finding]:
-    """SOON triggers of one answer: site signs, fever alone, lasting numbness, Q1, Q2 rise."""
+    """SOON triggers of one answer: Q5 outside the trunk window, site signs, fever alone,
+    a near-faint, new numbness, Q1, Q2 rise."""
     t = protocol.triage
     bank = _bank_key(answer)
     when = _when(answer)
     found: list[Finding] = []
-    if bank == _Q3:
-        choice = _choice(protocol, answer)
-        fever = _paired(protocol, answer, earlier, _Q4, {_FEVER})
-        if choice == _SWELLING_OR_PUS or (choice == _SPREADING_REDNESS and fever is None):
+    chosen = _choices(protocol, answer)
+    if bank == _Q5 and answer.value == 1:
+        if facts.trunk_within(answer, t.trunk_window_hours) is None:
+            found.append(
+                _finding(
+                    Tier.SOON,
+                    Reason.Q5_CHEST,
+                    "Chest pain, pain on a deep breath, shortness of breath or a new dry cough",
+                    f"Reported {when}; no trunk region needled in the last "
+                    f"{_hours(t.trunk_window_hours)} (the patient was shown the emergency text)",
+                    emergency=True,
+                )
+            )
+    elif bank == _Q3:
+        for choice in (c for c in (_SPREADING_REDNESS, _SWELLING_OR_PUS) if c in chosen):
+            if _paired(protocol, answer, earlier, _Q4, {_FEVER}) is not None:
+                continue  # URGENT with the fever
             words = (
                 "Swelling or pus" if choice == _SWELLING_OR_PUS else "Spreading redness or warmth"
-            )
-            also = (
-                f"fever or chills also reported {_when(fever)}"
-                if fever is not None
-                else "no fever or chills reported"
             )
             found.append(
                 _finding(
                     Tier.SOON,
                     Reason.SITE_INFECTION_SIGNS,
                     f"{words} at a needle site, reported {when}",
-                    also[0].upper() + also[1:],
+                    "No fever or chills reported for this session",
                 )
             )
     elif bank == _Q4:
-        choice = _choice(protocol, answer)
-        if (
-            choice == _FEVER
-            and _paired(protocol, answer, earlier, _Q3, {_SPREADING_REDNESS}) is None
-        ):
-            pus = _paired(protocol, answer, earlier, _Q3, {_SWELLING_OR_PUS})
+        if _FEVER in chosen and _paired(protocol, answer, earlier, _Q3, _SITE_SIGNS) is None:
             found.append(
                 _finding(
                     Tier.SOON,
                     Reason.FEVER,
                     f"Fever or chills, reported {when}",
-                    f"Swelling or pus at a needle site also reported {_when(pus)}"
-                    if pus is not None
-                    else "No spreading redness at the needle sites reported",
+                    "No spreading redness, swelling or pus at the needle sites reported",
                 )
             )
-        elif choice == _NUMBNESS:
-            first = _numbness_start(protocol, answer, earlier)
-            if first is not None:
-                lasted = _hours_between(first, answer)
-                if lasted >= t.numbness_hours:
-                    found.append(
-                        _finding(
-                            Tier.SOON,
-                            Reason.NUMBNESS_24H,
-                            "New numbness or tingling still there after "
-                            f"{_hours(lasted)} (alert after {_hours(t.numbness_hours)})",
-                            f"First reported {_when(first)}; again {when}",
-                        )
-                    )
+        if _FELT_FAINT in chosen and _FAINTED not in chosen:
+            found.append(
+                _finding(
+                    Tier.SOON,
+                    Reason.FELT_FAINT,
+                    f"Felt faint (it has passed), reported {when}",
+                    "The patient was advised to lie down and not to drive",
+                    advice=(_FAINT_ADVICE,) if _FAINT_ADVICE in protocol.advice else (),
+                )
+            )
+        if _NUMBNESS in chosen:
+            numbness = _numbness_finding(protocol, answer, earlier)
+            if numbness is not None:
+                found.append(numbness)
     elif bank == _Q1:
         found += _q1_findings(protocol, answer, earlier)
     elif bank == _Q2:
@@ -450,16 +526,68 @@ def _soon_findings(
     return found
 
 
+def _numbness_finding(
+    protocol: Protocol, answer: AnswerFact, earlier: Sequence[AnswerFact]
+) -> Finding | None:
+    """SOON: new numbness reported at the 24 h check-in or later, or at any two check-ins.
+
+    "At the 24 h check-in or later": a session check-in planned numbness_hours
+    (24 h) or more after the session — the 24 h check-in is moved into the next
+    morning and may come sooner than 24 h — or any answer given at least that
+    long after the session (an on-demand report). Reading: "any two check-ins"
+    is an earlier numbness report at another check-in of the same session, with
+    or without a "nothing new" in between.
+    """
+    t = protocol.triage
+    checkin = protocol.checkins.get(answer.checkin_key)
+    planned_late = (
+        checkin is not None
+        and isinstance(checkin.schedule, AfterSession)
+        and checkin.schedule.offset >= timedelta(hours=t.numbness_hours)
+    )
+    late = planned_late or answer.hours_after_session >= t.numbness_hours
+    first = next(
+        (
+            f
+            for f in earlier
+            if f.session_number == answer.session_number
+            and _bank_key(f) == _Q4
+            and _NUMBNESS in _choices(protocol, f)
+            and not _same_checkin(protocol, f, answer)
+        ),
+        None,
+    )
+    if first is not None:
+        return _finding(
+            Tier.SOON,
+            Reason.NUMBNESS_24H,
+            "New numbness or tingling reported at two check-ins: "
+            f"{_when(first)} and {_when(answer)}",
+            f"Alert at the second report, or at a report {_hours(t.numbness_hours)} or more "
+            "after the session",
+        )
+    if late:
+        return _finding(
+            Tier.SOON,
+            Reason.NUMBNESS_24H,
+            f"New numbness or tingling reported {_when(answer)}",
+            f"Alert when reported {_hours(t.numbness_hours)} or more after the session, "
+            "or at two check-ins",
+        )
+    return None
+
+
 def _q1_findings(
     protocol: Protocol, answer: AnswerFact, earlier: Sequence[AnswerFact]
 ) -> list[Finding]:
-    """Needle soreness that is high at 24 h, not falling by 48 h, or still there at 72 h.
+    """Needle soreness that is high at 24 h or 48 h, not falling by 48 h, or still there at 72 h.
 
     Tied to the check-ins h24/h48/h72 rather than to elapsed hours, because the
     24 h check-in is moved into the next morning (it can be 12–35 h after the
-    session). Reading: at 48 h with no Q1 answer at 24 h, nothing is raised —
-    "not lower than at 24 h" cannot be judged, and the 72 h check-in follows any
-    Q1 ≥ 4 at 48 h and judges it.
+    session). Reading: at 48 h, soon_q1_48h_alone (7) or more is SOON whatever
+    the 24 h answer was (also a falling 9 → 7), or with none (decision of the second
+    review); below it, "not lower than at 24 h and ≥ soon_q1_48h" needs a 24 h
+    answer to compare with.
     """
     t = protocol.triage
     v = answer.value
@@ -490,6 +618,16 @@ def _q1_findings(
                     f"Alert when not falling and {t.soon_q1_48h}/10 or more at 48 h",
                 )
             ]
+        if v >= t.soon_q1_48h_alone:
+            before = f"{at_24.value}/10 at 24 h" if at_24 is not None else "no answer at 24 h"
+            return [
+                _finding(
+                    Tier.SOON,
+                    Reason.Q1_HIGH_48H,
+                    f"{head} ({before})",
+                    f"Alert from {t.soon_q1_48h_alone}/10 at 48 h",
+                )
+            ]
     if answer.checkin_key == _H72 and v >= t.soon_q1_72h:
         return [
             _finding(
@@ -502,28 +640,6 @@ def _q1_findings(
     return []
 
 
-def _numbness_start(
-    protocol: Protocol, answer: AnswerFact, earlier: Sequence[AnswerFact]
-) -> AnswerFact | None:
-    """The first Q4 numbness report of the current episode in this session.
-
-    Reading: the episode is the run of Q4 answers of the same session since the
-    last "nothing new"; other Q4 choices (fever, …) do not end it, because Q4
-    takes one tap and the patient may have picked the more pressing symptom.
-    A new session starts a new episode (Q4 asks "since treatment").
-    """
-    start: AnswerFact | None = None
-    for fact in earlier:
-        if fact.session_number != answer.session_number or _bank_key(fact) != _Q4:
-            continue
-        choice = _choice(protocol, fact)
-        if choice == _NOTHING_NEW:
-            start = None
-        elif choice == _NUMBNESS and start is None:
-            start = fact
-    return start
-
-
 def _paired(
     protocol: Protocol,
     answer: AnswerFact,
@@ -531,18 +647,20 @@ def _paired(
     question: str,
     choices: set[str],
 ) -> AnswerFact | None:
-    """The latest earlier answer to `question` with one of `choices`, close enough to pair.
+    """The latest earlier answer to `question` with one of `choices` that pairs with `answer`.
 
-    Reading: "fever with spreading redness" = both in the same check-in, or
-    answered within fever_redness_within_hours of each other (any order, any
-    session): Q4 is asked at 3 h and 24 h and Q3 at 24 h and 48 h, so the two
-    signs of one infection are often reported in different check-ins.
+    Fever with site signs pairs when both are reported for the same session
+    within fever_site_within_days (7) of each other, in any order (decision of
+    the second review): Q4 is asked at 3 h and 24 h, Q3 at 24 h and 48 h, and
+    an infection develops over days.
     """
-    window = protocol.triage.fever_redness_within_hours
+    window = timedelta(days=protocol.triage.fever_site_within_days)
     for fact in reversed(earlier):
-        if _bank_key(fact) != question or _choice(protocol, fact) not in choices:
+        if _bank_key(fact) != question or not _choices(protocol, fact) & choices:
             continue
-        if _same_checkin(protocol, fact, answer) or abs(_hours_between(fact, answer)) <= window:
+        if fact.session_number != answer.session_number:
+            continue
+        if abs(answer.answered_at - fact.answered_at) <= window:
             return fact
     return None
 
@@ -628,13 +746,20 @@ def triage_adherence(
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _finding(tier: Tier, reason: Reason, *reasons: str) -> Finding:
+def _finding(
+    tier: Tier,
+    reason: Reason,
+    *reasons: str,
+    emergency: bool = False,
+    advice: tuple[str, ...] = (),
+) -> Finding:
     return Finding(
         tier,
         reason.value,
         tuple(reasons),
         stops_checkin=tier is Tier.URGENT,
-        emergency=tier is Tier.URGENT,
+        emergency=emergency or tier is Tier.URGENT,
+        advice=advice,
     )
 
 
@@ -653,13 +778,15 @@ def _bank_key(fact: AnswerFact) -> str:
     return fact.question_key.split(".", 1)[0]
 
 
-def _choice(protocol: Protocol, fact: AnswerFact) -> str | None:
-    """The choice key of a Q3/Q4-style answer, None for other kinds."""
+def _choices(protocol: Protocol, fact: AnswerFact) -> frozenset[str]:
+    """The choice keys of a choice or multi answer (one for a choice), empty for other kinds."""
     question = protocol.question(fact.question_key)
-    if question.kind != "choice":
-        return None
+    if question.kind not in ("choice", "multi"):
+        return frozenset()
     value = decode_answer(question, fact.value)
-    return value if isinstance(value, str) else None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value) if isinstance(value, tuple) else frozenset()
 
 
 def _last(facts: Iterable[AnswerFact]) -> AnswerFact | None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
@@ -193,6 +193,31 @@ class Answer(SQLModel, table=True):
     # tapped after its check-in had closed (expired, superseded, cancelled, done): only a
     # red-flag answer is kept then (issue 10, "a red flag is never lost")
     late: bool = False
+
+
+class AnswerDraft(SQLModel, table=True):
+    """One choice ticked, not yet confirmed with "Done", on a multi question (Q4).
+
+    One row per ticked choice, so "a choice left selected for N minutes counts" is a
+    query on selected_at (the sweep records the draft as the answer). A draft survives
+    a restart; it is removed when its answer is recorded, and with its check-in
+    (ON DELETE CASCADE: erasure deletes check-ins).
+    """
+
+    __tablename__ = "answer_draft"
+    __table_args__ = (
+        UniqueConstraint("checkin_id", "question_key", "choice", name="uq_answer_draft_choice"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("checkin.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    question_key: str = Field(max_length=16)
+    choice: int
+    selected_at: datetime = _dt(nullable=False, index=True)
 
 
 class OutboxMessage(SQLModel, table=True):

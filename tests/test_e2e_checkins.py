@@ -35,24 +35,56 @@ async def enrolled_patient(fake: FakeBotAPI, **kwargs: object) -> SimUser:
     return patient
 
 
+BOXES = ("☐ ", "☑ ")
+DONE = "✅ Done"
+
+
 def calm_choice(message: SentMessage) -> str:
-    """The answer of a patient who is doing fine."""
-    labels = [b for row in message.buttons() for b in row]
+    """The answer of a patient who is doing fine (a multi question's choice without its box)."""
+    labels = [_unboxed(b) for row in message.buttons() for b in row]
     for calm in ("0", "No", "Fine", "Nothing new"):
         if calm in labels:
             return calm
     return labels[0]
 
 
-async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:
-    """Tap through a check-in until its buttons are gone."""
-    message = first
-    while message.reply_markup:
+def _unboxed(label: str) -> str:
+    for box in BOXES:
+        label = label.removeprefix(box)
+    return label
+
+
+async def tick_and_done(patient: SimUser, message: SentMessage, *choices: str) -> SentMessage:
+    """A multi question (Q4): tick each choice (the keyboard is redrawn in place), then Done."""
+    for choice in choices:
         mark = patient.mark()
-        await patient.tap(message, choose(message))
+        await patient.tap(message, f"☐ {choice}")
         message = await patient.wait_for(
             lambda m, mid=message.message_id: m.message_id == mid, after=mark
         )
+        assert f"☑ {choice}" in [b for row in message.buttons() for b in row]
+    mark = patient.mark()
+    await patient.tap(message, DONE)
+    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
+
+
+async def answer_step(patient: SimUser, message: SentMessage, choose=calm_choice) -> SentMessage:
+    """Answer the question on screen (a multi question: tick, then Done); the message after."""
+    labels = [b for row in message.buttons() for b in row]
+    chosen = choose(message)
+    if DONE in labels:
+        picks = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+        return await tick_and_done(patient, message, *(_unboxed(p) for p in picks))
+    mark = patient.mark()
+    await patient.tap(message, chosen)
+    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
+
+
+async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:
+    """Tap through a check-in until its buttons are gone (a multi question: tick, then Done)."""
+    message = first
+    while message.reply_markup:
+        message = await answer_step(patient, message, choose)
     return message
 
 

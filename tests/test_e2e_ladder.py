@@ -14,7 +14,7 @@ from store.models import Alert, AppState, OutboxMessage
 from tests.fakebot import FakeBotAPI
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
-from tests.test_e2e_checkins import calm_choice
+from tests.test_e2e_checkins import answer_step
 from tests.test_e2e_faults import midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
@@ -59,19 +59,13 @@ async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(
         # the 3 h check-in: all fine
         first = await patient.wait_for(lambda m: "1/" in m.text and m.reply_markup, timeout=60)
         while first.reply_markup:
-            mark = patient.mark()
-            await patient.tap(first, calm_choice(first))
-            first = await patient.wait_for(
-                lambda m, i=first.message_id: m.message_id == i, after=mark
-            )
+            first = await answer_step(patient, first)
         # the 24 h check-in: fine until the cauda equina question, left for the night
         day = await patient.wait_for(
             lambda m: m.text.startswith("Your check-in one day") and m.reply_markup, timeout=90
         )
         while "genitals" not in day.text.rsplit("\n", 1)[-1]:
-            mark = patient.mark()
-            await patient.tap(day, calm_choice(day))
-            day = await patient.wait_for(lambda m, i=day.message_id: m.message_id == i, after=mark)
+            day = await answer_step(patient, day)
         day_zone = ZoneInfo(zone)
         local = (await protocol_now(db_url)).astimezone(day_zone)
         two_am = local.replace(hour=2, minute=0, second=0, microsecond=0) + timedelta(days=1)

@@ -17,7 +17,7 @@ from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
 from tests.population import populate
-from tests.test_e2e_checkins import calm_choice
+from tests.test_e2e_checkins import answer_step
 from tests.test_e2e_faults import checkins_received, midday_zone
 from tests.test_e2e_ladder import protocol_now
 
@@ -53,11 +53,7 @@ async def test_scaled_time_three_days_through_the_real_process(
                 intros.append(message.text.split("\n", 1)[0])
                 current = message
                 while current.reply_markup:
-                    mark = patient.mark()
-                    await patient.tap(current, calm_choice(current))
-                    current = await patient.wait_for(
-                        lambda m, mid=current.message_id: m.message_id == mid, after=mark
-                    )
+                    current = await answer_step(patient, current)
                 assert "Thank you" in current.text
             elif "exercise" in message.text.lower() or "walk" in message.text.lower():
                 reminders += 1
@@ -129,11 +125,7 @@ async def _evening_checkin_left_at_q5(fake: FakeBotAPI) -> tuple[SimUser, SentMe
     await join_and_consent(patient, token)
     message = await patient.wait_for(lambda m: "1/" in m.text and m.reply_markup, timeout=60)
     while "chest pain" not in message.text.rsplit("\n", 1)[-1]:
-        mark = patient.mark()
-        await patient.tap(message, calm_choice(message))
-        message = await patient.wait_for(
-            lambda m, i=message.message_id: m.message_id == i, after=mark
-        )
+        message = await answer_step(patient, message)
     return patient, message, message.button_data("Yes")
 
 

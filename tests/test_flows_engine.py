@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flows.answers import answer_words, toggle_choice
 from flows.engine import (
     LOWER,
     TRUNK,
@@ -306,7 +307,56 @@ def test_encode_decode_each_kind() -> None:
     assert encode_answer(q["Q3"], "fine") == 0
     assert encode_answer(q["Q8"], "very_much_better") == 6
     assert decode_answer(q["Q8"], 5) == "much_better"
-    assert decode_answer(q["Q4"], 2) == "leg_weakness"
+    assert decode_answer(q["Q8"], 2) == "a_little_worse"
+    # multi: a bitmask of the chosen indexes, decoded in the protocol's order
+    assert encode_answer(q["Q4"], "leg_weakness") == 1 << 2
+    assert encode_answer(q["Q4"], ("fever_chills", "leg_weakness")) == (1 << 2) | (1 << 5)
+    assert decode_answer(q["Q4"], (1 << 5) | (1 << 2)) == ("leg_weakness", "fever_chills")
+    assert decode_answer(q["Q4"], 1) == ("nothing_new",)
+
+
+@pytest.mark.parametrize(
+    ("mask", "valid"),
+    [
+        (0, False),  # nothing chosen is not an answer
+        (1, True),  # nothing new alone
+        (1 | 2, False),  # nothing new with something else
+        (2 | 4, True),
+        (2**6 - 2, True),  # every symptom
+        (2**6, False),  # a choice Q4 does not have
+        (-1, False),
+    ],
+)
+def test_multi_codes(mask: int, valid: bool) -> None:
+    assert is_valid_code(PROTOCOL.questions["Q4"], mask) is valid
+
+
+def test_toggling_a_multi_choice() -> None:
+    q4 = PROTOCOL.questions["Q4"]
+    nothing, numb, weak, _near, _faint, fever = range(6)
+    mask = toggle_choice(q4, 0, weak)
+    assert mask == 1 << weak
+    mask = toggle_choice(q4, mask, fever)
+    assert decode_answer(q4, mask) == ("leg_weakness", "fever_chills")
+    assert toggle_choice(q4, mask, fever) == 1 << weak  # tapped again: cleared
+    assert toggle_choice(q4, mask, nothing) == 1 << nothing  # "Nothing new" clears the others
+    assert toggle_choice(q4, 1 << nothing, numb) == 1 << numb  # …and any other clears it
+    with pytest.raises(ValueError):
+        toggle_choice(q4, 0, 6)
+    with pytest.raises(ValueError):
+        toggle_choice(PROTOCOL.questions["Q3"], 0, 1)
+
+
+def test_multi_words_and_options() -> None:
+    q4 = PROTOCOL.questions["Q4"]
+    code = encode_answer(q4, ("leg_weakness", "fever_chills"))
+    assert (
+        answer_words(PROTOCOL, q4, code, "en")
+        == "New leg weakness or foot catching, Fever or chills"
+    )
+    assert answer_words(PROTOCOL, q4, code, "es").endswith("Fiebre o escalofríos")
+    assert [o.code for o in answer_options(PROTOCOL, q4)] == [1, 2, 4, 8, 16, 32]
+    assert answer_words(PROTOCOL, PROTOCOL.questions["Q1"], 7, "en") == "7/10"
 
 
 @pytest.mark.parametrize(
@@ -321,6 +371,10 @@ def test_encode_decode_each_kind() -> None:
         ("Q5", "maybe"),
         ("Q3", "pus"),
         ("Q3", 0),
+        ("Q4", "nothing_at_all"),
+        ("Q4", ()),
+        ("Q4", ("nothing_new", "fever_chills")),
+        ("Q4", 4),
     ],
 )
 def test_encode_rejects(question: str, value: int | bool | str) -> None:

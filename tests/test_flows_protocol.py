@@ -45,7 +45,7 @@ def test_default_question_bank(protocol: Protocol) -> None:
         "Q1": "scale",
         "Q2": "scale",
         "Q3": "choice",
-        "Q4": "choice",
+        "Q4": "multi",
         "Q5": "yes_no",
         "Q6": "yes_no",
         "Q7": "scale",
@@ -64,9 +64,14 @@ def test_default_question_bank(protocol: Protocol) -> None:
         "nothing_new",
         "numbness_tingling",
         "leg_weakness",
+        "felt_faint",
         "fainted",
         "fever_chills",
     ]
+    q4 = protocol.questions["Q4"]
+    assert [c.key for c in q4.choices if c.exclusive] == ["nothing_new"]
+    assert q4.counts_after_minutes == 10
+    assert q4.max_value == 2**6 - 1
     assert len(protocol.questions["Q8"].choices) == 7
     assert protocol.questions["Q8"].choices[0].key == "very_much_worse"
     assert protocol.questions["Q8"].choices[-1].key == "very_much_better"
@@ -205,10 +210,15 @@ def test_spanish_differs_from_english_where_words_are_shown(protocol: Protocol) 
 def test_buttons_fit_a_phone(protocol: Protocol) -> None:
     buttons = [protocol.yes, protocol.no] + [r.label for r in protocol.regions.values()]
     for question in protocol.questions.values():
-        buttons += [c.text for c in question.choices]
+        if question.kind != "multi":
+            buttons += [c.text for c in question.choices]
     for button in buttons:
         for _lang, label in button.items:
             assert len(label) <= 32, label
+    # a multi question shows one choice per row, with "☑ " in front
+    for choice in protocol.questions["Q4"].choices:
+        for _lang, label in choice.text.items:
+            assert len(label) <= 80, label
     for question in protocol.questions.values():
         for _lang, prompt in question.prompt.items:
             assert len(prompt) <= 250
@@ -672,6 +682,41 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         'schedule = "on_demand"\n',
         "[checkins]",
         "at most one on_demand check-in",
+    ),
+    (
+        "q4-single-choice",
+        'kind = "multi"\ncounts_after_minutes = 10\n',
+        'kind = "choice"\n',
+        'question "Q4"',
+        'must be kind "multi"',
+    ),
+    (
+        "multi-without-minutes",
+        "counts_after_minutes = 10\n",
+        "",
+        'question "Q4"',
+        '"counts_after_minutes"',
+    ),
+    (
+        "multi-zero-minutes",
+        "counts_after_minutes = 10\n",
+        "counts_after_minutes = 0\n",
+        'question "Q4"',
+        '"counts_after_minutes" must be greater than 0',
+    ),
+    (
+        "exclusive-on-a-single-choice",
+        'key = "fine"\n',
+        'key = "fine"\nexclusive = true\n',
+        'question "Q3", choice 1',
+        "exclusive",
+    ),
+    (
+        "condition-on-a-multi-answer",
+        '{ answer = "Q3", not_in = ["fine", "small_bruise"] }',
+        '{ answer = "Q4", not_in = ["nothing_new"] }',
+        'checkin "h72"',
+        'question "Q4" takes several choices ("multi")',
     ),
     (
         "question-name-reused",

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flows.answers import is_valid_code
 from flows.context import LOWER, TRUNK, PatientContext
 from flows.loader import load_protocol
 from flows.protocol import Protocol
@@ -23,6 +24,7 @@ from flows.triage import (
     AnswerFact,
     Finding,
     Reason,
+    SessionFact,
     Tier,
     highest,
     triage_adherence,
@@ -38,20 +40,26 @@ LOWER_ONLY = frozenset({LOWER})
 YES, NO = 1, 0
 
 
-def code(question: str, choice: str, protocol: Protocol = PROTOCOL) -> int:
-    return protocol.questions[question].choice_index(choice)
+def code(question: str, choice: str | tuple[str, ...], protocol: Protocol = PROTOCOL) -> int:
+    """The stored value: a choice's index, or for a multi question (Q4) the mask of the keys."""
+    q = protocol.questions[question]
+    if q.kind == "multi":
+        keys = (choice,) if isinstance(choice, str) else choice
+        return sum(1 << q.choice_index(key) for key in keys)
+    assert isinstance(choice, str)
+    return q.choice_index(choice)
 
 
 def fact(
     question: str,
-    value: int | str,
+    value: int | str | tuple[str, ...],
     checkin: str,
     hours: float,
     session: int = 1,
     session_start: datetime = T0,
 ) -> AnswerFact:
     """An answer `hours` after session `session` (which ended at `session_start`)."""
-    stored = code(question, value) if isinstance(value, str) else value
+    stored = value if isinstance(value, int) else code(question, value)
     return AnswerFact(
         checkin_key=checkin,
         question_key=question,
@@ -69,10 +77,16 @@ def run(
     tags: frozenset[str] = TRUNK_ONLY,
     baseline: int = 5,
     protocol: Protocol = PROTOCOL,
+    sessions: tuple[SessionFact, ...] = (),
 ) -> list[Finding]:
     ctx = PatientContext(region_tags=tags, baseline=baseline)
     return triage_answer(
-        protocol, answer=answer, ctx=ctx, history=history, session_regions_tags=tags
+        protocol,
+        answer=answer,
+        ctx=ctx,
+        history=history,
+        session_regions_tags=tags,
+        sessions=sessions,
     )
 
 
@@ -127,14 +141,47 @@ def test_q5_yes_within_the_trunk_window(hours: float, urgent: bool) -> None:
         assert f"{hours:g} h after session 1" in " ".join(found.reasons)
         assert "72 h" in " ".join(found.reasons)
     else:
-        assert findings == []
+        found = only(findings)
+        assert (found.tier, found.reason_key, found.stops_checkin) == (
+            Tier.SOON,
+            "q5_chest",
+            False,
+        )
+    # at any time the patient is shown the emergency text
+    assert only(findings).emergency
 
 
-def test_q5_yes_after_lower_needling_only_is_not_the_trunk_trigger() -> None:
-    assert run(fact("Q5", YES, "h24", 24), tags=LOWER_ONLY) == []
+def test_q5_yes_after_lower_needling_only_is_soon_with_the_emergency_text() -> None:
+    found = only(run(fact("Q5", YES, "h24", 24), tags=LOWER_ONLY))
+    assert (found.tier, found.reason_key, found.emergency) == (Tier.SOON, "q5_chest", True)
+    assert "emergency text" in found.reasons[1]
     assert keys(run(fact("Q5", YES, "h24", 24), tags=frozenset({TRUNK, LOWER}))) == [
         "q5_chest_trunk"
     ]
+
+
+@pytest.mark.parametrize(("since_trunk", "urgent"), [(20, True), (72, True), (72.1, False)])
+def test_q5_yes_within_72h_of_any_trunk_session(since_trunk: float, urgent: bool) -> None:
+    """Yesterday's TRUNK session counts although today's session was LOWER only (issue 10)."""
+    start2 = T0 + timedelta(hours=since_trunk - 3)  # session 2 (LOWER) ended 3 h before
+    trunk = SessionFact(1, T0, TRUNK_ONLY)
+    lower = SessionFact(2, start2, LOWER_ONLY)
+    answer = fact("Q5", YES, "h3", 3, session=2, session_start=start2)
+    found = only(run(answer, tags=LOWER_ONLY, sessions=(trunk, lower)))
+    if urgent:
+        assert (found.tier, found.reason_key) == (Tier.URGENT, "q5_chest_trunk")
+        assert "session 1" in found.reasons[1]
+    else:
+        assert (found.tier, found.reason_key) == (Tier.SOON, "q5_chest")
+    assert found.emergency
+    # without session 1 in the facts, it is only the SOON reading
+    assert keys(run(answer, tags=LOWER_ONLY, sessions=(lower,))) == ["q5_chest"]
+
+
+def test_q5_a_trunk_session_after_the_answer_does_not_count() -> None:
+    later = SessionFact(2, T0 + timedelta(hours=30), TRUNK_ONLY)
+    answer = fact("Q5", YES, "h24", 24)
+    assert keys(run(answer, tags=LOWER_ONLY, sessions=(later,))) == ["q5_chest"]
 
 
 def test_q5_no_is_nothing() -> None:
@@ -144,7 +191,7 @@ def test_q5_no_is_nothing() -> None:
 def test_q5_window_comes_from_the_protocol() -> None:
     narrow = with_triage(trunk_window_hours=48)
     assert keys(run(fact("Q5", YES, "h48", 48), protocol=narrow)) == ["q5_chest_trunk"]
-    assert run(fact("Q5", YES, "h48", 49), protocol=narrow) == []
+    assert keys(run(fact("Q5", YES, "h48", 49), protocol=narrow)) == ["q5_chest"]
 
 
 @pytest.mark.parametrize("checkin,hours", [("h24", 24), ("weekly", 170), ("weekly", 400)])
@@ -192,21 +239,32 @@ def test_fever_and_spreading_redness_in_the_same_checkin_is_urgent() -> None:
     fever = fact("Q4", "fever_chills", "h24", 24.02)
     found = only(run(fever, [redness]))
     assert (found.tier, found.reason_key) == (Tier.URGENT, "fever_spreading_redness")
-    assert found.stops_checkin
+    assert found.stops_checkin and found.emergency
 
 
-@pytest.mark.parametrize(("gap", "urgent"), [(23, True), (24, True), (25, False)])
-def test_fever_then_redness_pairs_within_a_day(gap: float, urgent: bool) -> None:
+@pytest.mark.parametrize(
+    ("gap_days", "urgent"), [(1, True), (6.9, True), (7, True), (7.01, False), (9, False)]
+)
+def test_fever_then_redness_pairs_within_7_days(gap_days: float, urgent: bool) -> None:
     fever = fact("Q4", "fever_chills", "h3", 3)
-    redness = fact("Q3", "spreading_redness", "h48", 3 + gap)
+    redness = fact("Q3", "spreading_redness", "weekly", 3 + 24 * gap_days)
     findings = run(redness, [fever])
+    found = only(findings)
     if urgent:
-        found = only(findings)
-        assert found.reason_key == "fever_spreading_redness"
-        assert f"{gap:g} h apart" in " ".join(found.reasons)
+        assert (found.tier, found.reason_key) == (Tier.URGENT, "fever_spreading_redness")
+        assert "7 days" in found.reasons[1]
     else:
-        found = only(findings)
         assert (found.tier, found.reason_key) == (Tier.SOON, "site_infection_signs")
+
+
+def test_fever_and_redness_of_different_sessions_do_not_pair() -> None:
+    fever = fact("Q4", "fever_chills", "h72", 72, session=1)
+    start2 = T0 + timedelta(days=4)
+    redness = fact("Q3", "spreading_redness", "h24", 24, session=2, session_start=start2)
+    assert keys(run(redness, [fever])) == ["site_infection_signs"]
+    # … Q4 of session 2 against Q3 of session 2 pairs
+    fever2 = fact("Q4", "fever_chills", "h72", 72, session=2, session_start=start2)
+    assert keys(run(fever2, [redness])) == ["fever_spreading_redness"]
 
 
 def test_redness_then_fever_pairs_too() -> None:
@@ -216,9 +274,9 @@ def test_redness_then_fever_pairs_too() -> None:
 
 
 def test_pairing_window_comes_from_the_protocol() -> None:
-    short = with_triage(fever_redness_within_hours=12)
+    short = with_triage(fever_site_within_days=1)
     fever = fact("Q4", "fever_chills", "h3", 3)
-    redness = fact("Q3", "spreading_redness", "h24", 20)
+    redness = fact("Q3", "spreading_redness", "h48", 48)
     assert keys(run(redness, [fever], protocol=short)) == ["site_infection_signs"]
     assert keys(run(redness, [fever])) == ["fever_spreading_redness"]
 
@@ -227,6 +285,7 @@ def test_fever_alone_is_soon() -> None:
     found = only(run(fact("Q4", "fever_chills", "h24", 24)))
     assert (found.tier, found.reason_key, found.stops_checkin) == (Tier.SOON, "fever", False)
     assert "24 h after session 1" in found.reasons[0]
+    assert not found.emergency
 
 
 @pytest.mark.parametrize("choice", ["spreading_redness", "swelling_or_pus"])
@@ -237,16 +296,21 @@ def test_site_signs_without_fever_are_soon(choice: str) -> None:
     assert "no fever" in found.reasons[1].lower()
 
 
-def test_swelling_or_pus_with_fever_is_soon_not_urgent_and_says_so() -> None:
+def test_swelling_or_pus_with_fever_is_urgent() -> None:
     fever = fact("Q4", "fever_chills", "h24", 24)
     pus = fact("Q3", "swelling_or_pus", "h48", 48)
     found = only(run(pus, [fever]))
-    assert (found.tier, found.reason_key) == (Tier.SOON, "site_infection_signs")
-    assert "fever" in found.reasons[1].lower() and "24 h" in found.reasons[1]
+    assert (found.tier, found.reason_key, found.emergency) == (
+        Tier.URGENT,
+        "fever_site_swelling",
+        True,
+    )
+    assert "swelling or pus" in found.reasons[0].lower() and "24 h apart" in found.reasons[1]
     fever_again = fact("Q4", "fever_chills", "h72", 72)
-    found = only(run(fever_again, [pus]))
-    assert (found.tier, found.reason_key) == (Tier.SOON, "fever")
-    assert "swelling or pus" in found.reasons[1].lower()
+    assert keys(run(fever_again, [pus])) == ["fever_site_swelling"]
+    # 7 days is the edge here too
+    late = fact("Q4", "fever_chills", "weekly", 48 + 24 * 7 + 1)
+    assert keys(run(late, [pus])) == ["fever"]
 
 
 def test_answers_given_after_the_new_answer_are_ignored() -> None:
@@ -306,9 +370,11 @@ def test_an_urgent_answer_in_last_weeks_checkin_does_not_hide_a_callback() -> No
     assert "pain_9_10" in keys(run(pain, [cauda], tags=LOWER_ONLY))
 
 
-def test_default_pairing_window_is_a_day() -> None:
-    assert PROTOCOL.triage.fever_redness_within_hours == 24
+def test_default_windows() -> None:
+    assert PROTOCOL.triage.fever_site_within_days == 7
     assert PROTOCOL.triage.numbness_hours == 24
+    assert PROTOCOL.triage.soon_q1_48h_alone == 7
+    assert PROTOCOL.triage.trunk_window_hours == 72
 
 
 def test_callback_does_not_hide_the_soon_finding_of_the_same_answer() -> None:
@@ -365,8 +431,24 @@ def test_q1_at_48h_not_lower_than_at_24h(at_24: int, at_48: int, soon: bool) -> 
         assert findings == []
 
 
-def test_q1_at_48h_without_a_24h_answer_is_left_to_the_72h_checkin() -> None:
-    assert run(fact("Q1", 6, "h48", 48), [fact("Q1", 6, "h3", 3)]) == []
+@pytest.mark.parametrize(("value", "soon"), [(6, False), (7, True), (10, True)])
+def test_q1_at_48h_without_a_24h_answer(value: int, soon: bool) -> None:
+    findings = run(fact("Q1", value, "h48", 48), [fact("Q1", 6, "h3", 3)])
+    assert "q1_high_48h" in keys(findings) if soon else findings == []
+    if soon:
+        assert "no answer at 24 h" in findings[-1].reasons[0]
+        assert "7/10 at 48 h" in findings[-1].reasons[1]
+
+
+@pytest.mark.parametrize(("at_24", "at_48", "key"), [(9, 7, "q1_high_48h"), (9, 6, None)])
+def test_q1_7_at_48h_is_soon_even_when_falling(at_24: int, at_48: int, key: str | None) -> None:
+    findings = run(fact("Q1", at_48, "h48", 48), [fact("Q1", at_24, "h24", 24)])
+    assert keys(findings) == ([key] if key else [])
+
+
+def test_q1_48h_alone_threshold_comes_from_the_protocol() -> None:
+    answer = fact("Q1", 6, "h48", 48)
+    assert keys(run(answer, protocol=with_triage(soon_q1_48h_alone=6))) == ["q1_high_48h"]
 
 
 def test_q1_at_48h_compares_with_24h_of_the_same_session_only() -> None:
@@ -409,36 +491,36 @@ def test_q2_rise_comes_from_the_protocol() -> None:
     assert keys(run(fact("Q2", 8, "h24", 24), protocol=strict)) == ["q2_above_baseline"]
 
 
-# -- SOON: numbness lasting more than 24 h ------------------------------------------------
+# -- SOON: new numbness ------------------------------------------------------------------
 
 
-def test_numbness_reported_again_24h_after_the_first_report_is_soon() -> None:
-    first = fact("Q4", "numbness_tingling", "h3", 3)
-    assert run(first) == []
-    second = fact("Q4", "numbness_tingling", "h24", 26)  # 23 h later
-    assert run(second, [first]) == []
-    third = fact("Q4", "numbness_tingling", "h72", 72)
-    found = only(run(third, [first, second]))
-    assert (found.tier, found.reason_key) == (Tier.SOON, "numbness_24h")
-    assert "69 h" in found.reasons[0] and "24 h" in found.reasons[0]
-    assert "3 h after session 1" in found.reasons[1]
+def test_numbness_at_the_3h_checkin_alone_is_nothing() -> None:
+    assert run(fact("Q4", "numbness_tingling", "h3", 3)) == []
 
 
-@pytest.mark.parametrize(("gap", "soon"), [(23.9, False), (24, True)])
-def test_numbness_edge(gap: float, soon: bool) -> None:
-    first = fact("Q4", "numbness_tingling", "h3", 3)
-    again = fact("Q4", "numbness_tingling", "h24", 3 + gap)
-    assert keys(run(again, [first])) == (["numbness_24h"] if soon else [])
+@pytest.mark.parametrize("checkin,hours", [("h24", 14), ("h24", 24), ("h48", 48), ("h72", 72)])
+def test_numbness_at_the_24h_checkin_or_later_is_soon(checkin: str, hours: float) -> None:
+    """Even a 24 h check-in moved to the next morning (14 h after the session) counts."""
+    found = only(run(fact("Q4", "numbness_tingling", checkin, hours)))
+    assert (found.tier, found.reason_key, found.emergency) == (Tier.SOON, "numbness_24h", False)
+    assert f"{hours:g} h after session 1" in found.reasons[0]
 
 
-def test_nothing_new_in_between_ends_the_numbness_episode() -> None:
-    first = fact("Q4", "numbness_tingling", "h3", 3)
-    clear = fact("Q4", "nothing_new", "h24", 24)
-    again = fact("Q4", "numbness_tingling", "h72", 72)
-    assert run(again, [first, clear]) == []
-    # another Q4 choice (one tap) does not end it
-    fever = fact("Q4", "fever_chills", "h24", 24)
-    assert "numbness_24h" in keys(run(again, [first, fever]))
+@pytest.mark.parametrize(("hours", "soon"), [(23.9, False), (24, True)])
+def test_numbness_reported_on_demand_counts_from_24h(hours: float, soon: bool) -> None:
+    """A report outside the session check-ins (e.g. /symptom) counts by elapsed time."""
+    answer = fact("Q4", "numbness_tingling", "symptom", hours)
+    assert keys(run(answer)) == (["numbness_24h"] if soon else [])
+
+
+def test_numbness_at_two_checkins_is_soon() -> None:
+    first = fact("Q4", "numbness_tingling", "h3", 1.5)
+    again = fact("Q4", "numbness_tingling", "symptom", 4)
+    found = only(run(again, [first]))
+    assert found.reason_key == "numbness_24h" and "two check-ins" in found.reasons[0]
+    # "nothing new" in between does not undo the first report
+    clear = fact("Q4", "nothing_new", "symptom", 2)
+    assert keys(run(again, [first, clear])) == ["numbness_24h"]
 
 
 def test_numbness_from_an_earlier_session_does_not_count() -> None:
@@ -446,6 +528,47 @@ def test_numbness_from_an_earlier_session_does_not_count() -> None:
     start2 = T0 + timedelta(days=7)
     again = fact("Q4", "numbness_tingling", "h3", 3, session=2, session_start=start2)
     assert run(again, [first]) == []
+
+
+def test_numbness_hours_come_from_the_protocol() -> None:
+    answer = fact("Q4", "numbness_tingling", "symptom", 13)
+    assert keys(run(answer, protocol=with_triage(numbness_hours=12))) == ["numbness_24h"]
+
+
+# -- Q4 takes several choices --------------------------------------------------------------
+
+
+def test_near_faint_is_soon_with_advice_and_a_faint_is_urgent() -> None:
+    near = only(run(fact("Q4", "felt_faint", "h3", 2)))
+    assert (near.tier, near.reason_key, near.emergency) == (Tier.SOON, "felt_faint", False)
+    assert near.advice == ("felt_faint",)
+    assert "lie down" in PROTOCOL.advice["felt_faint"].get("en")
+    assert "drive" in PROTOCOL.advice["felt_faint"].get("en")
+    faint = only(run(fact("Q4", "fainted", "h3", 2)))
+    assert (faint.tier, faint.reason_key, faint.emergency) == (Tier.URGENT, "fainted", True)
+    # both ticked: the faint decides, no second near-faint finding
+    assert keys(run(fact("Q4", ("felt_faint", "fainted"), "h3", 2))) == ["fainted"]
+
+
+def test_weakness_and_fever_in_one_answer_give_both_findings() -> None:
+    findings = run(fact("Q4", ("leg_weakness", "fever_chills"), "h24", 24))
+    assert keys(findings) == ["leg_weakness", "fever"]
+    assert [f.tier for f in findings] == [Tier.URGENT, Tier.SOON]
+    assert highest(findings) is Tier.URGENT
+
+
+def test_every_red_flag_of_one_answer_is_returned() -> None:
+    redness = fact("Q3", "spreading_redness", "h24", 24)
+    every = ("numbness_tingling", "leg_weakness", "felt_faint", "fainted", "fever_chills")
+    findings = run(fact("Q4", every, "h48", 48), [redness])
+    assert keys(findings) == ["leg_weakness", "fainted", "fever_spreading_redness", "numbness_24h"]
+
+
+def test_a_multi_answer_of_one_choice_reads_like_the_old_single_choice() -> None:
+    q4 = PROTOCOL.questions["Q4"]
+    assert q4.kind == "multi"
+    assert keys(run(fact("Q4", 1 << q4.choice_index("leg_weakness"), "h3", 3))) == ["leg_weakness"]
+    assert run(fact("Q4", "nothing_new", "h3", 3)) == []
 
 
 # -- silence, free text, adherence -------------------------------------------------------
@@ -561,6 +684,10 @@ def test_every_reason_key_is_known() -> None:
         "reevaluate",
         "plateau",
         "recovered",
+        "q5_chest",
+        "felt_faint",
+        "fever_site_swelling",
+        "q1_high_48h",
     }
     assert all(len(r.value) <= 48 for r in Reason)  # alert.reason_key column
 
@@ -573,7 +700,8 @@ CHECKINS = ("h3", "h24", "h48", "h72", "weekly")
 @st.composite
 def answer_facts(draw: st.DrawFn) -> AnswerFact:
     question = draw(st.sampled_from(["Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q8", "Q9"]))
-    value = draw(st.integers(0, PROTOCOL.questions[question].max_value))
+    q = PROTOCOL.questions[question]
+    value = draw(st.integers(0, q.max_value).filter(lambda v: is_valid_code(q, v)))
     session = draw(st.integers(1, 3))
     hours = draw(st.floats(0.5, 200, allow_nan=False).map(lambda h: round(h, 2)))
     start = T0 + timedelta(days=7 * (session - 1))

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable
 from datetime import timedelta
 
-from aiogram import Bot, Router, html
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AnswerCb, ExerciseCb, SymptomCb
+from bot.callbacks import AnswerCb, ExerciseCb, MultiAction, MultiCb, SymptomCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.filters import IsPatient
@@ -25,9 +25,16 @@ from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
+from care.multi_answers import (
+    DraftStatus,
+    answered_value,
+    clear_draft,
+    draft_mask,
+    toggle_draft,
+)
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
-from flows.triage import Tier
+from flows.triage import Finding, Tier
 from scheduler.clock import Clock
 from store.models import CheckinState, OutboxMessage
 
@@ -117,6 +124,7 @@ async def answer_tapped(
         # the red-flag reply goes straight back to the tap, first: never queued, never
         # deferred, never behind an edit of the old message
         lines = [protocol.safety[key].render(lang, **values) for key in safety]
+        lines += finding_advice(protocol, result.findings, lang, values)
         await bot.send_message(chat_id, "⚠️ " + html.quote("\n\n".join(lines)))
     await _edit_after_answer(bot, query, chat_id, protocol, result, lang)
     if safety is None and result.after:
@@ -208,6 +216,14 @@ async def _edit_quietly(call: Awaitable[object] | None) -> bool:
     return True
 
 
+def finding_advice(
+    protocol: Protocol, findings: list[Finding], lang: str, values: dict[str, str]
+) -> list[str]:
+    """The advice texts the findings ask for (a near-faint: lie down, don't drive), once each."""
+    keys = dict.fromkeys(key for f in findings for key in f.advice if key in protocol.advice)
+    return [protocol.advice[key].render(lang, **values) for key in keys]
+
+
 async def _quietly(call: object) -> None:
     """An edit whose failure (e.g. already edited) must not spoil the reply."""
     try:
@@ -255,10 +271,96 @@ async def exercise_button(
         await _quietly(query.message.edit_reply_markup(reply_markup=None))
 
 
+async def multi_toggled(
+    query: CallbackQuery,
+    callback_data: MultiCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+) -> None:
+    """Tick or untick one choice of a multi question: stored, then the keyboard redrawn in place."""
+    patient = actor.patient
+    assert patient is not None
+    lang = patient.language
+    result = await toggle_draft(
+        db,
+        protocol,
+        patient=patient,
+        checkin_id=callback_data.c,
+        question_key=callback_data.q,
+        choice=callback_data.i,
+        now=clock.now(),
+    )
+    if result.status == DraftStatus.REFUSED:
+        log.info("toggle refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
+    if result.status == DraftStatus.ANSWERED:
+        await query.answer(t("already_recorded", lang))
+        # recorded meanwhile (the sweep): show the next question in place of the old toggles
+        if result.next_ref is not None and isinstance(query.message, Message):
+            assert result.checkin is not None and result.checkin.id is not None
+            assert result.definition is not None
+            text = checkin_text(
+                protocol, result.definition, result.context, result.answered, result.next_ref, lang
+            )
+            keyboard = question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
+            await _quietly(query.message.edit_text(text, reply_markup=keyboard))
+        return
+    await query.answer()
+    assert result.checkin is not None and result.checkin.id is not None
+    assert result.ref is not None
+    if isinstance(query.message, Message):
+        keyboard = question_keyboard(
+            protocol, result.checkin.id, result.ref, lang, selected=result.selected
+        )
+        await _quietly(query.message.edit_reply_markup(reply_markup=keyboard))
+
+
+async def multi_done(
+    query: CallbackQuery,
+    callback_data: MultiCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+    policy: AlertPolicy,
+) -> None:
+    """ "Done": the ticked choices are recorded as one answer by the very path of a single tap
+    (answer_tapped with the mask as the value) — alert, safety reply, next question — and
+    the draft is forgotten. Nothing ticked: the patient is asked to tick first."""
+    patient = actor.patient
+    assert patient is not None
+    mask = await draft_mask(
+        db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+    )
+    if mask == 0:
+        answered = await answered_value(
+            db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+        )
+        if answered is not None:  # recorded already (a second Done, or the sweep)
+            await query.answer(t("already_recorded", patient.language))
+        else:
+            await query.answer(t("multi_pick_first", patient.language), show_alert=True)
+        return
+    as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
+    try:
+        await answer_tapped(query, as_answer, actor, db, protocol, clock, settings, bot, policy)
+    finally:
+        await clear_draft(
+            db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
+        )
+
+
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="checkin")
     router.callback_query.filter(IsPatient())
     router.callback_query.register(answer_tapped, AnswerCb.filter())
+    router.callback_query.register(multi_toggled, MultiCb.filter(F.action == MultiAction.toggle))
+    router.callback_query.register(multi_done, MultiCb.filter(F.action == MultiAction.done))
     router.callback_query.register(exercise_button, ExerciseCb.filter())
     return router
