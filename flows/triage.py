@@ -111,6 +111,8 @@ class Reason(StrEnum):
     REEVALUATE = "reevaluate"
     PLATEAU = "plateau"
     RECOVERED = "recovered"
+    NO_PROGRESS_READING = "no_progress_reading"
+    ADHERENCE_NOT_REPORTED = "adherence_not_reported"
 
 
 @dataclass(frozen=True)
