@@ -27,7 +27,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card
-from bot.callbacks import ExerciseCb
+from bot.callbacks import ExerciseCb, SymptomCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.texts import Raw, safety_line, t
@@ -36,7 +36,13 @@ from care import checkins as care
 from care.alerts import KIND_ALERT, KIND_ALERT_EDIT, queue_copy_edit, record_copy
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
-from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
+from care.planning import (
+    KIND_CHECKIN,
+    KIND_CHECKIN_CLOSED,
+    KIND_EXERCISE,
+    KIND_NOTICE,
+    KIND_NUDGE,
+)
 from care.records import KIND_DISCHARGE
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
@@ -109,6 +115,8 @@ class Delivery:
                 return await self._alert(row)
             if row.kind == KIND_ALERT_EDIT:
                 return await self._alert_edit(row)
+            if row.kind == KIND_CHECKIN_CLOSED:
+                return await self._checkin_closed(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -218,6 +226,45 @@ class Delivery:
                 now=self.clock.now(),
             )
         return Sent(message.message_id)
+
+    async def _checkin_closed(self, row: OutboxMessage) -> Outcome:
+        """A check-in closed undone: its message keeps what it asked, says it has closed, and
+        its answer buttons give way to one "Report a new symptom" button.
+
+        "Message is not modified" / "message to edit not found" settle the row as done: the
+        message is already like that, or gone, and retrying cannot change it."""
+        async with self.sessions() as db:
+            view = await care.prepare_closed_edit(db, self.protocol, row)
+        if isinstance(view, care.Skip):
+            return Settled(view.reason)
+        lang = view.patient.language
+        text = (
+            checkin_text(
+                self.protocol, view.definition, view.context, view.answered, view.ref, lang
+            )
+            + "\n\n"
+            + t("checkin_closed_edit", lang)
+        )
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=t("btn_report_symptom", lang),
+                        callback_data=SymptomCb(action="start").pack(),
+                    )
+                ]
+            ]
+        )
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=row.chat_id, message_id=view.message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, view.message_id)
+        return Sent(view.message_id)
 
     async def _exercise(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()

@@ -87,6 +87,10 @@ _EN: dict[str, str] = {
     "checkin_thanks": "Thank you, your answers are saved.",
     "already_recorded": "Already recorded ✓",
     "checkin_closed": "This check-in has closed. The next one will come at its time.",
+    "checkin_closed_edit": (
+        "<i>This check-in has closed. If something new worries you, tap below.</i>"
+    ),
+    "btn_report_symptom": "Report a new symptom",
     "btn_snooze": "Remind me in 1 h",
     "btn_stop_reminders": "Stop exercise reminders",
     "exercise_snoozed": "OK, I will remind you again in an hour.",
@@ -230,6 +234,10 @@ _ES: dict[str, str] = {
     "checkin_thanks": "Gracias, sus respuestas se han guardado.",
     "already_recorded": "Ya estaba registrado ✓",
     "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
+    "checkin_closed_edit": (
+        "<i>Este control se ha cerrado. Si algo nuevo le preocupa, toque abajo.</i>"
+    ),
+    "btn_report_symptom": "Informar de un síntoma nuevo",
     "btn_snooze": "Recuérdamelo en 1 h",
     "btn_stop_reminders": "Parar recordatorios de ejercicios",
     "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",
