@@ -77,6 +77,14 @@ async def sent_checkins(db_url: str, key: str) -> list[tuple[Checkin, OutboxMess
     return [(c, o) for c, o in found]
 
 
+async def all_checkins(db_url: str, key: str) -> list[Checkin]:
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        found = list((await db.exec(select(Checkin).where(Checkin.key == key))).all())
+    await engine.dispose()
+    return found
+
+
 def intro(message: SentMessage) -> str:
     return message.text.split("\n", 1)[0]
 
@@ -87,26 +95,26 @@ async def test_sunday_adherence_left_open_then_a_monday_session_through_the_proc
     """(c): the 3 h and 24 h check-ins of a Monday session arrive in their windows while
     the Sunday adherence question (and then the weekly check-in) is left open.
 
-    Two runs of the process: Sunday evening, when it sends the adherence question, and
-    from Monday 06:00 (protocol time skipped ahead overnight, as the sandbox's preview
-    does) at half an hour a second. Whenever it is up that Monday (its start-up costs a few
-    protocol hours on a loaded machine), the session is recorded "just now"."""
+    Three runs of the process, protocol time skipped ahead between them while it is
+    stopped (as the sandbox's preview does; the database holds everything due): Sunday
+    evening, when it sends the adherence question; Monday from 07:00 at half an hour a
+    second, when the session is recorded "just now" — whenever the process is up (its
+    start-up costs protocol hours on a loaded machine) — and its 3 h check-in answered;
+    and Tuesday from shortly before the 24 h check-in is due."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
     # session 1 ended Monday 23 Nov 09:30; the adherence question is due Sunday 29 at 18:00
     await prepared(fake, db_url, consent_at=madrid(23, 10), ended_ago=0.5)
     patient = fake.user(PATIENT_TG)
     staff = fake.user(STAFF_TG)
-    sunday = ProtocolTime(madrid(29, 17, 40), 120.0)
-    await sunday.store(db_url)
-    async with bot_process(fake, db_url, tmp_path, {"TIME_SCALE": "120"}):
+    await ProtocolTime(madrid(29, 17, 55), 60.0).store(db_url)
+    async with bot_process(fake, db_url, tmp_path, {"TIME_SCALE": "60"}):
         adherence = await patient.wait_for(
             lambda m: intro(m) == "Your weekly exercise check.", timeout=40
         )
     assert adherence.reply_markup is not None  # left unanswered
     [(sent, _)] = await sent_checkins(db_url, "adherence")
     assert sent.opened_at is not None and sent.opened_at.astimezone(MADRID).weekday() == 6
-    monday = ProtocolTime(madrid(30, 6), 1800.0)
-    await monday.store(db_url)
+    await ProtocolTime(madrid(30, 7), 1800.0).store(db_url)
     extra = {"TIME_SCALE": "1800", "DISPATCH_INTERVAL_SECONDS": "0.05"}
     async with bot_process(fake, db_url, tmp_path, extra):
         mark = staff.mark()
@@ -137,8 +145,12 @@ async def test_sunday_adherence_left_open_then_a_monday_session_through_the_proc
         await patient.wait_for(
             lambda m: intro(m).startswith("Your weekly check-in"), timeout=30, after=0
         )
+    [due_h24] = [c.due_at for c in await all_checkins(db_url, "h24") if c.session_id == 2]
+    await ProtocolTime(due_h24 - timedelta(minutes=45), 300.0).store(db_url)
+    extra = {"TIME_SCALE": "300", "DISPATCH_INTERVAL_SECONDS": "0.1"}
+    async with bot_process(fake, db_url, tmp_path, extra):
         await patient.wait_for(
-            lambda m: intro(m) == "Your check-in one day after treatment.", timeout=60, after=0
+            lambda m: intro(m) == "Your check-in one day after treatment.", timeout=40, after=0
         )
     [(h3, h3_row)] = [(c, o) for c, o in await sent_checkins(db_url, "h3") if c.session_id == 2]
     [(h24, h24_row)] = [(c, o) for c, o in await sent_checkins(db_url, "h24") if c.session_id == 2]
