@@ -255,7 +255,7 @@ async def prepare_checkin(
         if other.expires_at <= now:
             await expire_checkin(db, protocol, other, now)
         elif session_checkin and not is_session_checkin(protocol, other.key):
-            await close_for_session(db, protocol, other, now)
+            await close_for_session(db, protocol, other, now, tz=tz)
         else:
             await db.commit()
             return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
@@ -483,16 +483,21 @@ async def expire_checkin(
 
 
 async def close_for_session(
-    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime
+    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime, *, tz: ZoneInfo
 ) -> None:
     """Close an open course check-in because a session check-in fell due (see
-    prepare_checkin). Not a miss: the patient simply got a more pressing question."""
+    prepare_checkin). Not a miss: the patient simply got a more pressing question.
+
+    Its next occurrence was planned when Telegram confirmed it (mark_checkin_sent); one
+    opened for a send that never confirmed has none yet, so it is planned here."""
     assert checkin.id is not None
     checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
     checkin.reason = CLOSED_FOR_SESSION
     patient = await db.get(Patient, checkin.patient_id)
     if patient is not None and await answers_of(db, checkin.id):
         patient.consecutive_missed = 0  # it was answered in part: the patient is there
+    if patient is not None and checkin.chat_message_id is None:
+        await _roll_course(db, protocol, checkin, patient, tz, now)
     await _after_close(db, protocol, checkin, patient, now)
 
 

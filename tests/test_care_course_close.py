@@ -172,7 +172,9 @@ async def test_closing_for_a_session_checkin_is_not_a_miss(sessions: SessionFact
     async with sessions() as db:
         checkin = await db.get(Checkin, cid)
         assert checkin is not None
-        await close_for_session(db, PROTOCOL, checkin, START + timedelta(days=7, hours=3))
+        await close_for_session(
+            db, PROTOCOL, checkin, START + timedelta(days=7, hours=3), tz=MADRID
+        )
         await db.commit()
     async with sessions() as db:
         checkin = await db.get(Checkin, cid)
@@ -198,3 +200,28 @@ async def test_no_closed_edit_for_a_stopped_patient(sessions: SessionFactory) ->
     async with sessions() as db:
         found = await db.exec(select(Checkin).where(col(Checkin.chat_message_id) == 401))
         assert found.one().state == CheckinState.EXPIRED
+
+
+async def test_closing_an_unconfirmed_course_checkin_plans_its_next_occurrence(
+    sessions: SessionFactory,
+) -> None:
+    """Opened for a send that never confirmed (a crash): its next one was never planned."""
+    pid = await consented_patient(sessions)
+    due = START + timedelta(days=7)
+    cid = await sent_course_checkin(sessions, pid, "weekly", due, 0)
+    async with sessions() as db:
+        checkin = await db.get(Checkin, cid)
+        assert checkin is not None
+        checkin.chat_message_id = None
+        await db.commit()
+    async with sessions() as db:
+        before = len((await db.exec(select(Checkin).where(Checkin.key == "weekly"))).all())
+        checkin = await db.get(Checkin, cid)
+        assert checkin is not None
+        await close_for_session(db, PROTOCOL, checkin, due + timedelta(hours=3), tz=MADRID)
+        await db.commit()
+    async with sessions() as db:
+        weekly = (await db.exec(select(Checkin).where(Checkin.key == "weekly"))).all()
+        assert len(weekly) == before + 1
+        assert max(c.due_at for c in weekly) > due
+    assert await closed_edits(sessions) == []  # never shown: nothing to edit
