@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col
 
 from bot.callbacks import SymptomCb
-from store.models import Alert, Checkin, Patient
+from store.db import create_engine, session_factory
+from store.models import Alert, Checkin, OutboxMessage, Patient
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import ManualWall, Running
 from tests.test_e2e_checkins import STAFF, answer_all, enrolled_patient, rows
@@ -271,3 +272,49 @@ async def test_a_stopped_patient_gets_no_closed_edit_a_paused_one_does(
     assert h24.state == "cancelled"
     assert patient.message(h24_msg.message_id).edits == edits  # type: ignore[union-attr]
     assert fake.refused == []
+
+
+async def test_closed_edit_not_found_or_not_modified_settles_once(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """ "message to edit not found" (the patient deleted it) and "message is not modified"
+    (the same edit twice) settle the row as done: never retried, nothing refused twice."""
+    patient = await enrolled_patient(fake)
+    mark = patient.mark()
+    await walk_to(bot, wall, local(23, 13, 31), timedelta(minutes=30))
+    nudge = await patient.wait_for(lambda m: m.text.startswith("⏰"), after=mark)
+    nudge.deleted = True  # the patient deleted the reminder that carries the buttons
+    patient.inbox.remove(nudge)
+    await walk_to(bot, wall, local(23, 22), timedelta(hours=3))
+    await bot.background.run_once()
+    [row] = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == "checkin_closed")
+    assert (row.state, row.attempts) == ("sent", 0)
+    # the same edit again, on a message that shows it already: "not modified"
+    first = next(m for m in patient.inbox if m.text.startswith(H3_INTRO))
+    engine = create_engine(sqlite_url)
+    async with session_factory(engine)() as db:
+        for _ in range(2):
+            db.add(
+                OutboxMessage(
+                    kind="checkin_closed",
+                    chat_id=row.chat_id,
+                    patient_id=row.patient_id,
+                    checkin_id=row.checkin_id,
+                    payload={"message_id": first.message_id},
+                    due_at=wall.current,
+                    created_at=wall.current,
+                )
+            )
+        await db.commit()
+    await engine.dispose()
+    await bot.background.run_once()
+    await bot.background.run_once()
+    assert_closed_edit(patient.message(first.message_id))  # type: ignore[arg-type]
+    edits = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == "checkin_closed")
+    assert [(e.state, e.attempts) for e in edits] == [("sent", 0)] * 3
+    refused = [str(r) for r in fake.refused]
+    # not found once; the two copies of one edit: the first applies, the second is "not
+    # modified"; none retried
+    assert len(refused) == 2, refused
+    assert sum("message to edit not found" in r for r in refused) == 1, refused
+    assert sum("message is not modified" in r for r in refused) == 1, refused
