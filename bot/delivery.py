@@ -43,7 +43,7 @@ from care.planning import (
     KIND_NOTICE,
     KIND_NUDGE,
 )
-from care.records import KIND_DISCHARGE
+from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -115,6 +115,8 @@ class Delivery:
                 return await self._alert(row)
             if row.kind == KIND_ALERT_EDIT:
                 return await self._alert_edit(row)
+            if row.kind == KIND_NOTE_MEDIA:
+                return await self._note_media(row)
             if row.kind == KIND_CHECKIN_CLOSED:
                 return await self._checkin_closed(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
@@ -249,7 +251,7 @@ class Delivery:
             inline_keyboard=[
                 [
                     InlineKeyboardButton(
-                        text=t("btn_report_symptom", lang),
+                        text=t("btn_symptom", lang),
                         callback_data=SymptomCb(action="start").pack(),
                     )
                 ]
@@ -484,6 +486,21 @@ class Delivery:
             message_id,
         )
         await db.commit()
+
+    async def _note_media(self, row: OutboxMessage) -> Outcome:
+        """A photo, voice note … the patient passed on: copied from their chat (we never
+        keep the content), queued after the alert it belongs to."""
+        try:
+            copied = await self.bot.copy_message(
+                chat_id=row.chat_id,
+                from_chat_id=int(row.payload["from_chat_id"]),
+                message_id=int(row.payload["message_id"]),
+            )
+        finally:
+            mark_answered()
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, copied.message_id)
+        return Sent(copied.message_id)
 
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:

@@ -90,7 +90,15 @@ _EN: dict[str, str] = {
     "checkin_closed_edit": (
         "<i>This check-in has closed. If something new worries you, tap below.</i>"
     ),
-    "btn_report_symptom": "Report a new symptom",
+    "late_answer_closed": (
+        "Thank you — this check-in has closed, so that answer was not recorded. The next one "
+        "comes at its time. If something new worries you, tap <b>Report a new symptom</b>."
+    ),
+    "btn_symptom": "Report a new symptom",
+    "symptom_unavailable": (
+        "Please call the clinic on {phone} to tell them about a new symptom. "
+        "In an emergency call <b>{emergency}</b>."
+    ),
     "btn_snooze": "Remind me in 1 h",
     "btn_stop_reminders": "Stop exercise reminders",
     "exercise_snoozed": "OK, I will remind you again in an hour.",
@@ -237,7 +245,16 @@ _ES: dict[str, str] = {
     "checkin_closed_edit": (
         "<i>Este control se ha cerrado. Si algo nuevo le preocupa, toque abajo.</i>"
     ),
-    "btn_report_symptom": "Informar de un síntoma nuevo",
+    "late_answer_closed": (
+        "Gracias. Este control ya está cerrado, así que esa respuesta no se ha registrado. El "
+        "siguiente llegará a su hora. Si algo nuevo le preocupa, toque <b>Informar de un "
+        "síntoma nuevo</b>."
+    ),
+    "btn_symptom": "Informar de un síntoma nuevo",
+    "symptom_unavailable": (
+        "Llame a la clínica al {phone} para contarles un síntoma nuevo. "
+        "En caso de urgencia llame al <b>{emergency}</b>."
+    ),
     "btn_snooze": "Recuérdamelo en 1 h",
     "btn_stop_reminders": "Parar recordatorios de ejercicios",
     "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.alerts import AlertPolicy, raise_findings
 from care.context import (
+    StoredAnswer,
     answered_in,
     answers_of,
     context_for,
@@ -25,6 +26,8 @@ from care.context import (
     latest_session,
     patient_answers,
     patient_tz,
+    recent_tags,
+    sessions_of,
 )
 from care.planning import (
     EDITABLE_STATUSES,
@@ -51,7 +54,7 @@ from flows.engine import (
     questions_for,
 )
 from flows.planner import defer_for_quiet_hours, held_by_quiet_hours, nudge_at
-from flows.protocol import AfterSession, CheckinDef, Protocol
+from flows.protocol import AfterSession, CheckinDef, OnDemand, Protocol
 from flows.text import Text
 from flows.triage import Finding, Tier, highest
 from store.models import (
@@ -125,7 +128,8 @@ class ClosedView:
 def is_session_checkin(protocol: Protocol, key: str) -> bool:
     """A session's own check-in (3 h, 24 h …), as opposed to a course one (weekly, adherence).
 
-    A key no longer in the protocol counts as a course check-in: it never holds a session's."""
+    A key no longer in the protocol counts as a course check-in: it never holds a session's.
+    (The on-demand check-in is neither: see on_demand_keys.)"""
     definition = protocol.checkins.get(key)
     return definition is not None and isinstance(definition.schedule, AfterSession)
 
@@ -154,16 +158,27 @@ async def patient_gate(
 
 
 async def open_checkin_of(
-    db: AsyncSession, patient_id: int, *, other_than: int | None
+    db: AsyncSession,
+    patient_id: int,
+    *,
+    other_than: int | None,
+    ignoring: tuple[str, ...] = (),
 ) -> Checkin | None:
-    result = await db.exec(
-        select(Checkin).where(
-            Checkin.patient_id == patient_id,
-            Checkin.state == CheckinState.OPEN,
-            col(Checkin.id) != (other_than or -1),
-        )
+    """An open check-in of the patient's other than `other_than`, not one of `ignoring`."""
+    query = select(Checkin).where(
+        Checkin.patient_id == patient_id,
+        Checkin.state == CheckinState.OPEN,
+        col(Checkin.id) != (other_than or -1),
     )
-    return result.first()
+    if ignoring:
+        query = query.where(col(Checkin.key).not_in(ignoring))
+    return (await db.exec(query)).first()
+
+
+def on_demand_keys(protocol: Protocol) -> tuple[str, ...]:
+    """The patient's own check-in ("Report a new symptom"): it opens beside any other, so it
+    neither holds a planned check-in back nor is closed for one."""
+    return tuple(c.key for c in protocol.checkins_of(OnDemand))
 
 
 async def _roll_course(
@@ -251,7 +266,10 @@ async def prepare_checkin(
         return result
     assert patient.id is not None and checkin.id is not None
     session_checkin = isinstance(definition.schedule, AfterSession)
-    while (other := await open_checkin_of(db, patient.id, other_than=checkin.id)) is not None:
+    beside = on_demand_keys(protocol)
+    while (
+        other := await open_checkin_of(db, patient.id, other_than=checkin.id, ignoring=beside)
+    ) is not None:
         if other.expires_at <= now:
             await expire_checkin(db, protocol, other, now)
         elif session_checkin and not is_session_checkin(protocol, other.key):
@@ -471,7 +489,8 @@ async def expire_checkin(
     checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
     checkin.reason = "expired unanswered" if not answered else "expired part-answered"
     patient = await db.get(Patient, checkin.patient_id)
-    if patient is not None:
+    asked_by_patient = checkin.key in on_demand_keys(protocol)  # /symptom: not a planned one
+    if patient is not None and not asked_by_patient:
         if answered:
             patient.consecutive_missed = 0
         else:
@@ -593,8 +612,19 @@ async def release_waiting(db: AsyncSession, patient_id: int, now: datetime) -> N
 class AnswerStatus(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"  # that question was already answered: nothing stored
-    CLOSED = "closed"  # the check-in is done, expired or cancelled
+    CLOSED = "closed"  # the check-in is done, expired or cancelled, and this is no red flag
     REFUSED = "refused"  # not this person's check-in, or not a valid answer
+
+
+#: Patients whose tap on a closed check-in still counts when it is a red flag: those in
+#: follow-up, paused included (a pause stops what we send, not what they tell us).
+LATE_ANSWER_STATUSES = (PatientStatus.ACTIVE, PatientStatus.PAUSED)
+
+
+def is_red_flag(findings: list[Finding]) -> bool:
+    """A warning sign the patient is told about: an URGENT, URGENT-callback or SOON finding,
+    or one that shows the emergency text. These count from any state of their check-in."""
+    return any(f.emergency or f.tier != Tier.ROUTINE for f in findings)
 
 
 @dataclass(frozen=True)
@@ -607,6 +637,7 @@ class AnswerResult:
     after: list[Text] = field(default_factory=list)
     context: PatientContext | None = None
     findings: list[Finding] = field(default_factory=list)
+    late: bool = False  # recorded although its check-in had closed (a red flag)
 
     @property
     def tier(self) -> Tier | None:
@@ -644,15 +675,24 @@ async def record_answer(
 ) -> AnswerResult:
     """Store one tapped answer (committed before the tap is acknowledged).
 
-    Only the check-in's own patient may answer, only while it is open, only a question
-    the check-in asks and only a value the question allows; a repeated tap stores
-    nothing. Anything refused leaves the database as it was.
+    Only the check-in's own patient may answer, only a question the check-in asks and
+    only a value the question allows; a repeated tap stores nothing (the answer's unique
+    key). While the check-in is open every answer counts. Once it has closed (expired,
+    superseded, cancelled by a pause, done — a tap on an old message, a nudge's copy,
+    after a restart) only a red flag counts (invariant 8): it is stored as a late answer
+    and its alert raised in the same transaction; any other late answer is CLOSED and
+    stores nothing. Anything refused leaves the database as it was.
     """
     found = (await db.exec(_CHECKIN_WITH_SESSION, params={"checkin_id": checkin_id})).first()
     checkin, session = found if found is not None else (None, None)
     if checkin is None or checkin.patient_id != patient.id:
         return AnswerResult(AnswerStatus.REFUSED)
-    if checkin.state != CheckinState.OPEN:
+    is_open = checkin.state == CheckinState.OPEN
+    if not is_open and (
+        checkin.opened_at is None  # never sent: no button of it was ever in the chat
+        or checkin.state == CheckinState.SCHEDULED
+        or patient.status not in LATE_ANSWER_STATUSES
+    ):
         return AnswerResult(AnswerStatus.CLOSED, checkin)
     definition = protocol.checkins.get(checkin.key)
     if definition is None:
@@ -661,8 +701,15 @@ async def record_answer(
     if session is None:  # a check-in without a session is read against the latest one
         session = await latest_session(db, patient.id)
     stored = await patient_answers(db, patient.id)
+    recent: dict[str, float] = {}
+    if definition.looks_at_recent_sessions:  # as when it was asked: the same questions
+        recent = recent_tags(protocol, await sessions_of(db, patient.id), checkin.due_at)
     ctx = context_of(
-        protocol, patient, session, earlier_in_session(stored, session.id if session else None)
+        protocol,
+        patient,
+        session,
+        earlier_in_session(stored, session.id if session else None),
+        recent=recent,
     )
     refs = {ref.key: ref for ref in questions_for(definition, ctx)}
     ref = refs.get(question_key)
@@ -674,9 +721,24 @@ async def record_answer(
             AnswerStatus.DUPLICATE,
             checkin,
             definition,
-            next_question(definition, ctx, answered),
+            next_question(definition, ctx, answered) if is_open else None,
             answered,
             context=ctx,
+        )
+    if not is_open:
+        return await _record_late_answer(
+            db,
+            protocol,
+            policy,
+            patient=patient,
+            checkin=checkin,
+            definition=definition,
+            session=session,
+            stored=stored,
+            ctx=ctx,
+            question_key=question_key,
+            code=code,
+            now=now,
         )
     # every read is done: the write transaction starts here and stays short
     db.add(
@@ -727,4 +789,70 @@ async def record_answer(
         texts,
         ctx,
         findings=findings,
+    )
+
+
+async def _record_late_answer(
+    db: AsyncSession,
+    protocol: Protocol,
+    policy: AlertPolicy,
+    *,
+    patient: Patient,
+    checkin: Checkin,
+    definition: CheckinDef,
+    session: NeedlingSession | None,
+    stored: list[StoredAnswer],
+    ctx: PatientContext,
+    question_key: str,
+    code: int,
+    now: datetime,
+) -> AnswerResult:
+    """A tap on a check-in that has closed: triaged first, kept only when it is a red flag.
+
+    The check-in stays closed (no next question, no change of its state); the answer is
+    marked late; the alert is raised in the same transaction."""
+    assert checkin.id is not None and patient.id is not None
+    findings = await findings_for_answer(
+        db,
+        protocol,
+        patient=patient,
+        checkin=checkin,
+        session=session,
+        history=answer_history(stored),
+        question_key=question_key,
+        value=code,
+        ctx=ctx,
+        now=now,
+    )
+    if not is_red_flag(findings):
+        await db.commit()  # ends the read transaction; nothing was written
+        return AnswerResult(AnswerStatus.CLOSED, checkin, definition, context=ctx)
+    db.add(
+        Answer(
+            checkin_id=checkin.id,
+            patient_id=patient.id,
+            question_key=question_key,
+            value=code,
+            answered_at=now,
+            late=True,
+        )
+    )
+    try:
+        await db.flush()
+    except IntegrityError:  # the same tap raced itself
+        await db.rollback()
+        return AnswerResult(AnswerStatus.DUPLICATE, checkin)
+    await raise_findings(db, policy, patient=patient, findings=findings, now=now)
+    answered = {**answered_in(stored, checkin.id), question_key: code}
+    await db.commit()
+    return AnswerResult(
+        AnswerStatus.RECORDED,
+        checkin,
+        definition,
+        None,
+        answered,
+        [],
+        ctx,
+        findings=findings,
+        late=True,
     )

@@ -57,9 +57,15 @@ async def answers_of(db: AsyncSession, checkin_id: int) -> dict[str, int]:
 
 
 async def context_for(
-    db: AsyncSession, protocol: Protocol, patient: Patient, session_id: int | None
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    session_id: int | None,
+    *,
+    recent_at: datetime | None = None,
 ) -> PatientContext:
-    """Regions of the check-in's session and the answers given earlier in it."""
+    """Regions of the check-in's session and the answers given earlier in it; with
+    `recent_at`, also how long before that moment each region tag was last needled."""
     session = await db.get(NeedlingSession, session_id) if session_id is not None else None
     if session is None and patient.id is not None:
         session = await latest_session(db, patient.id)
@@ -72,7 +78,24 @@ async def context_for(
         )
         for key, question, value in rows.all():
             earlier[(key, question)] = value
-    return context_of(protocol, patient, session, earlier)
+    recent: dict[str, float] = {}
+    if recent_at is not None and patient.id is not None:
+        recent = recent_tags(protocol, await sessions_of(db, patient.id), recent_at)
+    return context_of(protocol, patient, session, earlier, recent=recent)
+
+
+def recent_tags(
+    protocol: Protocol, sessions: list[NeedlingSession], at: datetime
+) -> dict[str, float]:
+    """Hours from the end of the latest session (ended by `at`) needling each tag to `at`."""
+    ages: dict[str, float] = {}
+    for session in sessions:
+        if session.ended_at > at:
+            continue
+        hours = (at - session.ended_at).total_seconds() / 3600
+        for tag in protocol.region_tags(r for r in session.regions if r in protocol.regions):
+            ages[tag] = min(hours, ages.get(tag, hours))
+    return ages
 
 
 def context_of(
@@ -80,6 +103,8 @@ def context_of(
     patient: Patient,
     session: NeedlingSession | None,
     earlier: dict[tuple[str, str], int],
+    *,
+    recent: dict[str, float] | None = None,
 ) -> PatientContext:
     """The engine's view of a patient, from records already loaded."""
     regions = [r for r in (session.regions if session else []) if r in protocol.regions]
@@ -89,6 +114,7 @@ def context_of(
         activities=tuple(patient.activities),
         earlier=earlier,
         leg_symptoms=patient.leg_symptoms,
+        recent_tags=recent or {},
     )
 
 

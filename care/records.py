@@ -33,6 +33,7 @@ from store.models import (
 )
 
 KIND_DISCHARGE = "discharge"
+KIND_NOTE_MEDIA = "note_media"  # a patient's photo, voice note … copied to their therapist
 NOTE_MAX = 4000
 
 
@@ -127,6 +128,7 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
         "messages_to_therapist": [
             {
                 "text": n.text,
+                "media": n.media_kind,
                 "at": n.created_at.isoformat(),
                 "passed_at": n.passed_at.isoformat() if n.passed_at else None,
             }
@@ -189,9 +191,25 @@ async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
     await db.commit()
 
 
-async def keep_note(db: AsyncSession, patient: Patient, text: str, *, now: datetime) -> int:
+async def keep_note(
+    db: AsyncSession,
+    patient: Patient,
+    text: str,
+    *,
+    now: datetime,
+    media_message_id: int | None = None,
+    media_kind: str | None = None,
+) -> int:
+    """Keep one message of the patient (its words, or a media message's id and caption)
+    until they pass it on: every message is its own note and its own pass."""
     assert patient.id is not None
-    note = PatientNote(patient_id=patient.id, text=text[:NOTE_MAX], created_at=now)
+    note = PatientNote(
+        patient_id=patient.id,
+        text=text[:NOTE_MAX],
+        created_at=now,
+        media_message_id=media_message_id,
+        media_kind=media_kind,
+    )
     db.add(note)
     await db.commit()
     assert note.id is not None
@@ -208,6 +226,8 @@ async def pass_note(
     note.passed_at = now
     finding = triage_patient_message()
     words = note.text if len(note.text) <= 500 else note.text[:497] + "…"
+    if note.media_kind:
+        words = f"[{note.media_kind}] {words}".strip()
     finding = type(finding)(
         tier=finding.tier,
         reason_key=finding.reason_key,
@@ -215,5 +235,29 @@ async def pass_note(
         stops_checkin=False,
     )
     await raise_findings(db, policy, patient=patient, findings=[finding], now=now)
+    await _queue_media_copy(db, patient, note, now)
     await db.commit()
     return True
+
+
+async def _queue_media_copy(
+    db: AsyncSession, patient: Patient, note: PatientNote, now: datetime
+) -> None:
+    """A passed photo, voice note … goes to the therapist itself, after the alert (same
+    transaction, queued behind the alert's row)."""
+    if note.media_message_id is None or patient.tg_user_id is None:
+        return
+    therapist = await db.get(StaffMember, patient.therapist_id)
+    if therapist is None or not therapist.active:
+        return
+    db.add(
+        OutboxMessage(
+            kind=KIND_NOTE_MEDIA,
+            chat_id=therapist.tg_user_id,
+            patient_id=patient.id,
+            staff_id=therapist.id,
+            due_at=now,
+            created_at=now,
+            payload={"from_chat_id": patient.tg_user_id, "message_id": note.media_message_id},
+        )
+    )

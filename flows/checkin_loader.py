@@ -22,6 +22,7 @@ from flows.protocol import (
     CheckinDef,
     CourseWeekly,
     Expiry,
+    OnDemand,
     OnWeekday,
     ProtocolInfo,
     Question,
@@ -33,7 +34,7 @@ from flows.text import CLINIC_PLACEHOLDERS, Text
 from flows.toml_reader import Table, TextRules, read_text
 
 CHECKIN_KEY = r"[a-z][a-z0-9_]{0,15}"
-SCHEDULES = ("after_session", "course_weekly", "weekday")
+SCHEDULES = ("after_session", "course_weekly", "weekday", "on_demand")
 _COMMON = (
     "schedule",
     "intro",
@@ -57,6 +58,7 @@ _SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "course_weekly": ("every_days", "at", "day_before_next_session", "min_days_between"),
     "weekday": ("weekday", "at"),
+    "on_demand": (),
 }
 #: Longest offset or delay we accept, so that a typo (720 for 72) is caught.
 MAX_HOURS = 24.0 * 28
@@ -98,6 +100,11 @@ class CheckinReader:
                 current=key if key in offsets else None, offsets=offsets, asks=asks
             )
             checkins[key] = self.read_one(key, entry, body, earlier)
+        on_demand = [k for k, c in checkins.items() if isinstance(c.schedule, OnDemand)]
+        if len(on_demand) > 1:
+            raise section.error(
+                f"at most one on_demand check-in (the patient's /symptom); found {on_demand}"
+            )
         return checkins
 
     def read_one(self, key: str, entry: str, body: object, earlier: EarlierCheckins) -> CheckinDef:
@@ -147,6 +154,8 @@ class CheckinReader:
                 day_before_next_session=table.boolean("day_before_next_session"),
                 min_days_between=gap,
             )
+        if kind == "on_demand":
+            return OnDemand()
         day = table.one_of("weekday", WEEKDAYS)
         if table.raw("at") == "reminder_time":
             return OnWeekday(weekday=WEEKDAYS.index(day), at=None)

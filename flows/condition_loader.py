@@ -27,6 +27,8 @@ TEST_KEYS: tuple[str, ...] = (
     "not_in",
     "at_least_baseline_plus",
 )
+#: `within_hours` of a region condition: at most four weeks (a typo like 720 is caught).
+MAX_WITHIN_HOURS = 24.0 * 28
 _NUMERIC_TESTS = ("at_least", "at_most", "equals", "at_least_baseline_plus")
 
 
@@ -126,13 +128,20 @@ def read_condition(
     kinds = [k for k in ("region", "patient", "answer") if k in raw]
     if len(kinds) != 1:
         # Report a misspelt key first: it is the likelier cause of a missing kind.
-        Table(parent.file, entry, raw, ("region", "patient", "answer", "at", *TEST_KEYS))
+        Table(
+            parent.file,
+            entry,
+            raw,
+            ("region", "within_hours", "patient", "answer", "at", *TEST_KEYS),
+        )
         raise ProtocolError(
             parent.file, entry, 'a condition needs exactly one of "region", "patient", "answer"'
         )
     if kinds[0] == "region":
-        table = Table(parent.file, entry, raw, ("region",))
-        return RegionIs(table.one_of("region", sorted(REGION_TAGS)))
+        table = Table(parent.file, entry, raw, ("region", "within_hours"))
+        tag = table.one_of("region", sorted(REGION_TAGS))
+        hours = table.number("within_hours", 0, MAX_WITHIN_HOURS, None, lo_inclusive=False)
+        return RegionIs(tag, within_hours=hours)
     if kinds[0] == "patient":
         table = Table(parent.file, entry, raw, ("patient",))
         return PatientHas(table.one_of("patient", sorted(PATIENT_FACTS)))

@@ -45,9 +45,21 @@ class ValueTest:
 
 @dataclass(frozen=True)
 class RegionIs:
-    """A region with this tag (TRUNK / LOWER) was needled in the session."""
+    """A region with this tag (TRUNK / LOWER) was needled in the session.
+
+    within_hours: instead, in ANY session of the patient that ended at most this many
+    hours before the check-in is asked (the /symptom check-in asks Q5 when a TRUNK
+    session ended in the last 72 h, whichever session it was).
+    """
 
     tag: str
+    within_hours: float | None = None
+
+    def holds(self, ctx: PatientContext) -> bool:
+        if self.within_hours is None:
+            return self.tag in ctx.region_tags
+        age = ctx.recent_tags.get(self.tag)
+        return age is not None and 0 <= age <= self.within_hours
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,7 @@ ALWAYS = Guard()
 def condition_holds(condition: Condition, ctx: PatientContext) -> bool:
     """Evaluate one condition for a patient."""
     if isinstance(condition, RegionIs):
-        return condition.tag in ctx.region_tags
+        return condition.holds(ctx)
     if isinstance(condition, PatientHas):
         return ctx.has(condition.fact)
     return condition.holds(ctx.earlier, ctx.baseline)

@@ -28,6 +28,7 @@ PATIENT_FACTS: frozenset[str] = frozenset({"has_activities", "leg_symptoms"})
 class PatientContext:
     """The patient-and-session facts that decide which questions are asked.
 
+    region_tags: the tags of the check-in's own session.
     earlier: answers already given in this session's check-ins, keyed by
     (check-in key, question ref key) — e.g. ("h48", "Q1") → 4. Answers are the
     stored ints (see flows.answers). Excluded from hashing because a mapping is
@@ -39,6 +40,11 @@ class PatientContext:
     activities: tuple[str, ...] = ()
     earlier: Mapping[tuple[str, str], int] = field(default_factory=dict, hash=False)
     leg_symptoms: bool = False
+    #: hours from the end of the latest session that needled a region of each tag to the
+    #: moment the check-in is asked (its due time), over ALL the patient's sessions: what
+    #: `{ region = "TRUNK", within_hours = 72 }` reads. Filled only for check-ins whose
+    #: conditions need it (CheckinDef.looks_at_recent_sessions).
+    recent_tags: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def has(self, fact: str) -> bool:
         """Whether a patient fact (PATIENT_FACTS) holds."""

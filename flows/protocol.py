@@ -181,7 +181,15 @@ class OnWeekday:
     at: time | None
 
 
-Schedule = AfterSession | CourseWeekly | OnWeekday
+@dataclass(frozen=True)
+class OnDemand:
+    """Never planned: opened when the patient asks for it (/symptom, "Report a new symptom").
+
+    Bound to the patient's latest session (if any) and sent at once as the reply, so a
+    warning sign never waits for the next planned check-in (issue 10)."""
+
+
+Schedule = AfterSession | CourseWeekly | OnWeekday | OnDemand
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,17 @@ class CheckinDef:
     def conditional(self) -> bool:
         """Whether sending depends on a condition evaluated at send time."""
         return bool(self.guard)
+
+    @property
+    def looks_at_recent_sessions(self) -> bool:
+        """Whether a condition asks about sessions other than the check-in's own
+        (`{ region = "TRUNK", within_hours = 72 }`): the context then needs them all."""
+        guards = [self.guard, *(entry.guard for entry in self.questions)]
+        return any(
+            getattr(c, "within_hours", None) is not None
+            for guard in guards
+            for c in (*guard.any_of, *guard.all_of)
+        )
 
 
 @dataclass(frozen=True)
@@ -370,8 +389,15 @@ class Protocol:
         """The check-ins planned from a session's end, in file order."""
         return tuple(c for c in self.checkins.values() if isinstance(c.schedule, AfterSession))
 
-    def checkins_of(self, kind: type[CourseWeekly] | type[OnWeekday]) -> tuple[CheckinDef, ...]:
+    def checkins_of(
+        self, kind: type[CourseWeekly] | type[OnWeekday] | type[OnDemand]
+    ) -> tuple[CheckinDef, ...]:
         return tuple(c for c in self.checkins.values() if isinstance(c.schedule, kind))
+
+    def on_demand_checkin(self) -> CheckinDef | None:
+        """The check-in the patient opens themself (/symptom), if the protocol has one."""
+        found = self.checkins_of(OnDemand)
+        return found[0] if found else None
 
     def region_tags(self, region_keys: Iterable[str]) -> frozenset[str]:
         """The tags of the needled regions (unknown keys raise KeyError)."""

@@ -186,6 +186,9 @@ class Answer(SQLModel, table=True):
     question_key: str = Field(max_length=16)
     value: int
     answered_at: datetime = _dt(nullable=False)
+    # tapped after its check-in had closed (expired, superseded, cancelled, done): only a
+    # red-flag answer is kept then (issue 10, "a red flag is never lost")
+    late: bool = False
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -297,3 +300,7 @@ class PatientNote(SQLModel, table=True):
     text: str = Field(max_length=4000)
     created_at: datetime = _dt(nullable=False)
     passed_at: datetime | None = _dt()
+    # a photo, voice note, sticker … : the message stays in the patient's chat and only its
+    # id is kept here, so passing it on copies it to the therapist (the caption is `text`)
+    media_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    media_kind: str | None = Field(default=None, max_length=16)

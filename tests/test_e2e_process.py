@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import func, select
 
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
-from store.models import OutboxMessage
-from tests.fakebot import FakeBotAPI
+from store.models import Checkin, OutboxMessage
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
 from tests.population import populate
 from tests.test_e2e_checkins import calm_choice
 from tests.test_e2e_faults import checkins_received, midday_zone
+from tests.test_e2e_ladder import protocol_now
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
@@ -104,4 +107,99 @@ async def test_sigkill_during_a_burst_loses_nothing(fake: FakeBotAPI, tmp_path: 
         OutboxMessage.due_at <= datetime.now(UTC),  # type: ignore[operator]
     )
     assert overdue == 0  # nothing due was left behind
+    assert fake.refused == []
+
+
+# -- a red flag on a check-in that has closed, through the real process (issue 10) ---------
+
+GROUP = -100556
+SCALE = 3600  # an hour a second
+
+
+async def _evening_checkin_left_at_q5(fake: FakeBotAPI) -> tuple[SimUser, SentMessage, str]:
+    """Enroll (TRUNK session), answer the 3 h check-in up to Q5 and leave Q5 open; return
+    the patient, that message and its "Yes" callback data (what a stale phone still sends)."""
+    admin = fake.user(1000, "Ada")
+    await admin.send("/help")
+    await admin.wait_for(lambda m: "/invite" in m.text, timeout=60)
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    token, _, _ = await enroll(fake, fake.user(STAFF))  # piriformis + upper back: Q5 asked
+    patient = fake.user(PATIENT, "Zoe")
+    await join_and_consent(patient, token)
+    message = await patient.wait_for(lambda m: "1/" in m.text and m.reply_markup, timeout=60)
+    while "chest pain" not in message.text.rsplit("\n", 1)[-1]:
+        mark = patient.mark()
+        await patient.tap(message, calm_choice(message))
+        message = await patient.wait_for(
+            lambda m, i=message.message_id: m.message_id == i, after=mark
+        )
+    return patient, message, message.button_data("Yes")
+
+
+async def _wait_for_two_am(db_url: str, zone: str) -> None:
+    """Sleep until 02:00 local of the next night on the bot's (scaled) clock."""
+    local = (await protocol_now(db_url)).astimezone(ZoneInfo(zone))
+    two_am = local.replace(hour=2, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    await asyncio.sleep((two_am - local).total_seconds() / SCALE + 0.2)
+
+
+async def _h3_state(db_url: str) -> str:
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        checkin = (await db.exec(select(Checkin).where(Checkin.key == "h3"))).one()
+    await engine.dispose()
+    return checkin.state
+
+
+async def _red_flag_tap_gets_everything(
+    fake: FakeBotAPI, patient: SimUser, message: SentMessage, yes: str
+) -> None:
+    therapist, group = fake.user(THERAPIST), fake.group(GROUP)
+    mark, therapist_mark, group_mark = patient.mark(), therapist.mark(), group.mark()
+    await patient.tap_data(message.message_id, yes)
+    emergency = await patient.wait_for(lambda m: "112" in m.text, after=mark, timeout=2)
+    assert "emergency" in emergency.text.lower()
+    await therapist.wait_for(lambda m: "URGENT" in m.text, after=therapist_mark, timeout=10)
+    await group.wait_for(lambda m: "URGENT" in m.text, after=group_mark, timeout=10)
+
+
+def _process_extra(zone: str) -> dict[str, str]:
+    return {
+        "TIME_SCALE": str(SCALE),
+        "CLINIC_TIMEZONE": zone,
+        "DISPATCH_INTERVAL_SECONDS": "0.05",
+        "ALERT_CHAT_ID": str(GROUP),
+    }
+
+
+async def test_red_flag_on_the_expired_evening_checkin_at_two_am(
+    fake: FakeBotAPI, tmp_path: Path
+) -> None:
+    """(a) Q5 = Yes tapped at 02:00 on the evening check-in that closed at 22:00."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'late.db'}"
+    zone = midday_zone(datetime.now(UTC))
+    fake.group(GROUP)
+    async with bot_process(fake, db_url, tmp_path, _process_extra(zone)):
+        patient, message, yes = await _evening_checkin_left_at_q5(fake)
+        await _wait_for_two_am(db_url, zone)
+        assert await _h3_state(db_url) == "expired"
+        await _red_flag_tap_gets_everything(fake, patient, message, yes)
+    assert fake.refused == []
+
+
+async def test_red_flag_after_a_sigkill_and_restart(fake: FakeBotAPI, tmp_path: Path) -> None:
+    """(b) The same, with the bot killed (SIGKILL) and restarted between the check-in and
+    the tap: the button still works, the answer counts, the alert goes out."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'late-restart.db'}"
+    zone = midday_zone(datetime.now(UTC))
+    fake.group(GROUP)
+    async with bot_process(fake, db_url, tmp_path, _process_extra(zone)) as proc:
+        patient, message, yes = await _evening_checkin_left_at_q5(fake)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    async with bot_process(fake, db_url, tmp_path, _process_extra(zone)):
+        await _wait_for_two_am(db_url, zone)
+        assert await _h3_state(db_url) == "expired"
+        await _red_flag_tap_gets_everything(fake, patient, message, yes)
     assert fake.refused == []

@@ -318,3 +318,23 @@ async def test_closed_edit_not_found_or_not_modified_settles_once(
     assert len(refused) == 2, refused
     assert sum("message to edit not found" in r for r in refused) == 1, refused
     assert sum("message is not modified" in r for r in refused) == 1, refused
+
+
+async def test_a_symptom_report_open_neither_holds_nor_is_closed_by_a_session_checkin(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """The patient's own "Report a new symptom" opens beside any check-in: the 3 h
+    check-in due meanwhile goes out on time, and the report stays open to be answered."""
+    patient = await enrolled_patient(fake)
+    await walk_to(bot, wall, local(23, 12, 20), timedelta(hours=1))
+    mark = patient.mark()
+    await patient.send("/symptom")
+    report = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = patient.mark()
+    await walk_to(bot, wall, local(23, 12, 30), timedelta(minutes=5))
+    first = await patient.wait_for(lambda m: m.text.startswith(H3_INTRO), after=mark)
+    assert first.reply_markup is not None
+    [symptom] = await rows(sqlite_url, Checkin, Checkin.key == "symptom")
+    assert symptom.state == "open"
+    assert patient.message(report.message_id).reply_markup is not None  # type: ignore[union-attr]
+    assert fake.refused == []

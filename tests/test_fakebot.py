@@ -953,3 +953,54 @@ async def test_end_to_end_with_dispatcher_polling(fake: FakeBotAPI) -> None:
     sent = fake.sent_messages()
     assert [m.chat_id for m in sent] == [gina.id]
     json.dumps([r.params for r in fake.requests])  # the log is plain JSON data
+
+
+# -------------------------------------------------------------- copyMessage, refused edits
+
+
+async def test_copy_message_copies_a_persons_media_strictly(
+    fake: FakeBotAPI, bot: Bot, alice: SimUser
+) -> None:
+    bob = fake.user(2002, "Bob")
+    await bob.start()
+    await alice.send_photo(caption="my needle site")
+    photo_id = max(alice.posted)
+    await alice.send_voice()
+    voice_id = max(alice.posted)
+    await alice.send_sticker("🤕")
+    sticker_id = max(alice.posted)
+    copied = await bot.copy_message(bob.id, from_chat_id=alice.id, message_id=photo_id)
+    photo = bob.message(copied.message_id)
+    assert photo is not None and photo.kind == "photo" and photo.photo == tiny_png()
+    assert photo.caption == "my needle site"
+    copied = await bot.copy_message(bob.id, from_chat_id=alice.id, message_id=voice_id)
+    assert bob.message(copied.message_id).kind == "voice"  # type: ignore[union-attr]
+    copied = await bot.copy_message(
+        bob.id, from_chat_id=alice.id, message_id=sticker_id, caption="ignored by stickers"
+    )
+    assert bob.message(copied.message_id).kind == "sticker"  # type: ignore[union-attr]
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message to copy not found"):
+        await bot.copy_message(bob.id, from_chat_id=alice.id, message_id=999)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: chat not found"):
+        await bot.copy_message(bob.id, from_chat_id=31337, message_id=photo_id)
+    silent = fake.user(2003, "Never wrote")
+    with pytest.raises(TelegramForbiddenError):
+        await bot.copy_message(silent.id, from_chat_id=alice.id, message_id=photo_id)
+    await alice.send_location(40.4, -3.7)
+    with pytest.raises(TelegramBadRequest, match="Bad Request: message can't be copied"):
+        await bot.copy_message(bob.id, from_chat_id=alice.id, message_id=max(alice.posted))
+    assert len(fake.refused) == 4
+
+
+async def test_refused_edits_fault(fake: FakeBotAPI, bot: Bot, alice: SimUser) -> None:
+    sent = await bot.send_message(alice.id, "Question 1", reply_markup=kb(cb("0", "a")))
+    fake.faults.refuse_edits = "Bad Request: message can't be edited"
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_text("Question 2", chat_id=alice.id, message_id=sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="message can't be edited"):
+        await bot.edit_message_reply_markup(chat_id=alice.id, message_id=sent.message_id)
+    await bot.send_message(alice.id, "sending still works")
+    assert alice.message(sent.message_id).text == "Question 1"  # type: ignore[union-attr]
+    assert fake.refused == [] and sum(r.injected for r in fake.requests) == 2
+    fake.faults.reset()
+    await bot.edit_message_text("Question 2", chat_id=alice.id, message_id=sent.message_id)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from flows.conditions import RegionIs
 from flows.loader import DEFAULT_PROTOCOL_PATH, ProtocolError, load_protocol, loinc_is_valid
-from flows.protocol import AfterSession, CourseWeekly, OnWeekday, Protocol
+from flows.protocol import AfterSession, CourseWeekly, OnDemand, OnWeekday, Protocol
 from flows.text import CLINIC_PLACEHOLDERS, Text
 
 DEFAULT_TEXT = DEFAULT_PROTOCOL_PATH.read_text(encoding="utf-8")
@@ -79,7 +80,15 @@ def test_default_question_bank(protocol: Protocol) -> None:
 
 
 def test_default_checkins(protocol: Protocol) -> None:
-    assert list(protocol.checkins) == ["h3", "h24", "h48", "h72", "weekly", "adherence"]
+    assert list(protocol.checkins) == [
+        "h3",
+        "h24",
+        "h48",
+        "h72",
+        "weekly",
+        "adherence",
+        "symptom",
+    ]
     offsets = {
         c.key: c.schedule.offset.total_seconds() / 3600
         for c in protocol.session_checkins()
@@ -100,9 +109,20 @@ def test_default_checkins(protocol: Protocol) -> None:
     adherence = protocol.checkin("adherence").schedule
     assert isinstance(adherence, OnWeekday) and adherence.weekday == 6 and adherence.at is None
     for checkin in protocol.checkins.values():
-        assert checkin.routine
+        assert checkin.routine == (checkin.key != "symptom")  # a warning sign never waits
         assert checkin.superseded_by_new_session == (checkin.key in {"h3", "h24", "h48", "h72"})
         assert sum(not e.optional for e in checkin.questions) <= 5
+
+
+def test_symptom_checkin_is_on_demand_with_the_red_flag_questions(protocol: Protocol) -> None:
+    symptom = protocol.checkin("symptom")
+    assert isinstance(symptom.schedule, OnDemand) and protocol.on_demand_checkin() is symptom
+    assert [e.question for e in symptom.questions] == ["Q4", "Q3", "Q5", "Q6"]
+    q5 = symptom.questions[2].guard.any_of
+    assert q5 == (RegionIs("TRUNK", within_hours=72.0),) and symptom.looks_at_recent_sessions
+    assert not any(c.looks_at_recent_sessions for c in protocol.session_checkins())
+    assert symptom not in protocol.session_checkins()  # never planned
+    assert not symptom.routine and symptom.nudge_after is None
 
 
 def test_default_regions_and_tags(protocol: Protocol) -> None:
@@ -638,6 +658,34 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         "adherence_unreported_weeks = 0",
         "[progress]",
         '"adherence_unreported_weeks"',
+    ),
+    (
+        "within-hours-zero",
+        '{ region = "TRUNK", within_hours = 72 }',
+        '{ region = "TRUNK", within_hours = 0 }',
+        'checkin "symptom"',
+        "within_hours",
+    ),
+    (
+        "within-hours-typo",
+        '{ region = "TRUNK", within_hours = 72 }',
+        '{ region = "TRUNK", within_hours = 720 }',
+        'checkin "symptom"',
+        "within_hours",
+    ),
+    (
+        "within-hours-misspelt",
+        '{ region = "TRUNK", within_hours = 72 }',
+        '{ region = "TRUNK", within_hour = 72 }',
+        'checkin "symptom"',
+        "within_hour",
+    ),
+    (
+        "two-on-demand-checkins",
+        'schedule = "weekday"\nweekday = "sun"\nat = "reminder_time"\n',
+        'schedule = "on_demand"\n',
+        "[checkins]",
+        "at most one on_demand check-in",
     ),
     (
         "question-name-reused",

@@ -1,33 +1,35 @@
 """Patients answering check-ins, one tap at a time, and their exercise-reminder buttons.
 
-Order matters (invariant 3): the answer is committed, then the tap is acknowledged,
-then the message is edited to the next question — so a rating the patient saw
-accepted is in the database, and the old buttons are gone.
+Order matters (invariants 3 and 8): the answer is committed, then the tap is
+acknowledged, then any safety reply is sent as a new message, and only then is the
+message edited to the next question — so a rating the patient saw accepted is in the
+database, a warning sign's reply never waits on an edit, and the old buttons are gone.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from aiogram import Bot, Router, html
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, Message
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AnswerCb, ExerciseCb
+from bot.callbacks import AnswerCb, ExerciseCb, SymptomCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
-from care.checkins import AnswerStatus, record_answer
+from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
 from care.planning import KIND_EXERCISE, cancel_pending
 from flows.protocol import Protocol
 from flows.triage import Tier
 from scheduler.clock import Clock
-from store.models import OutboxMessage
+from store.models import CheckinState, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,19 @@ async def answer_tapped(
     bot: Bot,
     policy: AlertPolicy,
 ) -> None:
+    """One answer tap. Its safety reply never waits on the old message (invariant 8).
+
+    The answer is committed, the tap acknowledged, then the safety or emergency text goes
+    out as a NEW message, and only then is the tapped message edited (next question,
+    closing words, buttons taken away). An edit Telegram refuses (too old, deleted, not
+    modified, any error) is logged and passed over: it can neither stop nor delay the
+    reply. A red flag tapped on a check-in that has closed is recorded late and gets the
+    same reply; any other late answer gets a kind word and loses its buttons.
+    """
     patient = actor.patient
     assert patient is not None
     lang = patient.language
+    chat_id = actor.tg_user_id
     result = await record_answer(
         db,
         protocol,
@@ -68,37 +80,32 @@ async def answer_tapped(
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     if result.status == AnswerStatus.CLOSED:
-        await query.answer(t("checkin_closed", lang), show_alert=True)
-        if isinstance(query.message, Message) and query.message.reply_markup is not None:
-            await _quietly(query.message.edit_reply_markup(reply_markup=None))
+        log.info("late answer not kept: check-in %s question %s", callback_data.c, callback_data.q)
+        if patient.status in LATE_ANSWER_STATUSES:
+            await query.answer()
+            await bot.send_message(
+                chat_id, t("late_answer_closed", lang), reply_markup=symptom_keyboard(lang)
+            )
+        else:  # stopped, discharged …: nothing more comes, so no "next one at its time"
+            await query.answer(
+                t("patient_inactive", lang, clinic=settings.clinic_name), show_alert=True
+            )
+        await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
     if result.status == AnswerStatus.DUPLICATE:
         await query.answer(t("already_recorded", lang))
+        if result.checkin is not None and result.checkin.state != CheckinState.OPEN:
+            await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
     await query.answer()
     assert result.checkin is not None and result.definition is not None
     assert result.checkin.id is not None
-    log.info("answer stored: check-in %s question %s", result.checkin.id, callback_data.q)
-    if not isinstance(query.message, Message):
-        return
-    if result.next_ref is not None:
-        text = checkin_text(
-            protocol, result.definition, result.context, result.answered, result.next_ref, lang
-        )
-        await query.message.edit_text(
-            text, reply_markup=question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
-        )
-    else:
-        text = checkin_text(
-            protocol,
-            result.definition,
-            result.context,
-            result.answered,
-            None,
-            lang,
-            closing=t("checkin_thanks", lang),
-        )
-        await query.message.edit_text(text)
+    log.info(
+        "answer stored: check-in %s question %s%s",
+        result.checkin.id,
+        callback_data.q,
+        " (late)" if result.late else "",
+    )
     values = {
         "emergency_number": settings.emergency_number,
         "clinic_phone": settings.clinic_phone or settings.clinic_name,
@@ -107,12 +114,98 @@ async def answer_tapped(
     tier = Tier.URGENT if result.emergency else result.tier
     safety = SAFETY_BY_TIER.get(tier) if tier else None
     if safety is not None:
-        # the red-flag reply goes straight back to the tap: never queued, never deferred
+        # the red-flag reply goes straight back to the tap, first: never queued, never
+        # deferred, never behind an edit of the old message
         lines = [protocol.safety[key].render(lang, **values) for key in safety]
-        await query.message.answer("⚠️ " + html.quote("\n\n".join(lines)))
-    elif result.after:
+        await bot.send_message(chat_id, "⚠️ " + html.quote("\n\n".join(lines)))
+    await _edit_after_answer(bot, query, chat_id, protocol, result, lang)
+    if safety is None and result.after:
         advice = "\n\n".join(text.render(lang, **values) for text in result.after)
-        await query.message.answer(html.quote(advice))
+        await bot.send_message(chat_id, html.quote(advice))
+
+
+async def _edit_after_answer(
+    bot: Bot,
+    query: CallbackQuery,
+    chat_id: int,
+    protocol: Protocol,
+    result: AnswerResult,
+    lang: str,
+) -> None:
+    """Move the tapped message on: the next question, or the closing words. A next
+    question Telegram will not put in the old message comes as a new one."""
+    assert result.checkin is not None and result.checkin.id is not None
+    assert result.definition is not None
+    if result.late:
+        await _edit_quietly(_remove_buttons(bot, query, chat_id))
+        return
+    message_id = _tapped_message_id(query)
+    if result.next_ref is not None:
+        text = checkin_text(
+            protocol, result.definition, result.context, result.answered, result.next_ref, lang
+        )
+        keyboard = question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
+        edited = message_id is not None and await _edit_quietly(
+            bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard
+            )
+        )
+        if not edited:
+            await bot.send_message(chat_id, text, reply_markup=keyboard)
+        return
+    text = checkin_text(
+        protocol,
+        result.definition,
+        result.context,
+        result.answered,
+        None,
+        lang,
+        closing=t("checkin_thanks", lang),
+    )
+    if message_id is not None:
+        await _edit_quietly(bot.edit_message_text(text, chat_id=chat_id, message_id=message_id))
+
+
+def _tapped_message_id(query: CallbackQuery) -> int | None:
+    """The tapped message's id, also when Telegram no longer shows us its content
+    (an InaccessibleMessage: too old)."""
+    return query.message.message_id if query.message is not None else None
+
+
+def _remove_buttons(bot: Bot, query: CallbackQuery, chat_id: int) -> Awaitable[object] | None:
+    if isinstance(query.message, Message) and query.message.reply_markup is None:
+        return None  # nothing to take away ("message is not modified")
+    message_id = _tapped_message_id(query)
+    if message_id is None:
+        return None
+    return bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+
+
+def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """One button: "Report a new symptom" (the /symptom questions)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t("btn_symptom", lang),
+                    callback_data=SymptomCb(action="start").pack(),
+                )
+            ]
+        ]
+    )
+
+
+async def _edit_quietly(call: Awaitable[object] | None) -> bool:
+    """An edit of an old message: whether it worked. A refusal (too old, deleted, not
+    modified) or any other Telegram error is logged and never spoils the reply."""
+    if call is None:
+        return False
+    try:
+        await call
+    except TelegramAPIError as exc:
+        log.info("edit of a tapped message refused: %s", type(exc).__name__)
+        return False
+    return True
 
 
 async def _quietly(call: object) -> None:

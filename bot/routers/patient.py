@@ -1,10 +1,10 @@
-"""The patient's own controls: /pause, /resume, /stop, /settings, /language."""
+"""The patient's own controls: /symptom, /pause, /resume, /stop, /settings, /language."""
 
 from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -12,7 +12,8 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import LanguageCb, PauseCb, ReminderTimeCb, SettingsCb, StopCb
+from bot.callbacks import LanguageCb, PauseCb, ReminderTimeCb, SettingsCb, StopCb, SymptomCb
+from bot.checkin_view import checkin_text, question_keyboard
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.filters import IsPatient
@@ -21,6 +22,7 @@ from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care import controls
 from care.context import patient_tz
+from care.symptoms import REPORTING_STATUSES, mark_symptom_sent, open_symptom_report
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import Patient
@@ -287,11 +289,86 @@ async def language_chosen(
             await query.message.answer(t("language_set", lang))
 
 
+async def symptom_command(
+    message: Message,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """/symptom: the red-flag questions now, whatever else is open or paused."""
+    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+
+
+async def symptom_tapped(
+    query: CallbackQuery,
+    callback_data: SymptomCb,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """The "Report a new symptom" button (closed check-ins, the reply to typed words)."""
+    if callback_data.action != "start":
+        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        return
+    await query.answer()
+    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+
+
+async def _ask_symptom_questions(
+    bot: Bot,
+    actor: Actor,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    """Open the on-demand check-in and send its first question as a new message; its taps
+    are ordinary answers (bot/routers/checkin.py). Never refused to a patient in follow-up:
+    without the check-in (a clinic's protocol may lack one) they get the clinic's number."""
+    patient = _patient(actor)
+    lang = patient.language
+    if patient.status not in REPORTING_STATUSES:
+        await bot.send_message(
+            actor.tg_user_id, t("patient_inactive", lang, clinic=settings.clinic_name)
+        )
+        return
+    ready = await open_symptom_report(
+        db, protocol, patient=patient, default_tz=settings.clinic_timezone, now=clock.now()
+    )
+    if ready is None:
+        await bot.send_message(
+            actor.tg_user_id,
+            t(
+                "symptom_unavailable",
+                lang,
+                phone=settings.clinic_phone or settings.clinic_name,
+                emergency=settings.emergency_number,
+            ),
+        )
+        return
+    assert ready.checkin.id is not None
+    log.info("patient %s opened a symptom report: check-in %s", patient.id, ready.checkin.id)
+    sent = await bot.send_message(
+        actor.tg_user_id,
+        checkin_text(protocol, ready.definition, ready.context, {}, ready.ref, lang),
+        reply_markup=question_keyboard(protocol, ready.checkin.id, ready.ref, lang),
+    )
+    await mark_symptom_sent(db, checkin_id=ready.checkin.id, message_id=sent.message_id)
+
+
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="patient")
     router.message.filter(IsPatient())
     router.callback_query.filter(IsPatient())
+    router.message.register(symptom_command, Command("symptom"))
+    router.callback_query.register(symptom_tapped, SymptomCb.filter())
     router.message.register(pause_command, Command("pause"))
     router.callback_query.register(pause_chosen, PauseCb.filter())
     router.message.register(resume_command, Command("resume"))

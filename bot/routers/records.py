@@ -1,4 +1,4 @@
-"""Patients' data rights (/mydata, /delete, passing their words on), staff /discharge,
+"""Patients' data rights (/mydata, /delete, passing their words and media on), staff /discharge,
 admin /audit."""
 
 from __future__ import annotations
@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router, html
+from aiogram.enums import ContentType
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DeleteCb, DischargeCb, NoteCb
+from bot.callbacks import DeleteCb, DischargeCb, NoteCb, SymptomCb
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.filters import HasRole, IsPatient
@@ -72,16 +73,46 @@ async def delete_chosen(
         await set_commands_for(query.bot, actor.tg_user_id, None, lang)
 
 
+#: What a patient may send besides text; each is kept (by message id) like typed words.
+MEDIA_KINDS = ("photo", "voice", "video_note", "video", "document", "sticker", "audio", "animation")
+
+
 async def free_text(
     message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
 ) -> None:
     """Typed words are never dropped: the safety line, and one tap to pass them on."""
     patient = actor.patient
     assert patient is not None
-    lang = patient.language
     note_id = await records.keep_note(db, patient, message.text or "", now=clock.now())
+    await _note_reply(message, patient.language, note_id, settings)
+
+
+async def media_message(
+    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+) -> None:
+    """A photo of a red needle site, a voice note, a sticker …: treated like typed words.
+    Only the message's id is kept (and its caption); passing it copies it to the therapist."""
+    patient = actor.patient
+    assert patient is not None
+    kind = ContentType(message.content_type).value
+    note_id = await records.keep_note(
+        db,
+        patient,
+        message.caption or "",
+        now=clock.now(),
+        media_message_id=message.message_id,
+        media_kind=kind,
+    )
+    log.info("patient %s sent a %s", patient.id, kind)
+    await _note_reply(message, patient.language, note_id, settings)
+
+
+async def _note_reply(message: Message, lang: str, note_id: int, settings: Settings) -> None:
+    """The safety line, one tap to pass this message on, one to report a new symptom."""
     builder = InlineKeyboardBuilder()
     builder.button(text=t("btn_pass_note", lang), callback_data=NoteCb(note_id=note_id))
+    builder.button(text=t("btn_symptom", lang), callback_data=SymptomCb(action="start"))
+    builder.adjust(1)
     await message.answer(
         safety_line(lang, settings.emergency_number, settings.clinic_phone),
         reply_markup=builder.as_markup(),
@@ -167,6 +198,13 @@ async def audit_command(message: Message, db: AsyncSession, settings: Settings) 
     await message.answer("\n".join(lines))
 
 
+def _in_follow_up(_message: Message, actor: Actor) -> bool:
+    return actor.patient is not None and actor.patient.status in (
+        PatientStatus.ACTIVE,
+        PatientStatus.PAUSED,
+    )
+
+
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="records")
@@ -177,15 +215,8 @@ def make_router() -> Router:
     patient.message.register(delete_command, Command("delete"))
     patient.callback_query.register(delete_chosen, DeleteCb.filter())
     patient.callback_query.register(pass_note, NoteCb.filter())
-    patient.message.register(
-        free_text,
-        F.text,
-        ~F.text.startswith("/"),
-        lambda _m, actor: (
-            actor.patient is not None
-            and actor.patient.status in (PatientStatus.ACTIVE, PatientStatus.PAUSED)
-        ),
-    )
+    patient.message.register(free_text, F.text, ~F.text.startswith("/"), _in_follow_up)
+    patient.message.register(media_message, F.content_type.in_(MEDIA_KINDS), _in_follow_up)
     desk = Router(name="records-desk")
     desk.message.filter(HasRole(Role.STAFF, Role.ADMIN))
     desk.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))

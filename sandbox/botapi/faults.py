@@ -51,7 +51,9 @@ class Faults:
     whatever the rates are, so with the same seed and the same request order the same
     requests fail. A slow request is processed at once and only its *answer* is
     delayed by ``slow_seconds`` — as with real latency, a client that times out and
-    retries sends the message twice.
+    retries sends the message twice. ``refuse_edits`` (a Telegram description such as
+    ``errors.CANT_BE_EDITED``) makes every ``edit*`` call fail with a 400 carrying it, as
+    Telegram does for a message that is too old or was deleted on the other side.
     """
 
     rate_429: float = 0.0
@@ -60,6 +62,7 @@ class Faults:
     slow: float = 0.0
     slow_seconds: float = 0.5
     only_methods: set[str] | None = None
+    refuse_edits: str | None = None
     seed: int = 0
     _rng: random.Random = field(init=False, repr=False)
 
@@ -70,6 +73,7 @@ class Faults:
         """Turn every fault off and restart the random sequence."""
         self.rate_429 = self.rate_5xx = self.slow = 0.0
         self.only_methods = None
+        self.refuse_edits = None
         self._rng = random.Random(self.seed if seed is None else seed)
 
     def applies_to(self, method: str) -> bool:
@@ -84,7 +88,9 @@ class Faults:
             return FaultDecision()
         slow_roll, roll_429, roll_5xx = self._rng.random(), self._rng.random(), self._rng.random()
         decision = FaultDecision(delay=self.slow_seconds if slow_roll < self.slow else 0.0)
-        if roll_429 < self.rate_429:
+        if self.refuse_edits is not None and method.lower().startswith("edit"):
+            decision.error = ApiError(400, self.refuse_edits)
+        elif roll_429 < self.rate_429:
             decision.error = too_many_requests(max(1, int(self.retry_after)))
         elif roll_5xx < self.rate_5xx:
             decision.error = ApiError(502, errors.BAD_GATEWAY)

@@ -254,6 +254,58 @@ async def delete_message(api: FakeBotAPI, p: Params) -> Any:
     raise ApiError(400, errors.DELETE_NOT_FOUND)
 
 
+#: Message contents copyMessage reproduces (service messages, polls, dice … are refused).
+COPYABLE = (
+    "text", "photo", "voice", "video_note", "video", "document", "sticker", "audio",
+    "animation",
+)  # fmt: skip
+
+
+async def copy_message(api: FakeBotAPI, p: Params) -> Any:
+    """copyMessage: a message of chat ``from_chat_id`` (a person's or the bot's own) sent
+    to ``chat_id`` as a new message of the bot, with no link to the original. Answers a
+    ``MessageId`` only, as Telegram does. A ``caption`` parameter replaces the caption."""
+    raw_source = p.get("from_chat_id")
+    if raw_source is None or raw_source == "":
+        raise bad_request("from_chat_id is empty")
+    try:
+        source = api.conversation(int(str(raw_source).strip()))
+    except ValueError:
+        source = None
+    if source is None:
+        raise ApiError(400, errors.CHAT_NOT_FOUND)
+    message_id = p.integer("message_id", missing="message identifier is not specified")
+    assert message_id is not None
+    own = source.message(message_id)
+    original = api.message_json(own) if own is not None else source.posted.get(message_id)
+    if original is None:
+        raise ApiError(400, errors.COPY_NOT_FOUND)
+    kind = next((k for k in COPYABLE if k in original), None)
+    if kind is None:
+        raise ApiError(400, errors.CANT_BE_COPIED)
+    markup = check_reply_markup(p.get("reply_markup"))
+    target = api.resolve_chat(p)
+    if kind == "text":
+        body = format_body(original["text"], None, original.get("entities") or None)
+    elif "caption" in p:
+        body = _caption(p)
+    else:
+        body = format_body(
+            original.get("caption"), None, original.get("caption_entities"), caption=True
+        )
+    msg = _new_message(api, target, body, markup, p, kind=kind)
+    if kind != "text":
+        msg.attachment = original[kind]
+        first = original[kind][-1] if isinstance(original[kind], list) else original[kind]
+        msg.file_id = first.get("file_id")
+        stored = api.files.get(msg.file_id or "")
+        if stored is not None and kind == "photo":
+            msg.photo = stored.data
+        elif stored is not None and kind == "document":
+            msg.document, msg.filename = stored.data, stored.filename
+    return {"message_id": msg.message_id}
+
+
 async def answer_callback_query(api: FakeBotAPI, p: Params) -> Any:
     """answerCallbackQuery: once per query, text up to 200 characters."""
     record = api.callbacks.get(p.string("callback_query_id") or "")
@@ -290,6 +342,7 @@ MESSAGING_METHODS: dict[str, Handler] = {
     "sendMessage": send_message,
     "sendPhoto": send_photo,
     "sendDocument": send_document,
+    "copyMessage": copy_message,
     "editMessageText": edit_message_text,
     "editMessageCaption": edit_message_caption,
     "editMessageReplyMarkup": edit_message_reply_markup,

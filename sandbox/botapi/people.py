@@ -266,6 +266,18 @@ class SimUser(_Conversation):
             content["caption"] = caption
         return await self._say(content)
 
+    async def send_voice(self, data: bytes = b"OggS\x00fake-voice", duration: int = 3) -> int:
+        """A voice note (the bytes are kept as a file; nobody plays them here)."""
+        stored = self._api.store_file("voice", data, mime_type="audio/ogg")
+        voice = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": len(data),
+        }
+        return await self._say({"voice": voice})
+
     async def send_location(self, latitude: float, longitude: float) -> int:
         """A location message."""
         return await self._say({"location": {"latitude": latitude, "longitude": longitude}})
