@@ -228,7 +228,10 @@ def _session_due(
         offset = rule.evening_offset
     due = t0 + offset
     if rule.window is not None:
-        due = _into_window(due, rule.window, tz)
+        # A window is a wall-clock rule, so its day is found on the wall clock: on a 25-hour
+        # day (DST ends) T0 00:30 + 24 h elapsed is 23:30 the same date, not "the next morning".
+        wall = t0_local.replace(tzinfo=None) + offset
+        due = _into_window(local_instant(wall.date(), wall.time(), tz), rule.window, tz)
     if rule.not_after is not None:
         limit = local_instant(t0_local.date(), rule.not_after, tz)
         if due > limit:

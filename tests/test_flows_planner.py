@@ -526,3 +526,10 @@ def test_sessions_ending_19_30_to_20_00_get_h3_at_exactly_21_00(t0: tuple[int, i
     # and recorded a moment after 21:00 it still goes out, now
     late = plan(local(2026, 6, 10, *t0), now=_at(21, 0, 1))["h3"]
     assert late.skip_reason is None and late.due_at == _at(21, 0, 1)
+
+
+def test_h24_after_a_midnight_session_on_the_day_dst_ends_is_the_next_morning() -> None:
+    """Found by test_session_plan_properties: the 25-hour day put T0 + 24 h on the same date
+    (23:00) and the window then moved it to 11:00 that same day, 11 hours after T0."""
+    t0 = local(2025, 11, 2, 0, 0)  # New York, the night the clocks go back
+    assert at_ny(plan(t0)["h24"].due_at) == (11, 3, 9, 0)
