@@ -27,7 +27,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card, alert_notice
-from bot.callbacks import ExerciseCb
+from bot.callbacks import ExerciseCb, SymptomCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.routers.checkin import SAFETY_BY_TIER
@@ -45,7 +45,13 @@ from care.alerts import (
 )
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import KIND_DIGEST, close_listed_routine, digest_items
-from care.planning import KIND_CHECKIN, KIND_EXERCISE, KIND_NOTICE, KIND_NUDGE
+from care.planning import (
+    KIND_CHECKIN,
+    KIND_CHECKIN_CLOSED,
+    KIND_EXERCISE,
+    KIND_NOTICE,
+    KIND_NUDGE,
+)
 from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
 from care.safety_reply import KIND_SAFETY_REPLY
 from flows.exercises import exercises_for_day, reminder_text
@@ -149,6 +155,8 @@ class Delivery:
                 return await self._alert_notice(row)
             if row.kind == KIND_SAFETY_REPLY:
                 return await self._safety_reply(row)
+            if row.kind == KIND_CHECKIN_CLOSED:
+                return await self._checkin_closed(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -258,6 +266,45 @@ class Delivery:
                 now=self.clock.now(),
             )
         return Sent(message.message_id)
+
+    async def _checkin_closed(self, row: OutboxMessage) -> Outcome:
+        """A check-in closed undone: its message keeps what it asked, says it has closed, and
+        its answer buttons give way to one "Report a new symptom" button.
+
+        "Message is not modified" / "message to edit not found" settle the row as done: the
+        message is already like that, or gone, and retrying cannot change it."""
+        async with self.sessions() as db:
+            view = await care.prepare_closed_edit(db, self.protocol, row)
+        if isinstance(view, care.Skip):
+            return Settled(view.reason)
+        lang = view.patient.language
+        text = (
+            checkin_text(
+                self.protocol, view.definition, view.context, view.answered, view.ref, lang
+            )
+            + "\n\n"
+            + t("checkin_closed_edit", lang)
+        )
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=t("btn_symptom", lang),
+                        callback_data=SymptomCb(action="start").pack(),
+                    )
+                ]
+            ]
+        )
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=row.chat_id, message_id=view.message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, view.message_id)
+        return Sent(view.message_id)
 
     async def _exercise(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()

@@ -89,6 +89,9 @@ _EN: dict[str, str] = {
     "btn_multi_done": "Done",
     "multi_pick_first": "Please tap what is new first (or “Nothing new”), then Done.",
     "checkin_closed": "This check-in has closed. The next one will come at its time.",
+    "checkin_closed_edit": (
+        "<i>This check-in has closed. If something new worries you, tap below.</i>"
+    ),
     "late_answer_closed": (
         "Thank you — this check-in has closed, so that answer was not recorded. The next one "
         "comes at its time. If something new worries you, tap <b>Report a new symptom</b>."
@@ -243,6 +246,9 @@ _ES: dict[str, str] = {
     "btn_multi_done": "Listo",
     "multi_pick_first": "Primero toque lo que sea nuevo (o «Nada nuevo») y después «Listo».",
     "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
+    "checkin_closed_edit": (
+        "<i>Este control se ha cerrado. Si algo nuevo le preocupa, toque abajo.</i>"
+    ),
     "late_answer_closed": (
         "Gracias. Este control ya está cerrado, así que esa respuesta no se ha registrado. El "
         "siguiente llegará a su hora. Si algo nuevo le preocupa, toque <b>Informar de un "

@@ -31,14 +31,21 @@ from care.context import (
     sessions_of,
 )
 from care.planning import (
+    EDITABLE_STATUSES,
     EXERCISE_LATE_AFTER,
     KIND_CHECKIN,
     KIND_NUDGE,
     plan_next_course_checkin,
     plan_next_exercise_reminder,
+    queue_closed_edit,
 )
 from care.safety_reply import queue_safety_reply
-from care.triage_facts import answer_history, findings_for_answer, silence_finding
+from care.triage_facts import (
+    answer_history,
+    course_findings_on_close,
+    findings_for_answer,
+    silence_finding,
+)
 from flows.answers import is_valid_code
 from flows.engine import (
     PatientContext,
@@ -48,8 +55,8 @@ from flows.engine import (
     next_question,
     questions_for,
 )
-from flows.planner import defer_for_quiet_hours, in_quiet_hours, nudge_at
-from flows.protocol import AfterSession, CheckinDef, Protocol
+from flows.planner import defer_for_quiet_hours, held_by_quiet_hours, nudge_at
+from flows.protocol import AfterSession, CheckinDef, OnDemand, Protocol
 from flows.text import Text
 from flows.triage import Finding, Tier, highest
 from store.models import (
@@ -102,6 +109,32 @@ class Wait:
 
 Preparation = Ready | Skip | Wait
 
+#: Why a course check-in stopped being open when a session check-in fell due (item 1 of
+#: prepare_checkin's docstring). Not a miss: no silence alert, no consecutive_missed.
+CLOSED_FOR_SESSION = "closed for a session check-in"
+
+
+@dataclass(frozen=True)
+class ClosedView:
+    """What the closed check-in's message showed: rendered again, without answer buttons."""
+
+    patient: Patient
+    checkin: Checkin
+    definition: CheckinDef
+    context: PatientContext
+    answered: dict[str, int]
+    ref: QuestionRef | None
+    message_id: int
+
+
+def is_session_checkin(protocol: Protocol, key: str) -> bool:
+    """A session's own check-in (3 h, 24 h …), as opposed to a course one (weekly, adherence).
+
+    A key no longer in the protocol counts as a course check-in: it never holds a session's.
+    (The on-demand check-in is neither: see on_demand_keys.)"""
+    definition = protocol.checkins.get(key)
+    return definition is not None and isinstance(definition.schedule, AfterSession)
+
 
 async def _settle(db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str) -> Skip:
     await db.exec(
@@ -127,16 +160,27 @@ async def patient_gate(
 
 
 async def open_checkin_of(
-    db: AsyncSession, patient_id: int, *, other_than: int | None
+    db: AsyncSession,
+    patient_id: int,
+    *,
+    other_than: int | None,
+    ignoring: tuple[str, ...] = (),
 ) -> Checkin | None:
-    result = await db.exec(
-        select(Checkin).where(
-            Checkin.patient_id == patient_id,
-            Checkin.state == CheckinState.OPEN,
-            col(Checkin.id) != (other_than or -1),
-        )
+    """An open check-in of the patient's other than `other_than`, not one of `ignoring`."""
+    query = select(Checkin).where(
+        Checkin.patient_id == patient_id,
+        Checkin.state == CheckinState.OPEN,
+        col(Checkin.id) != (other_than or -1),
     )
-    return result.first()
+    if ignoring:
+        query = query.where(col(Checkin.key).not_in(ignoring))
+    return (await db.exec(query)).first()
+
+
+def on_demand_keys(protocol: Protocol) -> tuple[str, ...]:
+    """The patient's own check-in ("Report a new symptom"): it opens beside any other, so it
+    neither holds a planned check-in back nor is closed for one."""
+    return tuple(c.key for c in protocol.checkins_of(OnDemand))
 
 
 async def _roll_course(
@@ -172,7 +216,24 @@ async def prepare_checkin(
     default_tz: ZoneInfo,
     now: datetime,
 ) -> Preparation:
-    """Decide what a due check-in row becomes. Commits any settlement it makes."""
+    """Decide what a due check-in row becomes. Commits any settlement it makes.
+
+    One check-in is open at a time, so that questions never interleave. When another is
+    open (clinical.md, "Decisions on the edge cases": a session's check-ins are never held
+    behind a course check-in):
+    - this is a SESSION check-in and the open one a COURSE check-in (weekly, Sunday
+      adherence): the course check-in is CLOSED now — state expired, reason
+      CLOSED_FOR_SESSION, not counted as missed (no silence alert, no consecutive_missed),
+      its answers kept, its buttons replaced (queue_closed_edit); its next occurrence was
+      planned when it was sent — and this one goes out now. Postponing it instead would
+      leave two open check-ins or a question that comes back days later.
+    - otherwise (a session check-in open; or both course check-ins) this one waits until
+      the open one is done (`release_waiting`) or expires.
+
+    Quiet hours are judged against the due time (`held_by_quiet_hours`): a check-in due at
+    21:00 and reached at 21:00:01, or due at 20:50 and reached by a late pass at 21:30, is
+    sent if not expired. Expiry stays `now >= expires_at`.
+    """
     checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
     unconfirmed = (
         checkin is not None
@@ -206,13 +267,20 @@ async def prepare_checkin(
         await db.commit()
         return result
     assert patient.id is not None and checkin.id is not None
-    other = await open_checkin_of(db, patient.id, other_than=checkin.id)
-    if other is not None:
-        if other.expires_at > now:
+    session_checkin = isinstance(definition.schedule, AfterSession)
+    beside = on_demand_keys(protocol)
+    while (
+        other := await open_checkin_of(db, patient.id, other_than=checkin.id, ignoring=beside)
+    ) is not None:
+        if other.expires_at <= now:
+            await expire_checkin(db, protocol, other, now)
+        elif session_checkin and not is_session_checkin(protocol, other.key):
+            await close_for_session(db, protocol, other, now, tz=tz)
+        else:
             await db.commit()
             return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
-        await expire_checkin(db, protocol, other, now)
-    if definition.routine and in_quiet_hours(protocol, now, tz):
+    due = min(row.due_at, checkin.due_at)
+    if definition.routine and held_by_quiet_hours(protocol, due_at=due, now=now, tz=tz):
         until = defer_for_quiet_hours(protocol, now, tz)
         await db.commit()
         return Wait(until, "quiet hours")
@@ -263,6 +331,8 @@ async def mark_checkin_sent(
     row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
     checkin.chat_message_id = message_id
     if checkin.state != CheckinState.OPEN:  # superseded or stopped while it was being sent
+        if checkin.state != CheckinState.DONE:  # its buttons must go (unless stopped)
+            queue_closed_edit(db, checkin, patient, now)
         await db.commit()
         return
     definition = protocol.checkins[checkin.key]
@@ -304,7 +374,7 @@ async def prepare_nudge(
         return gate or Skip("patient missing")
     tz = patient_tz(patient, default_tz)
     definition = protocol.checkins[checkin.key]
-    if definition.routine and in_quiet_hours(protocol, now, tz):
+    if definition.routine and held_by_quiet_hours(protocol, due_at=row.due_at, now=now, tz=tz):
         until = defer_for_quiet_hours(protocol, now, tz)
         if until >= checkin.expires_at:
             result = await _settle(db, row, OutboxState.EXPIRED, "would fall after expiry")
@@ -334,6 +404,8 @@ async def mark_nudge_sent(
     row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
     checkin.nudged = True
     checkin.chat_message_id = message_id
+    if checkin.state not in (CheckinState.OPEN, CheckinState.DONE):  # closed meanwhile
+        queue_closed_edit(db, checkin, await db.get(Patient, checkin.patient_id), now)
     await db.commit()
 
 
@@ -410,20 +482,81 @@ async def mark_exercise_sent(
 async def expire_checkin(
     db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime
 ) -> None:
-    """Close an open check-in that ran out of time; no answer at all counts as missed."""
+    """Close an open check-in that ran out of time; no answer at all counts as missed.
+
+    Its message loses its answer buttons (queue_closed_edit), and a course check-in's
+    course verdicts that need no answer are made (course_findings_on_close)."""
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
     checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
     checkin.reason = "expired unanswered" if not answered else "expired part-answered"
     patient = await db.get(Patient, checkin.patient_id)
-    if patient is not None:
+    asked_by_patient = checkin.key in on_demand_keys(protocol)  # /symptom: not a planned one
+    if patient is not None and not asked_by_patient:
         if answered:
             patient.consecutive_missed = 0
         else:
             patient.missed_checkins += 1
             patient.consecutive_missed += 1
             await _silence_alert(db, protocol, patient, checkin, now)
+    await _after_close(db, protocol, checkin, patient, now)
     await release_waiting(db, checkin.patient_id, now)
+
+
+async def close_for_session(
+    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime, *, tz: ZoneInfo
+) -> None:
+    """Close an open course check-in because a session check-in fell due (see
+    prepare_checkin). Not a miss: the patient simply got a more pressing question.
+
+    Its next occurrence was planned when Telegram confirmed it (mark_checkin_sent); one
+    opened for a send that never confirmed has none yet, so it is planned here."""
+    assert checkin.id is not None
+    checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
+    checkin.reason = CLOSED_FOR_SESSION
+    patient = await db.get(Patient, checkin.patient_id)
+    if patient is not None and await answers_of(db, checkin.id):
+        patient.consecutive_missed = 0  # it was answered in part: the patient is there
+    if patient is not None and checkin.chat_message_id is None:
+        await _roll_course(db, protocol, checkin, patient, tz, now)
+    await _after_close(db, protocol, checkin, patient, now)
+
+
+async def _after_close(
+    db: AsyncSession, protocol: Protocol, checkin: Checkin, patient: Patient | None, now: datetime
+) -> None:
+    """What follows a sent check-in closing undone: its buttons go, course verdicts."""
+    queue_closed_edit(db, checkin, patient, now)
+    if patient is not None and patient.status in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
+        findings = await course_findings_on_close(
+            db, protocol, patient=patient, checkin=checkin, now=now
+        )
+        if findings:
+            await raise_findings(db, AlertPolicy(), patient=patient, findings=findings, now=now)
+
+
+async def prepare_closed_edit(
+    db: AsyncSession, protocol: Protocol, row: OutboxMessage
+) -> ClosedView | Skip:
+    """The "this check-in has closed" edit: what to render, or Skip (settled, committed)."""
+    checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
+    patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+    message_id = row.payload.get("message_id")
+    if patient is None or patient.status not in EDITABLE_STATUSES:
+        result = await _settle(db, row, OutboxState.CANCELLED, "patient not active")
+        await db.commit()
+        return result
+    definition = protocol.checkins.get(checkin.key) if checkin is not None else None
+    if checkin is None or definition is None or not isinstance(message_id, int):
+        result = await _settle(db, row, OutboxState.CANCELLED, "check-in gone")
+        await db.commit()
+        return result
+    assert checkin.id is not None
+    answered = await answers_of(db, checkin.id)
+    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ref = next_question(definition, ctx, answered)
+    await db.commit()
+    return ClosedView(patient, checkin, definition, ctx, answered, ref, message_id)
 
 
 async def _silence_alert(

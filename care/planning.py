@@ -30,6 +30,7 @@ from store.models import (
     OutboxMessage,
     OutboxState,
     Patient,
+    PatientStatus,
     StaffMember,
 )
 
@@ -37,6 +38,12 @@ KIND_CHECKIN = "checkin"
 KIND_NUDGE = "nudge"
 KIND_EXERCISE = "exercise"
 KIND_NOTICE = "notice"
+# An edit of a sent check-in that closed without being done: its answer buttons give way to
+# "Report a new symptom" (bot/delivery.py renders it).
+KIND_CHECKIN_CLOSED = "checkin_closed"
+# Who still gets that edit: a paused or discharged patient does; a stopped, erased,
+# declined or unreachable one is sent nothing more.
+EDITABLE_STATUSES = (PatientStatus.ACTIVE, PatientStatus.PAUSED, PatientStatus.DISCHARGED)
 # An exercise reminder later than this is dropped (and the next one planned). Check-in and
 # reminder rows carry no row-level expiry: their "too late" rules live with them in care/,
 # because expiring one must also plan what follows it.
@@ -58,6 +65,32 @@ async def notify_therapist(
             staff_id=therapist.id,
             patient_id=patient.id,
             payload={"text": text_key},
+            due_at=now,
+            created_at=now,
+        )
+    )
+
+
+def queue_closed_edit(
+    db: AsyncSession, checkin: Checkin, patient: Patient | None, now: datetime
+) -> None:
+    """A sent check-in stopped being open without being done: queue the edit that takes its
+    answer buttons away (in the caller's transaction, like every message that must not be
+    lost). Nothing for a check-in never shown, nor for a patient who is sent nothing more."""
+    if (
+        checkin.chat_message_id is None
+        or patient is None
+        or patient.tg_user_id is None
+        or patient.status not in EDITABLE_STATUSES
+    ):
+        return
+    db.add(
+        OutboxMessage(
+            kind=KIND_CHECKIN_CLOSED,
+            chat_id=patient.tg_user_id,
+            patient_id=patient.id,
+            checkin_id=checkin.id,
+            payload={"message_id": checkin.chat_message_id},
             due_at=now,
             created_at=now,
         )
@@ -133,6 +166,7 @@ async def plan_session(
         )
     )
     for checkin in old.all():
+        was_open = checkin.state == CheckinState.OPEN
         checkin.state = CheckinState.CANCELLED
         checkin.reason = f"superseded by session {session.number}"
         await db.exec(
@@ -143,6 +177,8 @@ async def plan_session(
             )
             .values(state=OutboxState.CANCELLED, last_error="superseded by a new session")
         )
+        if was_open:  # after the update above, which would cancel it too
+            queue_closed_edit(db, checkin, patient, now)
     created: list[Checkin] = []
     for planned in plan_session_checkins(protocol, session_end=session.ended_at, tz=tz, now=now):
         checkin = Checkin(

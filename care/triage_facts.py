@@ -7,19 +7,20 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.context import StoredAnswer, sessions_of
+from care.context import StoredAnswer, patient_answers, sessions_of
 from flows.engine import PatientContext
-from flows.progress import CourseFacts, Reading, progress_findings
+from flows.progress import CourseFacts, Reading, adherence_unreported, progress_findings
 from flows.protocol import Protocol
 from flows.triage import (
     AnswerFact,
     Finding,
+    Reason,
     SessionFact,
     triage_adherence,
     triage_answer,
     triage_silence,
 )
-from store.models import Answer, Checkin, NeedlingSession, Patient
+from store.models import Answer, Checkin, CheckinState, NeedlingSession, Patient
 
 WEEKLY_KEYS = ("weekly",)
 ADHERENCE_KEYS = ("adherence",)
@@ -108,6 +109,57 @@ async def _session_facts(
         )
         for s in await sessions_of(db, patient_id)
     ]
+
+
+async def course_findings_on_close(
+    db: AsyncSession, protocol: Protocol, *, patient: Patient, checkin: Checkin, now: datetime
+) -> list[Finding]:
+    """The course verdicts an *unanswered* course question leads to, made when a course
+    check-in closes without being done (expired, or closed for a session check-in):
+    "adherence not reported" after weeks of adherence questions without a Q9 answer, and
+    "no usable progress reading" at the stall or re-evaluate point (clinical.md, second
+    review). The verdicts on answers are made when the answer comes
+    (findings_for_answer)."""
+    assert patient.id is not None
+    if checkin.key in ADHERENCE_KEYS:
+        found = adherence_unreported(protocol, await _unanswered_adherence_weeks(db, patient.id))
+        return [found] if found is not None else []
+    if checkin.key in WEEKLY_KEYS:
+        history = answer_history(await patient_answers(db, patient.id))
+        findings = await _progress(db, protocol, patient, history, now)
+        return [f for f in findings if f.reason_key == Reason.NO_PROGRESS_READING]
+    return []
+
+
+async def _unanswered_adherence_weeks(db: AsyncSession, patient_id: int) -> int:
+    """How many of the latest adherence check-ins, in a row, closed without a Q9 answer."""
+    closed = await db.exec(
+        select(Checkin.id)
+        .where(
+            Checkin.patient_id == patient_id,
+            col(Checkin.key).in_(ADHERENCE_KEYS),
+            col(Checkin.state).in_([CheckinState.DONE, CheckinState.EXPIRED]),
+        )
+        .order_by(col(Checkin.due_at).desc())
+    )
+    ids = list(closed.all())
+    if not ids:
+        return 0
+    answered = set(
+        (
+            await db.exec(
+                select(Answer.checkin_id).where(
+                    col(Answer.checkin_id).in_(ids), Answer.question_key == "Q9"
+                )
+            )
+        ).all()
+    )
+    count = 0
+    for checkin_id in ids:
+        if checkin_id in answered:
+            break
+        count += 1
+    return count
 
 
 async def _progress(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -244,11 +245,12 @@ class _Builder:
         )
 
     def read_quiet(self, raw: object) -> QuietHours:
-        table = Table(self.file, "[quiet_hours]", raw, ("start", "end"))
+        table = Table(self.file, "[quiet_hours]", raw, ("start", "end", "late_grace_minutes"))
         start, end = table.clock("start"), table.clock("end")
         if start == end:
             raise table.error('"start" and "end" are equal: quiet hours would be empty or all day')
-        return QuietHours(start=start, end=end)
+        grace = table.integer("late_grace_minutes", 0, 180, 60)
+        return QuietHours(start=start, end=end, late_grace=timedelta(minutes=grace))
 
     def read_ui(self, raw: object, rules: TextRules) -> tuple[Text, Text]:
         table = Table(self.file, "[ui]", raw, ("yes", "no"))
@@ -483,8 +485,10 @@ class _Builder:
         )
 
     def read_progress(self, raw: object, questions: Mapping[str, Question]) -> ProgressThresholds:
-        values = self.read_numbers("[progress]", raw, _PROGRESS_FIELDS, "stall_q8_min")
-        table = Table(self.file, "[progress]", raw, (*_PROGRESS_FIELDS, "stall_q8_min"))
+        optional = ("stall_q8_min", "adherence_unreported_weeks")
+        values = self.read_numbers("[progress]", raw, _PROGRESS_FIELDS, *optional)
+        table = Table(self.file, "[progress]", raw, (*_PROGRESS_FIELDS, *optional))
+        values["adherence_unreported_weeks"] = table.integer("adherence_unreported_weeks", 1, 52, 2)
         q8_min = table.string("stall_q8_min")
         q8 = questions.get("Q8")
         if q8 is None or q8.kind != "choice":

@@ -25,6 +25,7 @@ __all__ = [
     "PlannedCheckin",
     "defer_for_quiet_hours",
     "expires_at",
+    "held_by_quiet_hours",
     "in_quiet_hours",
     "is_exercise_day",
     "is_too_late",
@@ -75,6 +76,39 @@ class PlannedCheckin:
 
 def in_quiet_hours(protocol: Protocol, when: datetime, tz: ZoneInfo) -> bool:
     return protocol.quiet_hours.contains(to_local(when, tz).time())
+
+
+def held_by_quiet_hours(
+    protocol: Protocol, *, due_at: datetime, now: datetime, tz: ZoneInfo
+) -> bool:
+    """Whether a routine message due at `due_at`, reached at `now`, must wait for the end of
+    quiet hours.
+
+    Decided against the due time, not the moment the dispatcher reached it (clinical.md,
+    "Decisions on the edge cases"): a message due outside quiet hours — the 3 h check-in
+    due at exactly 21:00 included, the boundary being open — is still sent when reached a
+    little late inside them (a slow pass, a restart, scaled time), up to the protocol's
+    `late_grace` after they began. Its expiry is the caller's separate check. A message
+    due inside quiet hours, or reached long after they began (the bot was down all
+    evening), waits for their end.
+    """
+    require_aware("due_at", due_at)
+    require_aware("now", now)
+    if not in_quiet_hours(protocol, now, tz):
+        return False
+    if in_quiet_hours(protocol, due_at, tz):
+        return True
+    return now - _quiet_began(protocol, now, tz) > protocol.quiet_hours.late_grace
+
+
+def _quiet_began(protocol: Protocol, when: datetime, tz: ZoneInfo) -> datetime:
+    """When the quiet period containing `when` began (UTC); `when` must be inside one."""
+    local = to_local(when, tz)
+    quiet = protocol.quiet_hours
+    day = local.date()
+    if quiet.start > quiet.end and local.time() < quiet.end:
+        day -= timedelta(days=1)  # the morning part of an overnight quiet period
+    return local_instant(day, quiet.start, tz)
 
 
 def defer_for_quiet_hours(protocol: Protocol, when: datetime, tz: ZoneInfo) -> datetime:
@@ -156,7 +190,9 @@ def plan_session_checkins(
         due = scheduled
         if skip is None:
             due = max(due, now.astimezone(UTC))
-            if checkin.routine:
+            # planned a little late (the session recorded just after 21:00): the due time
+            # decides, as it does for the dispatcher
+            if checkin.routine and held_by_quiet_hours(protocol, due_at=scheduled, now=due, tz=tz):
                 due = defer_for_quiet_hours(protocol, due, tz)
         if skip is None and due >= expiry:
             skip = SKIP_EXPIRED
@@ -192,7 +228,10 @@ def _session_due(
         offset = rule.evening_offset
     due = t0 + offset
     if rule.window is not None:
-        due = _into_window(due, rule.window, tz)
+        # A window is a wall-clock rule, so its day is found on the wall clock: on a 25-hour
+        # day (DST ends) T0 00:30 + 24 h elapsed is 23:30 the same date, not "the next morning".
+        wall = t0_local.replace(tzinfo=None) + offset
+        due = _into_window(local_instant(wall.date(), wall.time(), tz), rule.window, tz)
     if rule.not_after is not None:
         limit = local_instant(t0_local.date(), rule.not_after, tz)
         if due > limit:

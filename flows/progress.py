@@ -26,6 +26,8 @@ __all__ = [
     "AMBIGUOUS_READINGS",
     "CourseFacts",
     "Reading",
+    "adherence_unreported",
+    "at_judging_point",
     "is_responder",
     "progress_findings",
     "valid_readings",
@@ -66,7 +68,8 @@ class CourseFacts:
 #: Readings of clinical.md a clinician must review (also in the docstrings below).
 AMBIGUOUS_READINGS: tuple[str, ...] = (
     "P is the latest weekly Q2 taken ≥ 72 h after the last session; with no such reading, "
-    "no progress finding is raised at all (missing data is not non-response).",
+    "no progress verdict is made (missing data is not non-response), but from the stall or "
+    "re-evaluate point on, ROUTINE 'no usable progress reading' is raised instead.",
     "Stall applies from the later of session 4 and week 3 onwards (not only at that moment); "
     "the store keeps one open alert per reason, so it is not repeated while open.",
     "Stall is not raised when re-evaluate is (re-evaluate is the stronger flag for the same "
@@ -75,8 +78,9 @@ AMBIGUOUS_READINGS: tuple[str, ...] = (
     "and relapsed counts), and a recovered P (≤ 1) is never treated as non-response.",
     "P ≥ B + 2 'on two consecutive weekly readings' = the last two readings that count "
     "(readings < 72 h after a session are skipped, not breaks).",
-    "Plateau: 'moved < 1 point over 3 weekly readings' = highest minus lowest of the last 3 "
-    "readings < 1, i.e. the same value three times; judged on the latest P > 2.",
+    "Plateau: 'moved < 1 point over 3 weekly readings' = the net change |last − first| of the "
+    "last 3 readings < 1 (4, 3, 4 is a plateau; clinical.md second review); judged on the "
+    "latest P > 2.",
     "Q8 'much better or better' = index of stall_q8_min ('much_better') or above.",
 )
 
@@ -102,12 +106,25 @@ def valid_readings(protocol: Protocol, readings: Sequence[Reading]) -> list[Read
 def progress_findings(protocol: Protocol, facts: CourseFacts) -> list[Finding]:
     """The progress flags for the course as it stands, most severe first.
 
-    Order: re-evaluate (SOON), stall, plateau, recovered (ROUTINE). Returns []
-    when no reading counts yet.
+    Order: re-evaluate (SOON), stall, plateau, recovered (ROUTINE). When no reading
+    counts, there is no verdict: [] before the stall or re-evaluate point, and from
+    that point on ROUTINE "no usable progress reading" (a course judged on nothing
+    must not pass silently).
     """
     readings = valid_readings(protocol, facts.readings)
     if not readings:
-        return []
+        if not at_judging_point(protocol, facts):
+            return []
+        return [
+            _finding(
+                Tier.ROUTINE,
+                Reason.NO_PROGRESS_READING,
+                f"No weekly usual-pain reading taken at least "
+                f"{protocol.progress.progress_min_hours_after_session:g} h after a session, "
+                f"at session {facts.sessions}, week {_weeks(facts.weeks_since_start)}",
+                "Progress cannot be judged: ask for a usual-pain rating",
+            )
+        ]
     rule = protocol.progress
     b = facts.baseline
     p = readings[-1].value
@@ -127,7 +144,7 @@ def progress_findings(protocol: Protocol, facts: CourseFacts) -> list[Finding]:
     last = readings[-rule.plateau_readings :]
     if responder and len(last) == rule.plateau_readings and p > rule.plateau_floor:
         values = [r.value for r in last]
-        moved = max(values) - min(values)
+        moved = abs(values[-1] - values[0])  # net change: 4, 3, 4 has not moved
         if moved < rule.plateau_move:
             findings.append(
                 _finding(
@@ -152,6 +169,33 @@ def progress_findings(protocol: Protocol, facts: CourseFacts) -> list[Finding]:
             )
         )
     return findings
+
+
+def at_judging_point(protocol: Protocol, facts: CourseFacts) -> bool:
+    """Whether the course has reached the stall point (the later of session N and week W)
+    or the re-evaluate point (N sessions or W weeks), where progress must be judged."""
+    rule = protocol.progress
+    stall = facts.sessions >= rule.stall_session and facts.weeks_since_start >= rule.stall_week
+    reevaluate = (
+        facts.sessions >= rule.reevaluate_sessions
+        or facts.weeks_since_start >= rule.reevaluate_weeks
+    )
+    return stall or reevaluate
+
+
+def adherence_unreported(protocol: Protocol, unanswered_weeks: int) -> Finding | None:
+    """ROUTINE "adherence not reported": the last `unanswered_weeks` weekly adherence
+    questions (Q9), in a row, closed without an answer, reaching the protocol's number."""
+    weeks = protocol.progress.adherence_unreported_weeks
+    if unanswered_weeks < weeks:
+        return None
+    return _finding(
+        Tier.ROUTINE,
+        Reason.ADHERENCE_NOT_REPORTED,
+        f"Exercise days (Q9) not reported for {unanswered_weeks} weeks in a row "
+        f"(flag from {weeks})",
+        "Ask about the home exercises at the next visit",
+    )
 
 
 def _reevaluate(

@@ -53,10 +53,16 @@ class QuietHours:
     Open at both ends on purpose: "not after 21:00" (the 3 h check-in) and
     "quiet from 21:00" then agree that 21:00 itself may be used, and a message
     deferred to the end of quiet hours is sent at exactly 08:00.
+
+    late_grace: a message *due* outside quiet hours that is reached late (a slow
+    pass, a restart) is still sent up to this long after quiet hours began; the
+    decision is made against its due time, not the moment it was reached
+    (clinical.md, "Decisions on the edge cases": the 21:00 slot is never lost).
     """
 
     start: time
     end: time
+    late_grace: timedelta = timedelta(hours=1)
 
     def contains(self, t: time) -> bool:
         if self.start < self.end:
@@ -349,6 +355,9 @@ class AlertRules:
 class ProgressThresholds:
     """Numbers of clinical.md's progress rules (responder, stall, re-evaluate, plateau, recovered).
 
+    adherence_unreported_weeks: this many weekly adherence questions (Q9) in a row closed
+    without an answer raise ROUTINE "adherence not reported".
+
     stall_q8_min: the Q8 choice key at or above which global change counts as
     improvement for the stall rule ("much better" or better).
     """
@@ -368,6 +377,7 @@ class ProgressThresholds:
     plateau_move: int
     plateau_floor: int
     recovered_max: int
+    adherence_unreported_weeks: int = 2
 
 
 #: Safety texts the bot must show (clinical.md, "What the bot must tell patients").

@@ -116,6 +116,8 @@ class Reason(StrEnum):
     FELT_FAINT = "felt_faint"
     FEVER_SITE_SWELLING = "fever_site_swelling"
     Q1_HIGH_48H = "q1_high_48h"
+    NO_PROGRESS_READING = "no_progress_reading"
+    ADHERENCE_NOT_REPORTED = "adherence_not_reported"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from flows.planner import (
     PlannedCheckin,
     defer_for_quiet_hours,
     expires_at,
+    held_by_quiet_hours,
     in_quiet_hours,
     is_exercise_day,
     is_too_late,
@@ -154,9 +156,14 @@ def test_planned_late_is_due_now_if_still_useful() -> None:
 
 def test_planned_too_late_is_marked_expired() -> None:
     t0 = local(2026, 6, 10, 10, 0)
-    # Recorded at 21:30: the 3 h check-in would wait for 08:00, past its 22:00 expiry.
-    planned = plan(t0, now=local(2026, 6, 10, 21, 30))
+    # Recorded at 22:00: the 3 h check-in is past its 22:00 expiry.
+    planned = plan(t0, now=local(2026, 6, 10, 22, 0))
     assert planned["h3"].skip_reason == SKIP_EXPIRED
+    # Recorded at 21:30: due at 13:00, outside quiet hours, and still useful — the due
+    # time decides, so it goes now (it used to wait for 08:00 and expire).
+    planned = plan(t0, now=local(2026, 6, 10, 21, 30))
+    assert planned["h3"].skip_reason is None
+    assert at_ny(planned["h3"].due_at) == (6, 10, 21, 30)
     # Recorded two days late: the 24 h one is gone, the 48 h one is due now.
     later = plan(t0, now=local(2026, 6, 12, 12, 0))
     assert later["h24"].skip_reason == SKIP_EXPIRED
@@ -457,3 +464,72 @@ def test_session_plan_properties(tz: ZoneInfo, t0: datetime) -> None:
     h24 = planned["h24"].due_at.astimezone(tz)
     assert time(9) <= h24.time() <= time(11)
     assert h24.date() == session_end.date() + timedelta(days=1)
+
+
+# -- quiet hours against the due time (issue 10, item 4) ----------------------------------
+
+
+def _at(hour: int, minute: int = 0, second: int = 0, *, day: int = 10) -> datetime:
+    return datetime(2026, 6, day, hour, minute, second, tzinfo=NY)
+
+
+@pytest.mark.parametrize(
+    ("due", "held"),
+    [
+        ((20, 59, 59), False),
+        ((21, 0, 0), False),  # the boundary is inclusive: 21:00 may be used
+        ((21, 0, 1), True),
+    ],
+)
+def test_due_time_at_the_21_00_boundary(due: tuple[int, int, int], held: bool) -> None:
+    when = _at(*due)
+    assert held_by_quiet_hours(PROTOCOL, due_at=when, now=when, tz=NY) is held
+
+
+@pytest.mark.parametrize(
+    ("due", "reached", "held"),
+    [
+        ((21, 0, 0), (21, 0, 1), False),  # the 3 h check-in due at 21:00, reached a moment late
+        ((20, 59, 59), (21, 0, 1), False),
+        ((20, 50, 0), (21, 30, 0), False),  # a late pass, still useful
+        ((20, 50, 0), (22, 0, 0), False),  # exactly the grace (60 min) into quiet hours
+        ((20, 50, 0), (22, 0, 1), True),  # past the grace: waits for the morning
+        ((21, 0, 1), (21, 0, 2), True),  # due inside quiet hours
+        ((10, 0, 0), (20, 59, 59), False),  # not in quiet hours at all
+        ((10, 0, 0), (21, 5, 0), False),
+    ],
+)
+def test_a_late_pass_is_judged_by_the_due_time(
+    due: tuple[int, int, int], reached: tuple[int, int, int], held: bool
+) -> None:
+    assert held_by_quiet_hours(PROTOCOL, due_at=_at(*due), now=_at(*reached), tz=NY) is held
+
+
+def test_reached_in_the_small_hours_waits_for_the_morning() -> None:
+    """The bot was down all evening: a message due at 10:00 is not sent at 03:00."""
+    assert held_by_quiet_hours(PROTOCOL, due_at=_at(10), now=_at(3, day=11), tz=NY)
+    assert held_by_quiet_hours(PROTOCOL, due_at=_at(20, 50), now=_at(0, 30, day=11), tz=NY)
+    assert not held_by_quiet_hours(PROTOCOL, due_at=_at(10), now=_at(8, day=11), tz=NY)
+
+
+def test_late_grace_comes_from_the_protocol() -> None:
+    none = replace(PROTOCOL, quiet_hours=replace(PROTOCOL.quiet_hours, late_grace=timedelta(0)))
+    assert not held_by_quiet_hours(none, due_at=_at(21), now=_at(21), tz=NY)
+    assert held_by_quiet_hours(none, due_at=_at(21), now=_at(21, 0, 1), tz=NY)
+    assert PROTOCOL.quiet_hours.late_grace == timedelta(minutes=60)
+
+
+@pytest.mark.parametrize("t0", [(19, 30), (19, 45), (20, 0)])
+def test_sessions_ending_19_30_to_20_00_get_h3_at_exactly_21_00(t0: tuple[int, int]) -> None:
+    planned = plan(local(2026, 6, 10, *t0))["h3"]
+    assert at_ny(planned.due_at) == (6, 10, 21, 0) and planned.skip_reason is None
+    # and recorded a moment after 21:00 it still goes out, now
+    late = plan(local(2026, 6, 10, *t0), now=_at(21, 0, 1))["h3"]
+    assert late.skip_reason is None and late.due_at == _at(21, 0, 1)
+
+
+def test_h24_after_a_midnight_session_on_the_day_dst_ends_is_the_next_morning() -> None:
+    """Found by test_session_plan_properties: the 25-hour day put T0 + 24 h on the same date
+    (23:00) and the window then moved it to 11:00 that same day, 11 hours after T0."""
+    t0 = local(2025, 11, 2, 0, 0)  # New York, the night the clocks go back
+    assert at_ny(plan(t0)["h24"].due_at) == (11, 3, 9, 0)

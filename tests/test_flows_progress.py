@@ -15,7 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.loader import load_protocol
-from flows.progress import CourseFacts, Reading, is_responder, progress_findings, valid_readings
+from flows.progress import (
+    CourseFacts,
+    Reading,
+    adherence_unreported,
+    is_responder,
+    progress_findings,
+    valid_readings,
+)
 from flows.protocol import Protocol
 from flows.triage import Finding, Tier
 
@@ -131,8 +138,56 @@ def test_a_soreness_masked_reading_does_not_become_p() -> None:
     assert keys(progress_findings(PROTOCOL, course)) == ["reevaluate"]
 
 
-def test_no_reading_no_finding() -> None:
-    assert progress_findings(PROTOCOL, facts(baseline=6, sessions=8, weeks=8)) == []
+def test_no_reading_no_finding_before_the_judging_point() -> None:
+    assert progress_findings(PROTOCOL, facts(baseline=6, sessions=3, weeks=2.9)) == []
+    assert progress_findings(PROTOCOL, facts(baseline=6, sessions=5, weeks=2.9)) == []
+
+
+@pytest.mark.parametrize(
+    ("sessions", "weeks", "flag"),
+    [
+        (3, 3, False),  # stall point not reached (session 4 and week 3)
+        (4, 2.9, False),
+        (4, 3, True),  # stall point
+        (5, 2, False),
+        (6, 1, True),  # re-evaluate point: 6 sessions
+        (1, 5.9, False),
+        (1, 6, True),  # re-evaluate point: 6 weeks
+    ],
+)
+def test_no_usable_reading_at_the_stall_or_reevaluate_point(
+    sessions: int, weeks: float, flag: bool
+) -> None:
+    """clinical.md second review: no usable progress reading there raises ROUTINE."""
+    for course in (
+        facts(baseline=6, sessions=sessions, weeks=weeks),  # no reading at all
+        facts(3, 3, baseline=6, sessions=sessions, weeks=weeks, hours=71.9),  # none usable
+    ):
+        found = progress_findings(PROTOCOL, course)
+        assert keys(found) == (["no_progress_reading"] if flag else [])
+        if flag:
+            assert found[0].tier is Tier.ROUTINE and not found[0].stops_checkin
+            assert "72 h" in found[0].reasons[0]
+
+
+def test_a_usable_reading_means_no_missing_reading_flag() -> None:
+    found = progress_findings(PROTOCOL, facts(5, baseline=6, sessions=6, weeks=6, hours=72))
+    assert "no_progress_reading" not in keys(found)
+
+
+@pytest.mark.parametrize(("weeks", "flag"), [(0, False), (1, False), (2, True), (5, True)])
+def test_adherence_not_reported_after_two_unanswered_weeks(weeks: int, flag: bool) -> None:
+    found = adherence_unreported(PROTOCOL, weeks)
+    assert (found is not None) is flag
+    if found is not None:
+        assert found.reason_key == "adherence_not_reported" and found.tier is Tier.ROUTINE
+        assert f"{weeks} weeks" in found.reasons[0]
+
+
+def test_adherence_unreported_weeks_come_from_the_protocol() -> None:
+    three = with_progress(adherence_unreported_weeks=3)
+    assert adherence_unreported(three, 2) is None
+    assert adherence_unreported(three, 3) is not None
 
 
 # -- stall -------------------------------------------------------------------------------
@@ -276,7 +331,10 @@ def test_reevaluate_numbers_come_from_the_protocol() -> None:
         ((4, 4, 4), True),  # moved 0
         ((5, 4, 4), False),  # moved 1
         ((4, 4, 3), False),
-        ((4, 3, 4), False),
+        ((4, 3, 4), True),  # net change |last - first| = 0 (clinical.md second review)
+        ((4, 3, 5), False),  # net change 1
+        ((5, 3, 4), False),  # net change 1 the other way
+        ((4, 5, 4), True),
         ((6, 4, 4, 4), True),  # only the last three
         ((4, 4), False),  # two readings
         ((3, 3, 3), True),  # P = 3 > 2
@@ -289,7 +347,7 @@ def test_plateau_of_a_responder(values: tuple[int, ...], plateau: bool) -> None:
     if plateau:
         flag = by_key(found, "plateau")
         assert flag.tier is Tier.ROUTINE
-        assert f"{values[-1]}/10, {values[-1]}/10, {values[-1]}/10" in flag.reasons[1]
+        assert ", ".join(f"{v}/10" for v in values[-3:]) in flag.reasons[1]
         assert "moved 0" in flag.reasons[1] and "above 2/10" in flag.reasons[1]
 
 

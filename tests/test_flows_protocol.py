@@ -7,7 +7,7 @@ the entry and the problem.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -656,6 +656,20 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         '"stall_q8_min": question "Q8" has no choice "better"',
     ),
     (
+        "late-grace-too-long",
+        "late_grace_minutes = 60",
+        "late_grace_minutes = 181",
+        "[quiet_hours]",
+        '"late_grace_minutes"',
+    ),
+    (
+        "adherence-unreported-zero",
+        "adherence_unreported_weeks = 2",
+        "adherence_unreported_weeks = 0",
+        "[progress]",
+        '"adherence_unreported_weeks"',
+    ),
+    (
         "within-hours-zero",
         '{ region = "TRUNK", within_hours = 72 }',
         '{ region = "TRUNK", within_hours = 0 }',
@@ -744,6 +758,23 @@ def test_broken_file_names_file_entry_and_problem(
     assert message.startswith(f"{path}: {entry}"), message
     assert problem in message, message
     assert caught.value.file == str(path)
+
+
+def test_new_numbers_are_optional_with_their_defaults(tmp_path: Path) -> None:
+    """late_grace_minutes and adherence_unreported_weeks (issue 10) may be left out of a
+    clinic's older protocol file: the defaults of the default protocol apply."""
+    path = write_variant(tmp_path, "late_grace_minutes = 60\n", "")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("adherence_unreported_weeks = 2\n", ""),
+        encoding="utf-8",
+    )
+    protocol = load_protocol(path)
+    assert protocol.quiet_hours.late_grace == timedelta(minutes=60)
+    assert protocol.progress.adherence_unreported_weeks == 2
+    shorter = load_protocol(
+        write_variant(tmp_path, "late_grace_minutes = 60", "late_grace_minutes = 0")
+    )
+    assert shorter.quiet_hours.late_grace == timedelta(0)
 
 
 def test_question_not_in_bank_message_is_exact(tmp_path: Path) -> None:
