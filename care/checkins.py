@@ -5,7 +5,7 @@ and writes the database around them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -839,6 +839,9 @@ async def _record_late_answer(
     if not is_red_flag(findings):
         await db.commit()  # ends the read transaction; nothing was written
         return AnswerResult(AnswerStatus.CLOSED, checkin, definition, context=ctx)
+    # the therapist reads that the answer came on a check-in that had closed, and when
+    late_line = f"Tapped late, on a check-in that had closed ({checkin.state})"
+    findings = [replace(f, reasons=(*f.reasons, late_line)) for f in findings]
     db.add(
         Answer(
             checkin_id=checkin.id,

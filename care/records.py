@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from care.alerts import AlertPolicy, raise_findings
+from care.alerts import AlertPolicy, raise_findings, recipients
 from care.planning import cancel_pending, cancel_scheduled_checkins, notify_therapist
 from care.sessions import FOLLOWED
 from flows.triage import triage_patient_message
@@ -234,30 +234,33 @@ async def pass_note(
         reasons=(*finding.reasons, f"“{words}”"),
         stops_checkin=False,
     )
-    await raise_findings(db, policy, patient=patient, findings=[finding], now=now)
-    await _queue_media_copy(db, patient, note, now)
+    cards = await raise_findings(db, policy, patient=patient, findings=[finding], now=now)
+    if cards:
+        await _queue_media_copy(db, patient, note, cards[0], now)
     await db.commit()
     return True
 
 
 async def _queue_media_copy(
-    db: AsyncSession, patient: Patient, note: PatientNote, now: datetime
+    db: AsyncSession, patient: Patient, note: PatientNote, card: Alert, now: datetime
 ) -> None:
-    """A passed photo, voice note … goes to the therapist itself, after the alert (same
-    transaction, queued behind the alert's row)."""
+    """A passed photo, voice note … goes itself to whoever gets the alert card — the
+    therapist, or the other therapists and admins when theirs is inactive or unreachable —
+    after the card (same transaction, queued behind the card's row)."""
     if note.media_message_id is None or patient.tg_user_id is None:
         return
-    therapist = await db.get(StaffMember, patient.therapist_id)
-    if therapist is None or not therapist.active:
-        return
-    db.add(
-        OutboxMessage(
-            kind=KIND_NOTE_MEDIA,
-            chat_id=therapist.tg_user_id,
-            patient_id=patient.id,
-            staff_id=therapist.id,
-            due_at=now,
-            created_at=now,
-            payload={"from_chat_id": patient.tg_user_id, "message_id": note.media_message_id},
+    for person in await recipients(db, card):
+        db.add(
+            OutboxMessage(
+                kind=KIND_NOTE_MEDIA,
+                chat_id=person.tg_user_id,
+                patient_id=patient.id,
+                staff_id=person.id,
+                due_at=now,
+                created_at=now,
+                payload={
+                    "from_chat_id": patient.tg_user_id,
+                    "message_id": note.media_message_id,
+                },
+            )
         )
-    )

@@ -133,7 +133,7 @@ async def test_late_calm_answer_stores_nothing(sessions: SessionFactory) -> None
     patient_id, checkin_id = await _setup(
         sessions, state=CheckinState.EXPIRED, status=PatientStatus.ACTIVE
     )
-    for question, value in (("Q5", 0), ("Q1", 3), ("Q4", 0)):
+    for question, value in (("Q5", 0), ("Q1", 3), ("Q4", 1)):  # Q4 = 1: "nothing new" (a mask)
         result = await _answer(sessions, patient_id, checkin_id, question, value)
         assert result.status == AnswerStatus.CLOSED
     async with sessions() as db:

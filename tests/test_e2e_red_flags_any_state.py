@@ -28,9 +28,17 @@ from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, Checkin, PatientNote, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running, running_bot
+from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
 from tests.test_e2e_alerts import advance_to_checkin
-from tests.test_e2e_checkins import PATIENT, THERAPIST, calm_choice, enrolled_patient, rows
+from tests.test_e2e_checkins import (
+    DONE,
+    PATIENT,
+    THERAPIST,
+    answer_step,
+    calm_choice,
+    enrolled_patient,
+    rows,
+)
 
 GROUP = -100777
 # Tuesday 24 November 2026, 02:00 in Madrid: the night after Monday's session
@@ -58,6 +66,10 @@ async def answer_until(patient: SimUser, message: SentMessage, words: str) -> Se
     """Tap calm answers until the current question mentions `words`; that one stays open."""
     while words not in current_question(message):
         assert message.reply_markup, f"no question with {words!r}"
+        labels = [b for row in message.buttons() for b in row]
+        if DONE in labels:  # a multi-select: tick, then Done
+            message = await answer_step(patient, message)
+            continue
         mark = patient.mark()
         await patient.tap(message, calm_choice(message))
         # the same message edited; or, when Telegram refuses the edit, a new one
@@ -123,6 +135,8 @@ async def test_red_flag_on_an_expired_checkin_at_two_in_the_night(
     assert answer.value == 1 and answer.late
     (alert,) = await rows(sqlite_url, Alert)
     assert alert.tier == "urgent"
+    card = fake.user(THERAPIST).last()
+    assert "URGENT" in card.text and "Tapped late, on a check-in that had closed" in card.text
     assert patient.message(q5.message_id).reply_markup is None  # type: ignore[union-attr]
     assert fake.refused == []
 
@@ -397,4 +411,31 @@ async def test_late_tap_after_stop_is_not_taken(
     assert "not active" in answer["text"] and answer["show_alert"]
     assert [m for m in patient.inbox if m.seq > mark and m.message_id != q5.message_id] == []
     assert await rows(sqlite_url, Answer, Answer.question_key == "Q5") == []
+    assert fake.refused == []
+
+
+async def test_media_of_an_absent_therapists_patient_reaches_whoever_gets_the_card(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """The voice note goes with the alert: when the treating therapist has left (inactive),
+    the admin who gets the card also gets the voice note — it is not dropped."""
+    patient = await enrolled_patient(fake)
+    admin = fake.user(ADMIN_ID)
+    async with bot.app.sessions() as db:
+        theo = (await db.exec(select(StaffMember).where(StaffMember.tg_user_id == THERAPIST))).one()
+        theo.active = False
+        await db.commit()
+    mark = patient.mark()
+    await patient.send_voice()
+    reply = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    admin_mark = admin.mark()
+    mark = patient.mark()
+    await patient.tap(reply, "Pass this message to my therapist")
+    await patient.wait_for(lambda m: m.message_id == reply.message_id, after=mark)
+    await bot.background.run_once()
+    await bot.background.run_once()
+    card = await admin.wait_for(lambda m: "SOON" in m.text, after=admin_mark)
+    copy = await admin.wait_for(lambda m: m.kind == "voice", after=admin_mark)
+    assert copy.seq > card.seq
+    assert not [m for m in fake.user(THERAPIST).inbox if m.kind == "voice"]
     assert fake.refused == []
