@@ -46,7 +46,7 @@ from care.triage_facts import (
     findings_for_answer,
     silence_finding,
 )
-from flows.answers import is_valid_code
+from flows.answers import exclusive_mask, is_valid_code
 from flows.engine import (
     PatientContext,
     QuestionRef,
@@ -640,6 +640,7 @@ class AnswerResult:
     context: PatientContext | None = None
     findings: list[Finding] = field(default_factory=list)
     late: bool = False  # recorded although its check-in had closed (a red flag)
+    corrected: bool = False  # a red flag replaced a calmer answer to the same question
 
     @property
     def tier(self) -> Tier | None:
@@ -724,6 +725,25 @@ async def record_answer(
     if ref is None or not is_valid_code(protocol.question(ref.question), code):
         return AnswerResult(AnswerStatus.REFUSED, checkin)
     answered = answered_in(stored, checkin.id)
+    if question_key in answered and answered[question_key] != code:
+        corrected = await _record_red_correction(
+            db,
+            protocol,
+            policy,
+            patient=patient,
+            checkin=checkin,
+            definition=definition,
+            session=session,
+            stored=stored,
+            ctx=ctx,
+            question_key=question_key,
+            earlier=answered[question_key],
+            code=code,
+            now=now,
+            reply_by_outbox=reply_by_outbox,
+        )
+        if corrected is not None:
+            return corrected
     if question_key in answered:
         return AnswerResult(
             AnswerStatus.DUPLICATE,
@@ -872,4 +892,84 @@ async def _record_late_answer(
         ctx,
         findings=findings,
         late=True,
+    )
+
+
+async def _record_red_correction(
+    db: AsyncSession,
+    protocol: Protocol,
+    policy: AlertPolicy,
+    *,
+    patient: Patient,
+    checkin: Checkin,
+    definition: CheckinDef,
+    session: NeedlingSession | None,
+    stored: list[StoredAnswer],
+    ctx: PatientContext,
+    question_key: str,
+    earlier: int,
+    code: int,
+    now: datetime,
+    reply_by_outbox: bool,
+) -> AnswerResult | None:
+    """A second tap on a question already answered, with a different value — two taps
+    before the edit arrived, or an old copy of the message (invariant 8).
+
+    A calmer second value changes nothing (None: the caller answers "already recorded").
+    A red flag is never dropped as a duplicate: the stored answer takes the red value (a
+    multi question keeps both selections), the alert is raised and the patient gets the
+    safety reply, in one transaction. The check-in's own course is not touched: its
+    current question stays where it is."""
+    assert checkin.id is not None and patient.id is not None
+    question = protocol.question(question_key)
+    value = code
+    if question.kind == "multi":
+        union = (earlier | code) & ~exclusive_mask(question)
+        value = union if union and is_valid_code(question, union) else code
+    findings = await findings_for_answer(
+        db,
+        protocol,
+        patient=patient,
+        checkin=checkin,
+        session=session,
+        history=answer_history(
+            [a for a in stored if (a.checkin_id, a.question_key) != (checkin.id, question_key)]
+        ),
+        question_key=question_key,
+        value=value,
+        ctx=ctx,
+        now=now,
+    )
+    if not is_red_flag(findings):
+        return None
+    note = "Changed by a second tap, after a calmer answer to the same question"
+    findings = [replace(f, reasons=(*f.reasons, note)) for f in findings]
+    changed = await db.exec(
+        update(Answer)
+        .where(
+            col(Answer.checkin_id) == checkin.id,
+            col(Answer.question_key) == question_key,
+            col(Answer.value) == earlier,  # whoever changes it first wins; a race stores once
+        )
+        .values(value=value, answered_at=now)
+    )
+    if changed.rowcount != 1:
+        await db.rollback()
+        return None
+    await raise_findings(db, policy, patient=patient, findings=findings, now=now)
+    if reply_by_outbox:
+        queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
+    answered = {**answered_in(stored, checkin.id), question_key: value}
+    await db.commit()
+    return AnswerResult(
+        AnswerStatus.RECORDED,
+        checkin,
+        definition,
+        None,
+        answered,
+        [],
+        ctx,
+        findings=findings,
+        late=checkin.state != CheckinState.OPEN,
+        corrected=True,
     )

@@ -439,3 +439,36 @@ async def test_media_of_an_absent_therapists_patient_reaches_whoever_gets_the_ca
     assert copy.seq > card.seq
     assert not [m for m in fake.user(THERAPIST).inbox if m.kind == "voice"]
     assert fake.refused == []
+
+
+async def test_a_red_flag_tapped_after_a_calm_answer_to_the_same_question_counts(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """"No" to the chest question, then "Yes" on the same question a moment later (two
+    taps before the edit arrived): the "Yes" is not dropped as a duplicate — the answer
+    becomes Yes, the emergency text comes once, the alert says what happened. A calm
+    change afterwards ("No" again) changes nothing."""
+    patient, q5 = await evening_checkin_at_chest_question(bot, fake, wall)
+    yes, no = q5.button_data("Yes"), q5.button_data("No")
+    mark = patient.mark()
+    await patient.tap(q5, "No")
+    await patient.wait_for(lambda m: m.message_id == q5.message_id, after=mark)
+    assert not [m for m in patient.inbox if m.seq > mark and is_emergency(m)]
+    therapist_mark, group_mark = fake.user(THERAPIST).mark(), fake.group(GROUP).mark()
+    mark = patient.mark()
+    await patient.tap_data(q5.message_id, yes)  # the phone still showed the question
+    await patient.wait_for(is_emergency, after=mark)
+    await assert_urgent_alert_reaches_therapist_and_group(bot, fake, therapist_mark, group_mark)
+    (answer,) = await rows(sqlite_url, Answer, Answer.question_key == "Q5")
+    assert answer.value == 1
+    card = fake.user(THERAPIST).last()
+    assert "Changed by a second tap" in card.text
+    mark = patient.mark()
+    await patient.tap_data(q5.message_id, no)
+    await patient.tap_data(q5.message_id, yes)
+    await bot.background.run_once()
+    assert not [m for m in patient.inbox if m.seq > mark and is_emergency(m)]
+    (answer,) = await rows(sqlite_url, Answer, Answer.question_key == "Q5")
+    assert answer.value == 1  # a calmer value never replaces a red flag
+    assert len(await rows(sqlite_url, Alert)) == 1
+    assert fake.refused == []

@@ -147,6 +147,8 @@ async def _edit_after_answer(
     if result.late:
         await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
+    if result.corrected:  # the message already shows a later question: leave it there
+        return
     message_id = _tapped_message_id(query)
     if result.next_ref is not None:
         text = checkin_text(
