@@ -388,10 +388,12 @@ class Delivery:
         async with self.sessions() as db:
             staff = await db.get(StaffMember, row.staff_id) if row.staff_id else None
             if staff is None or staff.id is None:
+                await self._settle(db, row, OutboxState.CANCELLED, "therapist gone")
                 return Settled("therapist gone")
             items = await digest_items(db, staff.id, now=self.clock.now())
-        if not items:
-            return Settled("nothing to report")
+            if not items:
+                await self._settle(db, row, OutboxState.CANCELLED, "nothing to report")
+                return Settled("nothing to report")
         lines = [f"<b>Daily digest</b> · {html.quote(str(row.payload.get('date', '')))}"]
         for item in items:
             line = (
@@ -412,8 +414,9 @@ class Delivery:
         """The closing message: the exercise plan to keep, and the safety line."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
-        if patient is None or patient.status == "deleted":
-            return Settled("patient gone")
+            if patient is None or patient.status == "deleted":
+                await self._settle(db, row, OutboxState.CANCELLED, "patient gone")
+                return Settled("patient gone")
         lang = patient.language
         chosen = [
             k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
@@ -460,12 +463,19 @@ class Delivery:
             message = await self._send(row.chat_id, text, reply_markup=markup)
         except TelegramForbiddenError:
             if row.staff_id is not None:  # the therapist blocked the bot: the others get it
+                # only the card's first push to its own therapist is re-routed: a ladder
+                # step, a re-send or a re-routed copy already went to the others as well
+                first_push = (
+                    alert.therapist_id == row.staff_id
+                    and not payload.get("level")
+                    and not any(payload.get(k) for k in ("rerouted", "resent", "callback_overdue"))
+                )
                 async with self.sessions() as db:
                     await staff_unreachable(
                         db,
                         self.policy,
                         staff_id=row.staff_id,
-                        alert_id=row.alert_id,
+                        alert_id=row.alert_id if first_push else None,
                         now=self.clock.now(),
                     )
                 log.info("alert %s: staff %s unreachable, re-routed", row.alert_id, row.staff_id)
@@ -519,13 +529,27 @@ class Delivery:
                 await self._settle(db, row, OutboxState.CANCELLED, "copy gone")
                 return Settled("copy gone")
             text = await alert_notice(db, alert, int(row.payload.get("from", 0)))
-        message = await self._send(
-            row.chat_id,
-            text,
-            reply_parameters=ReplyParameters(
-                message_id=copy.message_id, allow_sending_without_reply=True
-            ),
-        )
+        try:
+            message = await self._send(
+                row.chat_id,
+                text,
+                reply_parameters=ReplyParameters(
+                    message_id=copy.message_id, allow_sending_without_reply=True
+                ),
+            )
+        except TelegramForbiddenError:
+            if row.staff_id is not None or row.chat_id != self.policy.alert_chat_id:
+                async with self.sessions() as db:  # blocked since: later alerts go elsewhere
+                    person = (
+                        await db.exec(
+                            select(StaffMember).where(StaffMember.tg_user_id == row.chat_id)
+                        )
+                    ).first()
+                    if person is not None and person.id is not None:
+                        await staff_unreachable(
+                            db, self.policy, staff_id=person.id, alert_id=None, now=self.clock.now()
+                        )
+            raise
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
         log.info("alert %s notice sent to chat %s", row.alert_id, row.chat_id)
@@ -590,8 +614,9 @@ class Delivery:
         left standing): the same texts as at a tap, in the patient's language."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
-        if patient is None or patient.tg_user_id is None:
-            return Settled("patient gone")
+            if patient is None or patient.tg_user_id is None:
+                await self._settle(db, row, OutboxState.CANCELLED, "patient gone")
+                return Settled("patient gone")
         message = await self._send(
             row.chat_id,
             safety_reply_text(self.protocol, self.settings, patient.language, row.payload),

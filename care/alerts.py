@@ -360,6 +360,19 @@ async def _update_card(
     for copy in copies:
         if copy.chat_id not in latest or copy.message_id > latest[copy.chat_id].message_id:
             latest[copy.chat_id] = copy
+    # only people who still take alerts (and the clinic's group) are told; a therapist who
+    # left or blocked the bot is not, and if nobody is left the card goes to the others
+    owners = {
+        person.tg_user_id: person
+        for person in (
+            await db.exec(select(StaffMember).where(col(StaffMember.tg_user_id).in_(list(latest))))
+        ).all()
+    }
+    latest = {
+        chat: copy
+        for chat, copy in latest.items()
+        if chat == policy.alert_chat_id or reachable(owners.get(chat))
+    }
     for copy in latest.values():
         db.add(
             OutboxMessage(
@@ -382,7 +395,8 @@ async def _update_card(
             )
         )
     ).first()
-    if not latest and pending is None:  # shown nowhere yet (or its sends failed): push it
+    told = any(chat in owners for chat in latest)
+    if not told and pending is None:  # shown to nobody who takes alerts now: push it
         await _push(db, policy, alert, await recipients(db, alert), now, group=False)
     if top == Tier.URGENT and old_tier != Tier.URGENT:  # it became an emergency: the group too
         await _push(db, policy, alert, [], now, group=True)

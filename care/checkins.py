@@ -20,7 +20,7 @@ from care.context import (
     StoredAnswer,
     answered_in,
     answers_of,
-    context_for,
+    checkin_context,
     context_of,
     earlier_in_session,
     latest_session,
@@ -31,6 +31,7 @@ from care.context import (
     sessions_of,
 )
 from care.planning import (
+    CLOSED_FOR_SESSION,
     EDITABLE_STATUSES,
     EXERCISE_LATE_AFTER,
     KIND_CHECKIN,
@@ -111,7 +112,6 @@ Preparation = Ready | Skip | Wait
 
 #: Why a course check-in stopped being open when a session check-in fell due (item 1 of
 #: prepare_checkin's docstring). Not a miss: no silence alert, no consecutive_missed.
-CLOSED_FOR_SESSION = "closed for a session check-in"
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ async def prepare_checkin(
         until = defer_for_quiet_hours(protocol, now, tz)
         await db.commit()
         return Wait(until, "quiet hours")
-    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
     if ref is None:
         checkin.state, checkin.reason = CheckinState.SKIPPED, "condition not met"
@@ -384,7 +384,7 @@ async def prepare_nudge(
         return Wait(until, "quiet hours")
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
-    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
     if ref is None:
         result = await _settle(db, row, OutboxState.CANCELLED, "nothing left to ask")
@@ -553,7 +553,7 @@ async def prepare_closed_edit(
         return result
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
-    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
     await db.commit()
     return ClosedView(patient, checkin, definition, ctx, answered, ref, message_id)
@@ -665,7 +665,45 @@ _CHECKIN_WITH_SESSION = (
 )
 
 
+class _LostRace(Exception):
+    """Another tap on the same question was stored between our read and our write."""
+
+
 async def record_answer(
+    db: AsyncSession,
+    protocol: Protocol,
+    policy: AlertPolicy,
+    *,
+    patient: Patient,
+    checkin_id: int,
+    question_key: str,
+    code: int,
+    now: datetime,
+    reply_by_outbox: bool = False,
+) -> AnswerResult:
+    """Store one tapped answer (see _record_answer_once). Two taps on one question arriving
+    together (a calm one and a red flag, before the edit reached the phone) race for the
+    answer's unique key; the loser reads again, so a red flag that lost to a calmer tap is
+    still recorded, as a correction — never dropped as a duplicate (invariant 8)."""
+    for _attempt in range(2):
+        try:
+            return await _record_answer_once(
+                db,
+                protocol,
+                policy,
+                patient=patient,
+                checkin_id=checkin_id,
+                question_key=question_key,
+                code=code,
+                now=now,
+                reply_by_outbox=reply_by_outbox,
+            )
+        except _LostRace:
+            await db.refresh(patient)  # the rollback expired it; the handler reads it after
+    return AnswerResult(AnswerStatus.DUPLICATE)
+
+
+async def _record_answer_once(
     db: AsyncSession,
     protocol: Protocol,
     policy: AlertPolicy,
@@ -781,9 +819,9 @@ async def record_answer(
     )
     try:
         await db.flush()
-    except IntegrityError:  # the same tap raced itself
+    except IntegrityError:  # another tap on the same question committed first
         await db.rollback()
-        return AnswerResult(AnswerStatus.DUPLICATE, checkin)
+        raise _LostRace from None
     answered[question_key] = code
     findings = await findings_for_answer(
         db,
@@ -874,9 +912,9 @@ async def _record_late_answer(
     )
     try:
         await db.flush()
-    except IntegrityError:  # the same tap raced itself
+    except IntegrityError:  # another tap on the same question committed first
         await db.rollback()
-        return AnswerResult(AnswerStatus.DUPLICATE, checkin)
+        raise _LostRace from None
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)

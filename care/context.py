@@ -88,6 +88,17 @@ async def context_for(
     )
 
 
+async def checkin_context(
+    db: AsyncSession, protocol: Protocol, patient: Patient, checkin: Checkin
+) -> PatientContext:
+    """The context a check-in's questions are chosen in — the same whenever it is read
+    (sent, nudged, answered, closed): a check-in that looks at recent sessions (the
+    /symptom report's "TRUNK in the last 72 h") judges them at its due time."""
+    definition = protocol.checkins.get(checkin.key)
+    recent_at = checkin.due_at if definition and definition.looks_at_recent_sessions else None
+    return await context_for(db, protocol, patient, checkin.session_id, recent_at=recent_at)
+
+
 def recent_tags(
     protocol: Protocol, sessions: list[NeedlingSession], at: datetime
 ) -> dict[str, float]:

@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.alerts import AlertPolicy
 from care.checkins import AnswerResult, AnswerStatus, record_answer
-from care.context import answers_of, context_for
+from care.context import answers_of, checkin_context
 from flows.answers import toggle_choice
 from flows.engine import PatientContext, QuestionRef, next_question, questions_for
 from flows.protocol import CheckinDef, Protocol, Question
@@ -77,7 +77,7 @@ async def _target(
     definition = protocol.checkins.get(checkin.key)
     if definition is None:
         return None
-    ctx = await context_for(db, protocol, patient, checkin.session_id)
+    ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next((r for r in questions_for(definition, ctx) if r.key == question_key), None)
     if ref is None:
         return None

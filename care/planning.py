@@ -40,6 +40,8 @@ KIND_EXERCISE = "exercise"
 KIND_NOTICE = "notice"
 # An edit of a sent check-in that closed without being done: its answer buttons give way to
 # "Report a new symptom" (bot/delivery.py renders it).
+#: why a course check-in was closed early: a session check-in fell due (not a miss)
+CLOSED_FOR_SESSION = "closed for a session check-in"
 KIND_CHECKIN_CLOSED = "checkin_closed"
 # Who still gets that edit: a paused or discharged patient does; a stopped, erased,
 # declined or unreachable one is sent nothing more.

@@ -223,6 +223,14 @@ async def pass_note(
     note = await db.get(PatientNote, note_id)
     if note is None or note.patient_id != patient.id or note.passed_at is not None:
         return False
+    taken = await db.exec(  # a double tap passes it once: whoever sets passed_at first
+        update(PatientNote)
+        .where(col(PatientNote.id) == note_id, col(PatientNote.passed_at).is_(None))
+        .values(passed_at=now)
+    )
+    if taken.rowcount != 1:
+        await db.rollback()
+        return False
     note.passed_at = now
     finding = triage_patient_message()
     words = note.text if len(note.text) <= 500 else note.text[:497] + "…"

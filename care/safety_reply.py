@@ -52,3 +52,19 @@ def queue_safety_reply(
     )
     db.add(row)
     return row
+
+
+async def safety_reply_later(
+    db: AsyncSession,
+    *,
+    patient: Patient,
+    checkin_id: int | None,
+    findings: list[Finding],
+    now: datetime,
+) -> bool:
+    """The handler could not deliver the safety reply at the tap (Telegram refused it or
+    could not be reached): it goes through the outbox instead, retried until it is sent.
+    One unit of work; True when a reply was queued."""
+    row = queue_safety_reply(db, patient=patient, checkin_id=checkin_id, findings=findings, now=now)
+    await db.commit()
+    return row is not None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.context import StoredAnswer, patient_answers, sessions_of
+from care.planning import CLOSED_FOR_SESSION
 from flows.engine import PatientContext
 from flows.progress import CourseFacts, Reading, adherence_unreported, progress_findings
 from flows.protocol import Protocol
@@ -139,6 +141,8 @@ async def _unanswered_adherence_weeks(db: AsyncSession, patient_id: int) -> int:
             Checkin.patient_id == patient_id,
             col(Checkin.key).in_(ADHERENCE_KEYS),
             col(Checkin.state).in_([CheckinState.DONE, CheckinState.EXPIRED]),
+            # closed early for a session check-in: the patient never had the chance
+            or_(col(Checkin.reason).is_(None), col(Checkin.reason) != CLOSED_FOR_SESSION),
         )
         .order_by(col(Checkin.due_at).desc())
     )

@@ -4,6 +4,7 @@ as a red flag, on both sides."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -184,3 +185,26 @@ async def test_symptom_report_opens_beside_an_open_checkin(sessions: SessionFact
     # TRUNK session 16 h ago: Q5 is among its questions; answering it counts at once
     result = await _answer(sessions, patient_id, ready.checkin.id or 0, "Q5", 1)
     assert result.status == AnswerStatus.RECORDED and not result.late and result.emergency
+
+
+@pytest.mark.parametrize("calm_first", [True, False])
+async def test_a_calm_and_a_red_tap_together_keep_the_red_flag(
+    sessions: SessionFactory, calm_first: bool
+) -> None:
+    """"No" and "Yes" to the chest question arriving together (two taps before the edit
+    reached the phone), in separate transactions as two updates are: whichever commits
+    first, the stored answer is Yes, one alert is raised and exactly one of the two taps is
+    told the emergency text."""
+    patient_id, checkin_id = await _setup(
+        sessions, state=CheckinState.OPEN, status=PatientStatus.ACTIVE
+    )
+    taps = [("Q5", 0), ("Q5", 1)] if calm_first else [("Q5", 1), ("Q5", 0)]
+    results = await asyncio.gather(
+        *(_answer(sessions, patient_id, checkin_id, q, v) for q, v in taps)
+    )
+    assert sum(1 for r in results if r.emergency) == 1
+    async with sessions() as db:
+        answers = (await db.exec(select(Answer))).all()
+        alerts = (await db.exec(select(Alert))).all()
+    assert [(a.question_key, a.value) for a in answers] == [("Q5", 1)]
+    assert [a.tier for a in alerts] == ["urgent"]

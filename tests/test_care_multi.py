@@ -206,8 +206,9 @@ async def test_a_draft_standing_10_minutes_is_recorded_with_its_reply_and_alert(
         ).one()
         assert reply.urgent and reply.chat_id == 700 and reply.checkin_id == checkin_id
         assert reply.payload == {"tier": "urgent", "emergency": True, "advice": ["felt_faint"]}
-        alerts = (await db.exec(select(Alert.reason_key))).all()
-        assert sorted(alerts) == ["felt_faint", "leg_weakness"]
+        (alert,) = (await db.exec(select(Alert))).all()  # one card for the answer
+        assert alert.tier == "urgent" and alert.reason_key == "leg_weakness"
+        assert sorted(alert.reason_keys) == ["felt_faint", "leg_weakness"]
         assert (await db.exec(select(AnswerDraft))).all() == []
         # a second sweep finds nothing
         assert await record_standing_drafts(db, PROTOCOL, POLICY, now=at + timedelta(hours=1)) == []

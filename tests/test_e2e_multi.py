@@ -70,13 +70,11 @@ async def test_weakness_and_fever_then_done_reach_the_therapist_with_the_emergen
     emergency = await patient.wait_for(lambda m: "112" in m.text, after=patient_mark)
     assert "emergency" in emergency.text.lower()
     await bot.background.run_once()
-    alerts = await rows(sqlite_url, Alert)
-    assert {(a.reason_key, a.tier) for a in alerts} == {
-        ("leg_weakness", "urgent"),
-        ("fever", "soon"),
-    }
-    await therapist.wait_for(lambda m: WEAKNESS in m.text, after=therapist_mark)
-    await therapist.wait_for(lambda m: "Fever or chills, reported" in m.text, after=therapist_mark)
+    (alert,) = await rows(sqlite_url, Alert)  # one card, both findings on it
+    assert (alert.reason_key, alert.tier) == ("leg_weakness", "urgent")
+    assert sorted(alert.reason_keys) == ["fever", "leg_weakness"]
+    card = await therapist.wait_for(lambda m: "URGENT" in m.text, after=therapist_mark)
+    assert WEAKNESS in card.text and "Fever or chills, reported" in card.text
     assert await rows(sqlite_url, AnswerDraft) == []
     assert fake.refused == []
 

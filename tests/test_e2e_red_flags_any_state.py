@@ -15,6 +15,7 @@ exactly that.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from flows.loader import load_protocol
 from sandbox.botapi import errors
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
-from store.models import Alert, Answer, Checkin, PatientNote, StaffMember
+from store.models import Alert, Answer, Checkin, OutboxMessage, PatientNote, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
 from tests.test_e2e_alerts import advance_to_checkin
@@ -157,7 +158,11 @@ async def test_repeated_red_tap_stores_and_says_it_once(
     assert len([m for m in patient.inbox if m.seq > mark and is_emergency(m)]) == 1
     assert len(await rows(sqlite_url, Answer, Answer.question_key == "Q5")) == 1
     assert len(await rows(sqlite_url, Alert)) == 1
-    assert fake.refused == []
+    # both taps may try to take the buttons away; the slower one is told "not modified"
+    assert all(
+        r.method == "editMessageReplyMarkup" and "not modified" in (r.description or "")
+        for r in fake.refused
+    )
 
 
 async def test_red_flag_on_a_superseded_checkin(
@@ -232,8 +237,9 @@ async def test_emergency_text_first_even_when_every_edit_is_refused(
     await patient.tap(h3, "0")
     q4 = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     assert q4.message_id != h3.message_id and "2/" in q4.text
+    fake.faults.reset()  # Q4's ticks redraw their message in place
     q5 = await answer_until(patient, q4, "chest pain")
-    assert q5.message_id != q4.message_id
+    fake.faults.refuse_edits = errors.CANT_BE_EDITED
     # the red flag: the emergency text arrives, and before any edit was even tried
     start = len(fake.requests)
     therapist_mark = fake.user(THERAPIST).mark()
@@ -472,3 +478,32 @@ async def test_a_red_flag_tapped_after_a_calm_answer_to_the_same_question_counts
     assert answer.value == 1  # a calmer value never replaces a red flag
     assert len(await rows(sqlite_url, Alert)) == 1
     assert fake.refused == []
+
+
+async def test_an_emergency_text_telegram_refused_at_the_tap_comes_through_the_outbox(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """Telegram fails the emergency text at the tap (a 5xx): it is not lost — the handler
+    queues it, and the next dispatch pass delivers it."""
+    patient, q5 = await evening_checkin_at_chest_question(bot, fake, wall)
+    fake.faults.only_methods = {"sendMessage"}
+    fake.faults.rate_5xx = 1.0
+    mark = patient.mark()
+    await patient.tap(q5, "Yes")
+    queued: list[OutboxMessage] = []
+    for _ in range(200):  # until the handler has given the reply to the outbox
+        queued = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == "safety_reply")
+        if queued:
+            break
+        await asyncio.sleep(0.05)
+    assert len(queued) == 1 and queued[0].urgent
+    assert not [m for m in patient.inbox if m.seq > mark and is_emergency(m)]
+    fake.faults.reset()
+    for _ in range(3):
+        if [m for m in patient.inbox if m.seq > mark and is_emergency(m)]:
+            break
+        await bot.background.run_once()
+    emergency = [m for m in patient.inbox if m.seq > mark and is_emergency(m)]
+    assert len(emergency) == 1
+    (answer,) = await rows(sqlite_url, Answer, Answer.question_key == "Q5")
+    assert answer.value == 1

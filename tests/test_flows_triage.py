@@ -688,6 +688,8 @@ def test_every_reason_key_is_known() -> None:
         "felt_faint",
         "fever_site_swelling",
         "q1_high_48h",
+        "no_progress_reading",
+        "adherence_not_reported",
     }
     assert all(len(r.value) <= 48 for r in Reason)  # alert.reason_key column
 

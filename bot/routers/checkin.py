@@ -33,6 +33,7 @@ from care.multi_answers import (
     toggle_draft,
 )
 from care.planning import KIND_EXERCISE, cancel_pending
+from care.safety_reply import safety_reply_later
 from flows.protocol import Protocol
 from flows.triage import Finding, Tier
 from scheduler.clock import Clock
@@ -125,7 +126,21 @@ async def answer_tapped(
         # deferred, never behind an edit of the old message
         lines = [protocol.safety[key].render(lang, **values) for key in safety]
         lines += finding_advice(protocol, result.findings, lang, values)
-        await bot.send_message(chat_id, "⚠️ " + html.quote("\n\n".join(lines)))
+        try:
+            await bot.send_message(chat_id, "⚠️ " + html.quote("\n\n".join(lines)))
+        except TelegramAPIError as exc:  # never lost: the outbox sends it, retrying
+            log.warning(
+                "safety reply to check-in %s not sent (%s): queued",
+                result.checkin.id,
+                type(exc).__name__,
+            )
+            await safety_reply_later(
+                db,
+                patient=patient,
+                checkin_id=result.checkin.id,
+                findings=result.findings,
+                now=clock.now(),
+            )
     await _edit_after_answer(bot, query, chat_id, protocol, result, lang)
     if safety is None and result.after:
         advice = "\n\n".join(text.render(lang, **values) for text in result.after)
@@ -343,8 +358,9 @@ async def multi_done(
         answered = await answered_value(
             db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
         )
-        if answered is not None:  # recorded already (a second Done, or the sweep)
-            await query.answer(t("already_recorded", patient.language))
+        if answered is not None:  # recorded already (a second Done, or the sweep): as a
+            # toggle would, show what follows in place of the old ticks
+            await multi_toggled(query, callback_data, actor, db, protocol, clock)
         else:
             await query.answer(t("multi_pick_first", patient.language), show_alert=True)
         return
