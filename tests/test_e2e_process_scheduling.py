@@ -24,7 +24,7 @@ from store.models import Checkin, OutboxMessage
 from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import bot_process
 from tests.population import THERAPIST_TG, populate
-from tests.test_e2e_checkins import calm_choice
+from tests.test_e2e_checkins import answer_step
 
 MADRID = ZoneInfo("Europe/Madrid")
 PATIENT_TG = 10_000
@@ -137,11 +137,7 @@ async def test_sunday_adherence_left_open_then_a_monday_session_through_the_proc
         )
         current = first
         while current.reply_markup:
-            mark = patient.mark()
-            await patient.tap(current, calm_choice(current))
-            current = await patient.wait_for(
-                lambda m, mid=current.message_id: m.message_id == mid, after=mark
-            )
+            current = await answer_step(patient, current)
         await patient.wait_for(
             lambda m: intro(m).startswith("Your weekly check-in"), timeout=30, after=0
         )
