@@ -1,7 +1,7 @@
 """answer drafts (multi-select Q4) and Q4 answers as choice bitmasks
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 07:40:00
 
 Q4 ("since the treatment, anything new?") became a multi question: its stored
