@@ -104,7 +104,7 @@ def make_background(
     async def sweep() -> None:
         """Close check-ins that ran out of time (counting the missed ones)."""
         async with sessions() as db:
-            expired = await expire_overdue(db, protocol, now=clock.now())
+            expired = await expire_overdue(db, protocol, now=clock.now(), policy=policy)
         if expired:
             log.info("expired %d open check-in(s)", len(expired))
 

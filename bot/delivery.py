@@ -181,7 +181,9 @@ class Delivery:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
         async with self.sessions() as db:
-            prepared = await care.prepare_checkin(db, self.protocol, row, default_tz=tz, now=now)
+            prepared = await care.prepare_checkin(
+                db, self.protocol, row, default_tz=tz, now=now, policy=self.policy
+            )
         if isinstance(prepared, care.Skip):
             return Settled(prepared.reason)
         if isinstance(prepared, care.Wait):

@@ -215,6 +215,7 @@ async def prepare_checkin(
     *,
     default_tz: ZoneInfo,
     now: datetime,
+    policy: AlertPolicy | None = None,
 ) -> Preparation:
     """Decide what a due check-in row becomes. Commits any settlement it makes.
 
@@ -273,9 +274,9 @@ async def prepare_checkin(
         other := await open_checkin_of(db, patient.id, other_than=checkin.id, ignoring=beside)
     ) is not None:
         if other.expires_at <= now:
-            await expire_checkin(db, protocol, other, now)
+            await expire_checkin(db, protocol, other, now, policy)
         elif session_checkin and not is_session_checkin(protocol, other.key):
-            await close_for_session(db, protocol, other, now, tz=tz)
+            await close_for_session(db, protocol, other, now, tz=tz, policy=policy)
         else:
             await db.commit()
             return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
@@ -480,7 +481,11 @@ async def mark_exercise_sent(
 
 
 async def expire_checkin(
-    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime
+    db: AsyncSession,
+    protocol: Protocol,
+    checkin: Checkin,
+    now: datetime,
+    policy: AlertPolicy | None = None,
 ) -> None:
     """Close an open check-in that ran out of time; no answer at all counts as missed.
 
@@ -498,13 +503,19 @@ async def expire_checkin(
         else:
             patient.missed_checkins += 1
             patient.consecutive_missed += 1
-            await _silence_alert(db, protocol, patient, checkin, now)
-    await _after_close(db, protocol, checkin, patient, now)
+            await _silence_alert(db, protocol, patient, checkin, now, policy)
+    await _after_close(db, protocol, checkin, patient, now, policy)
     await release_waiting(db, checkin.patient_id, now)
 
 
 async def close_for_session(
-    db: AsyncSession, protocol: Protocol, checkin: Checkin, now: datetime, *, tz: ZoneInfo
+    db: AsyncSession,
+    protocol: Protocol,
+    checkin: Checkin,
+    now: datetime,
+    *,
+    tz: ZoneInfo,
+    policy: AlertPolicy | None = None,
 ) -> None:
     """Close an open course check-in because a session check-in fell due (see
     prepare_checkin). Not a miss: the patient simply got a more pressing question.
@@ -519,11 +530,16 @@ async def close_for_session(
         patient.consecutive_missed = 0  # it was answered in part: the patient is there
     if patient is not None and checkin.chat_message_id is None:
         await _roll_course(db, protocol, checkin, patient, tz, now)
-    await _after_close(db, protocol, checkin, patient, now)
+    await _after_close(db, protocol, checkin, patient, now, policy)
 
 
 async def _after_close(
-    db: AsyncSession, protocol: Protocol, checkin: Checkin, patient: Patient | None, now: datetime
+    db: AsyncSession,
+    protocol: Protocol,
+    checkin: Checkin,
+    patient: Patient | None,
+    now: datetime,
+    policy: AlertPolicy | None = None,
 ) -> None:
     """What follows a sent check-in closing undone: its buttons go, course verdicts."""
     queue_closed_edit(db, checkin, patient, now)
@@ -532,7 +548,9 @@ async def _after_close(
             db, protocol, patient=patient, checkin=checkin, now=now
         )
         if findings:
-            await raise_findings(db, AlertPolicy(), patient=patient, findings=findings, now=now)
+            await raise_findings(
+                db, policy or AlertPolicy(), patient=patient, findings=findings, now=now
+            )
 
 
 async def prepare_closed_edit(
@@ -560,11 +578,15 @@ async def prepare_closed_edit(
 
 
 async def _silence_alert(
-    db: AsyncSession, protocol: Protocol, patient: Patient, checkin: Checkin, now: datetime
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    checkin: Checkin,
+    now: datetime,
+    policy: AlertPolicy | None = None,
 ) -> None:
-    """Two unanswered check-ins in a row early after a session: the therapist hears (SOON).
-
-    Silence is never URGENT, so the clinic's escalation settings do not matter here."""
+    """Two unanswered check-ins in a row early after a session: the therapist hears (SOON),
+    under the clinic's alert settings (opening hours, when a repeat opens a new card)."""
     session = await db.get(NeedlingSession, checkin.session_id) if checkin.session_id else None
     if session is None:
         return
@@ -572,11 +594,18 @@ async def _silence_alert(
         protocol, patient=patient, checkin_due=checkin.due_at, session_end=session.ended_at
     )
     if finding is not None:
-        await raise_findings(db, AlertPolicy(), patient=patient, findings=[finding], now=now)
+        await raise_findings(
+            db, policy or AlertPolicy(), patient=patient, findings=[finding], now=now
+        )
 
 
 async def expire_overdue(
-    db: AsyncSession, protocol: Protocol, *, now: datetime, limit: int = 500
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    now: datetime,
+    limit: int = 500,
+    policy: AlertPolicy | None = None,
 ) -> list[int]:
     """The sweep: close open check-ins past their expiry. Returns the affected patient ids."""
     result = await db.exec(
@@ -586,7 +615,7 @@ async def expire_overdue(
     )
     patients: list[int] = []
     for checkin in result.all():
-        await expire_checkin(db, protocol, checkin, now)
+        await expire_checkin(db, protocol, checkin, now, policy)
         patients.append(checkin.patient_id)
     await db.commit()
     return patients
