@@ -16,8 +16,10 @@ exactly that.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -129,9 +131,14 @@ async def test_red_flag_on_an_expired_checkin_at_two_in_the_night(
     bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
 ) -> None:
     patient, q5 = await evening_checkin_at_chest_question(bot, fake, wall)
+    evening = view(q5)
     yes = q5.button_data("Yes")
     await expire_at_two_am(bot, wall, sqlite_url)
-    await tap_red_flag_late(bot, fake, patient, q5, yes)
+    closed = patient.message(q5.message_id)
+    assert closed is not None and "This check-in has closed" in closed.text
+    assert closed.buttons() == [["Report a new symptom"]]
+    night = view(closed)
+    emergency = await tap_red_flag_late(bot, fake, patient, q5, yes)  # a phone that missed the edit
     (answer,) = await rows(sqlite_url, Answer, Answer.question_key == "Q5")
     assert answer.value == 1 and answer.late
     (alert,) = await rows(sqlite_url, Alert)
@@ -140,6 +147,24 @@ async def test_red_flag_on_an_expired_checkin_at_two_in_the_night(
     assert "URGENT" in card.text and "Tapped late, on a check-in that had closed" in card.text
     assert patient.message(q5.message_id).reply_markup is None  # type: ignore[union-attr]
     assert fake.refused == []
+    if os.environ.get("WRITE_SAMPLES"):  # docs/samples from this run
+        (SAMPLES / "late-red-flag.txt").write_text(
+            "The 3 h check-in, left open at the chest question on Monday evening:\n\n"
+            f"{evening}\n---\n\nAt 22:00 it closes; its buttons are replaced:\n\n{night}\n---\n\n"
+            'Tuesday 02:00: the patient\'s phone, which never got that edit, taps "Yes". '
+            f"A new message comes first:\n\n{view(emergency)}\n---\n\n"
+            f"The therapist's card (also in the clinic's alert group):\n\n{view(card)}",
+            encoding="utf-8",
+        )
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
+
+
+def view(message: SentMessage | None) -> str:
+    assert message is not None
+    buttons = message.buttons() if message.reply_markup else []
+    return f"{message.text}\n{buttons}\n"
 
 
 async def test_repeated_red_tap_stores_and_says_it_once(
@@ -450,7 +475,7 @@ async def test_media_of_an_absent_therapists_patient_reaches_whoever_gets_the_ca
 async def test_a_red_flag_tapped_after_a_calm_answer_to_the_same_question_counts(
     bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
 ) -> None:
-    """"No" to the chest question, then "Yes" on the same question a moment later (two
+    """ "No" to the chest question, then "Yes" on the same question a moment later (two
     taps before the edit arrived): the "Yes" is not dropped as a duplicate — the answer
     becomes Yes, the emergency text comes once, the alert says what happened. A calm
     change afterwards ("No" again) changes nothing."""
