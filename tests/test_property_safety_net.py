@@ -149,28 +149,30 @@ Event = (
     | Acknowledge
 )
 
-events = st.lists(
-    st.one_of(
-        st.builds(Advance, st.integers(min_value=10, max_value=60 * 40)),
-        st.builds(Advance, st.integers(min_value=60 * 40, max_value=60 * 24 * 5)),
-        st.just(UntilCourse()),
-        st.just(UntilCourse()),
-        st.builds(TapRed, st.integers(0, 50)),
-        st.builds(TapAny, st.integers(0, 50), st.integers(0, 20)),
-        st.builds(Calm, st.integers(1, 4)),
-        st.builds(Advance, st.integers(1, 8).map(lambda days: days * 24 * 60)),
-        st.builds(NewSession, st.integers(0, 90)),
-        st.builds(NewSession, st.integers(0, 90)),
-        st.builds(NewSession, st.integers(0, 90)),
-        st.builds(Restart, st.integers(0, 120)),
-        st.just(Pause()),
-        st.just(Resume()),
-        st.just(Photo()),
-        st.builds(Words, st.booleans()),
-        st.builds(Acknowledge, st.integers(0, 50)),
-    ),
-    min_size=3,
-    max_size=14,
+actions = st.one_of(
+    st.just(UntilCourse()),
+    st.builds(TapRed, st.integers(0, 50)),
+    st.builds(TapRed, st.integers(0, 50)),
+    st.builds(TapAny, st.integers(0, 50), st.integers(0, 20)),
+    st.builds(Calm, st.integers(1, 4)),
+    st.builds(Calm, st.integers(1, 4)),
+    st.builds(NewSession, st.integers(0, 90)),
+    st.builds(NewSession, st.integers(0, 90)),
+    st.builds(Restart, st.integers(0, 120)),
+    st.just(Pause()),
+    st.just(Resume()),
+    st.just(Photo()),
+    st.builds(Words, st.booleans()),
+    st.builds(Acknowledge, st.integers(0, 50)),
+)
+#: one step of life: some time passes (often minutes or hours, sometimes days), then one
+#: thing happens — so taps come late as often as on time
+steps = st.tuples(
+    st.one_of(st.integers(0, 60 * 6), st.integers(60 * 6, 60 * 24 * 4)),
+    actions,
+)
+events = st.lists(steps, min_size=3, max_size=12).map(
+    lambda pairs: [event for minutes, action in pairs for event in (Advance(minutes), action)]
 )
 
 
@@ -594,9 +596,10 @@ async def scenario(sequence: list[Event]) -> None:
             await check_final(world)
 
 
-#: examples per run: 20 in `make test` (about 5 minutes); raise it to search deeper, e.g.
-#: SAFETY_NET_EXAMPLES=60 (against the code before issue 10, the lost session check-in of
-#: item 3 was the 56th example, the red flag on a closed check-in of item 1 the first)
+#: examples per run: 20 in `make test` (about 5 minutes); SAFETY_NET_EXAMPLES searches
+#: deeper. Against the code before issue 10 the 6th example fails on a red flag tapped on a
+#: closed check-in (item 1), and with that check set aside the 7th on a session check-in
+#: lost behind a course one (item 3)
 EXAMPLES = int(os.environ.get("SAFETY_NET_EXAMPLES", "20"))
 
 
