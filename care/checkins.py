@@ -698,6 +698,62 @@ class _LostRace(Exception):
     """Another tap on the same question was stored between our read and our write."""
 
 
+async def _insert_answer(
+    db: AsyncSession,
+    checkin: Checkin,
+    patient: Patient,
+    question_key: str,
+    code: int,
+    now: datetime,
+    *,
+    late: bool = False,
+) -> None:
+    """The answer row; the unique (check-in, question) key decides a race (_LostRace)."""
+    assert checkin.id is not None and patient.id is not None
+    db.add(
+        Answer(
+            checkin_id=checkin.id,
+            patient_id=patient.id,
+            question_key=question_key,
+            value=code,
+            answered_at=now,
+            late=late,
+        )
+    )
+    try:
+        await db.flush()
+    except IntegrityError:  # another tap on the same question committed first
+        await db.rollback()
+        raise _LostRace from None
+
+
+async def _findings(
+    db: AsyncSession,
+    protocol: Protocol,
+    patient: Patient,
+    checkin: Checkin,
+    session: NeedlingSession | None,
+    stored: list[StoredAnswer],
+    ctx: PatientContext,
+    question_key: str,
+    value: int,
+    now: datetime,
+) -> list[Finding]:
+    """Triage of one answer against the patient's stored answers (`stored`)."""
+    return await findings_for_answer(
+        db,
+        protocol,
+        patient=patient,
+        checkin=checkin,
+        session=session,
+        history=answer_history(stored),
+        question_key=question_key,
+        value=value,
+        ctx=ctx,
+        now=now,
+    )
+
+
 async def record_answer(
     db: AsyncSession,
     protocol: Protocol,
@@ -837,32 +893,10 @@ async def _record_answer_once(
             reply_by_outbox=reply_by_outbox,
         )
     # every read is done: the write transaction starts here and stays short
-    db.add(
-        Answer(
-            checkin_id=checkin.id,
-            patient_id=patient.id,
-            question_key=question_key,
-            value=code,
-            answered_at=now,
-        )
-    )
-    try:
-        await db.flush()
-    except IntegrityError:  # another tap on the same question committed first
-        await db.rollback()
-        raise _LostRace from None
+    await _insert_answer(db, checkin, patient, question_key, code, now)
     answered[question_key] = code
-    findings = await findings_for_answer(
-        db,
-        protocol,
-        patient=patient,
-        checkin=checkin,
-        session=session,
-        history=answer_history(stored),
-        question_key=question_key,
-        value=code,
-        ctx=ctx,
-        now=now,
+    findings = await _findings(
+        db, protocol, patient, checkin, session, stored, ctx, question_key, code, now
     )
     if findings:
         await raise_findings(db, policy, patient=patient, findings=findings, now=now)
@@ -911,17 +945,8 @@ async def _record_late_answer(
     The check-in stays closed (no next question, no change of its state); the answer is
     marked late; the alert is raised in the same transaction."""
     assert checkin.id is not None and patient.id is not None
-    findings = await findings_for_answer(
-        db,
-        protocol,
-        patient=patient,
-        checkin=checkin,
-        session=session,
-        history=answer_history(stored),
-        question_key=question_key,
-        value=code,
-        ctx=ctx,
-        now=now,
+    findings = await _findings(
+        db, protocol, patient, checkin, session, stored, ctx, question_key, code, now
     )
     if not is_red_flag(findings):
         await db.commit()  # ends the read transaction; nothing was written
@@ -929,21 +954,7 @@ async def _record_late_answer(
     # the therapist reads that the answer came on a check-in that had closed, and when
     late_line = f"Tapped late, on a check-in that had closed ({checkin.state})"
     findings = [replace(f, reasons=(*f.reasons, late_line)) for f in findings]
-    db.add(
-        Answer(
-            checkin_id=checkin.id,
-            patient_id=patient.id,
-            question_key=question_key,
-            value=code,
-            answered_at=now,
-            late=True,
-        )
-    )
-    try:
-        await db.flush()
-    except IntegrityError:  # another tap on the same question committed first
-        await db.rollback()
-        raise _LostRace from None
+    await _insert_answer(db, checkin, patient, question_key, code, now, late=True)
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
