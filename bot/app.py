@@ -26,6 +26,7 @@ from bot.routers import (
     fallback,
     patient,
     records,
+    staff,
     start,
     therapist,
 )
@@ -113,6 +114,7 @@ def make_dispatcher(
     dp.include_routers(
         start.make_router(),
         admin.make_router(),
+        staff.make_router(),
         enroll.make_router(),
         consent.make_router(),
         checkin.make_router(),

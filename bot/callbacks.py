@@ -129,3 +129,29 @@ class SymptomCb(CallbackData, prefix="sy"):
     Shown on the free-text reply and on every check-in that has closed (issue 10)."""
 
     action: str  # start
+
+
+class StaffAction(StrEnum):
+    ask = "a"  # "Deactivate" on /staff: show what would move
+    confirm = "c"  # "Yes, deactivate"
+    keep = "k"  # "No, keep"
+
+
+class StaffCb(CallbackData, prefix="sf"):
+    """An admin's button on /staff. The staff id only; re-authorized on every tap."""
+
+    action: StaffAction
+    staff_id: Num
+
+
+class ReassignAction(StrEnum):
+    patient = "p"  # the patient picked: show the therapists
+    to = "t"  # the new therapist picked: move the patient
+
+
+class ReassignCb(CallbackData, prefix="ra"):
+    """/reassign and the patient list after a deactivation: ids only."""
+
+    action: ReassignAction
+    patient_id: Num
+    staff_id: Num = 0

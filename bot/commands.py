@@ -32,11 +32,14 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "patient": ("A patient's card and pain chart", "Ficha y gráfica de un paciente"),
     "export": ("Export answers (CSV and FHIR)", "Exportar respuestas (CSV y FHIR)"),
     "audit": ("Last audit events", "Últimos eventos de auditoría"),
+    "staff": ("Staff: roles, last activity, deactivate", "Personal: roles, actividad, desactivar"),
+    "reassign": ("Give a patient another therapist", "Asignar otro fisioterapeuta"),
 }
 
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "admin": (
         "invite",
+        "staff",
         "enroll",
         "session",
         "discharge",
@@ -44,12 +47,13 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
         "patients",
         "patient",
         "export",
+        "reassign",
         "audit",
         "cancel",
         "help",
     ),
     "staff": ("enroll", "session", "discharge", "cancel", "help"),
-    "therapist": ("alerts", "patients", "patient", "export", "help"),
+    "therapist": ("alerts", "patients", "patient", "export", "reassign", "help"),
     "patient": (
         "symptom",
         "pause",

@@ -54,6 +54,7 @@ from care.planning import (
 )
 from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
 from care.safety_reply import KIND_SAFETY_REPLY
+from care.staff import KIND_THERAPIST_CHANGED
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -157,6 +158,8 @@ class Delivery:
                 return await self._safety_reply(row)
             if row.kind == KIND_CHECKIN_CLOSED:
                 return await self._checkin_closed(row)
+            if row.kind == KIND_THERAPIST_CHANGED:
+                return await self._therapist_changed(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -623,6 +626,24 @@ class Delivery:
             row.chat_id,
             safety_reply_text(self.protocol, self.settings, patient.language, row.payload),
         )
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message.message_id)
+        return Sent(message.message_id)
+
+    async def _therapist_changed(self, row: OutboxMessage) -> Outcome:
+        """/reassign: the patient hears who their therapist is now, in their language."""
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+            therapist = await db.get(StaffMember, int(row.payload.get("therapist_id", 0)))
+        if patient is None or therapist is None or patient.tg_user_id != row.chat_id:
+            return Settled("patient or therapist gone")
+        text = t(
+            "therapist_changed",
+            patient.language,
+            clinic=self.settings.clinic_name,
+            therapist=therapist.name,
+        )
+        message = await self._send(row.chat_id, text)
         async with self.sessions() as db:
             await self._mark_sent(db, row, message.message_id)
         return Sent(message.message_id)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.types import TelegramObject, User
+from aiogram.types import TelegramObject, Update, User
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
-from bot.texts import lang_of
+from bot.texts import lang_of, t
 from care.alerts import staff_reachable_again
-from care.people import ensure_admin, person_by_tg
+from care.people import person_by_tg, refused_inactive, seen, sync_admin_role
 from scheduler.clock import Clock
 from store.db import SessionFactory
+from store.models import StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,9 @@ class DbSessionMiddleware(BaseMiddleware):
 
 
 class IdentityMiddleware(BaseMiddleware):
-    """Resolve the sender into an `Actor`; register `ADMIN_IDS` users on first contact."""
+    """Resolve the sender into an `Actor`. `ADMIN_IDS` is authoritative at every contact
+    (listed: an active admin; no longer listed: the admin role is gone), and a deactivated
+    person's commands and buttons stop here, refused and audited, before any handler."""
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
@@ -49,16 +54,27 @@ class IdentityMiddleware(BaseMiddleware):
         db = data["db"]
         lang = lang_of(user.language_code)
         staff, patient = await person_by_tg(db, user.id)
-        if user.id in self.settings.admin_ids:
-            staff, created = await ensure_admin(
-                db, tg_user_id=user.id, name=user.full_name, language=lang, now=self.clock.now()
-            )
-            if created:
-                log.info("admin registered staff_id=%s", staff.id)
-                bot: Bot = data["bot"]
-                await set_commands_for(bot, user.id, "admin")
+        now = self.clock.now()
+        staff, changed = await sync_admin_role(
+            db,
+            staff,
+            tg_user_id=user.id,
+            listed=user.id in self.settings.admin_ids,
+            name=user.full_name,
+            language=lang,
+            now=now,
+        )
+        if changed and staff is not None:
+            log.info("staff_id=%s role now %s active=%s", staff.id, staff.role, staff.active)
+            bot: Bot = data["bot"]
+            role = staff.role if staff.active else None
+            await set_commands_for(bot, user.id, role, staff.language)
+        if staff is not None and not staff.active:
+            await self._refuse(event, db, staff, now)
+            return None
         if staff is not None:
             patient, lang = None, staff.language  # staff act as staff, never as a patient
+            await seen(db, staff, now)
             if staff.unreachable_at is not None:  # they write again: alerts reach them again
                 await staff_reachable_again(db, staff)
         elif patient is not None:
@@ -67,3 +83,22 @@ class IdentityMiddleware(BaseMiddleware):
             tg_user_id=user.id, lang=lang, first_name=user.first_name, staff=staff, patient=patient
         )
         return await handler(event, data)
+
+    @staticmethod
+    async def _refuse(
+        event: TelegramObject, db: AsyncSession, staff: StaffMember, now: datetime
+    ) -> None:
+        """A deactivated person: a clear answer to a button or a private message, an audit
+        event (ids only), and nothing else — no handler runs."""
+        if not isinstance(event, Update):
+            return
+        text = t("access_off", staff.language)
+        if event.callback_query is not None:
+            await refused_inactive(db, staff, what="button", now=now)
+            log.info("button refused: staff_id=%s is inactive", staff.id)
+            await event.callback_query.answer(text, show_alert=True)
+        elif event.message is not None and event.message.chat.type == "private":
+            what = "command" if (event.message.text or "").startswith("/") else "message"
+            await refused_inactive(db, staff, what=what, now=now)
+            log.info("%s refused: staff_id=%s is inactive", what, staff.id)
+            await event.message.answer(text)

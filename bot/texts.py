@@ -182,6 +182,44 @@ _EN: dict[str, str] = {
     "already_staff": "You are already registered as <b>{role}</b>.",
     "invite_is_patient": "This Telegram account follows a care plan, so it cannot be staff.",
     "admin_registered": "Welcome, admin! Use /invite to bring in staff and therapists.",
+    # --- staff leave ---
+    "access_off": "Your access has been turned off — ask an admin.",
+    "staff_header": "<b>Staff</b> ({count})",
+    "staff_line": "• <b>{name}</b> (#{id}) · {role} · {state} · last seen {seen}",
+    "staff_active": "active",
+    "staff_inactive": "inactive since {when}",
+    "staff_never": "never",
+    "btn_deactivate": "Deactivate {name}",
+    "staff_confirm": (
+        "Turn off the access of <b>{name}</b> ({role})?\n"
+        "• {alerts} open alert(s) go to the other therapists and the admins\n"
+        "• {patients} patient(s) will be listed for you to reassign"
+    ),
+    "btn_confirm_deactivate": "Yes, deactivate",
+    "btn_keep": "No, keep",
+    "staff_kept": "Nothing changed.",
+    "staff_deactivated": (
+        "<b>{name}</b> is deactivated. {alerts} open alert(s) went to the other therapists."
+    ),
+    "staff_patients": "Their patients ({count}): tap one to give them a new therapist.",
+    "staff_no_patients": "They had no patients in follow-up.",
+    "staff_not_self": "You cannot deactivate yourself.",
+    "staff_listed_admin": (
+        "This person is in ADMIN_IDS, which makes them an admin at every contact. Remove "
+        "them from ADMIN_IDS first (and restart the bot)."
+    ),
+    "staff_already_inactive": "This person is already deactivated.",
+    "reassign_pick": "Which patient gets a new therapist?",
+    "reassign_none": "There is no patient you can reassign.",
+    "reassign_to": "Who is the new therapist of <b>{name}</b>?",
+    "reassign_no_targets": "There is no other active therapist. Ask an admin to /invite one.",
+    "reassign_bad_target": "That therapist cannot take patients.",
+    "reassign_same": "That is already their therapist.",
+    "reassign_done": "<b>{name}</b> now has <b>{therapist}</b> as therapist; they were told.",
+    "therapist_changed": (
+        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on "
+        "as before."
+    ),
     # --- enrollment ---
     "enroll_name": (
         "New patient. What name should the messages use? (1–64 characters)\n/cancel to stop."
@@ -227,6 +265,11 @@ _EN: dict[str, str] = {
 }
 
 _ES: dict[str, str] = {
+    "access_off": "Su acceso ha sido desactivado; consulte a un administrador.",
+    "therapist_changed": (
+        "Su fisioterapeuta en {clinic} es ahora <b>{therapist}</b>. Su seguimiento "
+        "continúa como hasta ahora."
+    ),
     "unknown_user": (
         "¡Hola! Soy <b>careloop</b>, el asistente de cuidados posteriores de {clinic}. "
         "Hago el seguimiento de los pacientes después de una sesión de punción seca con "

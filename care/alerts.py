@@ -622,6 +622,32 @@ async def staff_unreachable(
     await db.commit()
 
 
+async def waiting_alerts_of(db: AsyncSession, therapist_id: int) -> list[Alert]:
+    """Pushed alerts of one therapist's patients still waiting for someone."""
+    result = await db.exec(
+        select(Alert)
+        .where(
+            Alert.therapist_id == therapist_id,
+            col(Alert.tier).in_([str(t) for t in PUSHED_TIERS]),
+            col(Alert.state).in_(list(WAITING)),
+        )
+        .order_by(col(Alert.created_at), col(Alert.id))
+    )
+    return [alert for alert in result.all() if waiting(alert)]
+
+
+async def reroute_waiting(
+    db: AsyncSession, policy: AlertPolicy, *, therapist_id: int, now: datetime
+) -> int:
+    """Their therapist left (deactivated): every alert of theirs still waiting goes to the
+    people `recipients` now names for it (the other therapists and the admins). The caller
+    has made them inactive in this transaction and commits."""
+    alerts = await waiting_alerts_of(db, therapist_id)
+    for alert in alerts:
+        await _push(db, policy, alert, await recipients(db, alert), now, group=False, rerouted=True)
+    return len(alerts)
+
+
 async def staff_reachable_again(db: AsyncSession, staff: StaffMember) -> None:
     """They wrote to the bot: Telegram delivers to them again."""
     if staff.unreachable_at is None:

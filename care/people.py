@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, bindparam
+from sqlalchemy import BigInteger, bindparam, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,6 +45,100 @@ async def person_by_tg(
     return (row[0], row[1]) if row is not None else (None, None)
 
 
+#: last activity is written at most this often per person (not a write per update)
+SEEN_EVERY = timedelta(minutes=5)
+
+
+async def sync_admin_role(
+    db: AsyncSession,
+    staff: StaffMember | None,
+    *,
+    tg_user_id: int,
+    listed: bool,
+    name: str,
+    language: str,
+    now: datetime,
+) -> tuple[StaffMember | None, bool]:
+    """`ADMIN_IDS` is authoritative at every contact: someone listed is an active admin,
+    someone no longer listed loses the admin role (back to the role they had before it, or
+    no access at all). Returns (member, whether their role changed: their menu must too)."""
+    if listed:
+        if staff is not None and staff.role == Role.ADMIN and staff.active:
+            return staff, False
+        member, _ = await ensure_admin(
+            db, tg_user_id=tg_user_id, name=name, language=language, now=now
+        )
+        return member, True
+    if staff is None or staff.role != Role.ADMIN or not staff.active:
+        return staff, False
+    back = staff.role_before_admin
+    values: dict[str, object] = (
+        {"role": back, "role_before_admin": None}
+        if back
+        else {"active": False, "deactivated_at": now, "deactivated_by": None}
+    )
+    taken = await db.exec(
+        update(StaffMember)
+        .where(
+            col(StaffMember.id) == staff.id,
+            col(StaffMember.role) == Role.ADMIN,
+            col(StaffMember.active).is_(True),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 1:  # another instance may have demoted them a moment ago
+        audit.record(
+            db,
+            now=now,
+            action="admin_demoted",
+            actor_kind="system",
+            subject_kind="staff",
+            subject_id=staff.id,
+            role=back or "none",
+        )
+    await db.commit()
+    await db.refresh(staff)
+    return staff, True
+
+
+async def seen(db: AsyncSession, staff: StaffMember, now: datetime) -> None:
+    """Record their last activity, at most once per `SEEN_EVERY` (one conditional write)."""
+    if staff.last_seen_at is not None and now - staff.last_seen_at < SEEN_EVERY:
+        return
+    await db.exec(
+        update(StaffMember)
+        .where(
+            col(StaffMember.id) == staff.id,
+            or_(
+                col(StaffMember.last_seen_at).is_(None),
+                col(StaffMember.last_seen_at) < now - SEEN_EVERY,
+            ),
+        )
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await db.commit()
+    staff.last_seen_at = now
+
+
+async def refused_inactive(
+    db: AsyncSession, staff: StaffMember, *, what: str, now: datetime
+) -> None:
+    """A deactivated person tried a command or a button: nothing happens but this record."""
+    audit.record(
+        db,
+        now=now,
+        action="inactive_refused",
+        actor_kind="staff",
+        actor_id=staff.id,
+        subject_kind="staff",
+        subject_id=staff.id,
+        what=what,
+    )
+    await db.commit()
+
+
 async def ensure_admin(
     db: AsyncSession, *, tg_user_id: int, name: str, language: str, now: datetime
 ) -> tuple[StaffMember, bool]:
@@ -52,8 +146,19 @@ async def ensure_admin(
     member = await staff_by_tg(db, tg_user_id)
     if member is not None:
         if member.role != Role.ADMIN or not member.active:
+            if member.role != Role.ADMIN:
+                member.role_before_admin = member.role
             member.role = Role.ADMIN
             member.active = True
+            member.deactivated_at = member.deactivated_by = None
+            audit.record(
+                db,
+                now=now,
+                action="admin_promoted",
+                actor_kind="system",
+                subject_kind="staff",
+                subject_id=member.id,
+            )
             await db.commit()
         return member, False
     member = StaffMember(

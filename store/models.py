@@ -84,6 +84,13 @@ class StaffMember(SQLModel, table=True):
     # Telegram answered 403 (they blocked the bot): alerts go to the others until they
     # next write to the bot, which clears it.
     unreachable_at: datetime | None = _dt()
+    # staff leave (issue 11): an admin turned their access off; who and when (audited too)
+    deactivated_at: datetime | None = _dt()
+    deactivated_by: int | None = None
+    # last update from them, written at most every few minutes (care.people.SEEN_EVERY)
+    last_seen_at: datetime | None = _dt()
+    # the role they had before ADMIN_IDS made them admin: given back when they leave it
+    role_before_admin: str | None = Field(default=None, max_length=16)
 
 
 class LinkToken(SQLModel, table=True):

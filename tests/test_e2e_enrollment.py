@@ -42,7 +42,16 @@ async def snapshot(db_url: str) -> dict[str, list[tuple[object, ...]]]:
     async with engine.connect() as conn:
         for table in SQLModel.metadata.sorted_tables:
             rows = (await conn.execute(sa_select(table).order_by(*table.primary_key.columns))).all()
-            out[table.name] = [tuple(r) for r in rows]
+            # a person's last activity (/staff) is bookkeeping every update may move, not
+            # data a tap changed
+            seen = (
+                list(table.columns.keys()).index("last_seen_at")
+                if "last_seen_at" in table.columns
+                else -1
+            )
+            out[table.name] = [
+                tuple(None if i == seen else v for i, v in enumerate(r)) for r in rows
+            ]
     await engine.dispose()
     return out
 

@@ -4,11 +4,13 @@ admin /audit."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from aiogram import F, Router, html
 from aiogram.enums import ContentType
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,7 +26,7 @@ from care import records
 from care.alerts import AlertPolicy
 from care.sessions import followed_patients
 from scheduler.clock import Clock
-from store.models import AuditEvent, PatientStatus, Role
+from store.models import AuditEvent, Patient, PatientStatus, Role
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +149,26 @@ async def discharge_command(message: Message, actor: Actor, db: AsyncSession) ->
     if not patients:
         await message.answer(t("session_no_patients", actor.lang))
         return
+    await message.answer(
+        t("discharge_pick", actor.lang),
+        reply_markup=patient_picker(patients, lambda pid: DischargeCb(patient_id=pid)),
+    )
+
+
+def patient_picker(
+    patients: Sequence[Patient], button: Callable[[int], CallbackData]
+) -> InlineKeyboardMarkup:
+    """One button per patient ("name (#id)"), its callback data made by `button(id)`: the
+    staff's patient picker (/discharge, /reassign, a deactivated therapist's patients)."""
     builder = InlineKeyboardBuilder()
     for patient in patients:
         assert patient.id is not None
         builder.button(
             text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=DischargeCb(patient_id=patient.id),
+            callback_data=button(patient.id),
         )
     builder.adjust(1)
-    await message.answer(t("discharge_pick", actor.lang), reply_markup=builder.as_markup())
+    return builder.as_markup()
 
 
 async def discharge_chosen(
