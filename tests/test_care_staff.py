@@ -83,7 +83,7 @@ async def test_deactivation_reroutes_open_alerts_and_lists_patients(
     sessions: SessionFactory,
 ) -> None:
     await clinic(sessions)
-    [alert] = await raise_(sessions, URGENT, now=MONDAY_10)
+    await raise_(sessions, URGENT, now=MONDAY_10)
     assert await pushes(sessions, MONDAY_10) == [THEO, -100]
     theo, ada = await member(sessions, THEO), await member(sessions, ADA)
     later = MONDAY_10 + timedelta(minutes=5)
@@ -159,7 +159,7 @@ async def test_reassign_moves_the_patient_and_tells_them(
             )
     assert await snapshot(db_url) == before
     async with sessions() as db:  # Theo hands his patient over
-        patient, target = await care_staff.reassign(
+        _, target = await care_staff.reassign(
             db, actor=theo, patient_id=1, therapist_id=olga.id or 0, now=MONDAY_10
         )
     assert target.id == olga.id
