@@ -22,6 +22,10 @@ DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///careloop.db"
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{10,}$")
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+WEBHOOK_SECRET_MIN = 32
+# Set only for a live deployment: without BOT_TOKEN they mean a token went missing,
+# not that someone wants the sandbox (which would ignore them and run on demo data).
+LIVE_ONLY = ("DATABASE_URL", "WEBHOOK_URL", "REDIS_URL")
 
 
 class ConfigError(Exception):
@@ -50,8 +54,9 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_port: int = 8080
-    webhook_host: str = "0.0.0.0"  # bind address of the web server (webhook, /healthz, /metrics)
-    health_port: int | None = None  # polling mode: serve /healthz and /metrics here
+    webhook_host: str = "0.0.0.0"  # bind address of the public server (webhook, /healthz)
+    health_port: int | None = None  # serve /healthz and /metrics here (both modes)
+    health_host: str = "127.0.0.1"  # bind address of that server: local unless said otherwise
     alert_chat_id: int | None = None
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line
@@ -130,6 +135,11 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
     token = get("BOT_TOKEN")
     if token is None:
         if require_token:
+            if live := [name for name in LIVE_ONLY if get(name) is not None]:
+                raise ConfigError(
+                    f"BOT_TOKEN: not set, but {live[0]} is, which only a live bot uses; "
+                    f"set BOT_TOKEN, or unset {', '.join(live)} for the sandbox"
+                )
             raise MissingTokenError("BOT_TOKEN is not set")
         token = ""
     elif not _TOKEN_RE.match(token.strip()):
@@ -175,6 +185,12 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
     if (raw := get("WEBHOOK_SECRET")) is not None:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", raw.strip()):
             raise ConfigError("WEBHOOK_SECRET: expected 1-256 characters A-Z, a-z, 0-9, _ or -")
+        if len(raw.strip()) < WEBHOOK_SECRET_MIN:
+            raise ConfigError(
+                f"WEBHOOK_SECRET: expected at least {WEBHOOK_SECRET_MIN} characters, got "
+                f"{len(raw.strip())} (make one with: python3 -c "
+                "'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         kwargs["webhook_secret"] = raw.strip()
     if (raw := get("WEBHOOK_PORT")) is not None:
         port = _int("WEBHOOK_PORT", raw)
@@ -192,6 +208,12 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         if not 1 <= port <= 65535:
             raise ConfigError(f"HEALTH_PORT: expected a port 1-65535, got {raw!r}")
         kwargs["health_port"] = port
+    if (raw := get("HEALTH_HOST")) is not None:
+        if not re.fullmatch(r"[A-Za-z0-9.:_\-]{1,253}", raw.strip()):
+            raise ConfigError(
+                f"HEALTH_HOST: expected an address to listen on such as 127.0.0.1, got {raw!r}"
+            )
+        kwargs["health_host"] = raw.strip()
     if (raw := get("ALERT_CHAT_ID")) is not None:
         kwargs["alert_chat_id"] = _int("ALERT_CHAT_ID", raw)
     if (raw := get("LOG_LEVEL")) is not None:
@@ -225,4 +247,8 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         kwargs["escalation_minutes"] = steps
     if kwargs.get("webhook_url") and not kwargs.get("webhook_secret"):
         raise ConfigError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
+    if kwargs.get("webhook_url") and kwargs.get("health_port") == kwargs.get("webhook_port", 8080):
+        raise ConfigError(
+            "HEALTH_PORT: must differ from WEBHOOK_PORT (/metrics is never on the public port)"
+        )
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ from bot.web import (
     HealthCheck,
     WebhookHandler,
     health_max_age,
+    make_public_app,
     make_web_app,
     serve,
     webhook_path,
@@ -178,16 +179,19 @@ async def _run(settings: Settings, stop: asyncio.Event) -> None:
     )
     in_flight = InFlightUpdates()
     app.dispatcher.update.outer_middleware(in_flight)
-    web_app = make_web_app(health, metrics, app.clock)
     runner: web.AppRunner | None = None
     try:
+        if settings.health_port is not None:
+            # the operator's server (/healthz, /metrics), never the public webhook port
+            runner = await _listen(
+                make_web_app(health, metrics, app.clock),
+                settings.health_host,
+                settings.health_port,
+                "HEALTH_PORT",
+            )
         if settings.webhook_url:
-            await _run_webhook(app, background, web_app, metrics, stop)
+            await _run_webhook(app, background, make_public_app(health), metrics, stop)
         else:
-            if settings.health_port is not None:
-                runner = await _listen(
-                    web_app, settings.webhook_host, settings.health_port, "HEALTH_PORT"
-                )
             await _run_polling(app, background, stop)
         await in_flight.wait(UPDATES_GRACE_SECONDS)
     finally:
@@ -237,7 +241,7 @@ async def _run_webhook(
     metrics: Metrics,
     stop: asyncio.Event,
 ) -> None:
-    """Serve the webhook (with /healthz and /metrics) until `stop`; returns once the
+    """Serve the webhook (with /healthz) until `stop`; returns once the
     server has stopped listening and the updates it accepted have been handled."""
     settings = app.settings
     assert settings.webhook_url is not None and settings.webhook_secret is not None

@@ -1,7 +1,14 @@
 """The instance's HTTP side (aiohttp): Telegram's webhook, `/healthz` and `/metrics`.
 
-In webhook mode all three share the server on `WEBHOOK_HOST:WEBHOOK_PORT`; in
-polling mode `/healthz` and `/metrics` are served on `HEALTH_PORT` when it is set.
+Two servers, two apps:
+
+* the public one (`make_public_app`, webhook mode only) on `WEBHOOK_HOST:WEBHOOK_PORT`:
+  the webhook route and `/healthz` for the load balancer's probe; other public routes
+  are added to it the same way;
+* the operator's one (`make_web_app`) on `HEALTH_HOST:HEALTH_PORT` (127.0.0.1 unless
+  said otherwise), in either mode: `/healthz` and `/metrics`. The metrics tell how
+  many alerts a clinic has open and how fast they are answered, which is nobody's
+  business on the public port.
 """
 
 from __future__ import annotations
@@ -15,8 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -95,8 +105,12 @@ class WebhookHandler(SimpleRequestHandler):
     """aiogram's handler, answering at once while the update is handled in the background.
 
     A request without the right secret token gets 401 before its body is read,
-    and is counted. Closing waits for the updates under way instead of closing
-    the bot's session: the dispatcher still needs it to finish its sends.
+    and is counted. A body that is not a Telegram update (not JSON, or JSON that
+    does not validate as an `Update`) gets 400 and one log line, and nothing is
+    started for it: aiogram's own handler would answer 500 with a traceback, or
+    accept it and leave a background task failing unobserved. Closing waits for the
+    updates under way instead of closing the bot's session: the dispatcher still
+    needs it to finish its sends.
     """
 
     def __init__(
@@ -123,6 +137,47 @@ class WebhookHandler(SimpleRequestHandler):
         log.warning("webhook: refused a request without the right secret token")
         return False
 
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        update = await self._read_update(bot, request)
+        if update is None:
+            return web.json_response(
+                {"ok": False, "description": "Bad Request: the body is not a Telegram update"},
+                status=400,
+            )
+        task = asyncio.create_task(self._feed(bot, update))
+        self._background_feed_update_tasks.add(task)
+        task.add_done_callback(self._background_feed_update_tasks.discard)
+        return web.json_response({})
+
+    async def _read_update(self, bot: Bot, request: web.Request) -> Update | None:
+        """The request's update, or None (logged once, without the body: it may carry
+        what a person typed)."""
+        try:
+            raw = await request.read()
+            payload = bot.session.json_loads(raw)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError: ValueError
+            log.warning("webhook: refused a request whose body is not JSON")
+            return None
+        if not isinstance(payload, dict):
+            log.warning("webhook: refused a JSON body that is not an object")
+            return None
+        try:
+            return Update.model_validate(payload, context={"bot": bot})
+        except ValidationError as exc:
+            log.warning("webhook: refused a JSON body that is not an update (%d errors)",
+                        exc.error_count())
+            return None
+
+    async def _feed(self, bot: Bot, update: Update) -> None:
+        """Handle one update; nothing escapes the task (the dispatcher's error handler
+        logs handler failures; this catches what happens around it)."""
+        try:
+            result = await self.dispatcher.feed_update(bot, update, **self.data)
+            if isinstance(result, TelegramMethod):
+                await self.dispatcher.silent_call_request(bot=bot, result=result)
+        except Exception as exc:
+            log.error("webhook: update %d failed (%s)", update.update_id, type(exc).__name__)
+
     async def close(self) -> None:
         tasks = set(self._background_feed_update_tasks)
         if not tasks:
@@ -133,19 +188,31 @@ class WebhookHandler(SimpleRequestHandler):
             log.warning("webhook: %d update(s) still running at shutdown", len(pending))
 
 
-def make_web_app(health: HealthCheck, metrics: Metrics, clock: Clock) -> web.Application:
-    """An aiohttp app with `/healthz` and `/metrics` (add the webhook route to it)."""
-
+def _healthz(health: HealthCheck) -> Callable[[web.Request], Any]:
     async def healthz(request: web.Request) -> web.Response:
         status, body = await health.report()
         return web.json_response(body, status=status)
+
+    return healthz
+
+
+def make_public_app(health: HealthCheck) -> web.Application:
+    """The app on the public port: `/healthz` only; the webhook route (and any other
+    public route) is added to it. Never `/metrics`."""
+    app = web.Application()
+    app.router.add_get("/healthz", _healthz(health))
+    return app
+
+
+def make_web_app(health: HealthCheck, metrics: Metrics, clock: Clock) -> web.Application:
+    """The operator's app, on `HEALTH_HOST:HEALTH_PORT`: `/healthz` and `/metrics`."""
 
     async def scrape(request: web.Request) -> web.Response:
         await metrics.refresh(health.sessions, clock, health.last_tick)
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", _healthz(health))
     app.router.add_get("/metrics", scrape)
     return app
 

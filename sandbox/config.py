@@ -30,6 +30,7 @@ _LIVE_ONLY = (
     "WEBHOOK_SECRET",
     "WEBHOOK_PORT",
     "WEBHOOK_HOST",
+    "HEALTH_HOST",
     "HEALTH_PORT",
     "ALERT_CHAT_ID",
     "LOG_FORMAT",

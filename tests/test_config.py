@@ -21,6 +21,8 @@ def test_defaults() -> None:
     assert settings.emergency_number == "112"
     assert settings.time_scale == 1.0
     assert settings.invite_ttl.total_seconds() == 72 * 3600
+    assert settings.health_port is None  # no /metrics server unless asked for
+    assert settings.health_host == "127.0.0.1"  # and then on this machine only
 
 
 def test_missing_token() -> None:
@@ -45,6 +47,9 @@ def test_missing_token() -> None:
         ("TIME_SCALE", "fast", "TIME_SCALE: expected a positive number"),
         ("WEBHOOK_PORT", "70000", "WEBHOOK_PORT: expected a port"),
         ("WEBHOOK_SECRET", "has spaces", "WEBHOOK_SECRET: expected 1-256 characters"),
+        ("WEBHOOK_SECRET", "a" * 31, "WEBHOOK_SECRET: expected at least 32 characters, got 31"),
+        ("WEBHOOK_SECRET", "change-me", "WEBHOOK_SECRET: expected at least 32 characters"),
+        ("HEALTH_HOST", "0.0.0.0; rm", "HEALTH_HOST: expected an address"),
         ("ALERT_CHAT_ID", "group", "ALERT_CHAT_ID: expected a whole number"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL: expected one of"),
         ("INVITE_TTL_HOURS", "-1", "INVITE_TTL_HOURS: expected a positive number"),
@@ -63,6 +68,26 @@ def test_webhook_needs_a_secret() -> None:
         load_settings({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example.org/hook"})
 
 
+def test_webhook_secret_of_32_characters_is_taken() -> None:
+    secret = "a" * 32
+    settings = load_settings({"BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": secret})
+    assert settings.webhook_secret == secret
+
+
+def test_metrics_port_cannot_be_the_webhook_port() -> None:
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "WEBHOOK_URL": "https://bot.example.org/hook",
+        "WEBHOOK_SECRET": "s" * 40,
+        "WEBHOOK_PORT": "8443",
+        "HEALTH_PORT": "8443",
+    }
+    with pytest.raises(ConfigError, match="HEALTH_PORT: must differ from WEBHOOK_PORT"):
+        load_settings(env)
+    settings = load_settings({**env, "HEALTH_PORT": "9090", "HEALTH_HOST": "10.0.0.5"})
+    assert (settings.health_port, settings.health_host) == (9090, "10.0.0.5")
+
+
 def _run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     return subprocess.run(
@@ -77,6 +102,37 @@ def _run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]
 
 
 # Without a token `python -m bot` starts the sandbox: tests/test_sandbox_process.py
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "postgresql+asyncpg://careloop@db.example.org/careloop"),
+        ("WEBHOOK_URL", "https://bot.example.org/telegram"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_live_settings_without_a_token_refuse_instead_of_the_sandbox(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """A live deployment whose token went missing must not quietly run a demo (the bad
+    SANDBOX_PORT makes the old behaviour, starting the sandbox, fail fast instead)."""
+    result = _run_bot({name: value, "SANDBOX_PORT": "0"}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("careloop: configuration error: BOT_TOKEN: not set, but ")
+    assert f"{name} is" in lines[0]
+    assert "sandbox" in lines[0] and value not in lines[0]  # the URL may carry a password
+    assert list(tmp_path.iterdir()) == []  # no sandbox database was created
+
+
+def test_live_settings_in_env_file_without_a_token_refuse(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BOT_TOKEN=\nREDIS_URL=redis://127.0.0.1:6379/0\n")
+    result = _run_bot({"SANDBOX_PORT": "0"}, tmp_path)
+    assert result.returncode == 2
+    assert "BOT_TOKEN: not set, but REDIS_URL is" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
 def test_start_with_bad_value_prints_one_line(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tests.fakebot import FakeBotAPI
 from tests.harness import ADMIN_ID, bot_process
 from tests.test_e2e_enrollment import snapshot
 
-SECRET = "careloop-Webhook_secret-42"
+SECRET = "careloop-Webhook_secret-42-0123456789abcdef"  # 32+ characters
 STRANGER = 6543
 
 
@@ -58,9 +58,10 @@ def sample(metrics: str, name: str) -> float:
 async def test_webhook_mode_end_to_end(fake: FakeBotAPI, tmp_path: Path) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'webhook.db'}"
     await upgrade_async(db_url)
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     extra = {
+        "HEALTH_PORT": str(ops_port),  # /metrics here, on 127.0.0.1 (HEALTH_HOST's default)
         "WEBHOOK_URL": f"{base}/tg",
         "WEBHOOK_SECRET": SECRET,
         "WEBHOOK_PORT": str(port),
@@ -106,7 +107,13 @@ async def test_webhook_mode_end_to_end(fake: FakeBotAPI, tmp_path: Path) -> None
             async with http.get(f"{base}/healthz") as resp:
                 assert resp.status == 200
                 health = await resp.json()
+            # the public port answers the balancer's probe, and never shows the metrics
             async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 404
+                assert "careloop_" not in await resp.text()
+            async with http.get(f"http://127.0.0.1:{ops_port}/healthz") as resp:
+                assert resp.status == 200
+            async with http.get(f"http://127.0.0.1:{ops_port}/metrics") as resp:
                 assert resp.status == 200
                 assert resp.headers["Content-Type"].startswith("text/plain")
                 metrics = await resp.text()
