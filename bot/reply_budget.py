@@ -67,6 +67,6 @@ class ReplyBudget(BaseRequestMiddleware):
                 attempt += 1
                 if attempt > RETRIES or wait > LONGEST_WAIT_SECONDS:
                     raise
-                self.limiter.penalize(wait)
+                self.limiter.flood_wait(chat_id, wait)  # that chat's, or everyone's
                 log.warning("reply to chat %s: 429, sending again in %.0f s", chat_id, wait)
                 await asyncio.sleep(wait)

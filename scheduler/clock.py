@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store import app_state
 from store.models import AppState
 
 _KEY = "clock_anchor"
@@ -52,25 +54,33 @@ class Clock:
         """Load the stored anchor, or store ours; re-anchor if the scale changed.
 
         A changed scale starts a new anchor at the current protocol time so time
-        never jumps backwards.
+        never jumps backwards. The first anchor is an insert-if-missing, then a
+        read: two instances starting at once on an empty database both end up on
+        the one anchor that won, instead of one dying on the primary key.
         """
-        row = await db.get(AppState, _KEY)
-        if row is not None:
-            wall_s, proto_s, scale_s = row.value.split("|")
-            stored = Clock(
-                float(scale_s),
-                anchor_wall=datetime.fromisoformat(wall_s),
-                anchor_protocol=datetime.fromisoformat(proto_s),
-                wall=self._wall,
+        if await app_state.insert_if_missing(db, _KEY, self._encoded()):
+            await db.commit()
+            return
+        row = (
+            await db.exec(
+                select(AppState).where(AppState.key == _KEY).execution_options(
+                    populate_existing=True
+                )
             )
-            if float(scale_s) == self.scale:
-                self.anchor_wall, self.anchor_protocol = stored.anchor_wall, stored.anchor_protocol
-                return
-            self.anchor_wall, self.anchor_protocol = self._wall(), stored.now()
-        else:
-            row = AppState(key=_KEY, value="")
-            db.add(row)
-        row.value = self._encoded()
+        ).one()
+        wall_s, proto_s, scale_s = row.value.split("|")
+        stored = Clock(
+            float(scale_s),
+            anchor_wall=datetime.fromisoformat(wall_s),
+            anchor_protocol=datetime.fromisoformat(proto_s),
+            wall=self._wall,
+        )
+        if float(scale_s) == self.scale:
+            self.anchor_wall, self.anchor_protocol = stored.anchor_wall, stored.anchor_protocol
+            await db.commit()
+            return
+        self.anchor_wall, self.anchor_protocol = self._wall(), stored.now()
+        await app_state.put(db, _KEY, self._encoded())
         await db.commit()
 
     def set_scale(self, scale: float) -> None:
@@ -98,11 +108,7 @@ class Clock:
 
     async def save(self, db: AsyncSession) -> None:
         """Store the current anchor and scale (after `set_scale` or `jump_to`)."""
-        row = await db.get(AppState, _KEY)
-        if row is None:
-            db.add(AppState(key=_KEY, value=self._encoded()))
-        else:
-            row.value = self._encoded()
+        await app_state.put(db, _KEY, self._encoded())
         await db.commit()
 
     @staticmethod

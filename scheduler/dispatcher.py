@@ -313,10 +313,13 @@ class OutboxDispatcher:
                 await outbox.reschedule(db, row_id, due_at=outcome.until, worker=self.worker_id)
                 log.info("%s: deferred to %s", where, outcome.until.isoformat())
             elif isinstance(outcome, RetryAfter):
-                self._limiter.penalize(outcome.seconds)
+                everyone = self._limiter.flood_wait(row.chat_id, outcome.seconds)
                 due = now + self._to_protocol(outcome.seconds)
                 await outbox.reschedule(db, row_id, due_at=due, worker=self.worker_id)
-                log.warning("%s: 429, retry after %.1f s", where, outcome.seconds)
+                log.warning(
+                    "%s: 429, retry after %.1f s (%s paused)",
+                    where, outcome.seconds, "every chat" if everyone else "this chat",
+                )
             elif isinstance(outcome, Transient):
                 await self._retry_or_fail(db, row, outcome.error, now)
             elif isinstance(outcome, Blocked):

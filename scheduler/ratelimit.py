@@ -232,6 +232,26 @@ class RateLimiter:
         chat = self._chats.setdefault(chat_id, _Chat())
         chat.paused_until = max(chat.paused_until, until)
 
+    def flood_wait(self, chat_id: int | None, seconds: float) -> bool:
+        """Telegram answered a message to `chat_id` with 429 and `retry_after` = `seconds`.
+
+        Telegram's 429 does not say whose flood it is, so the scope is judged from what
+        we see: a 429 for one chat while no other chat is under one is that chat's flood
+        (it sent too fast to one person or group) and pauses that chat only — the other
+        chats go on. A 429 while another chat is still paused by one, or for a call with
+        no chat, is the bot's flood and pauses every send (with a shared budget, on every
+        instance). Returns True when it was taken as the bot's.
+        """
+        now = self._now()
+        others = any(
+            c.paused_until > now for cid, c in self._chats.items() if cid != chat_id
+        )
+        if chat_id is None or others:
+            self.penalize(seconds)
+            return True
+        self.penalize(seconds, chat_id)
+        return False
+
     def paused_for(self, chat_id: int | None = None) -> float:
         """Seconds of 429 penalty left for everything, or for `chat_id` (0.0 if none)."""
         until = self._paused_until

@@ -221,7 +221,47 @@ async def test_retry_after_reschedules_in_protocol_time_and_keeps_attempts(
     assert again.state == OutboxState.PENDING
     assert again.attempts == 2
     assert again.due_at == NOW + timedelta(minutes=5)
-    assert limiter.paused_for() == pytest.approx(5.0)
+    assert limiter.paused_for(101) == pytest.approx(5.0)  # that chat waits …
+    assert limiter.paused_for() == 0.0  # … the others do not (issue 13 item 6)
+
+
+async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_everyone(
+    sessions: SessionFactory,
+) -> None:
+    """Issue 13 item 6: a 429 on a message to chat A used to pause every send for the
+    retry time. Now chat B's row, due a second later, goes out at once, with a real limiter
+    on the test's time source; a second chat refused while A is paused is the bot's
+    flood, and pauses everybody."""
+    clock = ManualClock()
+    jt = JumpTime()
+    limiter = RateLimiter(now=jt.now, sleep=jt.sleep)
+    (a,) = await add_rows(sessions, row(201))
+    sent_at: dict[int, float] = {}
+
+    def answer(r: OutboxMessage) -> Outcome:
+        assert r.id is not None
+        if r.chat_id == 201:
+            return RetryAfter(seconds=30)
+        sent_at[r.id] = jt.now()
+        return Sent(r.id)
+
+    deliver = Recorder(sessions, clock, answer)
+    d = dispatcher(sessions, clock, deliver, limiter=limiter)
+    assert await d.tick() == 1  # A: 429, retry after 30 s
+    (b,) = await add_rows(sessions, row(202, due=timedelta(seconds=1)))
+    clock.advance(timedelta(seconds=1))
+    assert await d.tick() == 1
+    assert sent_at[b] < 1.0  # B was not held for A's 30 s
+    assert (await get(sessions, b)).state == OutboxState.SENT
+    assert (await get(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
+    assert limiter.paused_for(201) == pytest.approx(30.0, abs=1.0)
+    assert limiter.paused_for(202) == 0.0
+    # now a second chat refused while A is still paused: the whole bot is flooding
+    (c,) = await add_rows(sessions, row(203, due=timedelta(seconds=1)))
+    deliver.choose = lambda r: RetryAfter(seconds=20)
+    assert await d.tick() == 1
+    assert (await get(sessions, c)).state == OutboxState.PENDING
+    assert limiter.paused_for() == pytest.approx(20.0, abs=1.0)
 
 
 async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionFactory) -> None:

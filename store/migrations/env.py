@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -15,7 +16,18 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+MIGRATION_LOCK = 0x6361_7265_6C6F_6F70 & 0x7FFF_FFFF_FFFF_FFFF  # "careloop", as a bigint
+"""The PostgreSQL advisory lock key every instance migrates under."""
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Instances starting together would otherwise both find no alembic_version and
+        # both CREATE it (duplicate key on pg_type). A transaction-level advisory lock,
+        # taken first in the transaction the migrations run in: the second instance waits
+        # here, then sees the first one's committed head and has nothing to do. It is let
+        # go at that transaction's commit or rollback, also if the process dies.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
