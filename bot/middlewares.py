@@ -13,6 +13,7 @@ from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import lang_of
+from bot.typed import strip_control
 from care.alerts import staff_reachable_again
 from care.people import ensure_admin, person_by_tg
 from scheduler.clock import Clock
@@ -51,7 +52,11 @@ class IdentityMiddleware(BaseMiddleware):
         staff, patient = await person_by_tg(db, user.id)
         if user.id in self.settings.admin_ids:
             staff, created = await ensure_admin(
-                db, tg_user_id=user.id, name=user.full_name, language=lang, now=self.clock.now()
+                db,
+                tg_user_id=user.id,
+                name=strip_control(user.full_name),
+                language=lang,
+                now=self.clock.now(),
             )
             if created:
                 log.info("admin registered staff_id=%s", staff.id)
