@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -16,6 +16,7 @@ from aiogram.types import ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.filters import IN_PRIVATE_CHAT, ON_PRIVATE_MESSAGE
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
 from bot.response_types import pin_response_types
 from bot.routers import (
@@ -24,12 +25,14 @@ from bot.routers import (
     consent,
     enroll,
     fallback,
+    group,
     patient,
     records,
     staff,
     start,
     therapist,
 )
+from bot.typed import ControlCharsMiddleware
 from care.alerts import AlertPolicy
 from flows.loader import load_protocol
 from flows.protocol import Protocol
@@ -97,6 +100,29 @@ def make_isolation(storage: BaseStorage) -> BaseEventIsolation | None:
     return storage.create_isolation() if isinstance(storage, RedisStorage) else None
 
 
+def private_routers() -> Router:
+    """Every conversation of the bot, under one router that takes private chats only
+    (invariant 10): a command, a typed word or a button in a group never reaches them, so
+    nothing is answered into a group and nothing typed there is stored."""
+    private = Router(name="private")
+    private.message.filter(IN_PRIVATE_CHAT)
+    private.callback_query.filter(ON_PRIVATE_MESSAGE)
+    private.message.middleware(ControlCharsMiddleware())  # before any handler stores words
+    private.include_routers(
+        start.make_router(),
+        admin.make_router(),
+        staff.make_router(),
+        enroll.make_router(),
+        consent.make_router(),
+        checkin.make_router(),
+        patient.make_router(),
+        records.make_router(),
+        therapist.make_router(),
+        fallback.make_router(),
+    )
+    return private
+
+
 def make_dispatcher(
     settings: Settings, sessions: SessionFactory, clock: Clock, protocol: Protocol
 ) -> Dispatcher:
@@ -111,18 +137,7 @@ def make_dispatcher(
     )
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(IdentityMiddleware(settings, clock))
-    dp.include_routers(
-        start.make_router(),
-        admin.make_router(),
-        staff.make_router(),
-        enroll.make_router(),
-        consent.make_router(),
-        checkin.make_router(),
-        patient.make_router(),
-        records.make_router(),
-        therapist.make_router(),
-        fallback.make_router(),
-    )
+    dp.include_routers(private_routers(), group.make_router())
     dp.errors.register(_log_error)
     return dp
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiogram import F
+from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject
 
@@ -26,3 +28,10 @@ class IsPatient(Filter):
 
     async def __call__(self, event: TelegramObject, actor: Actor | None = None, **_: Any) -> bool:
         return actor is not None and actor.staff is None and actor.patient is not None
+
+
+# Invariant 10: the chat a message was written in, or the chat of the message a button is
+# on. Private chats only, but for an alert card's buttons in a group (bot/routers/group.py).
+IN_PRIVATE_CHAT = F.chat.type == ChatType.PRIVATE
+ON_PRIVATE_MESSAGE = F.message.chat.type == ChatType.PRIVATE
+ON_GROUP_MESSAGE = F.message.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})

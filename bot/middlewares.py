@@ -15,6 +15,7 @@ from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import lang_of, t
+from bot.typed import strip_control
 from care.alerts import staff_reachable_again
 from care.people import person_by_tg, refused_inactive, seen, sync_admin_role
 from scheduler.clock import Clock
@@ -60,7 +61,7 @@ class IdentityMiddleware(BaseMiddleware):
             staff,
             tg_user_id=user.id,
             listed=user.id in self.settings.admin_ids,
-            name=user.full_name,
+            name=strip_control(user.full_name),
             language=lang,
             now=now,
         )

@@ -30,6 +30,10 @@ _EN: dict[str, str] = {
     "unknown_command": "I did not understand that. /help lists your commands.",
     "not_allowed": "Sorry, that is not available to you.",
     "internal_error": "Sorry, something went wrong on our side. Please try again.",
+    "control_chars": (
+        "Your message contains invisible control characters, so I did not keep it. "
+        "Please type it again (copying from another app can add them)."
+    ),
     # --- tokens ---
     "link_unknown": ("This link is not valid. Please ask the clinic's front desk for a new one."),
     "link_expired": ("This link has expired. Please ask the clinic's front desk for a new one."),
@@ -283,6 +287,10 @@ _ES: dict[str, str] = {
     "unknown_command": "No he entendido eso. /help muestra sus comandos.",
     "not_allowed": "Lo sentimos, esa opción no está disponible para usted.",
     "internal_error": "Lo sentimos, algo ha fallado por nuestra parte. Inténtelo de nuevo.",
+    "control_chars": (
+        "Su mensaje contiene caracteres de control invisibles, así que no lo he guardado. "
+        "Escríbalo de nuevo, por favor (copiar de otra aplicación puede añadirlos)."
+    ),
     "nudge": "⏰ Un recordatorio rápido: su cuestionario le está esperando.",
     "checkin_thanks": "Gracias, sus respuestas se han guardado.",
     "already_recorded": "Ya estaba registrado ✓",

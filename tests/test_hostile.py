@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from bot import callbacks as cb
 from bot.commands import DESCRIPTIONS
 from bot.routers.patient import REMINDER_CHOICES
+from bot.typed import has_control
 from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.harness import ManualWall, running_bot
@@ -226,8 +227,11 @@ def _not_a_real_command(text: str) -> bool:
 
 
 def kept_as_note(text: str) -> bool:
-    """A patient's typed words are kept unless they are a command."""
-    return not text.startswith("/") and command_of(text) not in SAFE_COMMANDS
+    """A patient's typed words are kept unless they are a command, or hold a control
+    character (refused with a clear reply, issue 11 item 4)."""
+    return (
+        not text.startswith("/") and command_of(text) not in SAFE_COMMANDS and not has_control(text)
+    )
 
 
 RANDOM_COMMANDS = st.builds(
@@ -434,7 +438,8 @@ async def test_stickers_photos_locations_contacts_and_edits(
         assert len(replies) == 1, [m.text[:80] for m in replies]
     after = await snapshot(sqlite_url)
     command_caption = kind == "photo" and str(value).startswith("/")  # aiogram: a command
-    if person[0] == "patient" and kind in ("sticker", "photo") and not command_caption:
+    refused = kind == "photo" and has_control(value)  # a control character: refused
+    if person[0] == "patient" and kind in ("sticker", "photo") and not (command_caption or refused):
         # a patient's photo or sticker is kept like typed words (its id, not its content),
         # with the safety line and one tap to pass it on (issue 10)
         (note,) = only_notes_changed(before, after)
@@ -963,7 +968,7 @@ async def test_typed_settings_answers(
 # ---------------------------------------------------------------- hostile patient names
 
 NAMES = st.one_of(MIXED, st.text(NO_NUL_NO_SURROGATE, min_size=1, max_size=64)).filter(
-    lambda s: 0 < len(" ".join(s.split())) <= 64 and not s.startswith("/")
+    lambda s: 0 < len(" ".join(s.split())) <= 64 and not s.startswith("/") and not has_control(s)
 )
 
 
@@ -987,7 +992,9 @@ async def test_hostile_names_through_enrollment(
         await staff.wait_for(after=mark)
         await settle(clinic, update_id)
         assert len(replies_since(staff, mark)) == 1
-        assert "the limit is 64" in staff.last().text
+        # a control character is refused first (tests/test_e2e_control_chars.py)
+        expected = "control characters" if has_control(too_long) else "the limit is 64"
+        assert expected in staff.last().text
     mark = staff.mark()
     await staff.send("/cancel")
     await staff.wait_for(after=mark)

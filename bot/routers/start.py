@@ -15,6 +15,7 @@ from bot.commands import commands_of, set_commands_for
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import Raw, safety_line, t
+from bot.typed import strip_control
 from care.enrollment import JoinOutcome, open_join_link
 from care.people import InviteOutcome, find_link, redeem_invite
 from care.tokens import looks_like_token
@@ -80,7 +81,9 @@ async def start_with_token(
             db,
             link,
             tg_user_id=actor.tg_user_id,
-            name=actor.first_name if message.from_user is None else message.from_user.full_name,
+            name=strip_control(
+                actor.first_name if message.from_user is None else message.from_user.full_name
+            ),
             language=actor.lang,
             now=now,
         )

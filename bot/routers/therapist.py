@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Router, html
+from aiogram import Bot, Router, html
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -41,6 +42,38 @@ log = logging.getLogger(__name__)
 PAGE = 8
 
 
+def _open_private_chat(bot_username: str) -> str:
+    """The toast for a card button tapped in a group by someone the bot cannot write to."""
+    return (
+        f"Open a private chat with the bot first: t.me/{bot_username} (tap Start), "
+        "then tap the button again."
+    )
+
+
+async def _card_to_private(
+    bot: Bot,
+    actor: Actor,
+    db: AsyncSession,
+    patient: Patient,
+    settings: Settings,
+    clock: Clock,
+) -> bool:
+    """The card in the tapper's own chat (their user id is their private chat's id).
+
+    False when Telegram will not let the bot write there: 403 for someone who never
+    opened a chat with it (or blocked it), 400 "chat not found" for an unknown chat."""
+    assert actor.staff is not None
+    try:
+        await _send_card(bot, actor.tg_user_id, db, patient, settings, actor.staff, clock)
+    except TelegramForbiddenError:
+        return False
+    except TelegramBadRequest as exc:
+        if "chat not found" not in exc.message.lower():
+            raise
+        return False
+    return True
+
+
 def _owner_filter(staff: StaffMember) -> int | None:
     return None if staff.role == Role.ADMIN else staff.id
 
@@ -50,11 +83,11 @@ async def _may_see_patient(staff: StaffMember, patient: Patient | None) -> bool:
 
 
 async def _repost(
-    message: Message, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
+    bot: Bot, chat_id: int, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
 ) -> None:
     """The card again, below; recorded as a copy so every change of state edits it too."""
     text, markup = await alert_card(db, alert, settings.clinic_timezone)
-    sent = await message.answer(text, reply_markup=markup)
+    sent = await bot.send_message(chat_id, text, reply_markup=markup)
     assert alert.id is not None
     await record_shown(
         db, alert_id=alert.id, chat_id=sent.chat.id, message_id=sent.message_id, now=clock.now()
@@ -62,7 +95,7 @@ async def _repost(
 
 
 async def alerts_command(
-    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock
+    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock, bot: Bot
 ) -> None:
     assert actor.staff is not None
     alerts = await open_alerts_for(db, actor.staff)
@@ -70,7 +103,7 @@ async def alerts_command(
         await message.answer("No open alerts. 🎉")
         return
     for alert in alerts[:20]:
-        await _repost(message, db, alert, settings, clock)
+        await _repost(bot, message.chat.id, db, alert, settings, clock)
     if len(alerts) > 20:
         await message.answer(f"…and {len(alerts) - 20} more. Acknowledge these to see the rest.")
 
@@ -82,7 +115,13 @@ async def alert_button(
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
+    bot: Bot,
+    bot_username: str,
 ) -> None:
+    """Acknowledge / Call back done (also on the clinic group's copy), or History.
+
+    History goes to the tapper's private chat even when tapped in a group (invariant 10):
+    the patient's card and chart are never posted where others read."""
     assert actor.staff is not None
     alert = await db.get(Alert, callback_data.alert_id)
     if alert is None or not await may_see(db, actor.staff, alert):
@@ -90,11 +129,15 @@ async def alert_button(
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
     if callback_data.action == "hist":
-        await query.answer()
         patient = await db.get(Patient, alert.patient_id)
-        if patient is not None and isinstance(query.message, Message):
-            await _send_card(query.message, db, patient, settings, actor.staff, clock)
-            await _repost(query.message, db, alert, settings, clock)
+        if patient is None:
+            await query.answer("This button has expired.", show_alert=True)
+            return
+        if not await _card_to_private(bot, actor, db, patient, settings, clock):
+            await query.answer(_open_private_chat(bot_username), show_alert=True)
+            return
+        await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
+        await query.answer()
         return
     if callback_data.action not in ("ack", "cb"):
         await query.answer("This button has expired.", show_alert=True)
@@ -124,7 +167,8 @@ async def alert_button(
 
 
 async def _send_card(
-    message: Message,
+    bot: Bot,
+    chat_id: int,
     db: AsyncSession,
     patient: Patient,
     settings: Settings,
@@ -166,8 +210,10 @@ async def _send_card(
             f"Last ratings: {last}",
         ]
     )
-    await message.answer_photo(
-        BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"), caption=caption[:1024]
+    await bot.send_photo(
+        chat_id,
+        BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"),
+        caption=caption[:1024],
     )
     audit.record(
         db,
@@ -273,16 +319,20 @@ async def patient_card_button(
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
+    bot: Bot,
+    bot_username: str,
 ) -> None:
+    """A patient's card, in the tapper's private chat wherever the button was."""
     assert actor.staff is not None
     patient = await db.get(Patient, callback_data.patient_id)
     if not await _may_see_patient(actor.staff, patient):
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
     assert patient is not None
+    if not await _card_to_private(bot, actor, db, patient, settings, clock):
+        await query.answer(_open_private_chat(bot_username), show_alert=True)
+        return
     await query.answer()
-    if isinstance(query.message, Message):
-        await _send_card(query.message, db, patient, settings, actor.staff, clock)
 
 
 async def export_command(
