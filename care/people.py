@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, bindparam
+from sqlalchemy import BigInteger, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -155,6 +155,14 @@ async def redeem_invite(
     if patient is not None:
         return InviteResult(InviteOutcome.IS_PATIENT)
     assert link.role is not None
+    taken = await db.exec(  # two openers at once: whoever spends the link first is registered
+        update(LinkToken)
+        .where(col(LinkToken.id) == link.id, col(LinkToken.used_at).is_(None))
+        .values(used_at=now, bound_tg_user_id=tg_user_id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # the other one won: answered as a late opener (invariant 9)
+        return InviteResult(InviteOutcome.USED)
     member = StaffMember(
         tg_user_id=tg_user_id,
         role=link.role,
