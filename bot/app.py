@@ -161,7 +161,6 @@ async def _log_error(event: ErrorEvent) -> bool:
         "update %s failed: %s",
         update.update_id,
         type(event.exception).__name__,
-        exc_info=event.exception,
     )
     return True
 

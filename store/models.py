@@ -133,7 +133,7 @@ class Patient(SQLModel, table=True):
     ended_at: datetime | None = _dt()
     # the /enroll conversation that created this patient: unique, so a double tap on the
     # baseline button (or two instances handling it) cannot enroll the patient twice
-    enroll_key: str | None = Field(default=None, max_length=32, unique=True)
+    enroll_key: str | None = Field(default=None, max_length=32, unique=True, index=True)
 
 
 class ConsentEvent(SQLModel, table=True):

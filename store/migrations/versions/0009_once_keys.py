@@ -21,9 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("patient", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("enroll_key", sa.String(length=32), nullable=True))
-        batch_op.create_unique_constraint("uq_patient_enroll_key", ["enroll_key"])
+    # a plain column and a unique index: no table rebuild on SQLite (patient is referenced
+    # by most tables, and a rebuild would drop it under their foreign keys)
+    op.add_column("patient", sa.Column("enroll_key", sa.String(length=32), nullable=True))
+    op.create_index("ix_patient_enroll_key", "patient", ["enroll_key"], unique=True)
     op.create_table(
         "processed_update",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -38,6 +39,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_processed_update_handled_at", table_name="processed_update")
     op.drop_table("processed_update")
-    with op.batch_alter_table("patient", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_patient_enroll_key", type_="unique")
-        batch_op.drop_column("enroll_key")
+    op.drop_index("ix_patient_enroll_key", table_name="patient")
+    op.drop_column("patient", "enroll_key")
