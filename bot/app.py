@@ -11,13 +11,14 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.filters import IN_PRIVATE_CHAT, ON_PRIVATE_MESSAGE
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
+from bot.resilience import FallbackStorage, is_outage, reply_try_again
 from bot.response_types import pin_response_types
 from bot.routers import (
     admin,
@@ -80,24 +81,36 @@ def alert_policy(settings: Settings, protocol: Protocol) -> AlertPolicy:
     )
 
 
+REDIS_TIMEOUT_SECONDS = 2.0
+"""A Redis that stopped answering costs an update this long before memory takes over."""
+
+
 def make_storage(settings: Settings) -> BaseStorage:
-    """Conversation state: in memory for one instance, Redis for several."""
+    """Conversation state: in memory for one instance, Redis for several (falling back to
+    memory while Redis cannot be reached: bot/resilience.py says the trade-off)."""
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        redis = RedisStorage.from_url(
+            settings.redis_url,
+            connection_kwargs={
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            },
+        )
+        return FallbackStorage(redis)
     return MemoryStorage()
 
 
-def make_isolation(storage: BaseStorage) -> BaseEventIsolation | None:
-    """With Redis, one update per person at a time across all instances: two quick taps
-    (regions at /enroll) would otherwise both read the conversation before either wrote
-    it, and one tap would be lost. In memory a read-modify-write never yields: none needed."""
-    try:
-        from aiogram.fsm.storage.redis import RedisStorage
-    except ImportError:  # without the redis package there is no Redis storage either
-        return None
-    return storage.create_isolation() if isinstance(storage, RedisStorage) else None
+def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    """One update per person at a time: two copies of a tap (a double tap, regions at
+    /enroll) would otherwise both read the conversation — and the database — before
+    either wrote, and both act. In memory aiogram's lock per chat; with Redis a lock
+    across all instances (a local one while Redis is down). The database still decides
+    every once-only change (invariant 9): a lock does not reach a second account."""
+    if isinstance(storage, FallbackStorage):
+        return storage.create_isolation()
+    return SimpleEventIsolation()
 
 
 def private_routers() -> Router:
@@ -138,8 +151,24 @@ def make_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(IdentityMiddleware(settings, clock))
     dp.include_routers(private_routers(), group.make_router())
+    dp.errors.register(_on_outage, lambda event: is_outage(event.exception))
     dp.errors.register(_log_error)
     return dp
+
+
+async def _on_outage(event: ErrorEvent, bot: Bot, webhook_redelivers: bool = False) -> bool:
+    """The database or Redis is down: never a silent loss. In webhook mode the error goes
+    back to Telegram as a 5xx, which delivers the update again; otherwise the person is
+    asked to send it again in a minute (a button gets that as its toast)."""
+    log.warning(
+        "update %s not handled: storage unavailable (%s)",
+        event.update.update_id,
+        type(event.exception).__name__,
+    )
+    if webhook_redelivers:
+        raise event.exception
+    await reply_try_again(event, bot)
+    return True
 
 
 async def _log_error(event: ErrorEvent) -> bool:
@@ -149,7 +178,6 @@ async def _log_error(event: ErrorEvent) -> bool:
         "update %s failed: %s",
         update.update_id,
         type(event.exception).__name__,
-        exc_info=event.exception,
     )
     return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -17,6 +17,7 @@ from bot.identity import Actor
 from bot.texts import lang_of, t
 from bot.typed import strip_control
 from care.alerts import staff_reachable_again
+from care.handled_updates import already_handled, mark_handled
 from care.people import person_by_tg, refused_inactive, seen, sync_admin_role
 from scheduler.clock import Clock
 from store.db import SessionFactory
@@ -103,3 +104,37 @@ class IdentityMiddleware(BaseMiddleware):
             await refused_inactive(db, staff, what=what, now=now)
             log.info("%s refused: staff_id=%s is inactive", what, staff.id)
             await event.message.answer(text)
+
+class HandledOnce(BaseMiddleware):
+    """Webhook mode: skip an update whose `update_id` was already handled.
+
+    Telegram redelivers an update it did not see answered with a 2xx (an instance
+    killed mid-update, a database outage answered with 5xx), and a replay with the
+    secret repeats one. The id is recorded once the update was handled; recording is
+    best effort — if the database fails right then the update was still handled, and
+    answering 5xx would make Telegram repeat it. The clock is the wall clock (pruning
+    follows Telegram's 24 hours, not protocol time).
+    """
+
+    def __init__(
+        self, sessions: SessionFactory, wall: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.sessions = sessions
+        self.wall = wall
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        async with self.sessions() as db:
+            if await already_handled(db, event.update_id):
+                log.info("update %s already handled: skipped", event.update_id)
+                return None
+        result = await handler(event, data)
+        try:
+            async with self.sessions() as db:
+                await mark_handled(db, event.update_id, now=self.wall())
+        except Exception as exc:  # handled all the same; a redelivery is the lesser harm
+            log.warning(
+                "update %s: not recorded as handled (%s)", event.update_id, type(exc).__name__
+            )
+        return result

@@ -28,6 +28,7 @@ from bot.background import Background, make_background
 from bot.commands import set_default_commands
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.middlewares import HandledOnce
 from bot.web import (
     UPDATES_GRACE_SECONDS,
     HealthCheck,
@@ -251,6 +252,8 @@ async def _run_webhook(
         secret_token=settings.webhook_secret,
         on_rejected=metrics.reject_webhook,
     )
+    app.dispatcher["webhook_redelivers"] = True  # an outage answers 5xx: Telegram retries
+    app.dispatcher.update.outer_middleware(HandledOnce(app.sessions))
     # registered before setup_application: on shutdown, updates under way finish
     # before the dispatcher's shutdown hooks close the FSM storage
     handler.register(web_app, path=webhook_path(settings.webhook_url))

@@ -27,6 +27,7 @@ _EN: dict[str, str] = {
     "cancelled": "Cancelled. Nothing was saved.",
     "nothing_to_cancel": "There is nothing to cancel.",
     "button_expired": "This button has expired.",
+    "try_again_soon": "Sorry, I could not handle that just now. Please send it again in a minute.",
     "unknown_command": "I did not understand that. /help lists your commands.",
     "not_allowed": "Sorry, that is not available to you.",
     "internal_error": "Sorry, something went wrong on our side. Please try again.",
@@ -284,6 +285,9 @@ _ES: dict[str, str] = {
     "cancelled": "Cancelado. No se ha guardado nada.",
     "nothing_to_cancel": "No hay nada que cancelar.",
     "button_expired": "Este botón ha caducado.",
+    "try_again_soon": (
+        "Lo siento, ahora no he podido atenderlo. Vuelva a enviarlo dentro de un minuto."
+    ),
     "unknown_command": "No he entendido eso. /help muestra sus comandos.",
     "not_allowed": "Lo sentimos, esa opción no está disponible para usted.",
     "internal_error": "Lo sentimos, algo ha fallado por nuestra parte. Inténtelo de nuevo.",

@@ -102,7 +102,15 @@ class HealthCheck:
 
 
 class WebhookHandler(SimpleRequestHandler):
-    """aiogram's handler, answering at once while the update is handled in the background.
+    """aiogram's handler, answering Telegram only once the update has been handled.
+
+    Handling before answering (not in the background) means a 200 promises the work is
+    done: an instance killed mid-update never answered, so Telegram delivers the update
+    again (to this instance restarted, or another one), and a database outage is
+    answered 5xx for the same reason. No inbox table is needed — Telegram already is
+    the durable inbox — and the `update_id` record (`HandledOnce`) makes the redelivery
+    of an update that was in fact finished harmless. Telegram waits up to 60 s for an
+    answer; aiogram moves an update still running after 55 s to the background.
 
     A request without the right secret token gets 401 before its body is read,
     and is counted. A body that is not a Telegram update (not JSON, or JSON that
@@ -123,7 +131,7 @@ class WebhookHandler(SimpleRequestHandler):
         **data: Any,
     ) -> None:
         super().__init__(
-            dispatcher, bot, handle_in_background=True, secret_token=secret_token, **data
+            dispatcher, bot, handle_in_background=False, secret_token=secret_token, **data
         )
         self._on_rejected = on_rejected
 

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
@@ -29,6 +31,14 @@ NAME_MAX = 64
 
 class EnrollmentError(ValueError):
     """Input that cannot be enrolled; the message is safe to show to staff."""
+
+
+class AlreadyEnrolled(EnrollmentError):
+    """This /enroll conversation already created its patient (a double tap, or another
+    instance was first): nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__("already_enrolled")
 
 
 def clean_display_name(raw: str) -> str:
@@ -60,8 +70,14 @@ async def enroll(
     language: str,
     now: datetime,
     link_ttl: timedelta,
+    enroll_key: str | None = None,
 ) -> Enrollment:
-    """Create the patient, their first session and a one-time join link, atomically."""
+    """Create the patient, their first session and a one-time join link, atomically.
+
+    `enroll_key` names the conversation at the desk; it is unique on the patient, so
+    two copies of the last tap (a double tap, two instances) create one patient and one
+    live link — the loser's insert fails and it raises `AlreadyEnrolled` (invariant 9).
+    """
     name = clean_display_name(display_name)
     if not 0 <= baseline_pain <= 10:
         raise EnrollmentError("baseline")
@@ -79,9 +95,16 @@ async def enroll(
         baseline_pain=baseline_pain,
         language=language,
         created_at=now,
+        enroll_key=enroll_key,
     )
     db.add(patient)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        if enroll_key is None:
+            raise
+        raise AlreadyEnrolled() from None
     assert patient.id is not None
     session = NeedlingSession(
         patient_id=patient.id,
@@ -170,6 +193,20 @@ async def open_join_link(
         return JoinResult(JoinOutcome.USED)
     therapist = await db.get(StaffMember, patient.therapist_id)
     if link.bound_tg_user_id is None:
+        # two accounts opening the link at once: the row count says who bound it first;
+        # the other is answered as if it came later (invariant 9)
+        bound = await db.exec(
+            update(LinkToken)
+            .where(
+                col(LinkToken.id) == link.id,
+                col(LinkToken.bound_tg_user_id).is_(None),
+                col(LinkToken.used_at).is_(None),
+            )
+            .values(bound_tg_user_id=tg_user_id)
+            .execution_options(synchronize_session=False)
+        )
+        if bound.rowcount != 1:  # nothing of ours was written; the session just closes
+            return JoinResult(JoinOutcome.OTHER_ACCOUNT)
         link.bound_tg_user_id = tg_user_id
         patient.tg_user_id = tg_user_id
         patient.language = language
@@ -182,7 +219,11 @@ async def open_join_link(
             subject_kind="patient",
             subject_id=patient.id,
         )
-        await db.commit()
+        try:
+            await db.commit()
+        except IntegrityError:  # the same account bound another patient's link meanwhile
+            await db.rollback()
+            return JoinResult(JoinOutcome.ACCOUNT_TAKEN)
     return JoinResult(JoinOutcome.ASK_CONSENT, patient, therapist)
 
 
@@ -208,6 +249,15 @@ async def decide_consent(
     stored always comes with its check-ins.
     """
     if patient.status != PatientStatus.INVITED:
+        return ConsentOutcome.NOT_PENDING
+    status = PatientStatus.ACTIVE if agree else PatientStatus.DECLINED
+    decided = await db.exec(  # two copies of the tap: whoever moves it from invited decides
+        update(Patient)
+        .where(col(Patient.id) == patient.id, col(Patient.status) == PatientStatus.INVITED)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    if decided.rowcount != 1:  # nothing of ours was written; the session just closes
         return ConsentOutcome.NOT_PENDING
     links = await db.exec(
         select(LinkToken).where(LinkToken.patient_id == patient.id, LinkToken.kind == "join")

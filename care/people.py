@@ -260,6 +260,14 @@ async def redeem_invite(
     if patient is not None:
         return InviteResult(InviteOutcome.IS_PATIENT)
     assert link.role is not None
+    taken = await db.exec(  # two openers at once: whoever spends the link first is registered
+        update(LinkToken)
+        .where(col(LinkToken.id) == link.id, col(LinkToken.used_at).is_(None))
+        .values(used_at=now, bound_tg_user_id=tg_user_id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # the other one won: answered as a late opener (invariant 9)
+        return InviteResult(InviteOutcome.USED)
     member = StaffMember(
         tg_user_id=tg_user_id,
         role=link.role,

@@ -148,10 +148,22 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
-    """Erase the patient's personal data; a tombstone row and the audit event remain."""
+async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> bool:
+    """Erase the patient's personal data; a tombstone row and the audit event remain.
+
+    Returns False, changing nothing, when another copy of the request erased them first:
+    the status moves to deleted by a conditional write whose row count decides (invariant 9).
+    """
     assert patient.id is not None
     pid = patient.id
+    won = await db.exec(
+        update(Patient)
+        .where(col(Patient.id) == pid, col(Patient.status) != PatientStatus.DELETED)
+        .values(status=PatientStatus.DELETED, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        return False
     await cancel_pending(db, patient_id=pid, reason="erased")
     alert_ids = select(Alert.id).where(Alert.patient_id == pid)
     await db.exec(delete(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
@@ -189,6 +201,7 @@ async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
         subject_id=pid,
     )
     await db.commit()
+    return True
 
 
 async def keep_note(

@@ -138,6 +138,9 @@ class Patient(SQLModel, table=True):
     created_at: datetime = _dt(nullable=False)
     consented_at: datetime | None = _dt()
     ended_at: datetime | None = _dt()
+    # the /enroll conversation that created this patient: unique, so a double tap on the
+    # baseline button (or two instances handling it) cannot enroll the patient twice
+    enroll_key: str | None = Field(default=None, max_length=32, unique=True, index=True)
 
 
 class ConsentEvent(SQLModel, table=True):
@@ -352,3 +355,15 @@ class PatientNote(SQLModel, table=True):
     # id is kept here, so passing it on copies it to the therapist (the caption is `text`)
     media_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     media_kind: str | None = Field(default=None, max_length=16)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """A webhook update already handled: Telegram redelivers what it did not see answered
+    (and a replay may come again), so an `update_id` found here is skipped. Pruned after
+    a day (Telegram keeps an update at most 24 hours)."""
+
+    __tablename__ = "processed_update"
+    update_id: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
+    )
+    handled_at: datetime = _dt(nullable=False, index=True)

@@ -125,3 +125,79 @@ async def bot_process(
                 proc.kill()
                 await proc.wait()
         log.close()
+
+
+class Pump:
+    """Feeds the fake's pending updates to one or more in-process dispatchers (instances
+    on the same database), instead of long polling — so a test decides what runs together.
+
+    Outside `together()` each update is fed as it arrives, to the first instance. Inside
+    it, updates are held; on leaving, all of them are fed at once (`asyncio.gather`), the
+    n-th to instance n modulo the count, and `together()` returns once all are handled.
+    """
+
+    def __init__(self, fake: FakeBotAPI, apps: list[App]) -> None:
+        self.fake = fake
+        self.apps = apps
+        self._holding = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _take(self) -> list[dict[str, object]]:
+        updates = list(self.fake.updates.pending)
+        for update in updates:
+            self.fake.updates.confirm_one(int(str(update["update_id"])))
+        return updates
+
+    async def _feed(self, updates: list[dict[str, object]], *, spread: bool) -> None:
+        async def one(index: int, update: dict[str, object]) -> None:
+            app = self.apps[index % len(self.apps)] if spread else self.apps[0]
+            await app.dispatcher.feed_raw_update(app.bot, update)
+
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(updates)))
+
+    async def _run(self) -> None:
+        while True:
+            async with self.fake.condition:
+                await self.fake.condition.wait_for(
+                    lambda: not self._holding and bool(self.fake.updates.pending)
+                )
+            for update in self._take():
+                await self._feed([update], spread=False)
+
+    @asynccontextmanager
+    async def together(self, *, spread: bool = True) -> AsyncIterator[None]:
+        """Hold the updates made inside the block, then feed them all concurrently."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        await self._feed(self._take(), spread=spread)
+
+
+@asynccontextmanager
+async def pumped_instances(
+    fake: FakeBotAPI, db_url: str, *, instances: int = 1, **extra: str
+) -> AsyncIterator[tuple[list[App], Pump]]:
+    """`instances` in-process apps on one database, fed by a `Pump` (no polling, no
+    background jobs: the test drives what it needs)."""
+    settings = settings_for(fake, db_url, **extra)
+    apps = [await build_app(settings) for _ in range(instances)]
+    pump = Pump(fake, apps)
+    pump.start()
+    try:
+        yield apps, pump
+    finally:
+        await pump.stop()
+        for app in apps:
+            await app.dispatcher.fsm.close()
+            await app.close()

@@ -31,16 +31,14 @@ async def invite(fake: FakeBotAPI, role_button: str, person: SimUser) -> None:
     await person.wait_for(lambda m: "registered" in (m.text or ""), after=mark)
 
 
-async def enroll(
-    fake: FakeBotAPI,
+async def enroll_to_baseline(
     staff: SimUser,
     *,
     name: str = PATIENT_NAME,
     therapist: str = "Theo Rapist",
     regions: tuple[str, ...] = ("Piriformis", "Upper back / chest wall"),
-    baseline: str = "6",
-) -> tuple[str, SentMessage, SentMessage]:
-    """Staff enrolls a patient; returns (token, the link message, the QR photo message)."""
+) -> SentMessage:
+    """Staff goes through /enroll up to the baseline question; returns that message."""
     mark = staff.mark()
     await staff.send("/enroll")
     await staff.wait_for(lambda m: "name" in (m.text or ""), after=mark)
@@ -67,7 +65,20 @@ async def enroll(
     mark = staff.mark()
     current = next(m for m in staff.inbox if m.message_id == regions_q.message_id)
     await staff.tap(current, "Done")
-    baseline_q = await staff.wait_for(lambda m: "Usual pain" in (m.text or ""), after=mark)
+    return await staff.wait_for(lambda m: "Usual pain" in (m.text or ""), after=mark)
+
+
+async def enroll(
+    fake: FakeBotAPI,
+    staff: SimUser,
+    *,
+    name: str = PATIENT_NAME,
+    therapist: str = "Theo Rapist",
+    regions: tuple[str, ...] = ("Piriformis", "Upper back / chest wall"),
+    baseline: str = "6",
+) -> tuple[str, SentMessage, SentMessage]:
+    """Staff enrolls a patient; returns (token, the link message, the QR photo message)."""
+    baseline_q = await enroll_to_baseline(staff, name=name, therapist=therapist, regions=regions)
     mark = staff.mark()
     await staff.tap(baseline_q, baseline)
     done = await staff.wait_for(lambda m: "is enrolled" in (m.text or ""), after=mark)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ from bot.identity import Actor
 from bot.links import deep_link, qr_png
 from bot.replies import close_with_choice
 from bot.texts import t
-from care.enrollment import EnrollmentError, clean_display_name, enroll
+from care.enrollment import AlreadyEnrolled, EnrollmentError, clean_display_name, enroll
 from care.people import therapists
 from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
 from flows.protocol import Protocol
@@ -115,6 +116,8 @@ def _baseline_keyboard() -> InlineKeyboardMarkup:
 async def start_enroll(message: Message, actor: Actor, state: FSMContext) -> None:
     await state.clear()
     await state.set_state(Enroll.name)
+    # names this conversation: the patient it creates carries it, once (invariant 9)
+    await state.update_data(enroll_key=secrets.token_hex(16))
     await message.answer(t("enroll_name", actor.lang))
 
 
@@ -387,7 +390,11 @@ async def got_baseline(
             language="en",
             now=clock.now(),
             link_ttl=settings.invite_ttl,
+            enroll_key=data.get("enroll_key"),
         )
+    except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
     except EnrollmentError as exc:
         await state.clear()
         await query.answer()

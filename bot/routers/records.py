@@ -66,7 +66,9 @@ async def delete_chosen(
         await query.message.answer(t("delete_kept", lang))
         return
     patient_id = patient.id
-    await records.erase(db, patient, now=clock.now())
+    if not await records.erase(db, patient, now=clock.now()):  # a second copy: as a late tap
+        await query.answer(t("button_expired", lang), show_alert=True)
+        return
     log.info("patient %s erased their data", patient_id)
     await query.answer()
     await close_with_choice(query.message, t("btn_delete_yes", lang))
