@@ -115,8 +115,7 @@ class WebhookHandler(SimpleRequestHandler):
     A request without the right secret token gets 401 before its body is read,
     and is counted. A body that is not a Telegram update (not JSON, or JSON that
     does not validate as an `Update`) gets 400 and one log line, and nothing is
-    started for it: aiogram's own handler would answer 500 with a traceback, or
-    accept it and leave a background task failing unobserved. Closing waits for the
+    started for it: aiogram's own handler would answer 500 with a traceback. Closing waits for the
     updates under way instead of closing the bot's session: the dispatcher still
     needs it to finish its sends.
     """
@@ -145,17 +144,18 @@ class WebhookHandler(SimpleRequestHandler):
         log.warning("webhook: refused a request without the right secret token")
         return False
 
-    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         update = await self._read_update(bot, request)
         if update is None:
             return web.json_response(
                 {"ok": False, "description": "Bad Request: the body is not a Telegram update"},
                 status=400,
             )
-        task = asyncio.create_task(self._feed(bot, update))
-        self._background_feed_update_tasks.add(task)
-        task.add_done_callback(self._background_feed_update_tasks.discard)
-        return web.json_response({})
+        # an outage raises through here: aiohttp answers 500 and Telegram redelivers
+        result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
+            bot, update, **self.data
+        )
+        return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
     async def _read_update(self, bot: Bot, request: web.Request) -> Update | None:
         """The request's update, or None (logged once, without the body: it may carry
@@ -175,16 +175,6 @@ class WebhookHandler(SimpleRequestHandler):
             log.warning("webhook: refused a JSON body that is not an update (%d errors)",
                         exc.error_count())
             return None
-
-    async def _feed(self, bot: Bot, update: Update) -> None:
-        """Handle one update; nothing escapes the task (the dispatcher's error handler
-        logs handler failures; this catches what happens around it)."""
-        try:
-            result = await self.dispatcher.feed_update(bot, update, **self.data)
-            if isinstance(result, TelegramMethod):
-                await self.dispatcher.silent_call_request(bot=bot, result=result)
-        except Exception as exc:
-            log.error("webhook: update %d failed (%s)", update.update_id, type(exc).__name__)
 
     async def close(self) -> None:
         tasks = set(self._background_feed_update_tasks)
