@@ -4,11 +4,11 @@ erasure, and passing their own words to their therapist."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, update
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
@@ -250,6 +250,33 @@ async def erase(
     )
     await db.commit()
     return True
+
+
+ENDED = (PatientStatus.DISCHARGED, PatientStatus.STOPPED, PatientStatus.DECLINED)
+
+
+async def erase_expired(
+    db: AsyncSession, *, retention: timedelta, now: datetime, limit: int = 100
+) -> list[int]:
+    """Retention: erase, as /delete does, the patients whose follow-up ended (discharged,
+    stopped, declined) more than `retention` ago; each in its own transaction, audited as
+    `patient_erased_retention`. Returns the ids erased (at most `limit` a pass)."""
+    cutoff = now - retention
+    ended = func.coalesce(col(Patient.ended_at), col(Patient.created_at))
+    due = (
+        await db.exec(
+            select(Patient)
+            .where(col(Patient.status).in_(list(ENDED)), ended < cutoff)
+            .order_by(col(Patient.id))
+            .limit(limit)
+        )
+    ).all()
+    erased = []
+    for patient in due:
+        assert patient.id is not None
+        if await erase(db, patient, now=now, retention=True):
+            erased.append(patient.id)
+    return erased
 
 
 async def _queue_redactions(
