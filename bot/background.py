@@ -26,6 +26,7 @@ from care.alerts import escalate_due, resend_at_opening
 from care.checkins import expire_overdue
 from care.digest import plan_digests
 from care.multi_answers import record_standing_drafts
+from care.records import erase_expired
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from scheduler.dispatcher import OutboxDispatcher
@@ -135,12 +136,20 @@ def make_background(
         async with sessions() as db:
             await plan_digests(db, now=clock.now(), default_tz=settings.clinic_timezone)
 
+    async def retention() -> None:
+        """Erase follow-ups that ended RETENTION_DAYS ago (a cheap query on most passes)."""
+        async with sessions() as db:
+            erased = await erase_expired(db, retention=settings.retention, now=clock.now())
+        for patient_id in erased:
+            log.info("patient %s erased: retention period over", patient_id)
+
     async def sweep_all() -> None:
         try:
             await drafts()
             await sweep()
             await ladder()
             await digests()
+            await retention()
         except (OSError, TimeoutError, sa_exc.TimeoutError, sa_exc.DBAPIError) as exc:
             if isinstance(exc, sa_exc.DBAPIError) and not exc.connection_invalidated:
                 raise  # a sweep failing, not the database gone: keep the traceback

@@ -61,6 +61,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line
     invite_ttl: timedelta = timedelta(hours=72)
+    # a follow-up that ended (discharge, /stop, declined) this long ago is erased
+    retention: timedelta = timedelta(days=365)
     dispatch_interval_seconds: float = 2.0
     global_rate_per_second: float = 30.0
     per_chat_rate_per_second: float = 1.0
@@ -229,6 +231,11 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
     if (raw := get("INVITE_TTL_HOURS")) is not None:
         hours = _positive_float("INVITE_TTL_HOURS", raw)
         kwargs["invite_ttl"] = timedelta(hours=hours)
+    if (raw := get("RETENTION_DAYS")) is not None:
+        days = raw.strip()
+        if not days.isdigit() or int(days) <= 0:
+            raise ConfigError(f"RETENTION_DAYS: expected a positive whole number, got {raw!r}")
+        kwargs["retention"] = timedelta(days=int(days))
     if (raw := get("DISPATCH_INTERVAL_SECONDS")) is not None:
         kwargs["dispatch_interval_seconds"] = _positive_float("DISPATCH_INTERVAL_SECONDS", raw)
     if (raw := get("SEND_RATE_PER_SECOND")) is not None:

@@ -52,7 +52,7 @@ from care.planning import (
     KIND_NOTICE,
     KIND_NUDGE,
 )
-from care.records import KIND_DISCHARGE, KIND_NOTE_MEDIA
+from care.records import KIND_DISCHARGE, KIND_ERASED_EDIT, KIND_NOTE_MEDIA
 from care.safety_reply import KIND_SAFETY_REPLY
 from care.staff import KIND_THERAPIST_CHANGED
 from flows.exercises import exercises_for_day, reminder_text
@@ -82,6 +82,8 @@ from store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+ERASED_TEXT = "[erased patient]"
 
 
 async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
@@ -160,6 +162,8 @@ class Delivery:
                 return await self._checkin_closed(row)
             if row.kind == KIND_THERAPIST_CHANGED:
                 return await self._therapist_changed(row)
+            if row.kind == KIND_ERASED_EDIT:
+                return await self._erased_edit(row)
             return Failed(f"unknown outbox kind {row.kind!r}")
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -580,6 +584,31 @@ class Delivery:
         async with self.sessions() as db:
             await self._mark_sent(db, row, copy.message_id)
         return Sent(copy.message_id)
+
+    async def _erased_edit(self, row: OutboxMessage) -> Outcome:
+        """A shown message that named a patient who was since erased becomes "[erased
+        patient]" with no buttons (a copy of their media is deleted instead).
+
+        Any refusal — too old to edit, deleted by the person, a photo — settles the row:
+        retrying cannot change it, and nothing else can be done about that message."""
+        message_id = int(row.payload.get("message_id", 0))
+        try:
+            if row.payload.get("delete"):
+                await self.bot.delete_message(chat_id=row.chat_id, message_id=message_id)
+            else:
+                await self.bot.edit_message_text(
+                    text=ERASED_TEXT, chat_id=row.chat_id, message_id=message_id
+                )
+        except TelegramBadRequest as exc:
+            async with self.sessions() as db:
+                reason = f"not redacted: {exc.message}"[:300]
+                await self._settle(db, row, OutboxState.FAILED, reason)
+            return Settled("message no longer editable")
+        finally:
+            mark_answered()
+        async with self.sessions() as db:
+            await self._mark_sent(db, row, message_id)
+        return Sent(message_id)
 
     async def _settle(
         self, db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str

@@ -4,22 +4,28 @@ erasure, and passing their own words to their therapist."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlmodel import col, select
+from sqlalchemy import delete, or_, update
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from care.alerts import AlertPolicy, raise_findings, recipients
-from care.planning import cancel_pending, cancel_scheduled_checkins, notify_therapist
+from care.alerts import KIND_ALERT, KIND_ALERT_NOTICE, AlertPolicy, raise_findings, recipients
+from care.planning import (
+    KIND_NOTICE,
+    cancel_pending,
+    cancel_scheduled_checkins,
+    notify_therapist,
+)
 from care.sessions import FOLLOWED
 from flows.triage import triage_patient_message
 from store.models import (
     Alert,
     AlertCopy,
     Answer,
+    AnswerDraft,
     Checkin,
     ConsentEvent,
     LinkToken,
@@ -35,6 +41,8 @@ from store.models import (
 KIND_DISCHARGE = "discharge"
 KIND_NOTE_MEDIA = "note_media"  # a patient's photo, voice note … copied to their therapist
 NOTE_MAX = 4000
+# what an erased patient's outbox rows keep as chat id (the column is NOT NULL): no chat
+ERASED_CHAT_ID = 0
 
 
 class RecordError(ValueError):
@@ -148,14 +156,31 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> bool:
-    """Erase the patient's personal data; a tombstone row and the audit event remain.
+# the edit that turns a shown message naming an erased patient into "[erased patient]"
+KIND_ERASED_EDIT = "erased_edit"
+# shown messages that name the patient or carry their words: alert cards and their notices,
+# notices about the patient, and copies of the media they passed on (deleted, not edited)
+_NAMING_KINDS = (KIND_ALERT, KIND_ALERT_NOTICE, KIND_NOTICE, "patient_unreachable")
 
-    Returns False, changing nothing, when another copy of the request erased them first:
-    the status moves to deleted by a conditional write whose row count decides (invariant 9).
+
+async def erase(
+    db: AsyncSession, patient: Patient, *, now: datetime, retention: bool = False
+) -> bool:
+    """Erase the patient's personal data; the tombstone row and ids-only audit events remain.
+
+    One transaction, in this order, so that nothing that names the patient survives:
+    the redaction edits of every message shown to staff that names them (alert cards and
+    their copies, notices, copied media) are queued with their message refs *before* the
+    rows holding those refs are deleted — through the outbox, so a restart cannot lose
+    them; then their rows go, and the outbox rows left of the patient lose their chat id
+    and payload. The first erasure wins (a conditional write, invariant 9): a double tap,
+    or the retention sweep racing a /delete, erases once. False if it was already done.
+
+    `retention`: the daily sweep erases a follow-up that ended RETENTION_DAYS ago; it is
+    audited as such, and the therapist is not told again.
     """
     assert patient.id is not None
-    pid = patient.id
+    pid, tg_user_id = patient.id, patient.tg_user_id
     won = await db.exec(
         update(Patient)
         .where(col(Patient.id) == pid, col(Patient.status) != PatientStatus.DELETED)
@@ -163,45 +188,131 @@ async def erase(db: AsyncSession, patient: Patient, *, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:
+        await db.rollback()
         return False
+    await _queue_redactions(db, pid, tg_user_id, now)
     await cancel_pending(db, patient_id=pid, reason="erased")
     alert_ids = select(Alert.id).where(Alert.patient_id == pid)
     await db.exec(delete(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
+    of_alerts = col(OutboxMessage.alert_id).in_(alert_ids)
     await db.exec(
         update(OutboxMessage)
-        .where(col(OutboxMessage.alert_id).in_(alert_ids))
-        .values(alert_id=None, state=OutboxState.CANCELLED)
+        .where(of_alerts, col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]))
+        .values(state=OutboxState.CANCELLED, last_error="erased")
+    )
+    await db.exec(
+        update(OutboxMessage).where(of_alerts).values(alert_id=None, payload={}, message_id=None)
     )
     await db.exec(delete(Alert).where(col(Alert.patient_id) == pid))
+    await db.exec(delete(AnswerDraft).where(col(AnswerDraft.patient_id) == pid))
     await db.exec(delete(Answer).where(col(Answer.patient_id) == pid))
+    mine = col(OutboxMessage.patient_id) == pid
+    if tg_user_id is not None:
+        mine = or_(mine, col(OutboxMessage.chat_id) == tg_user_id)
+    await db.exec(  # nothing left in flight; no chat, payload or message ref survives
+        update(OutboxMessage)
+        .where(mine, col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]))
+        .values(state=OutboxState.CANCELLED, last_error="erased")
+    )
     await db.exec(
         update(OutboxMessage)
-        .where(col(OutboxMessage.patient_id) == pid)
-        .values(checkin_id=None, payload={})
+        .where(mine)
+        .values(
+            chat_id=ERASED_CHAT_ID,
+            checkin_id=None,
+            payload={},
+            message_id=None,
+            last_error=None,
+            claimed_by=None,
+        )
     )
     await db.exec(delete(Checkin).where(col(Checkin.patient_id) == pid))
     await db.exec(delete(NeedlingSession).where(col(NeedlingSession.patient_id) == pid))
     await db.exec(delete(PatientNote).where(col(PatientNote.patient_id) == pid))
     await db.exec(delete(LinkToken).where(col(LinkToken.patient_id) == pid))
     await db.exec(delete(ConsentEvent).where(col(ConsentEvent.patient_id) == pid))
+    await db.refresh(patient)
     patient.display_name = None
     patient.tg_user_id = None
     patient.timezone = None
     patient.activities, patient.exercises = [], []
     patient.baseline_pain = 0
-    patient.status, patient.ended_at = PatientStatus.DELETED, now
-    await notify_therapist(db, patient, text_key="notice_erased", now=now)
+    patient.paused_until = None
+    if not retention:
+        await notify_therapist(db, patient, text_key="notice_erased", now=now)
     audit.record(
         db,
         now=now,
-        action="patient_erased",
-        actor_kind="patient",
-        actor_id=pid,
+        action="patient_erased_retention" if retention else "patient_erased",
+        actor_kind="system" if retention else "patient",
+        actor_id=None if retention else pid,
         subject_kind="patient",
         subject_id=pid,
     )
     await db.commit()
     return True
+
+
+ENDED = (PatientStatus.DISCHARGED, PatientStatus.STOPPED, PatientStatus.DECLINED)
+
+
+async def erase_expired(
+    db: AsyncSession, *, retention: timedelta, now: datetime, limit: int = 100
+) -> list[int]:
+    """Retention: erase, as /delete does, the patients whose follow-up ended (discharged,
+    stopped, declined) more than `retention` ago; each in its own transaction, audited as
+    `patient_erased_retention`. Returns the ids erased (at most `limit` a pass)."""
+    cutoff = now - retention
+    ended = func.coalesce(col(Patient.ended_at), col(Patient.created_at))
+    due = (
+        await db.exec(
+            select(Patient)
+            .where(col(Patient.status).in_(list(ENDED)), ended < cutoff)
+            .order_by(col(Patient.id))
+            .limit(limit)
+        )
+    ).all()
+    erased = []
+    for patient in due:
+        assert patient.id is not None
+        if await erase(db, patient, now=now, retention=True):
+            erased.append(patient.id)
+    return erased
+
+
+async def _queue_redactions(
+    db: AsyncSession, pid: int, tg_user_id: int | None, now: datetime
+) -> None:
+    """One `erased_edit` row per message shown to staff that names the patient (or is a
+    copy of their media), each shown message once. Not tied to the patient (patient_id is
+    left empty): they must survive the clearing below, and they hold only staff chats."""
+    alert_ids = select(Alert.id).where(Alert.patient_id == pid)
+    shown: dict[tuple[int, int], bool] = {}  # (chat, message) -> delete instead of edit
+    copies = await db.exec(select(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
+    for copy in copies.all():
+        shown[(copy.chat_id, copy.message_id)] = False
+    sent = await db.exec(
+        select(OutboxMessage).where(
+            or_(col(OutboxMessage.patient_id) == pid, col(OutboxMessage.alert_id).in_(alert_ids)),
+            col(OutboxMessage.kind).in_([*_NAMING_KINDS, KIND_NOTE_MEDIA]),
+            col(OutboxMessage.message_id).is_not(None),
+        )
+    )
+    for row in sent.all():
+        if row.chat_id == tg_user_id or row.message_id is None:
+            continue  # the patient's own chat is theirs
+        shown.setdefault((row.chat_id, row.message_id), row.kind == KIND_NOTE_MEDIA)
+    for (chat_id, message_id), remove in shown.items():
+        db.add(
+            OutboxMessage(
+                kind=KIND_ERASED_EDIT,
+                chat_id=chat_id,
+                payload={"message_id": message_id, "delete": remove},
+                due_at=now,
+                created_at=now,
+            )
+        )
+    await db.flush()
 
 
 async def keep_note(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -20,12 +21,34 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# Loggers that print statement parameters or result rows below these levels (a patient's
+# name, typed words, answers): aiosqlite logs every call with its arguments at DEBUG, and
+# SQLAlchemy's engine logs statements at INFO and rows at DEBUG when its logger inherits a
+# DEBUG root (LOG_LEVEL=DEBUG). Invariant 10: logs carry ids only, at any level.
+PAYLOAD_LOGGERS = {"aiosqlite": logging.INFO, "sqlalchemy.engine": logging.WARNING}
+
+
+def keep_parameters_out_of_logs() -> None:
+    """Raise the payload loggers to the levels at which they no longer print data
+    (idempotent; every engine calls it, in the bot, the sandbox and the tests alike)."""
+    for name, level in PAYLOAD_LOGGERS.items():
+        logger = logging.getLogger(name)
+        if logger.level < level:
+            logger.setLevel(level)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine tuned for the backend: WAL and a busy timeout on SQLite.
 
     WAL lets the dispatcher read while a handler writes; the busy timeout turns
     a momentary write lock into a short wait instead of an error.
+
+    ``hide_parameters``: a failing statement's exception (IntegrityError, DataError …)
+    and SQLAlchemy's own log lines would otherwise carry its parameters — a name, a
+    patient's typed words — into the log at ERROR (invariant 10).
     """
+    keep_parameters_out_of_logs()
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,61 @@ from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
 from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI
-from tests.harness import START, TOKEN, ManualWall, Running, running_bot
+from tests.harness import (
+    START,
+    TOKEN,
+    ManualWall,
+    Running,
+    assert_no_personal_data,
+    personal_words,
+    running_bot,
+)
+
+
+class _Records(logging.Handler):
+    """Keeps every record; they are formatted only at the end, when searched."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Invariant 10 for every end-to-end test (those that use the fake Bot API): every
+    log record of every logger, at DEBUG and up, is searched for the names and words the
+    simulated people typed (and the hostile names of tests/journey.py); one found fails
+    the test. Records are only formatted at the end, so the run itself stays as fast."""
+    if "fake" not in request.fixturenames:
+        yield
+        return
+    fake: FakeBotAPI = request.getfixturevalue("fake")  # so it is torn down after this
+    workdir = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    handler = _Records()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    words = personal_words(fake)
+    formatter = logging.Formatter()
+    leaks = []
+    for record in handler.records:
+        line = formatter.format(record)
+        leaks += [(record.name, word) for word in words if word in line]
+    assert not leaks, f"personal data in the log (logger, word): {leaks[:5]}"
+    if workdir is not None:  # the real `python -m bot`'s output (tests.harness.bot_process)
+        process_log = workdir / "bot.log"
+        if process_log.exists():
+            text = process_log.read_text(encoding="utf-8", errors="replace")
+            assert_no_personal_data(text, fake, where=str(process_log))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

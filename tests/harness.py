@@ -27,6 +27,37 @@ START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# what people type that the log must never show: patients' names (tests/journey.py and
+# tests/hostile_support.py) and their words to the therapist
+SENSITIVE_WORDS = (
+    "Zoë <O'Brien> & 🦵",
+    "O'Brien",
+    "Omar <b>Two</b>",
+    "my leg feels odd",
+    "me duele <mucho> & más",
+)
+
+
+def personal_words(fake: FakeBotAPI) -> set[str]:
+    """The hostile names and typed words of a test: the fixed ones above, and whatever the
+    simulated people typed in that test (texts and captions of six characters or more
+    that are not commands — shorter ones, such as a time "20:30", are not personal)."""
+    words = set(SENSITIVE_WORDS)
+    for conversation in [*fake.users.values(), *fake.groups.values()]:
+        for message in conversation.posted.values():
+            for key in ("text", "caption"):
+                value = str(message.get(key) or "").strip()
+                if len(value) >= 6 and not value.startswith("/"):
+                    words.add(value)
+    return words
+
+
+def assert_no_personal_data(text: str, fake: FakeBotAPI, *, where: str) -> None:
+    """`text` (a process's log, a table dump …) holds none of `personal_words(fake)`."""
+    found = sorted(w for w in personal_words(fake) if w in text)
+    assert not found, f"personal data in {where}: {found[:5]}"
+
+
 def settings_for(fake: FakeBotAPI, db_url: str, **extra: str) -> Settings:
     env = {
         "BOT_TOKEN": fake.token,
