@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test` (docs/benchmarks.md, "Test suite", says why this many)
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint bench clean
 
@@ -22,7 +24,7 @@ lint: $(STAMP)
 	$(PY) -m mypy bot flows scheduler store care sandbox
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(PY) bench/dispatch.py
