@@ -13,6 +13,25 @@ from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_u
 from tests.fakebot import FakeBotAPI
 from tests.harness import START, TOKEN, ManualWall, Running, running_bot
 
+# The longest modules (docs/benchmarks.md, "Test suite"), started first: with pytest-xdist
+# the run ends when its last long test does, so a long test picked up near the end of the
+# queue would run alone on one worker while the others sit idle. Only the order changes.
+LONGEST_FIRST = (
+    "test_property_safety_net.py",
+    "test_scale_pg.py",
+    "test_e2e_process.py",
+    "test_e2e_process_scheduling.py",
+    "test_sandbox_browser.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
