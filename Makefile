@@ -12,6 +12,8 @@ DEV_LOCK := requirements-dev.lock
 # and the dev lock is constrained by the runtime one, so the two never disagree.
 COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --extra postgres --extra redis
+# pytest-xdist workers for `make test` (docs/benchmarks.md, "Test suite", says why this many)
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint lock bench clean
 
@@ -40,7 +42,7 @@ lint: $(STAMP)
 	$(PY) -m mypy bot flows scheduler store care sandbox
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # Regenerate both locks after changing dependencies in pyproject.toml. Pins already in
 # the locks are kept unless the change needs others; `UV_OFFLINE=1 make lock` resolves

@@ -68,6 +68,25 @@ def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
             text = process_log.read_text(encoding="utf-8", errors="replace")
             assert_no_personal_data(text, fake, where=str(process_log))
 
+# The longest modules (docs/benchmarks.md, "Test suite"), started first: with pytest-xdist
+# the run ends when its last long test does, so a long test picked up near the end of the
+# queue would run alone on one worker while the others sit idle. Only the order changes.
+LONGEST_FIRST = (
+    "test_property_safety_net.py",
+    "test_scale_pg.py",
+    "test_e2e_process.py",
+    "test_e2e_process_scheduling.py",
+    "test_sandbox_browser.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:

@@ -14,6 +14,10 @@ from tests.fakebot import FakeBotAPI
 from tests.harness import running_bot
 from tests.population import THERAPIST_TG, populate
 
+# Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
+# on one worker, one after another, so two bursts never share the cores (xdist_group).
+pytestmark = pytest.mark.xdist_group("telegram-limits")
+
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 
 

@@ -248,8 +248,9 @@ class World:
 
     async def next_due(self) -> datetime | None:
         """The earliest moment something falls due: a pending row or an open check-in's end."""
-        engine = create_engine(self.url)
-        async with session_factory(engine)() as db:
+        # the running bot's own sessions: a new engine per step cost more than the step
+        assert self.running is not None
+        async with self.running.app.sessions() as db:
             row = (
                 await db.exec(
                     select(func.min(OutboxMessage.due_at)).where(
@@ -265,7 +266,6 @@ class World:
                     select(func.min(Alert.next_escalation_at)).where(Alert.state == "open")
                 )
             ).first()
-        await engine.dispose()
         times = [t for t in (row, expiry, escalation) if t is not None]
         return min(times) if times else None
 

@@ -79,7 +79,12 @@ from tests.test_e2e_faults import midday_zone
 THERAPIST_TG, STAFF_TG = 2000, 2001
 H3_INTRO = "A quick check a few hours after your treatment."
 
-pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
+# Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
+# on one worker, one after another, so two bursts never share the cores (xdist_group).
+pytestmark = [
+    pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON),
+    pytest.mark.xdist_group("telegram-limits"),
+]
 
 
 # ------------------------------------------------------------------------------ fixtures

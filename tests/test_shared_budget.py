@@ -45,6 +45,11 @@ BOT_ID = int(TOKEN.split(":", 1)[0])
 PATIENTS = 120
 REDIS_SKIP_REASON = "TEST_REDIS_URL is not set: shared-budget tests skipped"
 
+# Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
+# on one worker, one after another, so two bursts never share the cores (xdist_group).
+# Both cases here also clear the same bot's budget keys in Redis, so they must not overlap.
+pytestmark = pytest.mark.xdist_group("telegram-limits")
+
 needs_postgres = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
 needs_redis = pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason=REDIS_SKIP_REASON)
 
