@@ -10,7 +10,7 @@ import pytest
 
 from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
-from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
+from tests.dbutil import PG_SKIP_REASON, drop_templates, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI
 from tests.harness import (
     START,
@@ -86,6 +86,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: every other test keeps its place
+
+
+def pytest_sessionfinish() -> None:
+    drop_templates()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -87,6 +87,15 @@ def _drop_pg_template(base_url: str, name: str) -> None:
     asyncio.run(_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def drop_templates() -> None:
+    """Drop this process's PostgreSQL templates (pytest_sessionfinish: an xdist worker
+    leaves without running atexit handlers)."""
+    with _lock:
+        for base_url, name in list(_pg_templates.items()):
+            _drop_pg_template(base_url, name)
+            del _pg_templates[base_url]
+
+
 async def _ensure_database(url: str) -> None:
     """Create `url`'s database if it is missing (through the server's `postgres` one)."""
     name = make_url(url).database

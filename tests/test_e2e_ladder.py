@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import select
 
 from store.db import create_engine, session_factory
@@ -16,6 +17,11 @@ from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
 from tests.test_e2e_checkins import answer_step
 from tests.test_e2e_faults import midday_zone
+
+# The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
+# behind protocol time. With pytest-xdist these run on one worker, one after another
+# (xdist_group), so two such processes never compete with each other.
+pytestmark = pytest.mark.xdist_group("scaled-time")
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 ADMIN, THERAPIST, STAFF, PATIENT, GROUP = 1000, 2000, 3000, 4000, -100555

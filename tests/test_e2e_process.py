@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import func, select
 
 from store.db import create_engine, session_factory
@@ -22,6 +23,11 @@ from tests.test_e2e_faults import checkins_received, midday_zone
 from tests.test_e2e_ladder import protocol_now
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
+# The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
+# behind protocol time. With pytest-xdist these run on one worker, one after another
+# (xdist_group), so two such processes never compete with each other.
+pytestmark = pytest.mark.xdist_group("scaled-time")
+
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import select
 
 from scheduler.clock import Clock
@@ -25,6 +26,11 @@ from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import bot_process
 from tests.population import THERAPIST_TG, populate
 from tests.test_e2e_checkins import answer_step
+
+# The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
+# behind protocol time. With pytest-xdist these run on one worker, one after another
+# (xdist_group), so two such processes never compete with each other.
+pytestmark = pytest.mark.xdist_group("scaled-time")
 
 MADRID = ZoneInfo("Europe/Madrid")
 PATIENT_TG = 10_000
