@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -19,10 +21,11 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlmodel import select
 
+from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Checkin, Patient, PatientNote
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID, ManualWall, Running
+from tests.harness import ADMIN_ID, START, ManualWall, Running, running_bot
 from tests.journey import enroll, invite, join_and_consent
 
 THERAPIST, OTHER_THERAPIST, STAFF = 2000, 2001, 3000
@@ -168,3 +171,19 @@ async def build_clinic(bot: Running, wall: ManualWall, db_url: str) -> Clinic:
         other_alert_id=ids["other_alert"],
         therapist_ids=(ids["patient"].therapist_id, ids["other_patient"].therapist_id),
     )
+
+
+@asynccontextmanager
+async def clinic_at_rest(fake: FakeBotAPI, db_url: str) -> AsyncIterator[Clinic]:
+    """A running bot with `build_clinic`'s people, on a manual wall clock: the background
+    passes run only when a test asks (run_once), so nothing moves by itself; no pause
+    between two messages to one chat (this fake does not limit rates)."""
+    wall = ManualWall(START)
+    async with running_bot(
+        fake,
+        db_url,
+        clock=Clock(wall=wall),
+        DISPATCH_INTERVAL_SECONDS="3600",
+        SEND_RATE_PER_CHAT_PER_SECOND="1000",
+    ) as bot:
+        yield await build_clinic(bot, wall, db_url)

@@ -12,27 +12,18 @@ from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 
 from bot.delivery import ERASED_TEXT
-from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import AuditEvent, OutboxMessage, Patient, PatientStatus
 from tests.fakebot import FakeBotAPI
-from tests.harness import START, ManualWall, running_bot
-from tests.hostile_support import OTHER_PATIENT, Clinic, build_clinic
+from tests.hostile_support import OTHER_PATIENT, Clinic, clinic_at_rest
 
 CAPTION = "mi rodilla hinchada"
 
 
 @pytest.fixture
 async def clinic(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Clinic]:
-    wall = ManualWall(START)
-    async with running_bot(
-        fake,
-        sqlite_url,
-        clock=Clock(wall=wall),
-        DISPATCH_INTERVAL_SECONDS="3600",
-        SEND_RATE_PER_CHAT_PER_SECOND="1000",
-    ) as bot:
-        yield await build_clinic(bot, wall, sqlite_url)
+    async with clinic_at_rest(fake, sqlite_url) as clinic:
+        yield clinic
 
 
 async def _dump(db_url: str) -> list[tuple[str, dict[str, Any]]]:

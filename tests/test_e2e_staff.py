@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlmodel import select
 
-from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, AuditEvent, Patient, StaffMember
 from tests.fakebot import FakeBotAPI, SimUser
-from tests.harness import ADMIN_ID, START, ManualWall, running_bot
-from tests.hostile_support import Clinic, build_clinic
+from tests.harness import ADMIN_ID, running_bot
+from tests.hostile_support import Clinic, clinic_at_rest
 from tests.test_e2e_enrollment import snapshot
 
 ACCESS_OFF = "Your access has been turned off"
@@ -20,15 +19,8 @@ ACCESS_OFF = "Your access has been turned off"
 
 @pytest.fixture
 async def clinic(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Clinic]:
-    wall = ManualWall(START)
-    async with running_bot(
-        fake,
-        sqlite_url,
-        clock=Clock(wall=wall),
-        DISPATCH_INTERVAL_SECONDS="3600",
-        SEND_RATE_PER_CHAT_PER_SECOND="1000",
-    ) as bot:
-        yield await build_clinic(bot, wall, sqlite_url)
+    async with clinic_at_rest(fake, sqlite_url) as clinic:
+        yield clinic
 
 
 async def audit_actions(db_url: str) -> list[tuple[str, int | None]]:

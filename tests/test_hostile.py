@@ -26,10 +26,8 @@ from bot import callbacks as cb
 from bot.commands import DESCRIPTIONS
 from bot.routers.patient import REMINDER_CHOICES
 from bot.typed import has_control
-from scheduler.clock import Clock
 from tests.fakebot import FakeBotAPI, SimUser
-from tests.harness import ManualWall, running_bot
-from tests.hostile_support import Clinic, build_clinic
+from tests.hostile_support import Clinic, clinic_at_rest
 from tests.journey import enroll
 from tests.test_e2e_enrollment import snapshot
 
@@ -62,17 +60,8 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
 
 @pytest.fixture
 async def clinic(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Clinic]:
-    wall = ManualWall(START)
-    # the background passes run only when a test asks (run_once): nothing moves by itself;
-    # no pause between two alerts to one therapist (the fake does not limit rates)
-    async with running_bot(
-        fake,
-        sqlite_url,
-        clock=Clock(wall=wall),
-        DISPATCH_INTERVAL_SECONDS="3600",
-        SEND_RATE_PER_CHAT_PER_SECOND="1000",
-    ) as bot:
-        yield await build_clinic(bot, wall, sqlite_url)
+    async with clinic_at_rest(fake, sqlite_url) as clinic:
+        yield clinic
 
 
 @pytest.fixture
