@@ -99,8 +99,12 @@ async def test_webhook_mode_end_to_end(fake: FakeBotAPI, tmp_path: Path) -> None
                 ) as resp:
                     assert resp.status == 401
         # a real update after them: once it is answered, the forged ones had their chance
+        answered = len(fake.webhook.deliveries)
         await admin.send("/help")
         await admin.wait_for(lambda m: "/invite" in m.text, timeout=60)
+        # the reply goes out before the update is recorded as handled: wait for the
+        # webhook's answer to the delivery, which comes after that record
+        await fake.wait_until(lambda: len(fake.webhook.deliveries) > answered, timeout=30)
         assert not any(r.params.get("chat_id") == STRANGER for r in fake.requests)
         assert fake.user(STRANGER).inbox == []
         after = await snapshot(db_url)
