@@ -95,15 +95,27 @@ class ManualWall:
 
 @asynccontextmanager
 async def running_bot(
-    fake: FakeBotAPI, db_url: str, *, clock: Clock | None = None, **extra: str
+    fake: FakeBotAPI,
+    db_url: str,
+    *,
+    clock: Clock | None = None,
+    handle_as_tasks: bool = True,
+    **extra: str,
 ) -> AsyncIterator[Running]:
-    """The real dispatcher polling the fake, in this event loop."""
+    """The real dispatcher polling the fake, in this event loop.
+
+    With ``handle_as_tasks=False`` aiogram handles each batch before it asks for the
+    next one, so an update the fake no longer holds as pending has been handled: a test
+    can wait for exactly that (`FakeBotAPI.updates.pending` empty) instead of a timeout.
+    """
     settings = settings_for(fake, db_url, **extra)
     app = await build_app(settings, clock=clock)
     background = make_background(app.bot, app.sessions, app.protocol, settings, app.clock)
     background.start()
     task = asyncio.create_task(
-        app.dispatcher.start_polling(app.bot, handle_signals=False, polling_timeout=1)
+        app.dispatcher.start_polling(
+            app.bot, handle_signals=False, polling_timeout=1, handle_as_tasks=handle_as_tasks
+        )
     )
     try:
         yield Running(app=app, fake=fake, background=background)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -234,6 +235,10 @@ class World:
                 clock=Clock(wall=self.wall),
                 DISPATCH_INTERVAL_SECONDS="3600",
                 ALERT_CHAT_ID=str(GROUP),
+                # this fake does not hold the bot to Telegram's 1/s per chat (the rate-limit
+                # tests do); at 1/s each dispatch pass waited out the pace in wall time
+                SEND_RATE_PER_CHAT_PER_SECOND="50",
+                handle_as_tasks=False,  # so `settled` knows when a tap has been handled
             )
         )
 
@@ -241,6 +246,16 @@ class World:
         await self.stack.aclose()
         self.stack = contextlib.AsyncExitStack()
         self.running = None
+
+    async def settled(self) -> None:
+        """Wait until the bot has handled every update sent so far.
+
+        The bot polls with ``handle_as_tasks=False``: it asks for the next updates
+        (confirming these) only once it has handled them, so nothing pending means
+        every reply a tap or message will get has been sent. A stale tap that only
+        gets a toast is then known to be over at once, not after a timeout.
+        """
+        await self.fake.wait_until(lambda: not self.fake.updates.pending, timeout=30)
 
     async def run_once(self) -> None:
         assert self.running is not None
@@ -292,17 +307,15 @@ def shown(patient: SimUser) -> list[SentMessage]:
 async def tap_and_settle(world: World, message: SentMessage, label: str) -> None:
     """Tap, then finish a multi-select question with Done if it has one."""
     patient = world.patient
-    mark = patient.mark()
     await patient.tap(message, label)
-    await patient.wait_for(lambda m: True, after=mark, timeout=5)
+    await world.settled()
     current = patient.message(message.message_id)
     if current is not None and current.reply_markup:
         labels = [b for row in current.buttons() for b in row]
         done = [b for b in labels if b.lower().startswith("done")]
         if done and any(b.startswith(("☑", "✅")) for b in labels):
-            mark = patient.mark()
             await patient.tap(current, done[0])
-            await patient.wait_for(lambda m: True, after=mark, timeout=5)
+            await world.settled()
 
 
 def red_label(label: str, question: str) -> bool:
@@ -346,13 +359,6 @@ async def red_tap(world: World, pick: int) -> None:
         ]
         if done:
             await tap_stale(world, message_id, done[0])
-    if first:
-        with contextlib.suppress(TimeoutError):
-            await patient.wait_for(
-                lambda m: EMERGENCY in m.text and "emergency" in m.text.lower(),
-                after=p_mark,
-                timeout=3,
-            )
     got = emergency_texts(patient, p_mark)
     assert len(got) == (1 if first else 0), (
         f"red-flag tap {label!r} (first={first}) got {len(got)} emergency texts; "
@@ -368,11 +374,8 @@ async def red_tap(world: World, pick: int) -> None:
 
 
 async def tap_stale(world: World, message_id: int, data: str) -> None:
-    patient = world.patient
-    mark = patient.mark()
-    await patient.tap_data(message_id, data)
-    with contextlib.suppress(TimeoutError):
-        await patient.wait_for(lambda m: True, after=mark, timeout=3)
+    await world.patient.tap_data(message_id, data)
+    await world.settled()
 
 
 async def any_tap(world: World, pick: int, button: int) -> None:
@@ -395,8 +398,12 @@ COURSE_INTROS = ("your weekly",)
 async def until_course(world: World) -> None:
     start = world.wall.current
     mark = world.patient.mark()
-    for _ in range(10 * 24):
-        await world.advance(60)
+    while world.wall.current < start + timedelta(days=10):
+        # straight to the next moment anything falls due (an hour at most), not hour by hour
+        due = await world.next_due()
+        step = timedelta(hours=1) if due is None else due - world.wall.current
+        minutes = min(60, max(1, math.ceil(step.total_seconds() / 60)))
+        await world.advance(minutes)
         if any(
             m.seq > mark and m.text.lower().startswith(COURSE_INTROS) for m in world.patient.inbox
         ):
@@ -460,13 +467,11 @@ async def new_session(world: World, minutes_ago: int) -> None:
 
 async def say(world: World, what: str) -> None:
     patient = world.patient
-    mark = patient.mark()
     if what == "photo":
         await patient.send_photo()
     else:
         await patient.send(what)
-    with contextlib.suppress(TimeoutError):
-        await patient.wait_for(lambda m: True, after=mark, timeout=3)
+    await world.settled()
 
 
 async def run_event(world: World, event: Event) -> None:
@@ -493,10 +498,8 @@ async def run_event(world: World, event: Event) -> None:
         mark = patient.mark()
         await patient.send("/pause")
         ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark, timeout=5)
-        mark = patient.mark()
         await patient.tap(ask, ask.buttons()[0][0])
-        with contextlib.suppress(TimeoutError):
-            await patient.wait_for(lambda m: True, after=mark, timeout=3)
+        await world.settled()
         if world.paused_since is None:
             world.paused_since = world.wall.current
         world.log.append(f"pause at {world.wall.current}")
@@ -514,18 +517,16 @@ async def run_event(world: World, event: Event) -> None:
         if event.passed:
             offers = [m for m in patient.inbox if m.seq > mark and m.reply_markup and m.buttons()]
             if offers:
-                with contextlib.suppress(ValueError, TimeoutError):
+                with contextlib.suppress(ValueError):
                     await tap_and_settle(world, offers[-1], offers[-1].buttons()[0][0])
     elif isinstance(event, Acknowledge):
         therapist = world.therapist
         cards = [m for m in shown(therapist) if "Acknowledge" in str(m.buttons())]
         if cards:
             card = cards[event.pick % len(cards)]
-            mark = therapist.mark()
             with contextlib.suppress(ValueError):
                 await therapist.tap(card, "Acknowledge")
-                with contextlib.suppress(TimeoutError):
-                    await therapist.wait_for(lambda m: True, after=mark, timeout=3)
+                await world.settled()
 
 
 def _paused_during(world: World, start: datetime, end: datetime) -> bool:
