@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +22,21 @@ from tests.harness import (
     personal_words,
     running_bot,
 )
+
+
+def _worker_redis_url() -> None:
+    """Under pytest-xdist, each worker gets a Redis database of its own: ``TEST_REDIS_URL``'s
+    index minus the worker's number (gw0 keeps it, gw1 the one below …). Workers sharing
+    one index cleared each other's keys (the shared-budget and Redis FSM tests)."""
+    url, worker = os.environ.get("TEST_REDIS_URL"), os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker or not worker.startswith("gw"):
+        return
+    base, _, index = url.rpartition("/")
+    number = int(index) if index.isdigit() else 0
+    os.environ["TEST_REDIS_URL"] = f"{base}/{(number - int(worker[2:])) % 16}"
+
+
+_worker_redis_url()
 
 
 class _Records(logging.Handler):
