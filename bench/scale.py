@@ -361,6 +361,7 @@ async def child() -> None:
 async def measure(url: str, fake_url: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
     env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake_url, DATABASE_URL=url,
+               CLINIC_PHONE="+34 900 000 000", EMERGENCY_NUMBER="112",
                CLINIC_TIMEZONE=ZONE, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
     spawned = time.monotonic()
     proc = await asyncio.create_subprocess_exec(

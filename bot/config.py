@@ -47,7 +47,8 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     clinic_name: str = "our clinic"
     clinic_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    clinic_phone: str | None = None
+    # both required in live mode (load_settings); these values are only the sandbox's demo
+    clinic_phone: str = "+34 910 000 000"
     emergency_number: str = "112"
     protocol_file: Path | None = None
     time_scale: float = 1.0
@@ -258,4 +259,11 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         raise ConfigError(
             "HEALTH_PORT: must differ from WEBHOOK_PORT (/metrics is never on the public port)"
         )
+    if kwargs["bot_token"]:  # live: what patients are told to call is never a guess
+        for name, example in (("CLINIC_PHONE", "+34 900 000 000"), ("EMERGENCY_NUMBER", "112")):
+            if get(name) is None:
+                raise ConfigError(
+                    f"{name}: required for a live bot (the number patients are told to call), "
+                    f"e.g. {name}={example}"
+                )
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -700,7 +700,7 @@ def safety_reply_text(
     advice): the emergency text when the findings send the patient there."""
     values = {
         "emergency_number": settings.emergency_number,
-        "clinic_phone": settings.clinic_phone or settings.clinic_name,
+        "clinic_phone": settings.clinic_phone,
         "clinic_name": settings.clinic_name,
     }
     tier = Tier.URGENT if payload.get("emergency") else Tier(str(payload.get("tier")))

@@ -36,7 +36,12 @@ _LIVE_ONLY = (
     "LOG_FORMAT",
 )
 # Sandbox defaults that make the preview feel immediate; the environment may override.
-_DEFAULTS = {"DISPATCH_INTERVAL_SECONDS": "1"}
+# the demo clinic's numbers (a live bot must set its own: bot/config.py requires them)
+_DEFAULTS = {
+    "DISPATCH_INTERVAL_SECONDS": "1",
+    "CLINIC_PHONE": "+34 910 000 000",
+    "EMERGENCY_NUMBER": "112",
+}
 
 
 @dataclass(frozen=True)

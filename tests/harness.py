@@ -22,6 +22,8 @@ from tests.fakebot import FakeBotAPI
 
 ADMIN_ID = 1000
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"  # the fake's bot token in tests
+#: the least a live bot starts with: its token and the two numbers patients are told to call
+LIVE = {"BOT_TOKEN": TOKEN, "CLINIC_PHONE": "+34 900 123 456", "EMERGENCY_NUMBER": "112"}
 # Monday 23 November 2026, 10:00 in Madrid (UTC+1): the clinic day the e2e tests start on
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +138,8 @@ def process_env(fake: FakeBotAPI, db_url: str, **extra: str) -> dict[str, str]:
         ADMIN_IDS=str(ADMIN_ID),
         CLINIC_NAME="Clínica Río & Mar",
         CLINIC_TIMEZONE="Europe/Madrid",
+        CLINIC_PHONE="+34 900 123 456",
+        EMERGENCY_NUMBER="112",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

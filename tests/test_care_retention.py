@@ -12,7 +12,7 @@ from bot.config import ConfigError, load_settings
 from care.records import erase_expired
 from store.db import SessionFactory
 from store.models import AuditEvent, Patient, PatientStatus, Role, StaffMember
-from tests.harness import TOKEN
+from tests.harness import LIVE
 
 ENDED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 RETENTION = timedelta(days=365)
@@ -86,10 +86,10 @@ async def test_retention_erases_ended_follow_ups_after_the_period(
 @pytest.mark.parametrize("raw", ["0", "-3", "a year", "1.5"])
 def test_retention_days_must_be_a_positive_whole_number(raw: str) -> None:
     with pytest.raises(ConfigError, match=r"^RETENTION_DAYS: expected a positive whole number"):
-        load_settings({"BOT_TOKEN": TOKEN, "RETENTION_DAYS": raw})
+        load_settings({**LIVE, "RETENTION_DAYS": raw})
 
 
 def test_retention_days_default_and_value() -> None:
-    assert load_settings({"BOT_TOKEN": TOKEN}).retention == timedelta(days=365)
-    thirty = load_settings({"BOT_TOKEN": TOKEN, "RETENTION_DAYS": "30"})
+    assert load_settings(LIVE).retention == timedelta(days=365)
+    thirty = load_settings({**LIVE, "RETENTION_DAYS": "30"})
     assert thirty.retention == timedelta(days=30)

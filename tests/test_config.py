@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, MissingTokenError, load_settings
-
-TOKEN = "123456:TEST-TOKEN-abcdefghij"
+from tests.harness import LIVE, TOKEN
 
 
 def test_defaults() -> None:
-    settings = load_settings({"BOT_TOKEN": TOKEN})
+    settings = load_settings(LIVE)
     assert settings.database_url == "sqlite+aiosqlite:///careloop.db"
     assert settings.clinic_timezone.key == "UTC"
     assert settings.emergency_number == "112"
@@ -56,27 +55,57 @@ def test_missing_token() -> None:
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
-    env = {"BOT_TOKEN": TOKEN, name: value}
+    env = {**LIVE, name: value}
     with pytest.raises(ConfigError) as info:
         load_settings(env)
     assert str(info.value).startswith(expected)
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("missing", ["CLINIC_PHONE", "EMERGENCY_NUMBER"])
+def test_live_bot_needs_the_numbers_patients_call(missing: str) -> None:
+    """No clinic phone once made a 9/10 patient read "call the clinic on our clinic", and
+    the emergency number silently defaulted to 112 (clinical.md, "What the patient is
+    told"): a live bot does not start without either."""
+    env = {k: v for k, v in LIVE.items() if k != missing}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert str(info.value).startswith(f"{missing}: required for a live bot")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=f"{missing}: required"):
+        load_settings({**env, missing: "  "})  # blank is missing too
+
+
+def test_sandbox_ships_demo_numbers(tmp_path: Path) -> None:
+    from sandbox.config import SandboxConfig
+
+    config = SandboxConfig(db_path=tmp_path / "sandbox.db")
+    settings = config.settings(api_url="http://127.0.0.1:1", token=TOKEN, admin_id=1)
+    assert settings.clinic_phone and settings.emergency_number == "112"
+
+
+def test_live_start_without_the_clinic_phone_prints_one_line(tmp_path: Path) -> None:
+    result = _run_bot({"BOT_TOKEN": TOKEN, "EMERGENCY_NUMBER": "112"}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("careloop: configuration error: CLINIC_PHONE: required")
+
+
 def test_webhook_needs_a_secret() -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET: required"):
-        load_settings({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example.org/hook"})
+        load_settings({**LIVE, "WEBHOOK_URL": "https://bot.example.org/hook"})
 
 
 def test_webhook_secret_of_32_characters_is_taken() -> None:
     secret = "a" * 32
-    settings = load_settings({"BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": secret})
+    settings = load_settings({**LIVE, "WEBHOOK_SECRET": secret})
     assert settings.webhook_secret == secret
 
 
 def test_metrics_port_cannot_be_the_webhook_port() -> None:
     env = {
-        "BOT_TOKEN": TOKEN,
+        **LIVE,
         "WEBHOOK_URL": "https://bot.example.org/hook",
         "WEBHOOK_SECRET": "s" * 40,
         "WEBHOOK_PORT": "8443",
@@ -157,7 +186,7 @@ def test_broken_protocol_file_stops_the_start(tmp_path: Path) -> None:
     broken.write_text("[protocol\n")
     result = _run_bot(
         {
-            "BOT_TOKEN": TOKEN,
+            **LIVE,
             "PROTOCOL_FILE": str(broken),
             "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         },

@@ -26,7 +26,7 @@ from store.db import SessionFactory, create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Alert, AlertState, Checkin, CheckinState, OutboxMessage, OutboxState
 from tests.fakebot import FakeBotAPI
-from tests.harness import TOKEN, bot_process
+from tests.harness import LIVE, bot_process
 from tests.population import populate
 from tests.test_dispatcher import (
     NOW,
@@ -256,8 +256,8 @@ def test_json_log_lines_parse() -> None:
 
 
 def test_log_format_setting() -> None:
-    assert load_settings({"BOT_TOKEN": TOKEN}).log_format == "text"
-    settings = load_settings({"BOT_TOKEN": TOKEN, "LOG_FORMAT": "JSON"})
+    assert load_settings(LIVE).log_format == "text"
+    settings = load_settings({**LIVE, "LOG_FORMAT": "JSON"})
     assert settings.log_format == "json"
     root = logging.getLogger()
     handler = logging.StreamHandler(io.StringIO())
@@ -283,7 +283,7 @@ def test_new_settings_name_the_variable(name: str, value: str, expected: str) ->
     from bot.config import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        load_settings({"BOT_TOKEN": TOKEN, name: value})
+        load_settings({**LIVE, name: value})
     assert str(info.value).startswith(expected)
 
 

@@ -116,7 +116,7 @@ async def answer_tapped(
     )
     values = {
         "emergency_number": settings.emergency_number,
-        "clinic_phone": settings.clinic_phone or settings.clinic_name,
+        "clinic_phone": settings.clinic_phone,
         "clinic_name": settings.clinic_name,
     }
     tier = Tier.URGENT if result.emergency else result.tier

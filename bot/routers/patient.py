@@ -347,7 +347,7 @@ async def _ask_symptom_questions(
             t(
                 "symptom_unavailable",
                 lang,
-                phone=settings.clinic_phone or settings.clinic_name,
+                phone=settings.clinic_phone,
                 emergency=settings.emergency_number,
             ),
         )
