@@ -47,7 +47,9 @@ async def run(config: SandboxConfig, stop: asyncio.Event | None = None) -> None:
             await sandbox.start()
             print(
                 f"careloop sandbox: open http://{config.web_host}:{port} "
-                f"(front desk, patient and therapist side by side; Ctrl-C stops)",
+                f"(front desk, patient and therapist side by side; Ctrl-C stops)\n"
+                f"From another machine: ssh -L {port}:127.0.0.1:{port} <this machine>, "
+                f"then open http://127.0.0.1:{port} there.",
                 flush=True,
             )
             await stop.wait()
@@ -78,7 +80,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         print(f"careloop: configuration error: {exc}", file=sys.stderr)
         return 2
-    level = (values.get("LOG_LEVEL") or "INFO").strip().upper()
+    # a person trying the product reads the two lines above, not migrations and updates;
+    # LOG_LEVEL=INFO shows what the bot does
+    level = (values.get("LOG_LEVEL") or "WARNING").strip().upper()
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

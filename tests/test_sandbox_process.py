@@ -63,6 +63,11 @@ async def test_without_a_token_the_sandbox_starts_and_says_how_to_go_live(
     output = "".join(await _start_and_stop(tmp_path, {}))
     assert "@BotFather" in output and ".env" in output
     assert "Traceback" not in output
+    # what a person needs, not the machinery: no migration or polling chatter, and how to
+    # reach the page from the machine they sit at
+    assert "alembic" not in output and "Running upgrade" not in output
+    assert "Start polling" not in output
+    assert "ssh -L" in output
     assert (tmp_path / "careloop-sandbox.db").is_file()
     assert not (tmp_path / "careloop.db").exists()  # a live database is never touched
 
