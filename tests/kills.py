@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import col, func, select
 
-from tests.fakebot import FakeBotAPI, RecordedRequest
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState
+from tests.fakebot import FakeBotAPI, RecordedRequest
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,8 @@ from sqlmodel import col, select
 from bot.app import make_bot
 from bot.background import Background, make_background
 from bot.callbacks import AnswerCb
-from care.alerts import KIND_ALERT, AlertPolicy, escalate_due
-from care.digest import KIND_DIGEST, plan_digests
-from care.planning import KIND_CHECKIN
+from care.alerts import AlertPolicy, escalate_due
+from care.digest import plan_digests
 from flows.loader import load_protocol
 from flows.planner import plan_session_checkins
 from flows.triage import Tier
@@ -65,6 +64,7 @@ from store.models import (
     Checkin,
     CheckinState,
     NeedlingSession,
+    OutboxKind,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -205,7 +205,7 @@ async def add_due_patients(
         db.add_all(
             [
                 OutboxMessage(
-                    kind=KIND_CHECKIN,
+                    kind=OutboxKind.CHECKIN,
                     chat_id=ident(patient.tg_user_id),
                     patient_id=patient.id,
                     checkin_id=checkin.id,
@@ -351,7 +351,7 @@ async def test_instances_send_every_due_row_exactly_once(
         rows = (
             await db.exec(
                 select(OutboxMessage.claimed_by, OutboxMessage.state, func.count())
-                .where(OutboxMessage.kind == KIND_CHECKIN, col(OutboxMessage.due_at) <= now)
+                .where(OutboxMessage.kind == OutboxKind.CHECKIN, col(OutboxMessage.due_at) <= now)
                 .group_by(col(OutboxMessage.claimed_by), col(OutboxMessage.state))
             )
         ).all()
@@ -446,7 +446,9 @@ async def test_each_ladder_step_is_taken_once_by_concurrent_instances(pg_url: st
             pushes = Counter(
                 (r.alert_id, r.payload["level"], r.chat_id)
                 for r in (
-                    await db.exec(select(OutboxMessage).where(OutboxMessage.kind == KIND_ALERT))
+                    await db.exec(
+                        select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.ALERT)
+                    )
                 ).all()
             )
             levels = Counter(
@@ -510,7 +512,9 @@ async def test_each_digest_is_queued_once_by_concurrent_instances(pg_url: str) -
             digests = Counter(
                 (r.staff_id, r.payload["date"])
                 for r in (
-                    await db.exec(select(OutboxMessage).where(OutboxMessage.kind == KIND_DIGEST))
+                    await db.exec(
+                        select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.DIGEST)
+                    )
                 ).all()
             )
             markers = (
