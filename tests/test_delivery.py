@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Bot
@@ -27,11 +28,15 @@ from bot.app import make_bot
 from bot.delivery import RENDERERS, Delivery
 from care.planning import cancel_pending
 from flows.loader import load_protocol
+from flows.planner import plan_session_checkins
 from scheduler.clock import Clock
 from scheduler.outcomes import Failed, Outcome, Sent, Settled
 from store import outbox
 from store.db import SessionFactory, create_engine, session_factory
 from store.models import (
+    Checkin,
+    CheckinState,
+    NeedlingSession,
     OutboxKind,
     OutboxMessage,
     OutboxState,
@@ -165,6 +170,65 @@ async def test_a_row_cancelled_while_its_message_is_on_its_way_stays_cancelled(
     after = await stored(world, row)
     assert (after.state, after.last_error) == (OutboxState.CANCELLED, "patient stopped")
     assert after.message_id is None and after.sent_at is None
+
+
+async def test_a_checkin_cancelled_while_its_first_question_is_on_its_way_stays_cancelled(
+    world: World,
+) -> None:
+    """The same through care's mark_checkin_sent: the check-in's row, cancelled while its
+    first question was in flight, is not written back as sent."""
+    protocol = load_protocol()
+    offset = (12 - world.now.hour + 12) % 24 - 12  # a zone where it is about noon now
+    zone = "Etc/GMT" + ("-" if offset >= 0 else "+") + str(abs(offset))
+    async with world.sessions() as db:
+        patient = await db.get(Patient, world.patient_id)
+        assert patient is not None
+        patient.timezone = zone
+        visit = NeedlingSession(
+            patient_id=world.patient_id,
+            number=1,
+            ended_at=world.now - timedelta(hours=3),
+            regions=["piriformis"],
+            recorded_by=world.therapist_id,
+            created_at=world.now,
+        )
+        db.add(visit)
+        await db.flush()
+        first = next(
+            p
+            for p in plan_session_checkins(
+                protocol, session_end=visit.ended_at, tz=ZoneInfo(zone), now=world.now
+            )
+            if p.skip_reason is None
+        )
+        assert first.due_at <= world.now
+        checkin = Checkin(
+            patient_id=world.patient_id,
+            session_id=visit.id,
+            key=first.key,
+            due_at=first.due_at,
+            expires_at=first.expires_at,
+            state=CheckinState.SCHEDULED,
+        )
+        db.add(checkin)
+        await db.commit()
+        checkin_id = checkin.id
+    row = await queue_and_claim(
+        world,
+        kind=OutboxKind.CHECKIN,
+        chat_id=PATIENT_CHAT,
+        patient_id=world.patient_id,
+        checkin_id=checkin_id,
+    )
+    delivering = asyncio.create_task(world.delivery(row))
+    await world.hold.answered.wait()
+    async with world.sessions() as db:
+        assert await cancel_pending(db, patient_id=world.patient_id, reason="patient stopped")
+        await db.commit()
+    world.hold.release.set()
+    assert isinstance(await delivering, Sent)
+    after = await stored(world, row)
+    assert (after.state, after.message_id) == (OutboxState.CANCELLED, None)
 
 
 async def test_a_row_with_nothing_left_to_send_is_settled_not_left_claimed(
