@@ -4,14 +4,23 @@ Each kind of row is prepared by `care` (which decides whether it still should go
 rendered here, sent, and then recorded as sent in one transaction. Telegram's answers
 become the dispatcher's outcomes: 429 → RetryAfter, 403 → Blocked, 5xx and network
 trouble → Transient, other 4xx → Failed.
+
+Which method renders a row is looked up in one table, :data:`RENDERERS` (kind → renderer,
+as aiogram's routers look up observers and procrastinate's worker looks up a task): a new
+kind of row is one :class:`~store.models.OutboxKind` member and one entry there. A row is
+recorded as sent as soon as Telegram has answered for it, before anything else is asked of
+Telegram, so a kill doubles only the messages in flight at that moment (invariant 2); every
+state it is moved to goes through :mod:`store.outbox`, guarded by ``state = 'claimed'``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, html
 from aiogram.exceptions import (
@@ -34,27 +43,9 @@ from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
-from care.alerts import (
-    KIND_ALERT,
-    KIND_ALERT_EDIT,
-    KIND_ALERT_NOTICE,
-    AlertPolicy,
-    queue_copy_edit,
-    staff_unreachable,
-    waiting,
-)
+from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
-from care.digest import KIND_DIGEST, close_listed_routine, digest_items
-from care.planning import (
-    KIND_CHECKIN,
-    KIND_CHECKIN_CLOSED,
-    KIND_EXERCISE,
-    KIND_NOTICE,
-    KIND_NUDGE,
-)
-from care.records import KIND_DISCHARGE, KIND_ERASED_EDIT, KIND_NOTE_MEDIA
-from care.safety_reply import KIND_SAFETY_REPLY
-from care.staff import KIND_THERAPIST_CHANGED
+from care.digest import close_listed_routine, digest_items
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -70,11 +61,13 @@ from scheduler.outcomes import (
     Transient,
 )
 from scheduler.ratelimit import mark_answered
+from store import outbox
 from store.db import SessionFactory
 from store.models import (
     Alert,
     AlertCopy,
     AlertState,
+    OutboxKind,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -85,11 +78,32 @@ log = logging.getLogger(__name__)
 
 ERASED_TEXT = "[erased patient]"
 
+T = TypeVar("T")
+
+
+class NotNow(Exception):
+    """`care` decided the row is not to be sent now: the outcome that says so."""
+
+    def __init__(self, outcome: Settled | Deferred) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def ready(prepared: care.Skip | care.Wait | T) -> T:
+    """What `care` prepared, when it is to be sent now; else the one translation of its
+    verdict — Skip (already settled, committed) → Settled, Wait → Deferred — raised as
+    :class:`NotNow` for :meth:`Delivery.__call__` to return."""
+    if isinstance(prepared, care.Skip):
+        raise NotNow(Settled(prepared.reason))
+    if isinstance(prepared, care.Wait):
+        raise NotNow(Deferred(prepared.until, prepared.reason))
+    return prepared
+
 
 async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
     edits = await db.exec(
         select(OutboxMessage).where(
-            OutboxMessage.kind == KIND_ALERT_EDIT,
+            OutboxMessage.kind == OutboxKind.ALERT_EDIT,
             OutboxMessage.alert_id == copy.alert_id,
             OutboxMessage.chat_id == copy.chat_id,
         )
@@ -135,36 +149,13 @@ class Delivery:
         )
 
     async def __call__(self, row: OutboxMessage) -> Outcome:
-        try:
-            if row.kind == KIND_CHECKIN:
-                return await self._checkin(row)
-            if row.kind == KIND_NUDGE:
-                return await self._nudge(row)
-            if row.kind == KIND_EXERCISE:
-                return await self._exercise(row)
-            if row.kind in (KIND_NOTICE, "patient_unreachable"):
-                return await self._notice(row)
-            if row.kind == KIND_DIGEST:
-                return await self._digest(row)
-            if row.kind == KIND_DISCHARGE:
-                return await self._discharge(row)
-            if row.kind == KIND_ALERT:
-                return await self._alert(row)
-            if row.kind == KIND_ALERT_EDIT:
-                return await self._alert_edit(row)
-            if row.kind == KIND_NOTE_MEDIA:
-                return await self._note_media(row)
-            if row.kind == KIND_ALERT_NOTICE:
-                return await self._alert_notice(row)
-            if row.kind == KIND_SAFETY_REPLY:
-                return await self._safety_reply(row)
-            if row.kind == KIND_CHECKIN_CLOSED:
-                return await self._checkin_closed(row)
-            if row.kind == KIND_THERAPIST_CHANGED:
-                return await self._therapist_changed(row)
-            if row.kind == KIND_ERASED_EDIT:
-                return await self._erased_edit(row)
+        render = RENDERERS.get(row.kind)
+        if render is None:
             return Failed(f"unknown outbox kind {row.kind!r}")
+        try:
+            return await render(self, row)
+        except NotNow as verdict:
+            return verdict.outcome
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
         except TelegramForbiddenError as exc:
@@ -188,13 +179,11 @@ class Delivery:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
         async with self.sessions() as db:
-            prepared = await care.prepare_checkin(
-                db, self.protocol, row, default_tz=tz, now=now, policy=self.policy
+            prepared = ready(
+                await care.prepare_checkin(
+                    db, self.protocol, row, default_tz=tz, now=now, policy=self.policy
+                )
             )
-        if isinstance(prepared, care.Skip):
-            return Settled(prepared.reason)
-        if isinstance(prepared, care.Wait):
-            return Deferred(prepared.until, prepared.reason)
         lang = prepared.patient.language
         assert prepared.checkin.id is not None and row.id is not None
         text = checkin_text(
@@ -234,11 +223,9 @@ class Delivery:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
         async with self.sessions() as db:
-            prepared = await care.prepare_nudge(db, self.protocol, row, default_tz=tz, now=now)
-        if isinstance(prepared, care.Skip):
-            return Settled(prepared.reason)
-        if isinstance(prepared, care.Wait):
-            return Deferred(prepared.until, prepared.reason)
+            prepared = ready(
+                await care.prepare_nudge(db, self.protocol, row, default_tz=tz, now=now)
+            )
         lang = prepared.patient.language
         checkin = prepared.checkin
         assert checkin.id is not None and row.id is not None
@@ -259,14 +246,7 @@ class Delivery:
             text,
             reply_markup=question_keyboard(self.protocol, checkin.id, prepared.ref, lang),
         )
-        if checkin.chat_message_id is not None:
-            try:  # the old buttons go; the reminder carries the live ones
-                await self.bot.edit_message_reply_markup(
-                    chat_id=row.chat_id, message_id=checkin.chat_message_id, reply_markup=None
-                )
-            except TelegramBadRequest:
-                pass
-        async with self.sessions() as db:
+        async with self.sessions() as db:  # recorded before the next call to Telegram
             await care.mark_nudge_sent(
                 db,
                 row_id=row.id,
@@ -274,6 +254,13 @@ class Delivery:
                 message_id=message.message_id,
                 now=self.clock.now(),
             )
+        if checkin.chat_message_id is not None:
+            # the old buttons go; the reminder carries the live ones (were this lost to a
+            # kill, a tap on them is a stale tap, handled as such: invariant 4)
+            with contextlib.suppress(TelegramBadRequest):
+                await self.bot.edit_message_reply_markup(
+                    chat_id=row.chat_id, message_id=checkin.chat_message_id, reply_markup=None
+                )
         return Sent(message.message_id)
 
     async def _checkin_closed(self, row: OutboxMessage) -> Outcome:
@@ -283,9 +270,7 @@ class Delivery:
         "Message is not modified" / "message to edit not found" settle the row as done: the
         message is already like that, or gone, and retrying cannot change it."""
         async with self.sessions() as db:
-            view = await care.prepare_closed_edit(db, self.protocol, row)
-        if isinstance(view, care.Skip):
-            return Settled(view.reason)
+            view = ready(await care.prepare_closed_edit(db, self.protocol, row))
         lang = view.patient.language
         text = (
             checkin_text(
@@ -311,25 +296,19 @@ class Delivery:
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message and "not found" not in exc.message:
                 raise
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, view.message_id)
-        return Sent(view.message_id)
+        return await self._mark_sent(row, view.message_id)
 
     async def _exercise(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
         async with self.sessions() as db:
-            prepared = await care.prepare_exercise(db, self.protocol, row, default_tz=tz, now=now)
-            if isinstance(prepared, Patient):
-                assert prepared.id is not None
-                local_day = now.astimezone(patient_tz(prepared, tz)).date()
-                sessions = await sessions_of(db, prepared.id)
-                start = await course_start(db, prepared.id)
-        if isinstance(prepared, care.Skip):
-            return Settled(prepared.reason)
-        if isinstance(prepared, care.Wait):
-            return Deferred(prepared.until, prepared.reason)
-        patient = prepared
+            patient = ready(
+                await care.prepare_exercise(db, self.protocol, row, default_tz=tz, now=now)
+            )
+            assert patient.id is not None
+            local_day = now.astimezone(patient_tz(patient, tz)).date()
+            sessions = await sessions_of(db, patient.id)
+            start = await course_start(db, patient.id)
         assert row.id is not None
         needling_day = any(
             s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
@@ -350,22 +329,17 @@ class Delivery:
             ]
         )
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
+        if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
+            return await self._mark_sent(row, message.message_id)
         async with self.sessions() as db:
-            if row.payload.get("snoozed"):
-                sent = await db.get(OutboxMessage, row.id)
-                assert sent is not None
-                sent.state, sent.sent_at = OutboxState.SENT, self.clock.now()
-                sent.message_id = message.message_id
-                await db.commit()
-            else:
-                await care.mark_exercise_sent(
-                    db,
-                    self.protocol,
-                    row_id=row.id,
-                    message_id=message.message_id,
-                    default_tz=tz,
-                    now=self.clock.now(),
-                )
+            await care.mark_exercise_sent(
+                db,
+                self.protocol,
+                row_id=row.id,
+                message_id=message.message_id,
+                default_tz=tz,
+                now=self.clock.now(),
+            )
         return Sent(message.message_id)
 
     def _exercise_text(
@@ -397,12 +371,10 @@ class Delivery:
         async with self.sessions() as db:
             staff = await db.get(StaffMember, row.staff_id) if row.staff_id else None
             if staff is None or staff.id is None:
-                await self._settle(db, row, OutboxState.CANCELLED, "therapist gone")
-                return Settled("therapist gone")
+                return await self._cancel(db, row, "therapist gone")
             items = await digest_items(db, staff.id, now=self.clock.now())
             if not items:
-                await self._settle(db, row, OutboxState.CANCELLED, "nothing to report")
-                return Settled("nothing to report")
+                return await self._cancel(db, row, "nothing to report")
         lines = [f"<b>Daily digest</b> · {html.quote(str(row.payload.get('date', '')))}"]
         for item in items:
             line = (
@@ -415,7 +387,7 @@ class Delivery:
             lines.append(line)
         message = await self._send(row.chat_id, "\n".join(lines))
         async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
+            await self._record_sent(db, row, message.message_id)
             await close_listed_routine(db, staff.id, staff_id=staff.id, now=self.clock.now())
         return Sent(message.message_id)
 
@@ -424,8 +396,7 @@ class Delivery:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
             if patient is None or patient.status == "deleted":
-                await self._settle(db, row, OutboxState.CANCELLED, "patient gone")
-                return Settled("patient gone")
+                return await self._cancel(db, row, "patient gone")
         lang = patient.language
         chosen = [
             k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
@@ -449,9 +420,7 @@ class Delivery:
             ),
         )
         message = await self._send(row.chat_id, text)
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
-        return Sent(message.message_id)
+        return await self._mark_sent(row, message.message_id)
 
     async def _alert(self, row: OutboxMessage) -> Outcome:
         """An alert (or one step of its ladder, a re-send) to one chat; the copy is remembered
@@ -464,8 +433,7 @@ class Delivery:
             if alert is None or not (
                 alert.state == AlertState.OPEN or (follow_up and waiting(alert))
             ):
-                await self._settle(db, row, OutboxState.CANCELLED, "alert no longer open")
-                return Settled("alert no longer open")
+                return await self._cancel(db, row, "alert no longer open")
             shown = _alert_version(alert)
             text, markup = await alert_card(db, alert, tz, payload=payload)
         try:
@@ -517,7 +485,7 @@ class Delivery:
                 chat_id=row.chat_id,
                 level=int(payload.get("level", 0)),
             )
-            await self._mark_sent(db, row, message.message_id)
+            await self._record_sent(db, row, message.message_id)
             # changed while this copy was on its way: it must be brought up to date too,
             # unless the change already queued its edit (it saw the copy committed above)
             current = await db.get(Alert, row.alert_id)
@@ -535,8 +503,7 @@ class Delivery:
             copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
-                await self._settle(db, row, OutboxState.CANCELLED, "copy gone")
-                return Settled("copy gone")
+                return await self._cancel(db, row, "copy gone")
             text = await alert_notice(db, alert, int(row.payload.get("from", 0)))
         try:
             message = await self._send(
@@ -559,10 +526,9 @@ class Delivery:
                             db, self.policy, staff_id=person.id, alert_id=None, now=self.clock.now()
                         )
             raise
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
+        sent = await self._mark_sent(row, message.message_id)
         log.info("alert %s notice sent to chat %s", row.alert_id, row.chat_id)
-        return Sent(message.message_id)
+        return sent
 
     async def _alert_edit(self, row: OutboxMessage) -> Outcome:
         """Bring one shown copy up to date (acknowledged, or seen again)."""
@@ -571,8 +537,7 @@ class Delivery:
             copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
-                await self._settle(db, row, OutboxState.CANCELLED, "copy gone")
-                return Settled("copy gone")
+                return await self._cancel(db, row, "copy gone")
             text, markup = await alert_card(db, alert, tz)
         try:
             await self.bot.edit_message_text(
@@ -581,9 +546,7 @@ class Delivery:
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message and "not found" not in exc.message:
                 raise
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, copy.message_id)
-        return Sent(copy.message_id)
+        return await self._mark_sent(row, copy.message_id)
 
     async def _erased_edit(self, row: OutboxMessage) -> Outcome:
         """A shown message that named a patient who was since erased becomes "[erased
@@ -601,32 +564,38 @@ class Delivery:
                 )
         except TelegramBadRequest as exc:
             async with self.sessions() as db:
-                reason = f"not redacted: {exc.message}"[:300]
-                await self._settle(db, row, OutboxState.FAILED, reason)
+                await outbox.settle(
+                    db, [_id(row)], state=OutboxState.FAILED, error=f"not redacted: {exc.message}"
+                )
+                await db.commit()
             return Settled("message no longer editable")
         finally:
             mark_answered()
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message_id)
-        return Sent(message_id)
+        return await self._mark_sent(row, message_id)
 
-    async def _settle(
-        self, db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str
-    ) -> None:
-        stored = await db.get(OutboxMessage, row.id)
-        if stored is not None:
-            stored.state, stored.last_error = state, reason
-            await db.commit()
+    async def _cancel(self, db: AsyncSession, row: OutboxMessage, reason: str) -> Settled:
+        """Nothing to send any more (what it was about is gone): the row ends cancelled."""
+        await outbox.settle(db, [_id(row)], state=OutboxState.CANCELLED, error=reason)
+        await db.commit()
+        return Settled(reason)
 
-    async def _mark_sent(self, db: AsyncSession, row: OutboxMessage, message_id: int) -> None:
-        stored = await db.get(OutboxMessage, row.id)
-        assert stored is not None
-        stored.state, stored.sent_at, stored.message_id = (
-            OutboxState.SENT,
-            self.clock.now(),
-            message_id,
+    async def _record_sent(self, db: AsyncSession, row: OutboxMessage, message_id: int) -> None:
+        """Record the row as sent, with what went with it in `db`'s transaction; commit.
+
+        A row settled by someone else while its message was on its way (its patient erased,
+        or blocked the bot) stays as they left it: the mark is guarded by its claim."""
+        marked = await outbox.mark_sent(
+            db, _id(row), now=self.clock.now(), message_id=message_id
         )
         await db.commit()
+        if not marked:
+            log.info("outbox %d %s: settled while on its way, left so", _id(row), row.kind)
+
+    async def _mark_sent(self, row: OutboxMessage, message_id: int) -> Sent:
+        """Record the row as sent the moment Telegram has answered for it (invariant 2)."""
+        async with self.sessions() as db:
+            await self._record_sent(db, row, message_id)
+        return Sent(message_id)
 
     async def _note_media(self, row: OutboxMessage) -> Outcome:
         """A photo, voice note … the patient passed on: copied from their chat (we never
@@ -639,9 +608,7 @@ class Delivery:
             )
         finally:
             mark_answered()
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, copied.message_id)
-        return Sent(copied.message_id)
+        return await self._mark_sent(row, copied.message_id)
 
     async def _safety_reply(self, row: OutboxMessage) -> Outcome:
         """The safety reply to an answer recorded for a patient not at the tap (a multi-select
@@ -649,23 +616,20 @@ class Delivery:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
             if patient is None or patient.tg_user_id is None:
-                await self._settle(db, row, OutboxState.CANCELLED, "patient gone")
-                return Settled("patient gone")
+                return await self._cancel(db, row, "patient gone")
         message = await self._send(
             row.chat_id,
             safety_reply_text(self.protocol, self.settings, patient.language, row.payload),
         )
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
-        return Sent(message.message_id)
+        return await self._mark_sent(row, message.message_id)
 
     async def _therapist_changed(self, row: OutboxMessage) -> Outcome:
         """/reassign: the patient hears who their therapist is now, in their language."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
             therapist = await db.get(StaffMember, int(row.payload.get("therapist_id", 0)))
-        if patient is None or therapist is None or patient.tg_user_id != row.chat_id:
-            return Settled("patient or therapist gone")
+            if patient is None or therapist is None or patient.tg_user_id != row.chat_id:
+                return await self._cancel(db, row, "patient or therapist gone")
         text = t(
             "therapist_changed",
             patient.language,
@@ -673,9 +637,7 @@ class Delivery:
             therapist=therapist.name,
         )
         message = await self._send(row.chat_id, text)
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
-        return Sent(message.message_id)
+        return await self._mark_sent(row, message.message_id)
 
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
@@ -683,14 +645,40 @@ class Delivery:
         name = (patient.display_name if patient else None) or "—"
         key = (
             "notice_unreachable"
-            if row.kind == "patient_unreachable"
+            if row.kind == OutboxKind.PATIENT_UNREACHABLE
             else row.payload.get("text", "notice_unreachable")
         )
         text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
         message = await self._send(row.chat_id, text)
-        async with self.sessions() as db:
-            await self._mark_sent(db, row, message.message_id)
-        return Sent(message.message_id)
+        return await self._mark_sent(row, message.message_id)
+
+
+Renderer = Callable[[Delivery, OutboxMessage], Awaitable[Outcome]]
+
+RENDERERS: Mapping[str, Renderer] = {
+    OutboxKind.CHECKIN: Delivery._checkin,
+    OutboxKind.NUDGE: Delivery._nudge,
+    OutboxKind.CHECKIN_CLOSED: Delivery._checkin_closed,
+    OutboxKind.EXERCISE: Delivery._exercise,
+    OutboxKind.NOTICE: Delivery._notice,
+    OutboxKind.PATIENT_UNREACHABLE: Delivery._notice,
+    OutboxKind.DIGEST: Delivery._digest,
+    OutboxKind.DISCHARGE: Delivery._discharge,
+    OutboxKind.ALERT: Delivery._alert,
+    OutboxKind.ALERT_EDIT: Delivery._alert_edit,
+    OutboxKind.ALERT_NOTICE: Delivery._alert_notice,
+    OutboxKind.NOTE_MEDIA: Delivery._note_media,
+    OutboxKind.SAFETY_REPLY: Delivery._safety_reply,
+    OutboxKind.THERAPIST_CHANGED: Delivery._therapist_changed,
+    OutboxKind.ERASED_EDIT: Delivery._erased_edit,
+}
+"""Which method renders a row of each kind (the stored string looks it up: OutboxKind is a
+StrEnum). A new kind of row is one OutboxKind member and one entry here."""
+
+
+def _id(row: OutboxMessage) -> int:
+    assert row.id is not None, "a delivered row comes from the database"
+    return row.id
 
 
 def safety_reply_text(

@@ -44,11 +44,13 @@ from care import audit
 from flows.opening import OpeningHours
 from flows.protocol import AlertRules, Protocol
 from flows.triage import Finding, Tier
+from store import outbox
 from store.models import (
     Alert,
     AlertCopy,
     AlertState,
     AppState,
+    OutboxKind,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -56,9 +58,6 @@ from store.models import (
     StaffMember,
 )
 
-KIND_ALERT = "alert"
-KIND_ALERT_EDIT = "alert_edit"
-KIND_ALERT_NOTICE = "alert_notice"
 PUSHED_TIERS = (Tier.URGENT, Tier.URGENT_CALLBACK, Tier.SOON)
 URGENT_TIERS = (Tier.URGENT, Tier.URGENT_CALLBACK)
 #: States in which an alert may still wait for someone (a callback after Acknowledge).
@@ -134,7 +133,7 @@ def _alert_row(
     alert: Alert, chat_id: int, now: datetime, *, staff_id: int | None, **payload: object
 ) -> OutboxMessage:
     return OutboxMessage(
-        kind=KIND_ALERT,
+        kind=OutboxKind.ALERT,
         chat_id=chat_id,
         patient_id=alert.patient_id,
         staff_id=staff_id,
@@ -376,7 +375,7 @@ async def _update_card(
     for copy in latest.values():
         db.add(
             OutboxMessage(
-                kind=KIND_ALERT_NOTICE,
+                kind=OutboxKind.ALERT_NOTICE,
                 chat_id=copy.chat_id,
                 patient_id=alert.patient_id,
                 alert_id=alert.id,
@@ -390,7 +389,7 @@ async def _update_card(
         await db.exec(
             select(OutboxMessage.id).where(
                 OutboxMessage.alert_id == alert.id,
-                OutboxMessage.kind == KIND_ALERT,
+                OutboxMessage.kind == OutboxKind.ALERT,
                 col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]),
             )
         )
@@ -414,14 +413,12 @@ async def _update_card(
 
 
 async def _cancel_pending_pushes(db: AsyncSession, alert: Alert, why: str) -> None:
-    await db.exec(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.alert_id) == alert.id,
-            col(OutboxMessage.kind).in_([KIND_ALERT, KIND_ALERT_NOTICE]),
-            col(OutboxMessage.state) == OutboxState.PENDING,
-        )
-        .values(state=OutboxState.CANCELLED, last_error=why)
+    await outbox.cancel_queued(
+        db,
+        col(OutboxMessage.alert_id) == alert.id,
+        col(OutboxMessage.kind).in_([OutboxKind.ALERT, OutboxKind.ALERT_NOTICE]),
+        reason=why,
+        claimed_too=False,
     )
 
 
@@ -429,7 +426,7 @@ def queue_copy_edit(db: AsyncSession, alert: Alert, copy: AlertCopy, now: dateti
     """Bring one shown copy of `alert` up to date (through the outbox, so it is not lost)."""
     db.add(
         OutboxMessage(
-            kind=KIND_ALERT_EDIT,
+            kind=OutboxKind.ALERT_EDIT,
             chat_id=copy.chat_id,
             patient_id=alert.patient_id,
             alert_id=alert.id,

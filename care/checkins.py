@@ -34,8 +34,6 @@ from care.planning import (
     CLOSED_FOR_SESSION,
     EDITABLE_STATUSES,
     EXERCISE_LATE_AFTER,
-    KIND_CHECKIN,
-    KIND_NUDGE,
     plan_next_course_checkin,
     plan_next_exercise_reminder,
     queue_closed_edit,
@@ -60,11 +58,13 @@ from flows.planner import defer_for_quiet_hours, held_by_quiet_hours, nudge_at
 from flows.protocol import AfterSession, CheckinDef, OnDemand, Protocol
 from flows.text import Text
 from flows.triage import Finding, Tier, highest
+from store import outbox
 from store.models import (
     Answer,
     Checkin,
     CheckinState,
     NeedlingSession,
+    OutboxKind,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -137,11 +137,8 @@ def is_session_checkin(protocol: Protocol, key: str) -> bool:
 
 
 async def _settle(db: AsyncSession, row: OutboxMessage, state: OutboxState, reason: str) -> Skip:
-    await db.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == row.id)
-        .values(state=state, last_error=reason[:300])
-    )
+    assert row.id is not None
+    await outbox.settle(db, [row.id], state=state, error=reason)  # only while still claimed
     return Skip(reason)
 
 
@@ -324,12 +321,11 @@ async def mark_checkin_sent(
     """After Telegram accepted the first question: confirm the check-in, plan its one nudge
     and (for course check-ins) the next occurrence — one transaction."""
     checkin = await db.get(Checkin, checkin_id)
-    row = await db.get(OutboxMessage, row_id)
-    assert checkin is not None and row is not None
+    assert checkin is not None
     patient = await db.get(Patient, checkin.patient_id)
     assert patient is not None and patient.tg_user_id is not None
     tz = patient_tz(patient, default_tz)
-    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    await outbox.mark_sent(db, row_id, now=now, message_id=message_id)
     checkin.chat_message_id = message_id
     if checkin.state != CheckinState.OPEN:  # superseded or stopped while it was being sent
         if checkin.state != CheckinState.DONE:  # its buttons must go (unless stopped)
@@ -341,7 +337,7 @@ async def mark_checkin_sent(
     if nudge is not None:
         db.add(
             OutboxMessage(
-                kind=KIND_NUDGE,
+                kind=OutboxKind.NUDGE,
                 chat_id=patient.tg_user_id,
                 patient_id=patient.id,
                 checkin_id=checkin.id,
@@ -400,9 +396,8 @@ async def mark_nudge_sent(
 ) -> None:
     """The reminder carries the live buttons from now on."""
     checkin = await db.get(Checkin, checkin_id)
-    row = await db.get(OutboxMessage, row_id)
-    assert checkin is not None and row is not None
-    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    assert checkin is not None
+    await outbox.mark_sent(db, row_id, now=now, message_id=message_id)
     checkin.nudged = True
     checkin.chat_message_id = message_id
     if checkin.state not in (CheckinState.OPEN, CheckinState.DONE):  # closed meanwhile
@@ -466,7 +461,7 @@ async def mark_exercise_sent(
 ) -> None:
     row = await db.get(OutboxMessage, row_id)
     assert row is not None and row.patient_id is not None
-    row.state, row.sent_at, row.message_id = OutboxState.SENT, now, message_id
+    await outbox.mark_sent(db, row_id, now=now, message_id=message_id)
     patient = await db.get(Patient, row.patient_id)
     assert patient is not None
     await plan_next_exercise_reminder(
@@ -628,15 +623,11 @@ async def release_waiting(db: AsyncSession, patient_id: int, now: datetime) -> N
         Checkin.state == CheckinState.SCHEDULED,
         col(Checkin.due_at) <= now,
     )
-    await db.exec(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.checkin_id).in_(waiting),
-            col(OutboxMessage.kind) == KIND_CHECKIN,
-            col(OutboxMessage.state) == OutboxState.PENDING,
-            col(OutboxMessage.due_at) > now,
-        )
-        .values(due_at=now)
+    await outbox.bring_forward(
+        db,
+        col(OutboxMessage.checkin_id).in_(waiting),
+        col(OutboxMessage.kind) == OutboxKind.CHECKIN,
+        now=now,
     )
 
 

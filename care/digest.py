@@ -25,13 +25,13 @@ from store.models import (
     AppState,
     Checkin,
     CheckinState,
+    OutboxKind,
     OutboxMessage,
     Patient,
     Role,
     StaffMember,
 )
 
-KIND_DIGEST = "digest"
 DIGEST_AT = time(8, 0)
 
 
@@ -142,7 +142,7 @@ async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo)
         if items:
             db.add(
                 OutboxMessage(
-                    kind=KIND_DIGEST,
+                    kind=OutboxKind.DIGEST,
                     chat_id=staff.tg_user_id,
                     staff_id=staff.id,
                     due_at=now,

@@ -23,26 +23,23 @@ from flows.planner import (
     plan_session_checkins,
 )
 from flows.protocol import CourseWeekly, OnWeekday, Protocol
+from store import outbox
 from store.models import (
     Checkin,
     CheckinState,
     NeedlingSession,
+    OutboxKind,
     OutboxMessage,
-    OutboxState,
     Patient,
     PatientStatus,
     StaffMember,
 )
 
-KIND_CHECKIN = "checkin"
-KIND_NUDGE = "nudge"
-KIND_EXERCISE = "exercise"
-KIND_NOTICE = "notice"
-# An edit of a sent check-in that closed without being done: its answer buttons give way to
-# "Report a new symptom" (bot/delivery.py renders it).
+# The kind constants that lived here are OutboxKind (store.models). This one alias stays
+# until bot/routers/checkin.py (another branch's file) imports OutboxKind itself.
+KIND_EXERCISE = OutboxKind.EXERCISE
 #: why a course check-in was closed early: a session check-in fell due (not a miss)
 CLOSED_FOR_SESSION = "closed for a session check-in"
-KIND_CHECKIN_CLOSED = "checkin_closed"
 # Who still gets that edit: a paused or discharged patient does; a stopped, erased,
 # declined or unreachable one is sent nothing more.
 EDITABLE_STATUSES = (PatientStatus.ACTIVE, PatientStatus.PAUSED, PatientStatus.DISCHARGED)
@@ -62,7 +59,7 @@ async def notify_therapist(
         return
     db.add(
         OutboxMessage(
-            kind=KIND_NOTICE,
+            kind=OutboxKind.NOTICE,
             chat_id=therapist.tg_user_id,
             staff_id=therapist.id,
             patient_id=patient.id,
@@ -88,7 +85,7 @@ def queue_closed_edit(
         return
     db.add(
         OutboxMessage(
-            kind=KIND_CHECKIN_CLOSED,
+            kind=OutboxKind.CHECKIN_CLOSED,
             chat_id=patient.tg_user_id,
             patient_id=patient.id,
             checkin_id=checkin.id,
@@ -107,7 +104,7 @@ def reminder_time_of(patient: Patient) -> time:
 def _checkin_row(patient: Patient, checkin: Checkin, now: datetime) -> OutboxMessage:
     assert patient.tg_user_id is not None
     return OutboxMessage(
-        kind=KIND_CHECKIN,
+        kind=OutboxKind.CHECKIN,
         chat_id=patient.tg_user_id,
         patient_id=patient.id,
         checkin_id=checkin.id,
@@ -119,19 +116,11 @@ def _checkin_row(patient: Patient, checkin: Checkin, now: datetime) -> OutboxMes
 async def cancel_pending(
     db: AsyncSession, *, patient_id: int, reason: str, kinds: tuple[str, ...] | None = None
 ) -> int:
-    """Cancel a patient's pending outbox rows (optionally of some kinds only)."""
-    stmt = (
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.patient_id) == patient_id,
-            col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]),
-        )
-        .values(state=OutboxState.CANCELLED, last_error=reason[:300])
-    )
+    """Cancel a patient's pending (and in-flight) outbox rows, optionally of some kinds only."""
+    where = [col(OutboxMessage.patient_id) == patient_id]
     if kinds is not None:
-        stmt = stmt.where(col(OutboxMessage.kind).in_(kinds))
-    result = await db.exec(stmt)
-    return int(result.rowcount or 0)
+        where.append(col(OutboxMessage.kind).in_(kinds))
+    return await outbox.cancel_queued(db, *where, reason=reason)
 
 
 async def cancel_scheduled_checkins(db: AsyncSession, *, patient_id: int, reason: str) -> None:
@@ -171,13 +160,11 @@ async def plan_session(
         was_open = checkin.state == CheckinState.OPEN
         checkin.state = CheckinState.CANCELLED
         checkin.reason = f"superseded by session {session.number}"
-        await db.exec(
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.checkin_id) == checkin.id,
-                col(OutboxMessage.state) == OutboxState.PENDING,
-            )
-            .values(state=OutboxState.CANCELLED, last_error="superseded by a new session")
+        await outbox.cancel_queued(
+            db,
+            col(OutboxMessage.checkin_id) == checkin.id,
+            reason="superseded by a new session",
+            claimed_too=False,
         )
         if was_open:  # after the update above, which would cancel it too
             queue_closed_edit(db, checkin, patient, now)
@@ -270,7 +257,7 @@ async def plan_next_exercise_reminder(
         reminder_time=reminder_time_of(patient),
     ).astimezone(UTC)
     row = OutboxMessage(
-        kind=KIND_EXERCISE,
+        kind=OutboxKind.EXERCISE,
         chat_id=patient.tg_user_id,
         patient_id=patient.id,
         due_at=due,
@@ -323,7 +310,7 @@ async def replan_exercise_reminder(
     """After a change of reminder time, time zone or the reminders switch."""
     assert patient.id is not None
     await cancel_pending(
-        db, patient_id=patient.id, reason="reminder replanned", kinds=(KIND_EXERCISE,)
+        db, patient_id=patient.id, reason="reminder replanned", kinds=(OutboxKind.EXERCISE,)
     )
     await plan_next_exercise_reminder(
         db, protocol, patient=patient, after=now, tz=patient_tz(patient, default_tz), now=now

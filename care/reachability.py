@@ -16,12 +16,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from store.models import OutboxMessage, Patient, PatientStatus, StaffMember
+from store.models import OutboxKind, OutboxMessage, Patient, PatientStatus, StaffMember
 from store.outbox import cancel_for_chat
 
 log = logging.getLogger(__name__)
 
-NOTICE_KIND = "patient_unreachable"
 CANCEL_REASON = "patient blocked the bot"
 
 # Only patients still in follow-up change state: a stopped, discharged or erased
@@ -71,7 +70,7 @@ async def mark_unreachable(db: AsyncSession, *, chat_id: int, now: datetime) -> 
     if therapist_chat is not None:
         db.add(
             OutboxMessage(
-                kind=NOTICE_KIND,
+                kind=OutboxKind.PATIENT_UNREACHABLE,
                 chat_id=therapist_chat,
                 patient_id=patient_id,
                 staff_id=therapist_id,

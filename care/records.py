@@ -12,15 +12,15 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from care.alerts import KIND_ALERT, KIND_ALERT_NOTICE, AlertPolicy, raise_findings, recipients
+from care.alerts import AlertPolicy, raise_findings, recipients
 from care.planning import (
-    KIND_NOTICE,
     cancel_pending,
     cancel_scheduled_checkins,
     notify_therapist,
 )
 from care.sessions import FOLLOWED
 from flows.triage import triage_patient_message
+from store import outbox
 from store.models import (
     Alert,
     AlertCopy,
@@ -30,16 +30,14 @@ from store.models import (
     ConsentEvent,
     LinkToken,
     NeedlingSession,
+    OutboxKind,
     OutboxMessage,
-    OutboxState,
     Patient,
     PatientNote,
     PatientStatus,
     StaffMember,
 )
 
-KIND_DISCHARGE = "discharge"
-KIND_NOTE_MEDIA = "note_media"  # a patient's photo, voice note … copied to their therapist
 NOTE_MAX = 4000
 # what an erased patient's outbox rows keep as chat id (the column is NOT NULL): no chat
 ERASED_CHAT_ID = 0
@@ -63,7 +61,7 @@ async def discharge(
     await cancel_scheduled_checkins(db, patient_id=patient.id, reason="discharged")
     db.add(
         OutboxMessage(
-            kind=KIND_DISCHARGE,
+            kind=OutboxKind.DISCHARGE,
             chat_id=patient.tg_user_id,
             patient_id=patient.id,
             due_at=now,
@@ -156,11 +154,15 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-# the edit that turns a shown message naming an erased patient into "[erased patient]"
-KIND_ERASED_EDIT = "erased_edit"
 # shown messages that name the patient or carry their words: alert cards and their notices,
-# notices about the patient, and copies of the media they passed on (deleted, not edited)
-_NAMING_KINDS = (KIND_ALERT, KIND_ALERT_NOTICE, KIND_NOTICE, "patient_unreachable")
+# notices about the patient, and copies of the media they passed on (deleted, not edited);
+# each becomes "[erased patient]" through an OutboxKind.ERASED_EDIT row
+_NAMING_KINDS = (
+    OutboxKind.ALERT,
+    OutboxKind.ALERT_NOTICE,
+    OutboxKind.NOTICE,
+    OutboxKind.PATIENT_UNREACHABLE,
+)
 
 
 async def erase(
@@ -195,11 +197,7 @@ async def erase(
     alert_ids = select(Alert.id).where(Alert.patient_id == pid)
     await db.exec(delete(AlertCopy).where(col(AlertCopy.alert_id).in_(alert_ids)))
     of_alerts = col(OutboxMessage.alert_id).in_(alert_ids)
-    await db.exec(
-        update(OutboxMessage)
-        .where(of_alerts, col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]))
-        .values(state=OutboxState.CANCELLED, last_error="erased")
-    )
+    await outbox.cancel_queued(db, of_alerts, reason="erased")
     await db.exec(
         update(OutboxMessage).where(of_alerts).values(alert_id=None, payload={}, message_id=None)
     )
@@ -209,11 +207,8 @@ async def erase(
     mine = col(OutboxMessage.patient_id) == pid
     if tg_user_id is not None:
         mine = or_(mine, col(OutboxMessage.chat_id) == tg_user_id)
-    await db.exec(  # nothing left in flight; no chat, payload or message ref survives
-        update(OutboxMessage)
-        .where(mine, col(OutboxMessage.state).in_([OutboxState.PENDING, OutboxState.CLAIMED]))
-        .values(state=OutboxState.CANCELLED, last_error="erased")
-    )
+    # nothing left in flight; no chat, payload or message ref survives
+    await outbox.cancel_queued(db, mine, reason="erased")
     await db.exec(
         update(OutboxMessage)
         .where(mine)
@@ -294,18 +289,18 @@ async def _queue_redactions(
     sent = await db.exec(
         select(OutboxMessage).where(
             or_(col(OutboxMessage.patient_id) == pid, col(OutboxMessage.alert_id).in_(alert_ids)),
-            col(OutboxMessage.kind).in_([*_NAMING_KINDS, KIND_NOTE_MEDIA]),
+            col(OutboxMessage.kind).in_([*_NAMING_KINDS, OutboxKind.NOTE_MEDIA]),
             col(OutboxMessage.message_id).is_not(None),
         )
     )
     for row in sent.all():
         if row.chat_id == tg_user_id or row.message_id is None:
             continue  # the patient's own chat is theirs
-        shown.setdefault((row.chat_id, row.message_id), row.kind == KIND_NOTE_MEDIA)
+        shown.setdefault((row.chat_id, row.message_id), row.kind == OutboxKind.NOTE_MEDIA)
     for (chat_id, message_id), remove in shown.items():
         db.add(
             OutboxMessage(
-                kind=KIND_ERASED_EDIT,
+                kind=OutboxKind.ERASED_EDIT,
                 chat_id=chat_id,
                 payload={"message_id": message_id, "delete": remove},
                 due_at=now,
@@ -384,7 +379,7 @@ async def _queue_media_copy(
     for person in await recipients(db, card):
         db.add(
             OutboxMessage(
-                kind=KIND_NOTE_MEDIA,
+                kind=OutboxKind.NOTE_MEDIA,
                 chat_id=person.tg_user_id,
                 patient_id=patient.id,
                 staff_id=person.id,

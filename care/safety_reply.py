@@ -15,9 +15,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.triage import Finding, Tier, highest
-from store.models import OutboxMessage, Patient
-
-KIND_SAFETY_REPLY = "safety_reply"
+from store.models import OutboxKind, OutboxMessage, Patient
 
 
 def queue_safety_reply(
@@ -41,7 +39,7 @@ def queue_safety_reply(
         return None
     advice = list(dict.fromkeys(key for f in findings for key in f.advice))
     row = OutboxMessage(
-        kind=KIND_SAFETY_REPLY,
+        kind=OutboxKind.SAFETY_REPLY,
         chat_id=patient.tg_user_id,
         patient_id=patient.id,
         checkin_id=checkin_id,

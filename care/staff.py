@@ -18,10 +18,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.alerts import AlertPolicy, reroute_waiting, waiting_alerts_of
-from store.models import Alert, AlertState, OutboxMessage, Patient, PatientStatus, Role, StaffMember
+from store.models import (
+    Alert,
+    AlertState,
+    OutboxKind,
+    OutboxMessage,
+    Patient,
+    PatientStatus,
+    Role,
+    StaffMember,
+)
 from store.outbox import cancel_for_chat
 
-KIND_THERAPIST_CHANGED = "therapist_changed"
 #: patients who still belong to a therapist: waiting to join, or in follow-up
 ASSIGNED = (PatientStatus.INVITED, PatientStatus.ACTIVE, PatientStatus.PAUSED)
 
@@ -221,7 +229,7 @@ async def reassign(
     if patient.tg_user_id is not None and patient.status != PatientStatus.INVITED:
         db.add(
             OutboxMessage(
-                kind=KIND_THERAPIST_CHANGED,
+                kind=OutboxKind.THERAPIST_CHANGED,
                 chat_id=patient.tg_user_id,
                 patient_id=patient.id,
                 staff_id=None,

@@ -53,6 +53,27 @@ class OutboxState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class OutboxKind(StrEnum):
+    """What an outbox row is, and so how the bot edge renders it (bot/delivery.py's table of
+    renderers has one entry per kind). The values are what the ``kind`` column stores."""
+
+    CHECKIN = "checkin"  # a check-in's first question
+    NUDGE = "nudge"  # the one reminder of an unanswered check-in
+    CHECKIN_CLOSED = "checkin_closed"  # a check-in closed undone: its buttons give way
+    EXERCISE = "exercise"  # a home-exercise reminder
+    NOTICE = "notice"  # a short staff notice, its text key in the payload
+    PATIENT_UNREACHABLE = "patient_unreachable"  # the therapist hears a patient blocked the bot
+    DIGEST = "digest"  # a therapist's daily digest
+    DISCHARGE = "discharge"  # the closing message with the exercise plan to keep
+    ALERT = "alert"  # an alert card (or a step of its ladder) to one chat
+    ALERT_EDIT = "alert_edit"  # a shown alert card brought up to date
+    ALERT_NOTICE = "alert_notice"  # a reply to a shown card: a new finding updated it
+    NOTE_MEDIA = "note_media"  # a patient's photo, voice note … copied to their therapist
+    SAFETY_REPLY = "safety_reply"  # the safety reply to an answer recorded off the tap
+    THERAPIST_CHANGED = "therapist_changed"  # /reassign: the patient hears who it is now
+    ERASED_EDIT = "erased_edit"  # a shown message naming an erased patient is redacted
+
+
 class CheckinState(StrEnum):
     SCHEDULED = "scheduled"
     OPEN = "open"
@@ -245,7 +266,7 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_patient_state", "patient_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=32)
+    kind: str = Field(max_length=32)  # an OutboxKind value (a plain column: no migration)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
     staff_id: int | None = Field(default=None, foreign_key="staff_member.id")

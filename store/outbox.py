@@ -1,8 +1,12 @@
-"""Queue operations on the outbox table: claim, release, and settle rows.
+"""Queue operations on the outbox table: claim, release, settle and cancel rows.
 
 The outbox is the schedule (design invariant 1), so these are the only
-statements that move a row through pending → claimed → sent/failed/expired.
-Two kinds of functions live here, on purpose with different transaction rules:
+statements that move a row through pending → claimed → sent/failed/expired/
+cancelled, or move it in time (design invariant 9: one owner for each change of
+state; procrastinate's ``manager.py`` is the model — one module issues every job
+query). Callers in ``care/``, ``bot/`` and ``scheduler/`` say *what* happened to a
+row by calling a function named for it; none of them writes ``state`` itself.
+Three kinds of functions live here, on purpose with different transaction rules:
 
 * queue maintenance — :func:`claim_due`, :func:`release_stale_claims`,
   :func:`release_claims`, :func:`refresh_claims` — commits itself, because a
@@ -10,11 +14,16 @@ Two kinds of functions live here, on purpose with different transaction rules:
   the row locks taken by ``SKIP LOCKED`` must be let go at once);
 * per-row marks — :func:`mark_sent`, :func:`reschedule`, :func:`settle` — join
   the caller's transaction, so the bot edge can mark a row sent in the same
-  commit as the side effects of sending it (a check-in opened, a message id).
+  commit as the side effects of sending it (a check-in opened, a message id);
+* bulk moves decided by ``care/`` — :func:`cancel_queued`, :func:`cancel_for_chat`,
+  :func:`bring_forward` — join the caller's transaction too (a patient stopped,
+  erased, a new session planned: the rows go in the same commit as the cause).
 
 The per-row marks are guarded by ``state = 'claimed'`` (and by the worker when
 given): a row that someone else already settled — cancelled because the patient
-blocked the bot, say — is never brought back to life by a late outcome.
+blocked the bot or was erased while its message was on its way, say — is never
+brought back to life by a late outcome. Every error text is clipped here
+(:func:`clip_error`), to the width of the column.
 """
 
 from __future__ import annotations
@@ -267,15 +276,35 @@ async def settle(
     return int(result.rowcount)
 
 
-async def cancel_for_chat(db: AsyncSession, chat_id: int, *, reason: str) -> int:
-    """Cancel every pending or claimed row addressed to `chat_id` (caller commits)."""
+async def cancel_queued(
+    db: AsyncSession, *where: ColumnElement[bool], reason: str, claimed_too: bool = True
+) -> int:
+    """Cancel the rows matching `where` that are still to be sent (caller commits).
+
+    `claimed_too` (the default) cancels rows in flight as well: their late outcome then
+    finds them no longer claimed and leaves them cancelled (see the guards above). Without
+    it only pending rows go — for a caller that lets what is already on its way arrive.
+    """
+    states = [OutboxState.PENDING, OutboxState.CLAIMED] if claimed_too else [OutboxState.PENDING]
     stmt = (
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.chat_id) == chat_id,
-            _state.in_([OutboxState.PENDING, OutboxState.CLAIMED]),
-        )
+        .where(_state.in_(states), *where)
         .values(state=OutboxState.CANCELLED, last_error=clip_error(reason))
-        .execution_options(synchronize_session=False)
+    )  # rows this session holds are brought up to date (care/ reads them afterwards)
+    return int((await db.exec(stmt)).rowcount or 0)
+
+
+async def cancel_for_chat(db: AsyncSession, chat_id: int, *, reason: str) -> int:
+    """Cancel every pending or claimed row addressed to `chat_id` (caller commits)."""
+    return await cancel_queued(db, col(OutboxMessage.chat_id) == chat_id, reason=reason)
+
+
+async def bring_forward(db: AsyncSession, *where: ColumnElement[bool], now: datetime) -> int:
+    """Pending rows matching `where` that are due later than `now` fall due now (caller
+    commits): what was waiting for something that has just happened goes out at once."""
+    stmt = (
+        update(OutboxMessage)
+        .where(_state == OutboxState.PENDING, _due_at > now, *where)
+        .values(due_at=now)
     )
-    return int((await db.exec(stmt)).rowcount)
+    return int((await db.exec(stmt)).rowcount or 0)

@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from care.checkins import CLOSED_FOR_SESSION, close_for_session, expire_overdue
 from care.enrollment import decide_consent, enroll, open_join_link
 from care.people import find_link
-from care.planning import KIND_CHECKIN_CLOSED
 from flows.loader import load_protocol
 from store.db import SessionFactory
 from store.models import (
@@ -20,6 +19,7 @@ from store.models import (
     Answer,
     Checkin,
     CheckinState,
+    OutboxKind,
     OutboxMessage,
     Patient,
     PatientStatus,
@@ -96,7 +96,7 @@ async def alerts(sessions: SessionFactory, reason: str) -> list[Alert]:
 async def closed_edits(sessions: SessionFactory) -> list[OutboxMessage]:
     async with sessions() as db:
         found = await db.exec(
-            select(OutboxMessage).where(OutboxMessage.kind == KIND_CHECKIN_CLOSED)
+            select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.CHECKIN_CLOSED)
         )
         return list(found.all())
 

@@ -19,7 +19,6 @@ from care.multi_answers import (
     record_standing_drafts,
     toggle_draft,
 )
-from care.safety_reply import KIND_SAFETY_REPLY
 from flows.engine import questions_for
 from flows.loader import load_protocol
 from flows.protocol import QuestionEntry
@@ -31,6 +30,7 @@ from store.models import (
     Checkin,
     CheckinState,
     NeedlingSession,
+    OutboxKind,
     OutboxMessage,
     Patient,
     PatientStatus,
@@ -202,7 +202,9 @@ async def test_a_draft_standing_10_minutes_is_recorded_with_its_reply_and_alert(
         answers = (await db.exec(select(Answer))).all()
         assert [a.value for a in answers] == [bit("felt_faint") | bit("leg_weakness")]
         reply = (
-            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == KIND_SAFETY_REPLY))
+            await db.exec(
+                select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.SAFETY_REPLY)
+            )
         ).one()
         assert reply.urgent and reply.chat_id == 700 and reply.checkin_id == checkin_id
         assert reply.payload == {"tier": "urgent", "emergency": True, "advice": ["felt_faint"]}

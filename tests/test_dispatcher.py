@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from care.reachability import NOTICE_KIND, mark_unreachable
+from care.reachability import mark_unreachable
 from scheduler.clock import Clock
 from scheduler.dispatcher import TOO_LATE, OutboxDispatcher
 from scheduler.jobs import DISPATCH_JOB_ID, make_scheduler, shutdown
@@ -38,6 +38,7 @@ from store import outbox
 from store.db import SessionFactory, create_engine, session_factory
 from store.models import (
     AuditEvent,
+    OutboxKind,
     OutboxMessage,
     OutboxState,
     Patient,
@@ -49,6 +50,7 @@ from store.models import (
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 THERAPIST_CHAT = 5000
 PATIENT_CHAT = 7001
+UNREACHABLE = OutboxKind.PATIENT_UNREACHABLE
 
 
 class ManualClock(Clock):
@@ -336,7 +338,7 @@ async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) 
         p = await db.get(Patient, patient.id)
         assert p is not None and p.status == PatientStatus.UNREACHABLE
         notices = (
-            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))
         ).all()
         audits = (
             await db.exec(select(AuditEvent).where(AuditEvent.action == "patient_unreachable"))
@@ -369,7 +371,7 @@ async def test_mark_unreachable_concurrently_writes_one_notice(sessions: Session
     assert sorted(results) == [False, False, False, True]
     async with sessions() as db:
         count = len(
-            (await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))).all()
+            (await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))).all()
         )
     assert count == 1
     async with sessions() as db:
@@ -387,7 +389,7 @@ async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -
     assert failed.state == OutboxState.FAILED
     async with sessions() as db:
         assert not (
-            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == NOTICE_KIND))
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))
         ).all()
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from care.safety_reply import KIND_SAFETY_REPLY
 from flows.loader import load_protocol
-from store.models import Alert, Answer, AnswerDraft, OutboxMessage
+from store.models import Alert, Answer, AnswerDraft, OutboxKind, OutboxMessage
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import ManualWall, Running
 from tests.test_e2e_checkins import DONE, THERAPIST, enrolled_patient, rows, tick_and_done
@@ -118,7 +117,7 @@ async def test_a_faint_left_ticked_counts_after_ten_minutes(
     assert [a.value for a in stored] == [mask("fainted")]
     emergency = await patient.wait_for(lambda m: "112" in m.text, after=patient_mark)
     assert emergency.text.startswith("⚠️") and "emergency" in emergency.text.lower()
-    replies = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == KIND_SAFETY_REPLY)
+    replies = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == OutboxKind.SAFETY_REPLY)
     assert [(r.urgent, r.state) for r in replies] == [(True, "sent")]
     await bot.background.run_once()
     alerts = await rows(sqlite_url, Alert)
@@ -149,7 +148,8 @@ async def test_nothing_new_left_ticked_is_recorded_quietly(
     stored = await rows(sqlite_url, Answer, Answer.question_key == "Q4")
     assert [a.value for a in stored] == [mask("nothing_new")]
     assert await rows(sqlite_url, Alert) == []
-    assert await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == KIND_SAFETY_REPLY) == []
+    safety_replies = OutboxMessage.kind == OutboxKind.SAFETY_REPLY
+    assert await rows(sqlite_url, OutboxMessage, safety_replies) == []
     assert [m for m in patient.inbox if m.seq > mark and "⚠️" in m.text] == []
     # the old toggles now lead on: a tap says it is recorded and shows the next question
     mark = patient.mark()

@@ -30,11 +30,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from care.planning import KIND_EXERCISE
 from scheduler.ratelimit import RateLimiter
 from scheduler.shared_budget import SharedBudget
 from store.db import create_engine, session_factory
-from store.models import OutboxMessage, OutboxState, Patient
+from store.models import OutboxKind, OutboxMessage, OutboxState, Patient
 from tests.dbutil import PG_SKIP_REASON, pg_base_url
 from tests.fakebot import FakeBotAPI
 from tests.harness import TOKEN
@@ -79,7 +78,7 @@ async def add_exercise_reminders(db_url: str, chats: list[int], now: datetime) -
         db.add_all(
             [
                 OutboxMessage(
-                    kind=KIND_EXERCISE,
+                    kind=OutboxKind.EXERCISE,
                     chat_id=p.tg_user_id or 0,
                     patient_id=p.id,
                     due_at=now,
