@@ -548,7 +548,9 @@ async def resend_at_opening(db: AsyncSession, policy: AlertPolicy, *, now: datet
     clinic opened today (overnight, a weekend, or yesterday and still unread).
 
     Runs in opening hours only. The day's marker row in `app_state` (a primary key) lets
-    exactly one instance re-send each alert."""
+    exactly one instance re-send each alert. A named sequence of units of work, one per
+    alert (marker, copies, audit): a marker another instance wrote first rolls back that
+    alert alone, and a kill mid-sweep keeps the alerts already re-sent."""
     tz = policy.clinic_tz
     if not policy.opening_hours.is_open(now, tz):
         return 0

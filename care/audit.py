@@ -33,3 +33,28 @@ def record(
     )
     db.add(event)
     return event
+
+
+async def record_access(
+    db: AsyncSession,
+    *,
+    now: datetime,
+    action: str,
+    staff_id: int | None,
+    subject_kind: str | None = None,
+    subject_id: int | None = None,
+    **detail: Any,
+) -> None:
+    """A staff member read patients' data (a patient card, an export). The read writes
+    nothing else, so its audit event is the whole unit of work: recorded and committed."""
+    record(
+        db,
+        now=now,
+        action=action,
+        actor_kind="staff",
+        actor_id=staff_id,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        **detail,
+    )
+    await db.commit()

@@ -214,7 +214,30 @@ async def prepare_checkin(
     now: datetime,
     policy: AlertPolicy | None = None,
 ) -> Preparation:
-    """Decide what a due check-in row becomes. Commits any settlement it makes.
+    """Decide what a due check-in row becomes (_checkin_preparation); one unit of work.
+
+    Whatever it decided — the row settled, an open check-in expired or closed for this
+    one, the paused patient resumed, this check-in opened — is committed once, before it
+    returns: a Ready check-in is OPEN in the database before its question is sent, so a
+    tap that beats our bookkeeping finds it open (mark_checkin_sent is the next unit).
+    """
+    preparation = await _checkin_preparation(
+        db, protocol, row, default_tz=default_tz, now=now, policy=policy
+    )
+    await db.commit()
+    return preparation
+
+
+async def _checkin_preparation(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+    policy: AlertPolicy | None = None,
+) -> Preparation:
+    """What a due check-in row becomes; its writes wait for prepare_checkin's commit.
 
     One check-in is open at a time, so that questions never interleave. When another is
     open (clinical.md, "Decisions on the edge cases": a session's check-ins are never held
@@ -240,29 +263,23 @@ async def prepare_checkin(
     )
     if checkin is None or (checkin.state != CheckinState.SCHEDULED and not unconfirmed):
         state = checkin.state if checkin else "missing"
-        result = await _settle(db, row, OutboxState.CANCELLED, f"check-in is {state}")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, f"check-in is {state}")
     patient = await db.get(Patient, checkin.patient_id)
     gate = await patient_gate(db, patient, row, now)
     if gate is not None or patient is None:
         if isinstance(gate, Skip):
             checkin.state = CheckinState.CANCELLED
             checkin.reason = "patient not active"
-        await db.commit()
         return gate or Skip("patient missing")
     tz = patient_tz(patient, default_tz)
     definition = protocol.checkins.get(checkin.key)
     if definition is None:
         checkin.state, checkin.reason = CheckinState.CANCELLED, "not in the protocol any more"
-        result = await _settle(db, row, OutboxState.CANCELLED, "check-in not in protocol")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, "check-in not in protocol")
     if now >= checkin.expires_at:
         checkin.state, checkin.reason = CheckinState.EXPIRED, "too late: was not sent in time"
         result = await _settle(db, row, OutboxState.EXPIRED, "too late")
         await _roll_course(db, protocol, checkin, patient, tz, now)
-        await db.commit()
         return result
     assert patient.id is not None and checkin.id is not None
     session_checkin = isinstance(definition.schedule, AfterSession)
@@ -275,24 +292,19 @@ async def prepare_checkin(
         elif session_checkin and not is_session_checkin(protocol, other.key):
             await close_for_session(db, protocol, other, now, tz=tz, policy=policy)
         else:
-            await db.commit()
             return Wait(min(other.expires_at, checkin.expires_at), "another check-in is open")
     due = min(row.due_at, checkin.due_at)
     if definition.routine and held_by_quiet_hours(protocol, due_at=due, now=now, tz=tz):
-        until = defer_for_quiet_hours(protocol, now, tz)
-        await db.commit()
-        return Wait(until, "quiet hours")
+        return Wait(defer_for_quiet_hours(protocol, now, tz), "quiet hours")
     ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
     if ref is None:
         checkin.state, checkin.reason = CheckinState.SKIPPED, "condition not met"
         result = await _settle(db, row, OutboxState.CANCELLED, "condition not met")
         await _roll_course(db, protocol, checkin, patient, tz, now)
-        await db.commit()
         return result
     # open it before the send, so a tap that beats our bookkeeping finds it open
     checkin.state, checkin.opened_at = CheckinState.OPEN, now
-    await db.commit()
     return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref, context=ctx)
 
 
@@ -327,11 +339,24 @@ async def mark_checkin_sent(
     tz = patient_tz(patient, default_tz)
     await outbox.mark_sent(db, row_id, now=now, message_id=message_id)
     checkin.chat_message_id = message_id
-    if checkin.state != CheckinState.OPEN:  # superseded or stopped while it was being sent
-        if checkin.state != CheckinState.DONE:  # its buttons must go (unless stopped)
-            queue_closed_edit(db, checkin, patient, now)
-        await db.commit()
-        return
+    if checkin.state == CheckinState.OPEN:
+        _queue_nudge(db, protocol, checkin, patient, tz, now)
+        await _roll_course(db, protocol, checkin, patient, tz, now)
+    elif checkin.state != CheckinState.DONE:  # superseded or stopped while it was being sent:
+        queue_closed_edit(db, checkin, patient, now)  # its buttons must go (unless stopped)
+    await db.commit()
+
+
+def _queue_nudge(
+    db: AsyncSession,
+    protocol: Protocol,
+    checkin: Checkin,
+    patient: Patient,
+    tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """The one reminder of a check-in just sent, if its definition has one."""
+    assert patient.tg_user_id is not None
     definition = protocol.checkins[checkin.key]
     nudge = nudge_at(protocol, definition, sent_at=now, expires_at=checkin.expires_at, tz=tz)
     if nudge is not None:
@@ -346,8 +371,6 @@ async def mark_checkin_sent(
                 created_at=now,
             )
         )
-    await _roll_course(db, protocol, checkin, patient, tz, now)
-    await db.commit()
 
 
 async def prepare_nudge(
@@ -358,36 +381,41 @@ async def prepare_nudge(
     default_tz: ZoneInfo,
     now: datetime,
 ) -> Preparation:
-    """The one reminder of an unanswered check-in: only while it is still open."""
+    """The one reminder of an unanswered check-in: only while it is still open. One unit
+    of work: the row's settlement or a paused patient's resumption, committed once."""
+    preparation = await _nudge_preparation(db, protocol, row, default_tz=default_tz, now=now)
+    await db.commit()
+    return preparation
+
+
+async def _nudge_preparation(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Preparation:
     checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
     if checkin is None or checkin.state != CheckinState.OPEN or checkin.nudged:
-        result = await _settle(db, row, OutboxState.CANCELLED, "check-in no longer waiting")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, "check-in no longer waiting")
     patient = await db.get(Patient, checkin.patient_id)
     gate = await patient_gate(db, patient, row, now)
     if gate is not None or patient is None:
-        await db.commit()
         return gate or Skip("patient missing")
     tz = patient_tz(patient, default_tz)
     definition = protocol.checkins[checkin.key]
     if definition.routine and held_by_quiet_hours(protocol, due_at=row.due_at, now=now, tz=tz):
         until = defer_for_quiet_hours(protocol, now, tz)
         if until >= checkin.expires_at:
-            result = await _settle(db, row, OutboxState.EXPIRED, "would fall after expiry")
-            await db.commit()
-            return result
-        await db.commit()
+            return await _settle(db, row, OutboxState.EXPIRED, "would fall after expiry")
         return Wait(until, "quiet hours")
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
     ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
     if ref is None:
-        result = await _settle(db, row, OutboxState.CANCELLED, "nothing left to ask")
-        await db.commit()
-        return result
-    await db.commit()
+        return await _settle(db, row, OutboxState.CANCELLED, "nothing left to ask")
     return Ready(patient, checkin, definition, ref, ctx, answered)
 
 
@@ -413,11 +441,24 @@ async def prepare_exercise(
     default_tz: ZoneInfo,
     now: datetime,
 ) -> Skip | Wait | Patient:
-    """An exercise reminder: the patient when it should go out, else Skip/Wait."""
+    """An exercise reminder: the patient when it should go out, else Skip/Wait. One unit
+    of work: a settled row and the next reminder it plans are committed together, once."""
+    preparation = await _exercise_preparation(db, protocol, row, default_tz=default_tz, now=now)
+    await db.commit()
+    return preparation
+
+
+async def _exercise_preparation(
+    db: AsyncSession,
+    protocol: Protocol,
+    row: OutboxMessage,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Skip | Wait | Patient:
     patient = await db.get(Patient, row.patient_id) if row.patient_id else None
     gate = await patient_gate(db, patient, row, now)
     if patient is None:
-        await db.commit()
         return gate or Skip("patient missing")
     if isinstance(gate, Wait):
         # a paused patient misses this one; the next is planned after the pause
@@ -430,23 +471,17 @@ async def prepare_exercise(
             tz=patient_tz(patient, default_tz),
             now=now,
         )
-        await db.commit()
         return Skip("patient paused")
     if gate is not None:
-        await db.commit()
         return gate
     if not patient.exercise_reminders:
-        result = await _settle(db, row, OutboxState.CANCELLED, "reminders switched off")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, "reminders switched off")
     if now - row.due_at > EXERCISE_LATE_AFTER and not row.payload.get("snoozed"):
         result = await _settle(db, row, OutboxState.EXPIRED, "too late")
         await plan_next_exercise_reminder(
             db, protocol, patient=patient, after=now, tz=patient_tz(patient, default_tz), now=now
         )
-        await db.commit()
         return result
-    await db.commit()
     return patient
 
 
@@ -551,24 +586,28 @@ async def _after_close(
 async def prepare_closed_edit(
     db: AsyncSession, protocol: Protocol, row: OutboxMessage
 ) -> ClosedView | Skip:
-    """The "this check-in has closed" edit: what to render, or Skip (settled, committed)."""
+    """The "this check-in has closed" edit: what to render, or Skip (settled, committed).
+    One commit, which also ends the read transaction of a view."""
+    view = await _closed_view(db, protocol, row)
+    await db.commit()
+    return view
+
+
+async def _closed_view(
+    db: AsyncSession, protocol: Protocol, row: OutboxMessage
+) -> ClosedView | Skip:
     checkin = await db.get(Checkin, row.checkin_id) if row.checkin_id else None
     patient = await db.get(Patient, row.patient_id) if row.patient_id else None
     message_id = row.payload.get("message_id")
     if patient is None or patient.status not in EDITABLE_STATUSES:
-        result = await _settle(db, row, OutboxState.CANCELLED, "patient not active")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, "patient not active")
     definition = protocol.checkins.get(checkin.key) if checkin is not None else None
     if checkin is None or definition is None or not isinstance(message_id, int):
-        result = await _settle(db, row, OutboxState.CANCELLED, "check-in gone")
-        await db.commit()
-        return result
+        return await _settle(db, row, OutboxState.CANCELLED, "check-in gone")
     assert checkin.id is not None
     answered = await answers_of(db, checkin.id)
     ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
-    await db.commit()
     return ClosedView(patient, checkin, definition, ctx, answered, ref, message_id)
 
 
@@ -757,13 +796,19 @@ async def record_answer(
     now: datetime,
     reply_by_outbox: bool = False,
 ) -> AnswerResult:
-    """Store one tapped answer (see _record_answer_once). Two taps on one question arriving
-    together (a calm one and a red flag, before the edit reached the phone) race for the
-    answer's unique key; the loser reads again, so a red flag that lost to a calmer tap is
-    still recorded, as a correction — never dropped as a duplicate (invariant 8)."""
+    """Store one tapped answer (see _record_answer_once); one unit of work, one commit.
+
+    The answer, its alert, the check-in's new state and any queued safety reply are
+    committed together before the caller acknowledges the tap (invariant 3); a tap that
+    stores nothing (refused, closed, duplicate) commits nothing but the end of its reads.
+    Two taps on one question arriving together (a calm one and a red flag, before the
+    edit reached the phone) race for the answer's unique key; the loser rolls back and
+    reads again, so a red flag that lost to a calmer tap is still recorded, as a
+    correction — never dropped as a duplicate (invariant 8)."""
+    result = AnswerResult(AnswerStatus.DUPLICATE)
     for _attempt in range(2):
         try:
-            return await _record_answer_once(
+            result = await _record_answer_once(
                 db,
                 protocol,
                 policy,
@@ -776,7 +821,10 @@ async def record_answer(
             )
         except _LostRace:
             await db.refresh(patient)  # the rollback expired it; the handler reads it after
-    return AnswerResult(AnswerStatus.DUPLICATE)
+            continue
+        break
+    await db.commit()
+    return result
 
 
 async def _record_answer_once(
@@ -791,7 +839,7 @@ async def _record_answer_once(
     now: datetime,
     reply_by_outbox: bool = False,
 ) -> AnswerResult:
-    """Store one tapped answer (committed before the tap is acknowledged).
+    """Store one tapped answer (record_answer commits it before the tap is acknowledged).
 
     Only the check-in's own patient may answer, only a question the check-in asks and
     only a value the question allows; a repeated tap stores nothing (the answer's unique
@@ -902,7 +950,6 @@ async def _record_answer_once(
     texts = after_texts(protocol, question_key, code, ctx)
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
-    await db.commit()
     return AnswerResult(
         AnswerStatus.RECORDED,
         checkin,
@@ -939,8 +986,7 @@ async def _record_late_answer(
     findings = await _findings(
         db, protocol, patient, checkin, session, stored, ctx, question_key, code, now
     )
-    if not is_red_flag(findings):
-        await db.commit()  # ends the read transaction; nothing was written
+    if not is_red_flag(findings):  # nothing is written
         return AnswerResult(AnswerStatus.CLOSED, checkin, definition, context=ctx)
     # the therapist reads that the answer came on a check-in that had closed, and when
     late_line = f"Tapped late, on a check-in that had closed ({checkin.state})"
@@ -950,7 +996,6 @@ async def _record_late_answer(
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     answered = {**answered_in(stored, checkin.id), question_key: code}
-    await db.commit()
     return AnswerResult(
         AnswerStatus.RECORDED,
         checkin,
@@ -1029,7 +1074,6 @@ async def _record_red_correction(
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     answered = {**answered_in(stored, checkin.id), question_key: value}
-    await db.commit()
     return AnswerResult(
         AnswerStatus.RECORDED,
         checkin,

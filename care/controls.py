@@ -11,15 +11,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from care import audit
 from care.checkins import release_waiting
 from care.planning import (
+    KIND_EXERCISE,
     cancel_pending,
     cancel_scheduled_checkins,
     notify_therapist,
     replan_exercise_reminder,
 )
 from flows.protocol import Protocol
-from store.models import ConsentEvent, Patient, PatientStatus
+from store.models import ConsentEvent, OutboxMessage, Patient, PatientStatus
 
 PAUSE_DAYS = (1, 3, 7)
+
+#: "Remind me later" on an exercise reminder: it comes back this much later, and is dropped
+#: if it could not go out within SNOOZE_EXPIRES (a snoozed reminder is never "too late").
+SNOOZE = timedelta(hours=1)
+SNOOZE_EXPIRES = timedelta(hours=4)
 
 
 class ControlError(ValueError):
@@ -76,6 +82,34 @@ async def resume(
         actor_id=patient.id,
         subject_kind="patient",
         subject_id=patient.id,
+    )
+    await db.commit()
+
+
+async def snooze_exercise(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
+    """The exercise reminder's "later" button: one more reminder in an hour. One commit."""
+    assert patient.id is not None and patient.tg_user_id is not None
+    db.add(
+        OutboxMessage(
+            kind=KIND_EXERCISE,
+            chat_id=patient.tg_user_id,
+            patient_id=patient.id,
+            due_at=now + SNOOZE,
+            expires_at=now + SNOOZE_EXPIRES,
+            payload={"snoozed": True},
+            created_at=now,
+        )
+    )
+    await db.commit()
+
+
+async def stop_exercise_reminders(db: AsyncSession, patient: Patient) -> None:
+    """The exercise reminder's "stop" button: reminders off and the queued ones
+    cancelled, in one commit."""
+    assert patient.id is not None
+    patient.exercise_reminders = False
+    await cancel_pending(
+        db, patient_id=patient.id, reason="reminders switched off", kinds=(KIND_EXERCISE,)
     )
     await db.commit()
 

@@ -119,7 +119,11 @@ async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) ->
 
 
 async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo) -> int:
-    """Queue today's digest for each therapist whose 08:00 has come; at most once a day."""
+    """Queue today's digest for each therapist whose 08:00 has come; at most once a day.
+
+    A named sequence of units of work, one per therapist (the day's marker and the
+    digest row together): a marker another instance wrote first rolls back that
+    therapist's digest alone, and a kill mid-sweep keeps the digests already queued."""
     therapists = await db.exec(
         select(StaffMember).where(
             StaffMember.role == Role.THERAPIST, col(StaffMember.active).is_(True)

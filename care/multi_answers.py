@@ -221,10 +221,15 @@ async def finish_draft(
     now: datetime,
     reply_by_outbox: bool = False,
 ) -> AnswerResult | None:
-    """Record the draft as the answer (record_answer), then forget the draft.
+    """Record the draft as the answer (record_answer), then forget the draft (clear_draft).
 
     None when nothing is ticked (the patient is asked to tick first). With
     reply_by_outbox (the sweep) the safety reply is queued with the alert.
+
+    Two units of work, in this order, as the Done button does them (bot.routers.checkin
+    multi_done): the answer is what must not be lost, so it is committed first; a kill
+    between the two leaves the draft standing, and the next pass finds its question
+    answered (DUPLICATE) and clears it then.
     """
     mask = await draft_mask(db, patient=patient, checkin_id=checkin_id, question_key=question_key)
     if mask == 0:
@@ -242,8 +247,6 @@ async def finish_draft(
     )
     if result.status != AnswerStatus.REFUSED:
         await clear_draft(db, patient=patient, checkin_id=checkin_id, question_key=question_key)
-    else:
-        await db.rollback()
     return result
 
 

@@ -142,41 +142,40 @@ async def refused_inactive(
 async def ensure_admin(
     db: AsyncSession, *, tg_user_id: int, name: str, language: str, now: datetime
 ) -> tuple[StaffMember, bool]:
-    """Register an `ADMIN_IDS` user on first contact; returns (member, created)."""
+    """Register an `ADMIN_IDS` user on first contact; returns (member, created). One
+    commit, and only when something changed (it runs on every update of an admin)."""
     member = await staff_by_tg(db, tg_user_id)
-    if member is not None:
-        if member.role != Role.ADMIN or not member.active:
-            if member.role != Role.ADMIN:
-                member.role_before_admin = member.role
-            member.role = Role.ADMIN
-            member.active = True
-            member.deactivated_at = member.deactivated_by = None
-            audit.record(
-                db,
-                now=now,
-                action="admin_promoted",
-                actor_kind="system",
-                subject_kind="staff",
-                subject_id=member.id,
-            )
-            await db.commit()
+    if member is not None and member.role == Role.ADMIN and member.active:
         return member, False
-    member = StaffMember(
-        tg_user_id=tg_user_id, role=Role.ADMIN, name=name[:128], language=language, created_at=now
-    )
-    db.add(member)
-    await db.flush()
+    if member is None:
+        member = StaffMember(
+            tg_user_id=tg_user_id,
+            role=Role.ADMIN,
+            name=name[:128],
+            language=language,
+            created_at=now,
+        )
+        db.add(member)
+        await db.flush()
+        created, action, actor_kind, actor_id = True, "admin_registered", "staff", member.id
+    else:
+        if member.role != Role.ADMIN:
+            member.role_before_admin = member.role
+        member.role = Role.ADMIN
+        member.active = True
+        member.deactivated_at = member.deactivated_by = None
+        created, action, actor_kind, actor_id = False, "admin_promoted", "system", None
     audit.record(
         db,
         now=now,
-        action="admin_registered",
-        actor_kind="staff",
-        actor_id=member.id,
+        action=action,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
         subject_kind="staff",
         subject_id=member.id,
     )
     await db.commit()
-    return member, True
+    return member, created
 
 
 async def therapists(db: AsyncSession) -> list[StaffMember]:

@@ -30,7 +30,7 @@ _IN_FOLLOW_UP = (PatientStatus.INVITED, PatientStatus.ACTIVE, PatientStatus.PAUS
 
 
 async def mark_unreachable(db: AsyncSession, *, chat_id: int, now: datetime) -> bool:
-    """Mark the patient of `chat_id` unreachable and notify their therapist; commit.
+    """Mark the patient of `chat_id` unreachable and notify their therapist; commit once.
 
     Returns True only for the call that changed the patient. The status change
     is one guarded ``UPDATE … WHERE status IN (…) RETURNING`` issued first in
@@ -39,6 +39,18 @@ async def mark_unreachable(db: AsyncSession, *, chat_id: int, now: datetime) -> 
     written; the others find nothing to update. Rows still queued for the chat
     are cancelled either way. Call it on a session with no transaction open.
     """
+    marked = await _mark(db, chat_id=chat_id, now=now)
+    await db.commit()
+    if marked is None:
+        return False
+    patient_id, cancelled = marked
+    log.info("patient %d unreachable (blocked the bot); %d rows cancelled", patient_id, cancelled)
+    return True
+
+
+async def _mark(db: AsyncSession, *, chat_id: int, now: datetime) -> tuple[int, int] | None:
+    """mark_unreachable's writes: (patient id, rows cancelled) when this call changed the
+    patient, None when it found nothing to change."""
     marked = (
         await db.exec(
             update(Patient)
@@ -60,8 +72,7 @@ async def mark_unreachable(db: AsyncSession, *, chat_id: int, now: datetime) -> 
         ).first()
         if is_patient is not None:
             await cancel_for_chat(db, chat_id, reason=CANCEL_REASON)
-        await db.commit()
-        return False
+        return None
     cancelled = await cancel_for_chat(db, chat_id, reason=CANCEL_REASON)
     patient_id, therapist_id = int(marked[0]), int(marked[1])
     therapist_chat = (
@@ -89,6 +100,4 @@ async def mark_unreachable(db: AsyncSession, *, chat_id: int, now: datetime) -> 
         subject_id=patient_id,
         cancelled=cancelled,
     )
-    await db.commit()
-    log.info("patient %d unreachable (blocked the bot); %d rows cancelled", patient_id, cancelled)
-    return True
+    return patient_id, cancelled

@@ -18,7 +18,7 @@ from care.checkins import Ready
 from care.context import context_for, latest_session, patient_tz
 from flows.engine import checkin_applies, next_question
 from flows.planner import expires_at
-from flows.protocol import Protocol
+from flows.protocol import CheckinDef, Protocol
 from store.models import Checkin, CheckinState, Patient, PatientStatus
 
 #: Who may open it: patients in follow-up, paused ones included.
@@ -34,15 +34,30 @@ async def open_symptom_report(
     now: datetime,
 ) -> Ready | None:
     """Open the on-demand check-in and return its first question (committed), or None when
-    the protocol has none or none of its questions applies (nothing is stored then)."""
+    the protocol has none or none of its questions applies (nothing is stored then).
+    One unit of work: the check-in is committed OPEN before its question is sent."""
     definition = protocol.on_demand_checkin()
     if definition is None or patient.id is None:
         return None
+    ready = await _open_report(db, protocol, definition, patient, default_tz=default_tz, now=now)
+    await db.commit()  # also ends the reads of a report that opened nothing
+    return ready
+
+
+async def _open_report(
+    db: AsyncSession,
+    protocol: Protocol,
+    definition: CheckinDef,
+    patient: Patient,
+    *,
+    default_tz: ZoneInfo,
+    now: datetime,
+) -> Ready | None:
+    assert patient.id is not None
     session = await latest_session(db, patient.id)
     ctx = await context_for(db, protocol, patient, session.id if session else None, recent_at=now)
     ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
     if ref is None:
-        await db.commit()
         return None
     checkin = Checkin(
         patient_id=patient.id,
@@ -54,7 +69,6 @@ async def open_symptom_report(
         opened_at=now,
     )
     db.add(checkin)
-    await db.commit()
     return Ready(patient=patient, checkin=checkin, definition=definition, ref=ref, context=ctx)
 
 

@@ -58,9 +58,12 @@ class Clock:
         read: two instances starting at once on an empty database both end up on
         the one anchor that won, instead of one dying on the primary key.
         """
-        if await app_state.insert_if_missing(db, _KEY, self._encoded()):
-            await db.commit()
-            return
+        if not await app_state.insert_if_missing(db, _KEY, self._encoded()):
+            await self._adopt_stored(db)
+        await db.commit()  # one commit, which also ends the read of an anchor adopted
+
+    async def _adopt_stored(self, db: AsyncSession) -> None:
+        """Run on the stored anchor; at a new scale, from a new anchor stored in its place."""
         row = (
             await db.exec(
                 select(AppState).where(AppState.key == _KEY).execution_options(
@@ -77,11 +80,9 @@ class Clock:
         )
         if float(scale_s) == self.scale:
             self.anchor_wall, self.anchor_protocol = stored.anchor_wall, stored.anchor_protocol
-            await db.commit()
             return
         self.anchor_wall, self.anchor_protocol = self._wall(), stored.now()
         await app_state.put(db, _KEY, self._encoded())
-        await db.commit()
 
     def set_scale(self, scale: float) -> None:
         """Run protocol time `scale` times faster from now on, without a jump.

@@ -170,3 +170,52 @@ async def test_settings_language_and_reminder_time(
     spanish = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     assert "Molestia" in spanish.text or "molestia" in spanish.text
     assert fake.refused == []
+
+
+async def _pending_exercise(sqlite_url: str) -> list[OutboxMessage]:
+    return list(
+        await rows(
+            sqlite_url,
+            OutboxMessage,
+            OutboxMessage.kind == "exercise",
+            OutboxMessage.state == "pending",
+        )
+    )
+
+
+async def test_exercise_reminder_buttons_snooze_then_stop(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """The exercise reminder's buttons (care.controls): "in 1 h" queues one snoozed reminder
+    an hour on, beside the next day's; "stop" turns reminders off and cancels both."""
+    patient = await enrolled_patient(fake)
+    [first] = await _pending_exercise(sqlite_url)
+    mark = patient.mark()
+    wall.advance(first.due_at - bot.app.clock.now())
+    await bot.background.run_once()
+    reminder = await patient.wait_for(
+        lambda m: m.reply_markup is not None and "Remind me in 1 h" in str(m.buttons()),
+        after=mark,
+    )
+    snooze, stop = (
+        reminder.button_data(b) for b in ("Remind me in 1 h", "Stop exercise reminders")
+    )
+    tapped_at = bot.app.clock.now()
+    query = await patient.tap_data(reminder.message_id, snooze)
+    reply = await answered_callback(fake, patient, query)
+    assert reply.get("text") == "OK, I will remind you again in an hour."
+    pending = await _pending_exercise(sqlite_url)
+    snoozed = [r for r in pending if r.payload.get("snoozed")]
+    assert len(pending) == 2 and len(snoozed) == 1  # the next day's, and the snoozed one
+    assert snoozed[0].due_at == tapped_at + timedelta(hours=1)
+    assert snoozed[0].expires_at == tapped_at + timedelta(hours=4)
+
+    query = await patient.tap_data(reminder.message_id, stop)  # the buttons went: an old copy
+    reply = await answered_callback(fake, patient, query)
+    assert reply.get("text", "").startswith("Exercise reminders are off.")
+    assert await _pending_exercise(sqlite_url) == []
+    cancelled = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == "exercise")
+    assert {r.last_error for r in cancelled if r.state == "cancelled"} == {"reminders switched off"}
+    [stored] = await rows(sqlite_url, Patient)
+    assert stored.exercise_reminders is False
+    assert fake.refused == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from datetime import timedelta
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -25,6 +24,7 @@ from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
+from care.controls import snooze_exercise, stop_exercise_reminders
 from care.multi_answers import (
     DraftStatus,
     answered_value,
@@ -32,12 +32,11 @@ from care.multi_answers import (
     draft_mask,
     toggle_draft,
 )
-from care.planning import KIND_EXERCISE, cancel_pending
 from care.safety_reply import safety_reply_later
 from flows.protocol import Protocol
 from flows.triage import Finding, Tier
 from scheduler.clock import Clock
-from store.models import CheckinState, OutboxMessage
+from store.models import CheckinState
 
 log = logging.getLogger(__name__)
 
@@ -261,25 +260,10 @@ async def exercise_button(
     lang = patient.language
     now = clock.now()
     if callback_data.action == "snooze":
-        db.add(
-            OutboxMessage(
-                kind=KIND_EXERCISE,
-                chat_id=patient.tg_user_id,
-                patient_id=patient.id,
-                due_at=now + timedelta(hours=1),
-                expires_at=now + timedelta(hours=4),
-                payload={"snoozed": True},
-                created_at=now,
-            )
-        )
-        await db.commit()
+        await snooze_exercise(db, patient, now=now)
         await query.answer(t("exercise_snoozed", lang))
     elif callback_data.action == "stop":
-        patient.exercise_reminders = False
-        await cancel_pending(
-            db, patient_id=patient.id, reason="reminders switched off", kinds=(KIND_EXERCISE,)
-        )
-        await db.commit()
+        await stop_exercise_reminders(db, patient)
         await query.answer(t("exercise_stopped", lang), show_alert=True)
     else:
         await query.answer(t("button_expired", lang), show_alert=True)

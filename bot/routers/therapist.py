@@ -215,16 +215,14 @@ async def _send_card(
         BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"),
         caption=caption[:1024],
     )
-    audit.record(
+    await audit.record_access(
         db,
         now=clock.now(),
         action="patient_viewed",
-        actor_kind="staff",
-        actor_id=staff.id,
+        staff_id=staff.id,
         subject_kind="patient",
         subject_id=patient.id,
     )
-    await db.commit()
 
 
 def _trend(baseline: int, last: int | None) -> str:
@@ -352,15 +350,7 @@ async def export_command(
         BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
         caption="The same answers as a FHIR R4 Bundle of Observations.",
     )
-    audit.record(
-        db,
-        now=now,
-        action="export",
-        actor_kind="staff",
-        actor_id=actor.staff.id,
-        rows=len(rows),
-    )
-    await db.commit()
+    await audit.record_access(db, now=now, action="export", staff_id=actor.staff.id, rows=len(rows))
     log.info("export of %d answers by staff %s", len(rows), actor.staff.id)
 
 
