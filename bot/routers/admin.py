@@ -17,7 +17,7 @@ from bot.links import deep_link
 from bot.texts import t
 from care.people import INVITABLE_ROLES, create_invite
 from scheduler.clock import Clock
-from store.models import Role
+from store.models import Role, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +43,20 @@ async def invite_role_chosen(
     query: CallbackQuery,
     callback_data: InviteRoleCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
     bot_username: str,
 ) -> None:
-    if callback_data.role not in INVITABLE_ROLES or actor.staff is None:
+    if callback_data.role not in INVITABLE_ROLES:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
         return
     role = Role(callback_data.role)
     token = await create_invite(
-        db, admin=actor.staff, role=role, now=clock.now(), ttl=settings.invite_ttl
+        db, admin=staff, role=role, now=clock.now(), ttl=settings.invite_ttl
     )
-    log.info("invite created by staff_id=%s role=%s", actor.staff.id, role)
+    log.info("invite created by staff_id=%s role=%s", staff.id, role)
     await query.answer()
     text = t(
         "invite_link",

@@ -37,7 +37,7 @@ from care.safety_reply import safety_reply_later
 from flows.protocol import Protocol
 from flows.triage import Finding, Tier
 from scheduler.clock import Clock
-from store.models import CheckinState, OutboxMessage
+from store.models import CheckinState, OutboxMessage, Patient
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ async def answer_tapped(
     query: CallbackQuery,
     callback_data: AnswerCb,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -69,8 +70,6 @@ async def answer_tapped(
     reply. A red flag tapped on a check-in that has closed is recorded late and gets the
     same reply; any other late answer gets a kind word and loses its buttons.
     """
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     chat_id = actor.tg_user_id
     result = await record_answer(
@@ -252,12 +251,11 @@ async def _quietly(call: object) -> None:
 async def exercise_button(
     query: CallbackQuery,
     callback_data: ExerciseCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None and patient.id is not None and patient.tg_user_id is not None
+    assert patient.id is not None and patient.tg_user_id is not None
     lang = patient.language
     now = clock.now()
     if callback_data.action == "snooze":
@@ -292,13 +290,12 @@ async def multi_toggled(
     query: CallbackQuery,
     callback_data: MultiCb,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
 ) -> None:
     """Tick or untick one choice of a multi question: stored, then the keyboard redrawn in place."""
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     result = await toggle_draft(
         db,
@@ -339,6 +336,7 @@ async def multi_done(
     query: CallbackQuery,
     callback_data: MultiCb,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -349,8 +347,6 @@ async def multi_done(
     """ "Done": the ticked choices are recorded as one answer by the very path of a single tap
     (answer_tapped with the mask as the value) — alert, safety reply, next question — and
     the draft is forgotten. Nothing ticked: the patient is asked to tick first."""
-    patient = actor.patient
-    assert patient is not None
     mask = await draft_mask(
         db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
     )
@@ -360,13 +356,15 @@ async def multi_done(
         )
         if answered is not None:  # recorded already (a second Done, or the sweep): as a
             # toggle would, show what follows in place of the old ticks
-            await multi_toggled(query, callback_data, actor, db, protocol, clock)
+            await multi_toggled(query, callback_data, actor, patient, db, protocol, clock)
         else:
             await query.answer(t("multi_pick_first", patient.language), show_alert=True)
         return
     as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
     try:
-        await answer_tapped(query, as_answer, actor, db, protocol, clock, settings, bot, policy)
+        await answer_tapped(
+            query, as_answer, actor, patient, db, protocol, clock, settings, bot, policy
+        )
     finally:
         await clear_draft(
             db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q

@@ -256,6 +256,7 @@ async def toggle_region(
 async def regions_done(
     query: CallbackQuery,
     actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
     db: AsyncSession,
@@ -272,7 +273,7 @@ async def regions_done(
             ", ".join(protocol.regions[k].label.get(actor.lang) for k in data["regions"]),
         )
     if data.get("flow") == "session":
-        await _finish_session(query, actor, state, protocol, db, clock, settings, data)
+        await _finish_session(query, actor, staff, state, protocol, db, clock, settings, data)
         return
     await state.set_state(Enroll.baseline)
     await query.answer()
@@ -285,6 +286,7 @@ async def regions_done(
 async def _finish_session(
     query: CallbackQuery,
     actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
     db: AsyncSession,
@@ -293,13 +295,12 @@ async def _finish_session(
     data: dict[str, Any],
 ) -> None:
     """The /session flow ends here: store session N+1 and plan its check-ins."""
-    assert actor.staff is not None
     await state.clear()
     try:
         session = await record_session(
             db,
             protocol,
-            staff=actor.staff,
+            staff=staff,
             patient_id=data["patient_id"],
             ended_at=datetime.fromisoformat(data["ended_at"]),
             regions=data["regions"],
@@ -366,6 +367,7 @@ async def got_baseline(
     query: CallbackQuery,
     callback_data: EnrollBaselineCb,
     actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     db: AsyncSession,
     settings: Settings,
@@ -373,7 +375,7 @@ async def got_baseline(
     protocol: Protocol,
     bot_username: str,
 ) -> None:
-    if not 0 <= callback_data.value <= 10 or actor.staff is None:
+    if not 0 <= callback_data.value <= 10:
         await query.answer(t("button_expired", actor.lang), show_alert=True)
         return
     data = await state.get_data()
@@ -381,7 +383,7 @@ async def got_baseline(
     try:
         result = await enroll(
             db,
-            staff=actor.staff,
+            staff=staff,
             display_name=data["name"],
             therapist_id=data["therapist_id"],
             session_ended_at=ended,
@@ -403,7 +405,7 @@ async def got_baseline(
         return
     await state.clear()
     await query.answer()
-    log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, actor.staff.id)
+    log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, staff.id)
     link = deep_link(bot_username, result.token)
     labels = {k: r.label.get(actor.lang) for k, r in protocol.regions.items()}
     hours = round(settings.invite_ttl.total_seconds() / 3600)

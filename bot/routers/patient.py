@@ -22,6 +22,7 @@ from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care import controls
 from care.context import patient_tz
+from care.sessions import FOLLOWED
 from care.symptoms import REPORTING_STATUSES, mark_symptom_sent, open_symptom_report
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -38,11 +39,6 @@ class SettingsInput(StatesGroup):
     tz = State()
 
 
-def _patient(actor: Actor) -> Patient:
-    assert actor.patient is not None
-    return actor.patient
-
-
 async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings: Settings) -> None:
     text = t(key, lang, clinic=settings.clinic_name)
     if isinstance(target, CallbackQuery):
@@ -51,8 +47,8 @@ async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings
         await target.answer(text)
 
 
-async def pause_command(message: Message, actor: Actor) -> None:
-    lang = _patient(actor).language
+async def pause_command(message: Message, patient: Patient) -> None:
+    lang = patient.language
     builder = InlineKeyboardBuilder()
     for days in controls.PAUSE_DAYS:
         builder.button(text=t("btn_days", lang, days=days), callback_data=PauseCb(days=days))
@@ -62,12 +58,11 @@ async def pause_command(message: Message, actor: Actor) -> None:
 async def pause_chosen(
     query: CallbackQuery,
     callback_data: PauseCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
 ) -> None:
-    patient = _patient(actor)
     lang = patient.language
     try:
         until = await controls.pause(db, patient, days=callback_data.days, now=clock.now())
@@ -84,13 +79,12 @@ async def pause_chosen(
 
 async def resume_command(
     message: Message,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
     protocol: Protocol,
 ) -> None:
-    patient = _patient(actor)
     try:
         await controls.resume(
             db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now()
@@ -101,10 +95,9 @@ async def resume_command(
     await message.answer(t("resumed", patient.language))
 
 
-async def stop_command(message: Message, actor: Actor, settings: Settings) -> None:
-    patient = _patient(actor)
+async def stop_command(message: Message, patient: Patient, settings: Settings) -> None:
     lang = patient.language
-    if not actor.is_active_patient:
+    if patient.status not in FOLLOWED:
         await _refuse(message, "patient_inactive", lang, settings)
         return
     builder = InlineKeyboardBuilder()
@@ -116,12 +109,11 @@ async def stop_command(message: Message, actor: Actor, settings: Settings) -> No
 async def stop_chosen(
     query: CallbackQuery,
     callback_data: StopCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
 ) -> None:
-    patient = _patient(actor)
     lang = patient.language
     if not callback_data.confirm:
         await query.answer()
@@ -152,10 +144,9 @@ def _settings_text(patient: Patient, settings: Settings) -> str:
     )
 
 
-async def settings_command(message: Message, actor: Actor, settings: Settings) -> None:
-    patient = _patient(actor)
+async def settings_command(message: Message, patient: Patient, settings: Settings) -> None:
     lang = patient.language
-    if not actor.is_active_patient:
+    if patient.status not in FOLLOWED:
         await _refuse(message, "patient_inactive", lang, settings)
         return
     builder = InlineKeyboardBuilder()
@@ -166,9 +157,9 @@ async def settings_command(message: Message, actor: Actor, settings: Settings) -
 
 
 async def settings_field(
-    query: CallbackQuery, callback_data: SettingsCb, actor: Actor, state: FSMContext
+    query: CallbackQuery, callback_data: SettingsCb, patient: Patient, state: FSMContext
 ) -> None:
-    lang = _patient(actor).language
+    lang = patient.language
     if not isinstance(query.message, Message):
         await query.answer()
         return
@@ -192,7 +183,7 @@ async def settings_field(
 
 async def _apply(
     target: Message | CallbackQuery,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -200,7 +191,6 @@ async def _apply(
     state: FSMContext,
     **change: str,
 ) -> bool:
-    patient = _patient(actor)
     try:
         await controls.change_settings(
             db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now(), **change
@@ -215,7 +205,7 @@ async def _apply(
 async def reminder_time_chosen(
     query: CallbackQuery,
     callback_data: ReminderTimeCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -225,18 +215,18 @@ async def reminder_time_chosen(
     raw = callback_data.hhmm
     hhmm = f"{raw[:2]}:{raw[2:]}" if len(raw) == 4 else raw
     if hhmm not in REMINDER_CHOICES:
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        await query.answer(t("button_expired", patient.language), show_alert=True)
         return
-    if await _apply(query, actor, db, protocol, clock, settings, state, reminder_time=hhmm):
-        await query.answer(t("settings_saved", _patient(actor).language))
+    if await _apply(query, patient, db, protocol, clock, settings, state, reminder_time=hhmm):
+        await query.answer(t("settings_saved", patient.language))
         if isinstance(query.message, Message):
             await close_with_choice(query.message, hhmm)
-            await query.message.answer(_settings_text(_patient(actor), settings))
+            await query.message.answer(_settings_text(patient, settings))
 
 
 async def setting_typed(
     message: Message,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -246,8 +236,8 @@ async def setting_typed(
     """A typed reminder time or time zone, whichever the patient was asked for."""
     field = "reminder_time" if await state.get_state() == SettingsInput.time.state else "timezone"
     change = {field: message.text or ""}
-    if await _apply(message, actor, db, protocol, clock, settings, state, **change):
-        await message.answer(_settings_text(_patient(actor), settings))
+    if await _apply(message, patient, db, protocol, clock, settings, state, **change):
+        await message.answer(_settings_text(patient, settings))
 
 
 async def _ask_language(message: Message, lang: str) -> None:
@@ -257,17 +247,18 @@ async def _ask_language(message: Message, lang: str) -> None:
     await message.answer(t("language_ask", lang), reply_markup=builder.as_markup())
 
 
-async def language_command(message: Message, actor: Actor, settings: Settings) -> None:
-    if not actor.is_active_patient:
-        await _refuse(message, "patient_inactive", _patient(actor).language, settings)
+async def language_command(message: Message, patient: Patient, settings: Settings) -> None:
+    if patient.status not in FOLLOWED:
+        await _refuse(message, "patient_inactive", patient.language, settings)
         return
-    await _ask_language(message, _patient(actor).language)
+    await _ask_language(message, patient.language)
 
 
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCb,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -275,10 +266,10 @@ async def language_chosen(
     state: FSMContext,
 ) -> None:
     if callback_data.lang not in LANGUAGES:
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        await query.answer(t("button_expired", patient.language), show_alert=True)
         return
     if await _apply(
-        query, actor, db, protocol, clock, settings, state, language=callback_data.lang
+        query, patient, db, protocol, clock, settings, state, language=callback_data.lang
     ):
         lang = callback_data.lang
         await query.answer()
@@ -292,6 +283,7 @@ async def language_chosen(
 async def symptom_command(
     message: Message,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -299,13 +291,14 @@ async def symptom_command(
     bot: Bot,
 ) -> None:
     """/symptom: the red-flag questions now, whatever else is open or paused."""
-    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, actor.tg_user_id, patient, db, protocol, clock, settings)
 
 
 async def symptom_tapped(
     query: CallbackQuery,
     callback_data: SymptomCb,
     actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -314,15 +307,16 @@ async def symptom_tapped(
 ) -> None:
     """The "Report a new symptom" button (closed check-ins, the reply to typed words)."""
     if callback_data.action != "start":
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        await query.answer(t("button_expired", patient.language), show_alert=True)
         return
     await query.answer()
-    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, actor.tg_user_id, patient, db, protocol, clock, settings)
 
 
 async def _ask_symptom_questions(
     bot: Bot,
-    actor: Actor,
+    chat_id: int,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -331,19 +325,16 @@ async def _ask_symptom_questions(
     """Open the on-demand check-in and send its first question as a new message; its taps
     are ordinary answers (bot/routers/checkin.py). Never refused to a patient in follow-up:
     without the check-in (a clinic's protocol may lack one) they get the clinic's number."""
-    patient = _patient(actor)
     lang = patient.language
     if patient.status not in REPORTING_STATUSES:
-        await bot.send_message(
-            actor.tg_user_id, t("patient_inactive", lang, clinic=settings.clinic_name)
-        )
+        await bot.send_message(chat_id, t("patient_inactive", lang, clinic=settings.clinic_name))
         return
     ready = await open_symptom_report(
         db, protocol, patient=patient, default_tz=settings.clinic_timezone, now=clock.now()
     )
     if ready is None:
         await bot.send_message(
-            actor.tg_user_id,
+            chat_id,
             t(
                 "symptom_unavailable",
                 lang,
@@ -355,7 +346,7 @@ async def _ask_symptom_questions(
     assert ready.checkin.id is not None
     log.info("patient %s opened a symptom report: check-in %s", patient.id, ready.checkin.id)
     sent = await bot.send_message(
-        actor.tg_user_id,
+        chat_id,
         checkin_text(protocol, ready.definition, ready.context, {}, ready.ref, lang),
         reply_markup=question_keyboard(protocol, ready.checkin.id, ready.ref, lang),
     )

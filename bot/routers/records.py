@@ -24,16 +24,16 @@ from bot.replies import close_with_choice
 from bot.texts import safety_line, t
 from care import records
 from care.alerts import AlertPolicy
-from care.sessions import followed_patients
+from care.sessions import FOLLOWED, followed_patients
 from scheduler.clock import Clock
-from store.models import AuditEvent, Patient, PatientStatus, Role
+from store.models import AuditEvent, Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
 
-async def mydata_command(message: Message, actor: Actor, db: AsyncSession, clock: Clock) -> None:
-    patient = actor.patient
-    assert patient is not None and patient.id is not None
+async def mydata_command(
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock
+) -> None:
     data = await records.my_data(db, patient, now=clock.now())
     await message.answer_document(
         BufferedInputFile(data, filename=f"careloop-my-data-{patient.id}.json"),
@@ -41,9 +41,8 @@ async def mydata_command(message: Message, actor: Actor, db: AsyncSession, clock
     )
 
 
-async def delete_command(message: Message, actor: Actor) -> None:
-    assert actor.patient is not None
-    lang = actor.patient.language
+async def delete_command(message: Message, patient: Patient) -> None:
+    lang = patient.language
     builder = InlineKeyboardBuilder()
     builder.button(text=t("btn_delete_yes", lang), callback_data=DeleteCb(confirm=True))
     builder.button(text=t("btn_delete_no", lang), callback_data=DeleteCb(confirm=False))
@@ -52,10 +51,13 @@ async def delete_command(message: Message, actor: Actor) -> None:
 
 
 async def delete_chosen(
-    query: CallbackQuery, callback_data: DeleteCb, actor: Actor, db: AsyncSession, clock: Clock
+    query: CallbackQuery,
+    callback_data: DeleteCb,
+    actor: Actor,
+    patient: Patient,
+    db: AsyncSession,
+    clock: Clock,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     if not isinstance(query.message, Message):
         await query.answer()
@@ -82,22 +84,18 @@ MEDIA_KINDS = ("photo", "voice", "video_note", "video", "document", "sticker", "
 
 
 async def free_text(
-    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock, settings: Settings
 ) -> None:
     """Typed words are never dropped: the safety line, and one tap to pass them on."""
-    patient = actor.patient
-    assert patient is not None
     note_id = await records.keep_note(db, patient, message.text or "", now=clock.now())
     await _note_reply(message, patient.language, note_id, settings)
 
 
 async def media_message(
-    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock, settings: Settings
 ) -> None:
     """A photo of a red needle site, a voice note, a sticker …: treated like typed words.
     Only the message's id is kept (and its caption); passing it copies it to the therapist."""
-    patient = actor.patient
-    assert patient is not None
     kind = ContentType(message.content_type).value
     note_id = await records.keep_note(
         db,
@@ -126,13 +124,11 @@ async def _note_reply(message: Message, lang: str, note_id: int, settings: Setti
 async def pass_note(
     query: CallbackQuery,
     callback_data: NoteCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     policy: AlertPolicy,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     passed = await records.pass_note(
         db, policy, patient, note_id=callback_data.note_id, now=clock.now()
@@ -177,18 +173,18 @@ async def discharge_chosen(
     query: CallbackQuery,
     callback_data: DischargeCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     clock: Clock,
 ) -> None:
-    assert actor.staff is not None
     try:
         patient = await records.discharge(
-            db, patient_id=callback_data.patient_id, staff=actor.staff, now=clock.now()
+            db, patient_id=callback_data.patient_id, staff=staff, now=clock.now()
         )
     except records.RecordError as exc:
         await query.answer(t(str(exc), actor.lang), show_alert=True)
         return
-    log.info("patient %s discharged by staff %s", patient.id, actor.staff.id)
+    log.info("patient %s discharged by staff %s", patient.id, staff.id)
     await query.answer()
     if isinstance(query.message, Message):
         name = patient.display_name or "—"
@@ -213,11 +209,9 @@ async def audit_command(message: Message, db: AsyncSession, settings: Settings) 
     await message.answer("\n".join(lines))
 
 
-def _in_follow_up(_message: Message, actor: Actor) -> bool:
-    return actor.patient is not None and actor.patient.status in (
-        PatientStatus.ACTIVE,
-        PatientStatus.PAUSED,
-    )
+def _in_follow_up(_message: Message, patient: Patient) -> bool:
+    """Behind IsPatient: the patient it handed on is followed up (active or paused)."""
+    return patient.status in FOLLOWED
 
 
 def make_router() -> Router:

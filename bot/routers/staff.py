@@ -38,10 +38,9 @@ def _when(moment: datetime | None, tz: ZoneInfo, lang: str) -> str:
 
 
 async def staff_command(
-    message: Message, actor: Actor, db: AsyncSession, settings: Settings
+    message: Message, actor: Actor, staff: StaffMember, db: AsyncSession, settings: Settings
 ) -> None:
     """Everyone with a role, their last activity, and a Deactivate button where allowed."""
-    assert actor.staff is not None
     people = await care_staff.staff_list(db)
     tz, lang = settings.clinic_timezone, actor.lang
     lines = [t("staff_header", lang, count=len(people))]
@@ -64,11 +63,7 @@ async def staff_command(
                 seen=_when(person.last_seen_at, tz, lang),
             )
         )
-        if (
-            person.active
-            and person.id != actor.staff.id
-            and person.tg_user_id not in settings.admin_ids
-        ):
+        if person.active and person.id != staff.id and person.tg_user_id not in settings.admin_ids:
             builder.button(
                 text=t("btn_deactivate", lang, name=person.name)[:60],
                 callback_data=StaffCb(action=StaffAction.ask, staff_id=person.id),
@@ -85,14 +80,14 @@ async def deactivate_ask(
     query: CallbackQuery,
     callback_data: StaffCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
 ) -> None:
     """The confirmation screen: who, and what moves (open alerts, patients)."""
-    assert actor.staff is not None
     try:
         seen = await care_staff.preview(
-            db, admin=actor.staff, staff_id=callback_data.staff_id, admin_ids=settings.admin_ids
+            db, admin=staff, staff_id=callback_data.staff_id, admin_ids=settings.admin_ids
         )
     except care_staff.StaffError as exc:
         await _refused(query, str(exc), actor.lang)
@@ -130,18 +125,18 @@ async def deactivate_confirm(
     query: CallbackQuery,
     callback_data: StaffCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
     policy: AlertPolicy,
     bot: Bot,
 ) -> None:
-    assert actor.staff is not None
     try:
         done = await care_staff.deactivate(
             db,
             policy,
-            admin=actor.staff,
+            admin=staff,
             staff_id=callback_data.staff_id,
             admin_ids=settings.admin_ids,
             now=clock.now(),
@@ -149,7 +144,7 @@ async def deactivate_confirm(
     except care_staff.StaffError as exc:
         await _refused(query, str(exc), actor.lang)
         return
-    log.info("staff_id=%s deactivated by staff_id=%s", done.member.id, actor.staff.id)
+    log.info("staff_id=%s deactivated by staff_id=%s", done.member.id, staff.id)
     await query.answer()
     # their menu goes back to a stranger's (they keep /start and /help, which are refused)
     await set_commands_for(bot, done.member.tg_user_id, None, done.member.language)
@@ -173,9 +168,10 @@ def _pick_patient(patient_id: int) -> ReassignCb:
     return ReassignCb(action=ReassignAction.patient, patient_id=patient_id)
 
 
-async def reassign_command(message: Message, actor: Actor, db: AsyncSession) -> None:
-    assert actor.staff is not None
-    patients = await care_staff.reassignable(db, actor.staff)
+async def reassign_command(
+    message: Message, actor: Actor, staff: StaffMember, db: AsyncSession
+) -> None:
+    patients = await care_staff.reassignable(db, staff)
     if not patients:
         await message.answer(t("reassign_none", actor.lang))
         return
@@ -185,12 +181,15 @@ async def reassign_command(message: Message, actor: Actor, db: AsyncSession) -> 
 
 
 async def reassign_patient(
-    query: CallbackQuery, callback_data: ReassignCb, actor: Actor, db: AsyncSession
+    query: CallbackQuery,
+    callback_data: ReassignCb,
+    actor: Actor,
+    staff: StaffMember,
+    db: AsyncSession,
 ) -> None:
     """A patient picked: the active therapists they may move to."""
-    assert actor.staff is not None
     try:
-        patient = await care_staff.checked_patient(db, actor.staff, callback_data.patient_id)
+        patient = await care_staff.checked_patient(db, staff, callback_data.patient_id)
     except care_staff.StaffError as exc:
         await _refused(query, str(exc), actor.lang)
         return
@@ -226,14 +225,14 @@ async def reassign_to(
     query: CallbackQuery,
     callback_data: ReassignCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     clock: Clock,
 ) -> None:
-    assert actor.staff is not None
     try:
         patient, therapist = await care_staff.reassign(
             db,
-            actor=actor.staff,
+            actor=staff,
             patient_id=callback_data.patient_id,
             therapist_id=callback_data.staff_id,
             now=clock.now(),
@@ -245,7 +244,7 @@ async def reassign_to(
         "patient %s reassigned to staff_id=%s by staff_id=%s",
         patient.id,
         therapist.id,
-        actor.staff.id,
+        staff.id,
     )
     await query.answer()
     if isinstance(query.message, Message):

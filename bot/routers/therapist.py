@@ -52,7 +52,8 @@ def _open_private_chat(bot_username: str) -> str:
 
 async def _card_to_private(
     bot: Bot,
-    actor: Actor,
+    staff: StaffMember,
+    chat_id: int,
     db: AsyncSession,
     patient: Patient,
     settings: Settings,
@@ -62,9 +63,8 @@ async def _card_to_private(
 
     False when Telegram will not let the bot write there: 403 for someone who never
     opened a chat with it (or blocked it), 400 "chat not found" for an unknown chat."""
-    assert actor.staff is not None
     try:
-        await _send_card(bot, actor.tg_user_id, db, patient, settings, actor.staff, clock)
+        await _send_card(bot, chat_id, db, patient, settings, staff, clock)
     except TelegramForbiddenError:
         return False
     except TelegramBadRequest as exc:
@@ -95,10 +95,14 @@ async def _repost(
 
 
 async def alerts_command(
-    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock, bot: Bot
+    message: Message,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    bot: Bot,
 ) -> None:
-    assert actor.staff is not None
-    alerts = await open_alerts_for(db, actor.staff)
+    alerts = await open_alerts_for(db, staff)
     if not alerts:
         await message.answer("No open alerts. 🎉")
         return
@@ -112,6 +116,7 @@ async def alert_button(
     query: CallbackQuery,
     callback_data: AlertCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
@@ -122,10 +127,9 @@ async def alert_button(
 
     History goes to the tapper's private chat even when tapped in a group (invariant 10):
     the patient's card and chart are never posted where others read."""
-    assert actor.staff is not None
     alert = await db.get(Alert, callback_data.alert_id)
-    if alert is None or not await may_see(db, actor.staff, alert):
-        log.info("alert %s refused for staff %s", callback_data.alert_id, actor.staff.id)
+    if alert is None or not await may_see(db, staff, alert):
+        log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
     if callback_data.action == "hist":
@@ -133,7 +137,7 @@ async def alert_button(
         if patient is None:
             await query.answer("This button has expired.", show_alert=True)
             return
-        if not await _card_to_private(bot, actor, db, patient, settings, clock):
+        if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
             await query.answer(_open_private_chat(bot_username), show_alert=True)
             return
         await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
@@ -145,7 +149,7 @@ async def alert_button(
     result = await acknowledge(
         db,
         alert_id=alert.id or 0,
-        staff=actor.staff,
+        staff=staff,
         now=clock.now(),
         called_back=callback_data.action == "cb",
     )
@@ -159,7 +163,7 @@ async def alert_button(
     if result.outcome == AckOutcome.REFUSED:
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
-    log.info("alert %s %s by staff %s", alert.id, result.outcome, actor.staff.id)
+    log.info("alert %s %s by staff %s", alert.id, result.outcome, staff.id)
     await query.answer(
         "Call back recorded ✓" if result.outcome == AckOutcome.CALLED_BACK else "Acknowledged ✓"
     )
@@ -279,27 +283,24 @@ async def _patients_page(
     return "\n".join(lines), builder
 
 
-async def patients_command(message: Message, actor: Actor, db: AsyncSession) -> None:
-    assert actor.staff is not None
-    text, builder = await _patients_page(db, actor.staff, 0, pick=False)
+async def patients_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
+    text, builder = await _patients_page(db, staff, 0, pick=False)
     await message.answer(text, reply_markup=builder.as_markup())
 
 
-async def patient_command(message: Message, actor: Actor, db: AsyncSession) -> None:
-    assert actor.staff is not None
-    text, builder = await _patients_page(db, actor.staff, 0, pick=True)
+async def patient_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
+    text, builder = await _patients_page(db, staff, 0, pick=True)
     await message.answer(text, reply_markup=builder.as_markup())
 
 
 async def page_button(
-    query: CallbackQuery, callback_data: PageCb, actor: Actor, db: AsyncSession
+    query: CallbackQuery, callback_data: PageCb, staff: StaffMember, db: AsyncSession
 ) -> None:
-    assert actor.staff is not None
     if callback_data.page < 0 or callback_data.what not in ("patients", "pick"):
         await query.answer("This button has expired.", show_alert=True)
         return
     text, builder = await _patients_page(
-        db, actor.staff, callback_data.page, pick=callback_data.what == "pick"
+        db, staff, callback_data.page, pick=callback_data.what == "pick"
     )
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
@@ -316,6 +317,7 @@ async def patient_card_button(
     query: CallbackQuery,
     callback_data: PatientCardCb,
     actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
@@ -323,25 +325,23 @@ async def patient_card_button(
     bot_username: str,
 ) -> None:
     """A patient's card, in the tapper's private chat wherever the button was."""
-    assert actor.staff is not None
     patient = await db.get(Patient, callback_data.patient_id)
-    if not await _may_see_patient(actor.staff, patient):
+    if not await _may_see_patient(staff, patient):
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
     assert patient is not None
-    if not await _card_to_private(bot, actor, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
         await query.answer(_open_private_chat(bot_username), show_alert=True)
         return
     await query.answer()
 
 
 async def export_command(
-    message: Message, actor: Actor, db: AsyncSession, settings: Settings, clock: Clock
+    message: Message, staff: StaffMember, db: AsyncSession, settings: Settings, clock: Clock
 ) -> None:
     """The therapist's patients' answers as CSV and as a FHIR R4 Bundle."""
-    assert actor.staff is not None
     now = clock.now()
-    rows = await export_rows(db, _owner_filter(actor.staff))
+    rows = await export_rows(db, _owner_filter(staff))
     stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
     await message.answer_document(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
@@ -357,11 +357,11 @@ async def export_command(
         now=now,
         action="export",
         actor_kind="staff",
-        actor_id=actor.staff.id,
+        actor_id=staff.id,
         rows=len(rows),
     )
     await db.commit()
-    log.info("export of %d answers by staff %s", len(rows), actor.staff.id)
+    log.info("export of %d answers by staff %s", len(rows), staff.id)
 
 
 def make_router() -> Router:
