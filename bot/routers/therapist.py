@@ -78,8 +78,8 @@ def _owner_filter(staff: StaffMember) -> int | None:
     return None if staff.role == Role.ADMIN else staff.id
 
 
-async def _may_see_patient(staff: StaffMember, patient: Patient | None) -> bool:
-    return patient is not None and (staff.role == Role.ADMIN or patient.therapist_id == staff.id)
+def _may_see_patient(staff: StaffMember, patient: Patient) -> bool:
+    return staff.role == Role.ADMIN or patient.therapist_id == staff.id
 
 
 async def _repost(
@@ -326,10 +326,9 @@ async def patient_card_button(
 ) -> None:
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
-    if not await _may_see_patient(staff, patient):
+    if patient is None or not _may_see_patient(staff, patient):
         await query.answer("Sorry, that is not available to you.", show_alert=True)
         return
-    assert patient is not None
     if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
         await query.answer(_open_private_chat(bot_username), show_alert=True)
         return
