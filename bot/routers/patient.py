@@ -12,7 +12,16 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import LanguageCb, PauseCb, ReminderTimeCb, SettingsCb, StopCb, SymptomCb
+from bot.callbacks import (
+    LanguageCb,
+    PauseCb,
+    ReminderTimeCb,
+    SettingsCb,
+    SettingsField,
+    StopCb,
+    SymptomAction,
+    SymptomCb,
+)
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.commands import set_commands_for
 from bot.config import Settings
@@ -150,35 +159,41 @@ async def settings_command(message: Message, patient: Patient, settings: Setting
         await _refuse(message, "patient_inactive", lang, settings)
         return
     builder = InlineKeyboardBuilder()
-    for key in ("time", "tz", "lang"):
-        builder.button(text=t(f"btn_set_{key}", lang), callback_data=SettingsCb(field=key))
+    for field in SettingsField:
+        builder.button(
+            text=t(f"btn_set_{field.value}", lang), callback_data=SettingsCb(field=field)
+        )
     builder.adjust(1)
     await message.answer(_settings_text(patient, settings), reply_markup=builder.as_markup())
 
 
-async def settings_field(
-    query: CallbackQuery, callback_data: SettingsCb, patient: Patient, state: FSMContext
-) -> None:
-    lang = patient.language
-    if not isinstance(query.message, Message):
-        await query.answer()
-        return
-    if callback_data.field == "time":
+async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
+    """Change the reminder time: a few choices as buttons, or a time typed."""
+    await query.answer()
+    if isinstance(query.message, Message):
         builder = InlineKeyboardBuilder()
         for hhmm in REMINDER_CHOICES:
             builder.button(text=hhmm, callback_data=ReminderTimeCb(hhmm=hhmm.replace(":", "")))
         builder.adjust(3)
         await state.set_state(SettingsInput.time)
-        await query.message.answer(t("settings_time_ask", lang), reply_markup=builder.as_markup())
-    elif callback_data.field == "tz":
-        await state.set_state(SettingsInput.tz)
-        await query.message.answer(t("settings_tz_ask", lang))
-    elif callback_data.field == "lang":
-        await _ask_language(query.message, lang)
-    else:
-        await query.answer(t("button_expired", lang), show_alert=True)
-        return
+        await query.message.answer(
+            t("settings_time_ask", patient.language), reply_markup=builder.as_markup()
+        )
+
+
+async def settings_timezone(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
+    """Change the time zone: typed."""
     await query.answer()
+    if isinstance(query.message, Message):
+        await state.set_state(SettingsInput.tz)
+        await query.message.answer(t("settings_tz_ask", patient.language))
+
+
+async def settings_language(query: CallbackQuery, patient: Patient) -> None:
+    """Change the language: the same buttons as /language."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        await _ask_language(query.message, patient.language)
 
 
 async def _apply(
@@ -296,7 +311,6 @@ async def symptom_command(
 
 async def symptom_tapped(
     query: CallbackQuery,
-    callback_data: SymptomCb,
     actor: Actor,
     patient: Patient,
     db: AsyncSession,
@@ -306,9 +320,6 @@ async def symptom_tapped(
     bot: Bot,
 ) -> None:
     """The "Report a new symptom" button (closed check-ins, the reply to typed words)."""
-    if callback_data.action != "start":
-        await query.answer(t("button_expired", patient.language), show_alert=True)
-        return
     await query.answer()
     await _ask_symptom_questions(bot, actor.tg_user_id, patient, db, protocol, clock, settings)
 
@@ -359,14 +370,22 @@ def make_router() -> Router:
     router.message.filter(IsPatient())
     router.callback_query.filter(IsPatient())
     router.message.register(symptom_command, Command("symptom"))
-    router.callback_query.register(symptom_tapped, SymptomCb.filter())
+    router.callback_query.register(
+        symptom_tapped, SymptomCb.filter(F.action == SymptomAction.start)
+    )
     router.message.register(pause_command, Command("pause"))
     router.callback_query.register(pause_chosen, PauseCb.filter())
     router.message.register(resume_command, Command("resume"))
     router.message.register(stop_command, Command("stop"))
     router.callback_query.register(stop_chosen, StopCb.filter())
     router.message.register(settings_command, Command("settings"))
-    router.callback_query.register(settings_field, SettingsCb.filter())
+    router.callback_query.register(settings_time, SettingsCb.filter(F.field == SettingsField.time))
+    router.callback_query.register(
+        settings_timezone, SettingsCb.filter(F.field == SettingsField.tz)
+    )
+    router.callback_query.register(
+        settings_language, SettingsCb.filter(F.field == SettingsField.lang)
+    )
     router.callback_query.register(reminder_time_chosen, ReminderTimeCb.filter())
     router.message.register(
         setting_typed,

@@ -15,7 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DeleteCb, DischargeCb, NoteCb, SymptomCb
+from bot.callbacks import DeleteCb, DischargeCb, NoteCb, SymptomAction, SymptomCb
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.filters import HasRole, IsPatient
@@ -113,7 +113,7 @@ async def _note_reply(message: Message, lang: str, note_id: int, settings: Setti
     """The safety line, one tap to pass this message on, one to report a new symptom."""
     builder = InlineKeyboardBuilder()
     builder.button(text=t("btn_pass_note", lang), callback_data=NoteCb(note_id=note_id))
-    builder.button(text=t("btn_symptom", lang), callback_data=SymptomCb(action="start"))
+    builder.button(text=t("btn_symptom", lang), callback_data=SymptomCb(action=SymptomAction.start))
     builder.adjust(1)
     await message.answer(
         safety_line(lang, settings.emergency_number, settings.clinic_phone),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot, Router, html
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
@@ -17,7 +17,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import QUESTION_NAMES, alert_card
-from bot.callbacks import AlertCb, PageCb, PatientCardCb
+from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
 from bot.filters import HasRole
 from bot.identity import Actor
@@ -112,7 +112,21 @@ async def alerts_command(
         await message.answer(f"…and {len(alerts) - 20} more. Acknowledge these to see the rest.")
 
 
-async def alert_button(
+async def _alert_for(
+    query: CallbackQuery, callback_data: AlertCb, staff: StaffMember, db: AsyncSession
+) -> Alert | None:
+    """The alert a button points at, when this person may act on it; else the tap is
+    refused (None): a therapist acts on their own patients' alerts or a copy the ladder
+    sent them, an admin on all."""
+    alert = await db.get(Alert, callback_data.alert_id)
+    if alert is None or not await may_see(db, staff, alert):
+        log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
+        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        return None
+    return alert
+
+
+async def alert_history(
     query: CallbackQuery,
     callback_data: AlertCb,
     actor: Actor,
@@ -123,41 +137,67 @@ async def alert_button(
     bot: Bot,
     bot_username: str,
 ) -> None:
-    """Acknowledge / Call back done (also on the clinic group's copy), or History.
-
-    History goes to the tapper's private chat even when tapped in a group (invariant 10):
-    the patient's card and chart are never posted where others read."""
-    alert = await db.get(Alert, callback_data.alert_id)
-    if alert is None or not await may_see(db, staff, alert):
-        log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
-        await query.answer("Sorry, that is not available to you.", show_alert=True)
+    """History: the patient's card, then the alert again, in the tapper's private chat —
+    also when tapped in a group (invariant 10): the patient's card and chart are never
+    posted where others read."""
+    alert = await _alert_for(query, callback_data, staff, db)
+    if alert is None:
         return
-    if callback_data.action == "hist":
-        patient = await db.get(Patient, alert.patient_id)
-        if patient is None:
-            await query.answer("This button has expired.", show_alert=True)
-            return
-        if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
-            await query.answer(_open_private_chat(bot_username), show_alert=True)
-            return
-        await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
-        await query.answer()
-        return
-    if callback_data.action not in ("ack", "cb"):
+    patient = await db.get(Patient, alert.patient_id)
+    if patient is None:
         await query.answer("This button has expired.", show_alert=True)
+        return
+    if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
+        await query.answer(_open_private_chat(bot_username), show_alert=True)
+        return
+    await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
+    await query.answer()
+
+
+async def alert_acknowledged(
+    query: CallbackQuery,
+    callback_data: AlertCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    clock: Clock,
+) -> None:
+    """Acknowledge (also on the clinic group's copy)."""
+    await _acknowledge(query, callback_data, staff, db, clock, called_back=False)
+
+
+async def alert_called_back(
+    query: CallbackQuery,
+    callback_data: AlertCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    clock: Clock,
+) -> None:
+    """Call back done (also on the clinic group's copy): acknowledges it too."""
+    await _acknowledge(query, callback_data, staff, db, clock, called_back=True)
+
+
+async def _acknowledge(
+    query: CallbackQuery,
+    callback_data: AlertCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    clock: Clock,
+    *,
+    called_back: bool,
+) -> None:
+    alert = await _alert_for(query, callback_data, staff, db)
+    if alert is None:
         return
     result = await acknowledge(
         db,
         alert_id=alert.id or 0,
         staff=staff,
         now=clock.now(),
-        called_back=callback_data.action == "cb",
+        called_back=called_back,
     )
     if result.outcome == AckOutcome.ALREADY:
         who = result.by.name if result.by else "someone"
-        done = (
-            "Call back already recorded" if callback_data.action == "cb" else "Already acknowledged"
-        )
+        done = "Call back already recorded" if called_back else "Already acknowledged"
         await query.answer(f"{done} by {who}.")
         return
     if result.outcome == AckOutcome.REFUSED:
@@ -274,7 +314,10 @@ async def _patients_page(
         nav.append(("Next »", page + 1))
     for label, target in nav:
         builder.button(
-            text=label, callback_data=PageCb(what="pick" if pick else "patients", page=target)
+            text=label,
+            callback_data=PageCb(
+                what=PatientList.pick if pick else PatientList.patients, page=target
+            ),
         )
     if nav:
         builder.adjust(*([1] * len(patients)), len(nav))
@@ -296,11 +339,8 @@ async def patient_command(message: Message, staff: StaffMember, db: AsyncSession
 async def page_button(
     query: CallbackQuery, callback_data: PageCb, staff: StaffMember, db: AsyncSession
 ) -> None:
-    if callback_data.page < 0 or callback_data.what not in ("patients", "pick"):
-        await query.answer("This button has expired.", show_alert=True)
-        return
     text, builder = await _patients_page(
-        db, staff, callback_data.page, pick=callback_data.what == "pick"
+        db, staff, callback_data.page, pick=callback_data.what == PatientList.pick
     )
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
@@ -363,6 +403,17 @@ async def export_command(
     log.info("export of %d answers by staff %s", len(rows), staff.id)
 
 
+def register_alert_buttons(router: Router) -> None:
+    """An alert card's buttons, one handler per action; in the private chat and on the
+    clinic group's copy (bot/routers/group.py). An unknown action parses as no AlertCb
+    and reaches the fallback."""
+    router.callback_query.register(alert_acknowledged, AlertCb.filter(F.action == AlertAction.ack))
+    router.callback_query.register(alert_history, AlertCb.filter(F.action == AlertAction.history))
+    router.callback_query.register(
+        alert_called_back, AlertCb.filter(F.action == AlertAction.called_back)
+    )
+
+
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="therapist")
@@ -372,7 +423,7 @@ def make_router() -> Router:
     router.message.register(patients_command, Command("patients"))
     router.message.register(patient_command, Command("patient"))
     router.message.register(export_command, Command("export"))
-    router.callback_query.register(alert_button, AlertCb.filter())
+    register_alert_buttons(router)
     router.callback_query.register(page_button, PageCb.filter())
     router.callback_query.register(patient_card_button, PatientCardCb.filter())
     return router
