@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from bot import callbacks as cb
 from bot.commands import DESCRIPTIONS
-from bot.routers.patient import REMINDER_CHOICES
+from bot.controls_view import REMINDER_CHOICES
 from bot.typed import has_control
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.hostile_support import Clinic, clinic_at_rest
@@ -782,20 +782,20 @@ async def test_unknown_button_actions_reach_the_fallback_and_change_nothing(
 def test_enum_actions_pack_to_the_strings_buttons_always_carried() -> None:
     """Buttons already in people's chats keep working: every action packs to the string
     it was before it became an Enum, and those strings parse back to the member."""
-    packed = {
-        cb.ExerciseCb(action=cb.ExerciseAction.snooze): "ex:snooze",
-        cb.ExerciseCb(action=cb.ExerciseAction.stop): "ex:stop",
-        cb.SettingsCb(field=cb.SettingsField.time): "set:time",
-        cb.SettingsCb(field=cb.SettingsField.tz): "set:tz",
-        cb.SettingsCb(field=cb.SettingsField.lang): "set:lang",
-        cb.AlertCb(action=cb.AlertAction.ack, alert_id=7): "al:ack:7",
-        cb.AlertCb(action=cb.AlertAction.history, alert_id=7): "al:hist:7",
-        cb.AlertCb(action=cb.AlertAction.called_back, alert_id=7): "al:cb:7",
-        cb.PageCb(what=cb.PatientList.patients, page=2): "pg:patients:2",
-        cb.PageCb(what=cb.PatientList.pick, page=0): "pg:pick:0",
-        cb.SymptomCb(action=cb.SymptomAction.start): "sy:start",
-    }
-    for value, data in packed.items():
+    packed: list[tuple[CallbackData, str]] = [
+        (cb.ExerciseCb(action=cb.ExerciseAction.snooze), "ex:snooze"),
+        (cb.ExerciseCb(action=cb.ExerciseAction.stop), "ex:stop"),
+        (cb.SettingsCb(field=cb.SettingsField.time), "set:time"),
+        (cb.SettingsCb(field=cb.SettingsField.tz), "set:tz"),
+        (cb.SettingsCb(field=cb.SettingsField.lang), "set:lang"),
+        (cb.AlertCb(action=cb.AlertAction.ack, alert_id=7), "al:ack:7"),
+        (cb.AlertCb(action=cb.AlertAction.history, alert_id=7), "al:hist:7"),
+        (cb.AlertCb(action=cb.AlertAction.called_back, alert_id=7), "al:cb:7"),
+        (cb.PageCb(what=cb.PatientList.patients, page=2), "pg:patients:2"),
+        (cb.PageCb(what=cb.PatientList.pick, page=0), "pg:pick:0"),
+        (cb.SymptomCb(action=cb.SymptomAction.start), "sy:start"),
+    ]
+    for value, data in packed:
         assert value.pack() == data
         assert type(value).unpack(data) == value
 

@@ -6,7 +6,7 @@ import logging
 
 from aiogram import Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import InviteRoleCb
@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link
+from bot.staff_view import invite_keyboard
 from bot.texts import t
 from care.people import INVITABLE_ROLES, create_invite
 from scheduler.clock import Clock
@@ -23,20 +24,7 @@ log = logging.getLogger(__name__)
 
 
 async def invite(message: Message, actor: Actor) -> None:
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t("btn_role_staff"), callback_data=InviteRoleCb(role=Role.STAFF).pack()
-                ),
-                InlineKeyboardButton(
-                    text=t("btn_role_therapist"),
-                    callback_data=InviteRoleCb(role=Role.THERAPIST).pack(),
-                ),
-            ]
-        ]
-    )
-    await message.answer(t("invite_choose_role", actor.lang), reply_markup=keyboard)
+    await message.answer(t("invite_choose_role", actor.lang), reply_markup=invite_keyboard())
 
 
 async def invite_role_chosen(

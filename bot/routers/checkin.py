@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
@@ -22,11 +22,10 @@ from bot.callbacks import (
     ExerciseCb,
     MultiAction,
     MultiCb,
-    SymptomAction,
-    SymptomCb,
 )
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
+from bot.controls_view import symptom_keyboard
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.texts import t
@@ -210,20 +209,6 @@ def _remove_buttons(bot: Bot, query: CallbackQuery, chat_id: int) -> Awaitable[o
     if message_id is None:
         return None
     return bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
-
-
-def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
-    """One button: "Report a new symptom" (the /symptom questions)."""
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t("btn_symptom", lang),
-                    callback_data=SymptomCb(action=SymptomAction.start).pack(),
-                )
-            ]
-        ]
-    )
 
 
 async def _edit_quietly(call: Awaitable[object] | None) -> bool:

@@ -19,11 +19,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
@@ -35,6 +32,16 @@ from bot.callbacks import (
     SessionPatientCb,
 )
 from bot.config import Settings
+from bot.desk_view import (
+    TIME_CHOICES_MINUTES,
+    baseline_keyboard,
+    patient_picker,
+    regions_chosen,
+    regions_keyboard,
+    staff_picker,
+    time_keyboard,
+    time_label,
+)
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
@@ -49,7 +56,6 @@ from store.models import Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
-TIME_CHOICES_MINUTES = (0, 30, 60, 120)
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
 
@@ -64,53 +70,8 @@ class Enroll(StatesGroup):
     baseline = State()
 
 
-def _therapist_keyboard(people: list[StaffMember]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for person in people:
-        assert person.id is not None
-        builder.button(text=person.name[:60], callback_data=EnrollTherapistCb(staff_id=person.id))
-    builder.adjust(1)
-    return builder.as_markup()
-
-
-def _time_label(minutes: int, lang: str) -> str:
-    if minutes == 0:
-        return t("btn_now", lang)
-    if minutes < 60:
-        return t("btn_minutes_ago", lang, minutes=minutes)
-    return t("btn_hours_ago", lang, hours=minutes // 60)
-
-
-def _time_keyboard(lang: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for minutes in TIME_CHOICES_MINUTES:
-        builder.button(
-            text=_time_label(minutes, lang), callback_data=EnrollTimeCb(minutes_ago=minutes)
-        )
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def _regions_keyboard(protocol: Protocol, selected: list[str], lang: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for region in protocol.regions.values():
-        mark = "✅ " if region.key in selected else ""
-        builder.button(
-            text=f"{mark}{region.label.get(lang)}", callback_data=EnrollRegionCb(key=region.key)
-        )
-    builder.adjust(2)
-    builder.row(
-        InlineKeyboardButton(text=t("btn_done", lang), callback_data=EnrollRegionsDoneCb().pack())
-    )
-    return builder.as_markup()
-
-
-def _baseline_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for value in range(11):
-        builder.button(text=str(value), callback_data=EnrollBaselineCb(value=value))
-    builder.adjust(6, 5)
-    return builder.as_markup()
+def _therapist_button(staff_id: int) -> EnrollTherapistCb:
+    return EnrollTherapistCb(staff_id=staff_id)
 
 
 async def start_enroll(message: Message, actor: Actor, state: FSMContext) -> None:
@@ -140,7 +101,8 @@ async def got_name(message: Message, actor: Actor, state: FSMContext, db: AsyncS
     await state.update_data(name=name)
     await state.set_state(Enroll.therapist)
     await message.answer(
-        t("enroll_therapist", actor.lang, name=name), reply_markup=_therapist_keyboard(people)
+        t("enroll_therapist", actor.lang, name=name),
+        reply_markup=staff_picker(people, _therapist_button),
     )
 
 
@@ -167,7 +129,7 @@ async def got_therapist(
         await close_with_choice(query.message, therapist.name)
         await query.message.answer(
             t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
-            reply_markup=_time_keyboard(actor.lang),
+            reply_markup=time_keyboard(actor.lang),
         )
 
 
@@ -177,7 +139,7 @@ async def _ask_regions(
     await state.update_data(ended_at=ended.isoformat(), regions=[])
     await state.set_state(Enroll.regions)
     await message.answer(
-        t("enroll_regions", actor.lang), reply_markup=_regions_keyboard(protocol, [], actor.lang)
+        t("enroll_regions", actor.lang), reply_markup=regions_keyboard(protocol, [], actor.lang)
     )
 
 
@@ -195,7 +157,7 @@ async def got_time_button(
     await query.answer()
     ended = clock.now() - timedelta(minutes=callback_data.minutes_ago)
     if isinstance(query.message, Message):
-        await close_with_choice(query.message, _time_label(callback_data.minutes_ago, actor.lang))
+        await close_with_choice(query.message, time_label(callback_data.minutes_ago, actor.lang))
         await _ask_regions(query.message, state, actor, protocol, ended)
 
 
@@ -249,7 +211,7 @@ async def toggle_region(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(
-            reply_markup=_regions_keyboard(protocol, selected, actor.lang)
+            reply_markup=regions_keyboard(protocol, selected, actor.lang)
         )
 
 
@@ -269,8 +231,7 @@ async def regions_done(
         return
     if isinstance(query.message, Message):
         await close_with_choice(
-            query.message,
-            ", ".join(protocol.regions[k].label.get(actor.lang) for k in data["regions"]),
+            query.message, regions_chosen(protocol, data["regions"], actor.lang)
         )
     if data.get("flow") == "session":
         await _finish_session(query, actor, staff, state, protocol, db, clock, settings, data)
@@ -279,7 +240,7 @@ async def regions_done(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard()
+            t("enroll_baseline", actor.lang), reply_markup=baseline_keyboard()
         )
 
 
@@ -327,16 +288,11 @@ async def start_session(
     if not patients:
         await message.answer(t("session_no_patients", actor.lang))
         return
-    builder = InlineKeyboardBuilder()
-    for patient in patients:
-        assert patient.id is not None
-        builder.button(
-            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=SessionPatientCb(patient_id=patient.id),
-        )
-    builder.adjust(1)
     await state.set_state(Enroll.session_patient)
-    await message.answer(t("session_pick", actor.lang), reply_markup=builder.as_markup())
+    await message.answer(
+        t("session_pick", actor.lang),
+        reply_markup=patient_picker(patients, lambda pid: SessionPatientCb(patient_id=pid)),
+    )
 
 
 async def session_patient_chosen(
@@ -359,7 +315,7 @@ async def session_patient_chosen(
         await close_with_choice(query.message, name)
         await query.message.answer(
             t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
-            reply_markup=_time_keyboard(actor.lang),
+            reply_markup=time_keyboard(actor.lang),
         )
 
 

@@ -9,7 +9,6 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
@@ -25,6 +24,16 @@ from bot.callbacks import (
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.controls_view import (
+    LANGUAGE_NAMES,
+    REMINDER_CHOICES,
+    language_keyboard,
+    pause_keyboard,
+    reminder_time_keyboard,
+    settings_keyboard,
+    settings_text,
+    stop_keyboard,
+)
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
@@ -38,9 +47,6 @@ from scheduler.clock import Clock
 from store.models import Patient
 
 log = logging.getLogger(__name__)
-
-REMINDER_CHOICES = ("07:30", "09:00", "12:00", "15:00", "18:00", "20:00")
-LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 
 
 class SettingsInput(StatesGroup):
@@ -58,10 +64,9 @@ async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings
 
 async def pause_command(message: Message, patient: Patient) -> None:
     lang = patient.language
-    builder = InlineKeyboardBuilder()
-    for days in controls.PAUSE_DAYS:
-        builder.button(text=t("btn_days", lang, days=days), callback_data=PauseCb(days=days))
-    await message.answer(t("pause_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(
+        t("pause_ask", lang), reply_markup=pause_keyboard(controls.PAUSE_DAYS, lang)
+    )
 
 
 async def pause_chosen(
@@ -109,10 +114,7 @@ async def stop_command(message: Message, patient: Patient, settings: Settings) -
     if patient.status not in FOLLOWED:
         await _refuse(message, "patient_inactive", lang, settings)
         return
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_stop_yes", lang), callback_data=StopCb(confirm=True))
-    builder.button(text=t("btn_stop_no", lang), callback_data=StopCb(confirm=False))
-    await message.answer(t("stop_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(t("stop_ask", lang), reply_markup=stop_keyboard(lang))
 
 
 async def stop_chosen(
@@ -142,42 +144,23 @@ async def stop_chosen(
         await query.message.answer(t("stopped", lang))
 
 
-def _settings_text(patient: Patient, settings: Settings) -> str:
-    tz = patient.timezone or settings.clinic_timezone.key
-    return t(
-        "settings_menu",
-        patient.language,
-        time=patient.reminder_time,
-        tz=tz,
-        lang=LANGUAGE_NAMES.get(patient.language, patient.language),
-    )
-
-
 async def settings_command(message: Message, patient: Patient, settings: Settings) -> None:
     lang = patient.language
     if patient.status not in FOLLOWED:
         await _refuse(message, "patient_inactive", lang, settings)
         return
-    builder = InlineKeyboardBuilder()
-    for field in SettingsField:
-        builder.button(
-            text=t(f"btn_set_{field.value}", lang), callback_data=SettingsCb(field=field)
-        )
-    builder.adjust(1)
-    await message.answer(_settings_text(patient, settings), reply_markup=builder.as_markup())
+    await message.answer(
+        settings_text(patient, settings.clinic_timezone), reply_markup=settings_keyboard(lang)
+    )
 
 
 async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
     """Change the reminder time: a few choices as buttons, or a time typed."""
     await query.answer()
     if isinstance(query.message, Message):
-        builder = InlineKeyboardBuilder()
-        for hhmm in REMINDER_CHOICES:
-            builder.button(text=hhmm, callback_data=ReminderTimeCb(hhmm=hhmm.replace(":", "")))
-        builder.adjust(3)
         await state.set_state(SettingsInput.time)
         await query.message.answer(
-            t("settings_time_ask", patient.language), reply_markup=builder.as_markup()
+            t("settings_time_ask", patient.language), reply_markup=reminder_time_keyboard()
         )
 
 
@@ -236,7 +219,7 @@ async def reminder_time_chosen(
         await query.answer(t("settings_saved", patient.language))
         if isinstance(query.message, Message):
             await close_with_choice(query.message, hhmm)
-            await query.message.answer(_settings_text(patient, settings))
+            await query.message.answer(settings_text(patient, settings.clinic_timezone))
 
 
 async def setting_typed(
@@ -252,14 +235,11 @@ async def setting_typed(
     field = "reminder_time" if await state.get_state() == SettingsInput.time.state else "timezone"
     change = {field: message.text or ""}
     if await _apply(message, patient, db, protocol, clock, settings, state, **change):
-        await message.answer(_settings_text(patient, settings))
+        await message.answer(settings_text(patient, settings.clinic_timezone))
 
 
 async def _ask_language(message: Message, lang: str) -> None:
-    builder = InlineKeyboardBuilder()
-    for code in LANGUAGES:
-        builder.button(text=LANGUAGE_NAMES[code], callback_data=LanguageCb(lang=code))
-    await message.answer(t("language_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(t("language_ask", lang), reply_markup=language_keyboard())
 
 
 async def language_command(message: Message, patient: Patient, settings: Settings) -> None:

@@ -4,23 +4,23 @@ admin /audit."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
-from aiogram import F, Router, html
+from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DeleteCb, DischargeCb, NoteCb, SymptomAction, SymptomCb
+from bot.callbacks import DeleteCb, DischargeCb, NoteCb
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.controls_view import delete_keyboard, note_keyboard
+from bot.desk_view import patient_picker
 from bot.filters import HasRole, IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
+from bot.staff_view import audit_text
 from bot.texts import safety_line, t
 from care import records
 from care.alerts import AlertPolicy
@@ -43,11 +43,7 @@ async def mydata_command(
 
 async def delete_command(message: Message, patient: Patient) -> None:
     lang = patient.language
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_delete_yes", lang), callback_data=DeleteCb(confirm=True))
-    builder.button(text=t("btn_delete_no", lang), callback_data=DeleteCb(confirm=False))
-    builder.adjust(1)
-    await message.answer(t("delete_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(t("delete_ask", lang), reply_markup=delete_keyboard(lang))
 
 
 async def delete_chosen(
@@ -111,13 +107,9 @@ async def media_message(
 
 async def _note_reply(message: Message, lang: str, note_id: int, settings: Settings) -> None:
     """The safety line, one tap to pass this message on, one to report a new symptom."""
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_pass_note", lang), callback_data=NoteCb(note_id=note_id))
-    builder.button(text=t("btn_symptom", lang), callback_data=SymptomCb(action=SymptomAction.start))
-    builder.adjust(1)
     await message.answer(
         safety_line(lang, settings.emergency_number, settings.clinic_phone),
-        reply_markup=builder.as_markup(),
+        reply_markup=note_keyboard(note_id, lang),
     )
 
 
@@ -153,22 +145,6 @@ async def discharge_command(message: Message, actor: Actor, db: AsyncSession) ->
     )
 
 
-def patient_picker(
-    patients: Sequence[Patient], button: Callable[[int], CallbackData]
-) -> InlineKeyboardMarkup:
-    """One button per patient ("name (#id)"), its callback data made by `button(id)`: the
-    staff's patient picker (/discharge, /reassign, a deactivated therapist's patients)."""
-    builder = InlineKeyboardBuilder()
-    for patient in patients:
-        assert patient.id is not None
-        builder.button(
-            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=button(patient.id),
-        )
-    builder.adjust(1)
-    return builder.as_markup()
-
-
 async def discharge_chosen(
     query: CallbackQuery,
     callback_data: DischargeCb,
@@ -195,18 +171,7 @@ async def discharge_chosen(
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
     """The last 30 audit events: who did what to what, when (ids only)."""
     events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
-    tz = settings.clinic_timezone
-    lines = ["<b>Last audit events</b>"]
-    for event in events:
-        subject = f" {event.subject_kind} #{event.subject_id}" if event.subject_kind else ""
-        actor = f"{event.actor_kind} #{event.actor_id}" if event.actor_id else event.actor_kind
-        lines.append(
-            f"{event.at.astimezone(tz):%d/%m %H:%M} · {html.quote(event.action)} · "
-            f"{html.quote(actor)}{html.quote(subject)}"
-        )
-    if not events:
-        lines.append("Nothing yet.")
-    await message.answer("\n".join(lines))
+    await message.answer(audit_text(events, settings.clinic_timezone))
 
 
 def _in_follow_up(_message: Message, patient: Patient) -> bool:

@@ -8,33 +8,27 @@ forged button from someone else changes nothing. Buttons carry ids only.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import ReassignAction, ReassignCb, StaffAction, StaffCb
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.desk_view import patient_picker
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.replies import close_with_choice
-from bot.routers.records import patient_picker
+from bot.staff_view import deactivate_confirmation, reassign_pick, reassign_targets, staff_page
 from bot.texts import t
 from care import staff as care_staff
 from care.alerts import AlertPolicy
 from scheduler.clock import Clock
-from store.models import Patient, Role, StaffMember
+from store.models import Role, StaffMember
 
 log = logging.getLogger(__name__)
-
-
-def _when(moment: datetime | None, tz: ZoneInfo, lang: str) -> str:
-    return t("staff_never", lang) if moment is None else f"{moment.astimezone(tz):%d/%m %H:%M}"
 
 
 async def staff_command(
@@ -42,34 +36,14 @@ async def staff_command(
 ) -> None:
     """Everyone with a role, their last activity, and a Deactivate button where allowed."""
     people = await care_staff.staff_list(db)
-    tz, lang = settings.clinic_timezone, actor.lang
-    lines = [t("staff_header", lang, count=len(people))]
-    builder = InlineKeyboardBuilder()
-    for person in people:
-        assert person.id is not None
-        state = (
-            t("staff_active", lang)
-            if person.active
-            else t("staff_inactive", lang, when=_when(person.deactivated_at, tz, lang))
-        )
-        lines.append(
-            t(
-                "staff_line",
-                lang,
-                name=person.name,
-                id=person.id,
-                role=t(f"role_{person.role}", lang),
-                state=state,
-                seen=_when(person.last_seen_at, tz, lang),
-            )
-        )
-        if person.active and person.id != staff.id and person.tg_user_id not in settings.admin_ids:
-            builder.button(
-                text=t("btn_deactivate", lang, name=person.name)[:60],
-                callback_data=StaffCb(action=StaffAction.ask, staff_id=person.id),
-            )
-    builder.adjust(1)
-    await message.answer("\n".join(lines)[:4000], reply_markup=builder.as_markup())
+    text, keyboard = staff_page(
+        people,
+        admin=staff,
+        admin_ids=settings.admin_ids,
+        tz=settings.clinic_timezone,
+        lang=actor.lang,
+    )
+    await message.answer(text, reply_markup=keyboard)
 
 
 async def _refused(query: CallbackQuery, key: str, lang: str) -> None:
@@ -92,27 +66,10 @@ async def deactivate_ask(
     except care_staff.StaffError as exc:
         await _refused(query, str(exc), actor.lang)
         return
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=t("btn_confirm_deactivate", actor.lang),
-        callback_data=StaffCb(action=StaffAction.confirm, staff_id=callback_data.staff_id),
-    )
-    builder.button(
-        text=t("btn_keep", actor.lang),
-        callback_data=StaffCb(action=StaffAction.keep, staff_id=callback_data.staff_id),
-    )
-    builder.adjust(2)
     await query.answer()
-    text = t(
-        "staff_confirm",
-        actor.lang,
-        name=seen.member.name,
-        role=t(f"role_{seen.member.role}", actor.lang),
-        alerts=seen.open_alerts,
-        patients=seen.patients,
-    )
+    text, keyboard = deactivate_confirmation(seen, callback_data.staff_id, actor.lang)
     if isinstance(query.message, Message):
-        await query.message.answer(text, reply_markup=builder.as_markup())
+        await query.message.answer(text, reply_markup=keyboard)
 
 
 async def deactivate_keep(query: CallbackQuery, actor: Actor) -> None:
@@ -160,12 +117,8 @@ async def deactivate_confirm(
         return
     await query.message.answer(
         t("staff_patients", actor.lang, count=len(done.patients)),
-        reply_markup=patient_picker(done.patients[:50], _pick_patient),
+        reply_markup=patient_picker(done.patients[:50], reassign_pick),
     )
-
-
-def _pick_patient(patient_id: int) -> ReassignCb:
-    return ReassignCb(action=ReassignAction.patient, patient_id=patient_id)
 
 
 async def reassign_command(
@@ -176,7 +129,7 @@ async def reassign_command(
         await message.answer(t("reassign_none", actor.lang))
         return
     await message.answer(
-        t("reassign_pick", actor.lang), reply_markup=patient_picker(patients, _pick_patient)
+        t("reassign_pick", actor.lang), reply_markup=patient_picker(patients, reassign_pick)
     )
 
 
@@ -202,23 +155,8 @@ async def reassign_patient(
         return
     await query.message.answer(
         t("reassign_to", actor.lang, name=patient.display_name or "—"),
-        reply_markup=_therapist_keyboard(patient, targets),
+        reply_markup=reassign_targets(callback_data.patient_id, targets),
     )
-
-
-def _therapist_keyboard(patient: Patient, targets: list[StaffMember]) -> InlineKeyboardMarkup:
-    assert patient.id is not None
-    builder = InlineKeyboardBuilder()
-    for person in targets:
-        assert person.id is not None
-        builder.button(
-            text=person.name[:60],
-            callback_data=ReassignCb(
-                action=ReassignAction.to, patient_id=patient.id, staff_id=person.id
-            ),
-        )
-    builder.adjust(1)
-    return builder.as_markup()
 
 
 async def reassign_to(

@@ -9,45 +9,47 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot, F, Router, html
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import QUESTION_NAMES, alert_card
+from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
 from bot.filters import HasRole
 from bot.identity import Actor
+from bot.therapist_view import (
+    ALERTS_SHOWN,
+    EXPIRED,
+    FHIR_CAPTION,
+    NO_OPEN_ALERTS,
+    NOT_AVAILABLE,
+    already_done,
+    card_caption,
+    csv_caption,
+    done,
+    more_alerts,
+    open_private_chat,
+    patients_page,
+)
 from care import audit
 from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for, record_shown
 from care.charts import pain_chart_png
-from care.context import patient_tz, sessions_of
+from care.context import patient_tz
 from care.export_rows import export_rows
 from care.exports import answers_csv, fhir_bundle, fhir_json
 from care.patient_view import (
     adherence_days,
     chart_series,
     checkin_response,
-    open_alert_count,
     recent_ratings,
-    therapist_patients,
 )
 from scheduler.clock import Clock
 from store.models import Alert, Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
-PAGE = 8
-
-
-def _open_private_chat(bot_username: str) -> str:
-    """The toast for a card button tapped in a group by someone the bot cannot write to."""
-    return (
-        f"Open a private chat with the bot first: t.me/{bot_username} (tap Start), "
-        "then tap the button again."
-    )
 
 
 async def _card_to_private(
@@ -104,12 +106,12 @@ async def alerts_command(
 ) -> None:
     alerts = await open_alerts_for(db, staff)
     if not alerts:
-        await message.answer("No open alerts. 🎉")
+        await message.answer(NO_OPEN_ALERTS)
         return
-    for alert in alerts[:20]:
+    for alert in alerts[:ALERTS_SHOWN]:
         await _repost(bot, message.chat.id, db, alert, settings, clock)
-    if len(alerts) > 20:
-        await message.answer(f"…and {len(alerts) - 20} more. Acknowledge these to see the rest.")
+    if len(alerts) > ALERTS_SHOWN:
+        await message.answer(more_alerts(len(alerts) - ALERTS_SHOWN))
 
 
 async def _alert_for(
@@ -121,7 +123,7 @@ async def _alert_for(
     alert = await db.get(Alert, callback_data.alert_id)
     if alert is None or not await may_see(db, staff, alert):
         log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
-        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        await query.answer(NOT_AVAILABLE, show_alert=True)
         return None
     return alert
 
@@ -145,10 +147,10 @@ async def alert_history(
         return
     patient = await db.get(Patient, alert.patient_id)
     if patient is None:
-        await query.answer("This button has expired.", show_alert=True)
+        await query.answer(EXPIRED, show_alert=True)
         return
     if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
-        await query.answer(_open_private_chat(bot_username), show_alert=True)
+        await query.answer(open_private_chat(bot_username), show_alert=True)
         return
     await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
     await query.answer()
@@ -196,17 +198,14 @@ async def _acknowledge(
         called_back=called_back,
     )
     if result.outcome == AckOutcome.ALREADY:
-        who = result.by.name if result.by else "someone"
-        done = "Call back already recorded" if called_back else "Already acknowledged"
-        await query.answer(f"{done} by {who}.")
+        by = result.by.name if result.by else None
+        await query.answer(already_done(called_back=called_back, by=by))
         return
     if result.outcome == AckOutcome.REFUSED:
-        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        await query.answer(NOT_AVAILABLE, show_alert=True)
         return
     log.info("alert %s %s by staff %s", alert.id, result.outcome, staff.id)
-    await query.answer(
-        "Call back recorded ✓" if result.outcome == AckOutcome.CALLED_BACK else "Acknowledged ✓"
-    )
+    await query.answer(done(result.outcome))
     # the tapped copy is edited by the outbox with every other copy, in one consistent way
 
 
@@ -234,30 +233,18 @@ async def _send_card(
         tz=tz,
         lang="en",
     )
-    answered, sent = await checkin_response(db, patient.id)
-    weeks = await adherence_days(db, patient.id)
-    ratings = await recent_ratings(db, patient.id, limit=6)
-    last = (
-        "; ".join(
-            f"{QUESTION_NAMES.get(r.question_key, r.question_key)} {r.value} "
-            f"({r.at.astimezone(tz):%d/%m})"
-            for r in ratings
-        )
-        or "none yet"
-    )
-    caption = "\n".join(
-        [
-            f"<b>{html.quote(name)}</b> (#{patient.id}) · baseline {patient.baseline_pain}/10 · "
-            f"{len(sessions)} session(s)",
-            f"Check-ins answered: {answered}/{sent}",
-            "Exercise days per week: " + (", ".join(str(d) for d in weeks) or "not reported yet"),
-            f"Last ratings: {last}",
-        ]
+    caption = card_caption(
+        patient,
+        tz,
+        sessions=len(sessions),
+        response=await checkin_response(db, patient.id),
+        weeks=await adherence_days(db, patient.id),
+        ratings=await recent_ratings(db, patient.id, limit=6),
     )
     await bot.send_photo(
         chat_id,
         BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"),
-        caption=caption[:1024],
+        caption=caption,
     )
     audit.record(
         db,
@@ -271,80 +258,25 @@ async def _send_card(
     await db.commit()
 
 
-def _trend(baseline: int, last: int | None) -> str:
-    if last is None:
-        return "·"
-    if last <= baseline - 2:
-        return "↓"
-    if last >= baseline + 2:
-        return "↑"
-    return "→"
-
-
-async def _patients_page(
-    db: AsyncSession, staff: StaffMember, page: int, *, pick: bool
-) -> tuple[str, InlineKeyboardBuilder]:
-    patients, total = await therapist_patients(
-        db, _owner_filter(staff), offset=page * PAGE, limit=PAGE
-    )
-    builder = InlineKeyboardBuilder()
-    lines = [f"<b>Your patients</b> ({total})"] if not pick else ["Which patient?"]
-    for patient in patients:
-        assert patient.id is not None
-        ratings = await recent_ratings(db, patient.id, keys=("Q2",), limit=1)
-        last = ratings[0].value if ratings else None
-        alerts = await open_alert_count(db, patient.id)
-        count = len(await sessions_of(db, patient.id))
-        if not pick:
-            lines.append(
-                f"• <b>{html.quote(patient.display_name or '—')}</b> (#{patient.id}): pain "
-                f"{'–' if last is None else last}/10 {_trend(patient.baseline_pain, last)} "
-                f"(baseline {patient.baseline_pain}) · {count} session(s)"
-                + (f" · ⚠️ {alerts} open alert(s)" if alerts else "")
-            )
-        builder.button(
-            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=PatientCardCb(patient_id=patient.id),
-        )
-    builder.adjust(1)
-    nav = []
-    if page > 0:
-        nav.append(("« Previous", page - 1))
-    if (page + 1) * PAGE < total:
-        nav.append(("Next »", page + 1))
-    for label, target in nav:
-        builder.button(
-            text=label,
-            callback_data=PageCb(
-                what=PatientList.pick if pick else PatientList.patients, page=target
-            ),
-        )
-    if nav:
-        builder.adjust(*([1] * len(patients)), len(nav))
-    if not patients:
-        lines.append("No patients in follow-up.")
-    return "\n".join(lines), builder
-
-
 async def patients_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
-    text, builder = await _patients_page(db, staff, 0, pick=False)
-    await message.answer(text, reply_markup=builder.as_markup())
+    text, keyboard = await patients_page(db, _owner_filter(staff), 0, pick=False)
+    await message.answer(text, reply_markup=keyboard)
 
 
 async def patient_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
-    text, builder = await _patients_page(db, staff, 0, pick=True)
-    await message.answer(text, reply_markup=builder.as_markup())
+    text, keyboard = await patients_page(db, _owner_filter(staff), 0, pick=True)
+    await message.answer(text, reply_markup=keyboard)
 
 
 async def page_button(
     query: CallbackQuery, callback_data: PageCb, staff: StaffMember, db: AsyncSession
 ) -> None:
-    text, builder = await _patients_page(
-        db, staff, callback_data.page, pick=callback_data.what == PatientList.pick
+    text, markup = await patients_page(
+        db, _owner_filter(staff), callback_data.page, pick=callback_data.what == PatientList.pick
     )
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
-        markup, shown = builder.as_markup(), query.message.reply_markup
+        shown = query.message.reply_markup
         if query.message.html_text == text and (
             shown is not None
             and shown.model_dump(exclude_none=True) == markup.model_dump(exclude_none=True)
@@ -367,10 +299,10 @@ async def patient_card_button(
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
     if patient is None or not _may_see_patient(staff, patient):
-        await query.answer("Sorry, that is not available to you.", show_alert=True)
+        await query.answer(NOT_AVAILABLE, show_alert=True)
         return
     if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
-        await query.answer(_open_private_chat(bot_username), show_alert=True)
+        await query.answer(open_private_chat(bot_username), show_alert=True)
         return
     await query.answer()
 
@@ -384,12 +316,12 @@ async def export_command(
     stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
     await message.answer_document(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
-        caption=f"{len(rows)} answer(s), CSV.",
+        caption=csv_caption(len(rows)),
     )
     bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name)
     await message.answer_document(
         BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
-        caption="The same answers as a FHIR R4 Bundle of Observations.",
+        caption=FHIR_CAPTION,
     )
     audit.record(
         db,
