@@ -156,27 +156,27 @@ async def settings_command(message: Message, patient: Patient, settings: Setting
 
 async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
     """Change the reminder time: a few choices as buttons, or a time typed."""
-    await query.answer()
     if isinstance(query.message, Message):
         await state.set_state(SettingsInput.time)
         await query.message.answer(
             t("settings_time_ask", patient.language), reply_markup=reminder_time_keyboard()
         )
+    await query.answer()
 
 
 async def settings_timezone(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
     """Change the time zone: typed."""
-    await query.answer()
     if isinstance(query.message, Message):
         await state.set_state(SettingsInput.tz)
         await query.message.answer(t("settings_tz_ask", patient.language))
+    await query.answer()
 
 
 async def settings_language(query: CallbackQuery, patient: Patient) -> None:
     """Change the language: the same buttons as /language."""
-    await query.answer()
     if isinstance(query.message, Message):
         await _ask_language(query.message, patient.language)
+    await query.answer()
 
 
 async def _apply(
