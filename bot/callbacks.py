@@ -15,13 +15,17 @@ from typing import Annotated
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
+from store.models import Role
+
 # Every number a button carries fits an INTEGER column: forged data with a larger (or a
 # negative) number is not a button of ours, instead of an overflow in the database.
 Num = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class InviteRoleCb(CallbackData, prefix="inv"):
-    role: str
+    """The role an admin invites someone as; only the invitable ones have a handler."""
+
+    role: Role
 
 
 class EnrollTherapistCb(CallbackData, prefix="et"):

@@ -749,6 +749,8 @@ UNKNOWN_ACTIONS = [
     ("therapist", "al::@AL@"),
     ("therapist", "pg:nope:0"),
     ("therapist", "pg::0"),
+    ("admin", "inv:admin"),  # a role, but never invited (ADMIN_IDS)
+    ("admin", "inv:nurse"),
 ]
 
 
