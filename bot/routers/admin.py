@@ -30,7 +30,6 @@ async def invite(message: Message, actor: Actor) -> None:
 async def invite_role_chosen(
     query: CallbackQuery,
     callback_data: InviteRoleCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
@@ -45,7 +44,7 @@ async def invite_role_chosen(
     await query.answer()
     text = t(
         "invite_link",
-        actor.lang,
+        staff.language,
         role=t(f"role_{role}"),
         hours=round(settings.invite_ttl.total_seconds() / 3600),
         link=deep_link(bot_username, token),
@@ -53,7 +52,7 @@ async def invite_role_chosen(
     if isinstance(query.message, Message):
         await query.message.edit_text(text)
     else:
-        await query.bot.send_message(actor.tg_user_id, text)  # type: ignore[union-attr]
+        await query.bot.send_message(staff.tg_user_id, text)  # type: ignore[union-attr]
 
 
 def make_router() -> Router:

@@ -217,7 +217,6 @@ async def toggle_region(
 
 async def regions_done(
     query: CallbackQuery,
-    actor: Actor,
     staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
@@ -227,26 +226,25 @@ async def regions_done(
 ) -> None:
     data = await state.get_data()
     if not data.get("regions"):
-        await query.answer(t("enroll_regions_none", actor.lang), show_alert=True)
+        await query.answer(t("enroll_regions_none", staff.language), show_alert=True)
         return
     if isinstance(query.message, Message):
         await close_with_choice(
-            query.message, regions_chosen(protocol, data["regions"], actor.lang)
+            query.message, regions_chosen(protocol, data["regions"], staff.language)
         )
     if data.get("flow") == "session":
-        await _finish_session(query, actor, staff, state, protocol, db, clock, settings, data)
+        await _finish_session(query, staff, state, protocol, db, clock, settings, data)
         return
     await state.set_state(Enroll.baseline)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("enroll_baseline", actor.lang), reply_markup=baseline_keyboard()
+            t("enroll_baseline", staff.language), reply_markup=baseline_keyboard()
         )
 
 
 async def _finish_session(
     query: CallbackQuery,
-    actor: Actor,
     staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
@@ -269,13 +267,13 @@ async def _finish_session(
             now=clock.now(),
         )
     except SessionError as exc:
-        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        await query.answer(t(str(exc), staff.language), show_alert=True)
         return
     await query.answer()
     log.info("session %s recorded for patient %s", session.number, session.patient_id)
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("session_done", actor.lang, name=data["patient_name"], number=session.number)
+            t("session_done", staff.language, name=data["patient_name"], number=session.number)
         )
 
 
@@ -322,7 +320,6 @@ async def session_patient_chosen(
 async def got_baseline(
     query: CallbackQuery,
     callback_data: EnrollBaselineCb,
-    actor: Actor,
     staff: StaffMember,
     state: FSMContext,
     db: AsyncSession,
@@ -332,7 +329,7 @@ async def got_baseline(
     bot_username: str,
 ) -> None:
     if not 0 <= callback_data.value <= 10:
-        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        await query.answer(t("button_expired", staff.language), show_alert=True)
         return
     data = await state.get_data()
     ended = datetime.fromisoformat(data["ended_at"])
@@ -351,23 +348,23 @@ async def got_baseline(
             enroll_key=data.get("enroll_key"),
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
-        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        await query.answer(t("button_expired", staff.language), show_alert=True)
         return
     except EnrollmentError as exc:
         await state.clear()
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(t("enroll_failed", actor.lang, reason=str(exc)))
+            await query.message.answer(t("enroll_failed", staff.language, reason=str(exc)))
         return
     await state.clear()
     await query.answer()
     log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, staff.id)
     link = deep_link(bot_username, result.token)
-    labels = {k: r.label.get(actor.lang) for k, r in protocol.regions.items()}
+    labels = {k: r.label.get(staff.language) for k, r in protocol.regions.items()}
     hours = round(settings.invite_ttl.total_seconds() / 3600)
     text = t(
         "enroll_done",
-        actor.lang,
+        staff.language,
         name=result.patient.display_name,
         therapist=data["therapist_name"],
         ended=ended.astimezone(settings.clinic_timezone).strftime("%H:%M"),
@@ -381,7 +378,7 @@ async def got_baseline(
         await query.message.answer(text)
         await query.message.answer_photo(
             BufferedInputFile(qr_png(link), filename="join-qr.png"),
-            caption=t("enroll_qr_caption", actor.lang, clinic=settings.clinic_name),
+            caption=t("enroll_qr_caption", staff.language, clinic=settings.clinic_name),
         )
 
 

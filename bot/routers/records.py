@@ -148,7 +148,6 @@ async def discharge_command(message: Message, actor: Actor, db: AsyncSession) ->
 async def discharge_chosen(
     query: CallbackQuery,
     callback_data: DischargeCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     clock: Clock,
@@ -158,14 +157,14 @@ async def discharge_chosen(
             db, patient_id=callback_data.patient_id, staff=staff, now=clock.now()
         )
     except records.RecordError as exc:
-        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        await query.answer(t(str(exc), staff.language), show_alert=True)
         return
     log.info("patient %s discharged by staff %s", patient.id, staff.id)
     await query.answer()
     if isinstance(query.message, Message):
         name = patient.display_name or "—"
         await close_with_choice(query.message, name)
-        await query.message.answer(t("discharge_done", actor.lang, name=name))
+        await query.message.answer(t("discharge_done", staff.language, name=name))
 
 
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:

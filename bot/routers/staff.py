@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 async def staff_command(
-    message: Message, actor: Actor, staff: StaffMember, db: AsyncSession, settings: Settings
+    message: Message, staff: StaffMember, db: AsyncSession, settings: Settings
 ) -> None:
     """Everyone with a role, their last activity, and a Deactivate button where allowed."""
     people = await care_staff.staff_list(db)
@@ -41,7 +41,7 @@ async def staff_command(
         admin=staff,
         admin_ids=settings.admin_ids,
         tz=settings.clinic_timezone,
-        lang=actor.lang,
+        lang=staff.language,
     )
     await message.answer(text, reply_markup=keyboard)
 
@@ -53,7 +53,6 @@ async def _refused(query: CallbackQuery, key: str, lang: str) -> None:
 async def deactivate_ask(
     query: CallbackQuery,
     callback_data: StaffCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
@@ -64,10 +63,10 @@ async def deactivate_ask(
             db, admin=staff, staff_id=callback_data.staff_id, admin_ids=settings.admin_ids
         )
     except care_staff.StaffError as exc:
-        await _refused(query, str(exc), actor.lang)
+        await _refused(query, str(exc), staff.language)
         return
     await query.answer()
-    text, keyboard = deactivate_confirmation(seen, callback_data.staff_id, actor.lang)
+    text, keyboard = deactivate_confirmation(seen, callback_data.staff_id, staff.language)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=keyboard)
 
@@ -81,7 +80,6 @@ async def deactivate_keep(query: CallbackQuery, actor: Actor) -> None:
 async def deactivate_confirm(
     query: CallbackQuery,
     callback_data: StaffCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
@@ -99,7 +97,7 @@ async def deactivate_confirm(
             now=clock.now(),
         )
     except care_staff.StaffError as exc:
-        await _refused(query, str(exc), actor.lang)
+        await _refused(query, str(exc), staff.language)
         return
     log.info("staff_id=%s deactivated by staff_id=%s", done.member.id, staff.id)
     await query.answer()
@@ -108,35 +106,32 @@ async def deactivate_confirm(
     if not isinstance(query.message, Message):
         return
     name = done.member.name
-    await close_with_choice(query.message, t("btn_confirm_deactivate", actor.lang))
+    await close_with_choice(query.message, t("btn_confirm_deactivate", staff.language))
     await query.message.answer(
-        t("staff_deactivated", actor.lang, name=name, alerts=done.moved_alerts)
+        t("staff_deactivated", staff.language, name=name, alerts=done.moved_alerts)
     )
     if not done.patients:
-        await query.message.answer(t("staff_no_patients", actor.lang))
+        await query.message.answer(t("staff_no_patients", staff.language))
         return
     await query.message.answer(
-        t("staff_patients", actor.lang, count=len(done.patients)),
+        t("staff_patients", staff.language, count=len(done.patients)),
         reply_markup=patient_picker(done.patients[:50], reassign_pick),
     )
 
 
-async def reassign_command(
-    message: Message, actor: Actor, staff: StaffMember, db: AsyncSession
-) -> None:
+async def reassign_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
     patients = await care_staff.reassignable(db, staff)
     if not patients:
-        await message.answer(t("reassign_none", actor.lang))
+        await message.answer(t("reassign_none", staff.language))
         return
     await message.answer(
-        t("reassign_pick", actor.lang), reply_markup=patient_picker(patients, reassign_pick)
+        t("reassign_pick", staff.language), reply_markup=patient_picker(patients, reassign_pick)
     )
 
 
 async def reassign_patient(
     query: CallbackQuery,
     callback_data: ReassignCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
 ) -> None:
@@ -144,17 +139,17 @@ async def reassign_patient(
     try:
         patient = await care_staff.checked_patient(db, staff, callback_data.patient_id)
     except care_staff.StaffError as exc:
-        await _refused(query, str(exc), actor.lang)
+        await _refused(query, str(exc), staff.language)
         return
     targets = await care_staff.targets_for(db, patient)
     await query.answer()
     if not isinstance(query.message, Message):
         return
     if not targets:
-        await query.message.answer(t("reassign_no_targets", actor.lang))
+        await query.message.answer(t("reassign_no_targets", staff.language))
         return
     await query.message.answer(
-        t("reassign_to", actor.lang, name=patient.display_name or "—"),
+        t("reassign_to", staff.language, name=patient.display_name or "—"),
         reply_markup=reassign_targets(callback_data.patient_id, targets),
     )
 
@@ -162,7 +157,6 @@ async def reassign_patient(
 async def reassign_to(
     query: CallbackQuery,
     callback_data: ReassignCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     clock: Clock,
@@ -176,7 +170,7 @@ async def reassign_to(
             now=clock.now(),
         )
     except care_staff.StaffError as exc:
-        await _refused(query, str(exc), actor.lang)
+        await _refused(query, str(exc), staff.language)
         return
     log.info(
         "patient %s reassigned to staff_id=%s by staff_id=%s",
@@ -190,7 +184,7 @@ async def reassign_to(
         await query.message.answer(
             t(
                 "reassign_done",
-                actor.lang,
+                staff.language,
                 name=patient.display_name or "—",
                 therapist=therapist.name,
             )

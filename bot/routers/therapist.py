@@ -19,7 +19,6 @@ from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
 from bot.filters import HasRole
-from bot.identity import Actor
 from bot.therapist_view import (
     ALERTS_SHOWN,
     EXPIRED,
@@ -131,7 +130,6 @@ async def _alert_for(
 async def alert_history(
     query: CallbackQuery,
     callback_data: AlertCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
@@ -149,10 +147,10 @@ async def alert_history(
     if patient is None:
         await query.answer(EXPIRED, show_alert=True)
         return
-    if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, staff.tg_user_id, db, patient, settings, clock):
         await query.answer(open_private_chat(bot_username), show_alert=True)
         return
-    await _repost(bot, actor.tg_user_id, db, alert, settings, clock)
+    await _repost(bot, staff.tg_user_id, db, alert, settings, clock)
     await query.answer()
 
 
@@ -288,7 +286,6 @@ async def page_button(
 async def patient_card_button(
     query: CallbackQuery,
     callback_data: PatientCardCb,
-    actor: Actor,
     staff: StaffMember,
     db: AsyncSession,
     settings: Settings,
@@ -301,7 +298,7 @@ async def patient_card_button(
     if patient is None or not _may_see_patient(staff, patient):
         await query.answer(NOT_AVAILABLE, show_alert=True)
         return
-    if not await _card_to_private(bot, staff, actor.tg_user_id, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, staff.tg_user_id, db, patient, settings, clock):
         await query.answer(open_private_chat(bot_username), show_alert=True)
         return
     await query.answer()
