@@ -27,7 +27,6 @@ from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
 from bot.filters import IsPatient
-from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
@@ -58,7 +57,6 @@ SAFETY_BY_TIER: dict[Tier, tuple[str, ...]] = {
 async def answer_tapped(
     query: CallbackQuery,
     callback_data: AnswerCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -77,7 +75,7 @@ async def answer_tapped(
     same reply; any other late answer gets a kind word and loses its buttons.
     """
     lang = patient.language
-    chat_id = actor.tg_user_id
+    chat_id = query.from_user.id  # their private chat
     result = await record_answer(
         db,
         protocol,
@@ -89,7 +87,7 @@ async def answer_tapped(
         now=clock.now(),
     )
     if result.status == AnswerStatus.REFUSED:
-        log.info("answer refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        log.info("answer refused: user %s, check-in %s", chat_id, callback_data.c)
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     if result.status == AnswerStatus.CLOSED:
@@ -281,7 +279,6 @@ async def exercise_button(
 async def multi_toggled(
     query: CallbackQuery,
     callback_data: MultiCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -299,7 +296,7 @@ async def multi_toggled(
         now=clock.now(),
     )
     if result.status == DraftStatus.REFUSED:
-        log.info("toggle refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        log.info("toggle refused: user %s, check-in %s", query.from_user.id, callback_data.c)
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     if result.status == DraftStatus.ANSWERED:
@@ -327,7 +324,6 @@ async def multi_toggled(
 async def multi_done(
     query: CallbackQuery,
     callback_data: MultiCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -348,15 +344,13 @@ async def multi_done(
         )
         if answered is not None:  # recorded already (a second Done, or the sweep): as a
             # toggle would, show what follows in place of the old ticks
-            await multi_toggled(query, callback_data, actor, patient, db, protocol, clock)
+            await multi_toggled(query, callback_data, patient, db, protocol, clock)
         else:
             await query.answer(t("multi_pick_first", patient.language), show_alert=True)
         return
     as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
     try:
-        await answer_tapped(
-            query, as_answer, actor, patient, db, protocol, clock, settings, bot, policy
-        )
+        await answer_tapped(query, as_answer, patient, db, protocol, clock, settings, bot, policy)
     finally:
         await clear_draft(
             db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 async def consent_decision(
     query: CallbackQuery,
     callback_data: ConsentCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     settings: Settings,
@@ -35,8 +34,8 @@ async def consent_decision(
     protocol: Protocol,
 ) -> None:
     """Only the account bound to this patient may decide; anything else changes nothing."""
-    if patient.id != callback_data.patient_id:
-        await consent_refused(query, callback_data, actor)
+    if patient.id != callback_data.patient_id:  # another patient's buttons
+        await _refuse(query, callback_data, patient.language)
         return
     outcome = await decide_consent(
         db,
@@ -64,16 +63,20 @@ async def consent_decision(
         )
         await query.message.answer(reply)
     if outcome == ConsentOutcome.AGREED:
-        await set_commands_for(bot, actor.tg_user_id, "patient", lang)
+        await set_commands_for(bot, query.from_user.id, "patient", lang)
 
 
 async def consent_refused(query: CallbackQuery, callback_data: ConsentCb, actor: Actor) -> None:
     """Consent buttons tapped by anyone but a patient (staff, a stranger), or by another
     patient than the one they ask: refused, nothing changes."""
+    await _refuse(query, callback_data, actor.lang)
+
+
+async def _refuse(query: CallbackQuery, callback_data: ConsentCb, lang: str) -> None:
     log.info(
-        "consent refused: user %s is not patient %s", actor.tg_user_id, callback_data.patient_id
+        "consent refused: user %s is not patient %s", query.from_user.id, callback_data.patient_id
     )
-    await query.answer(t("not_allowed", actor.lang), show_alert=True)
+    await query.answer(t("not_allowed", lang), show_alert=True)
 
 
 def make_router() -> Router:

@@ -35,7 +35,6 @@ from bot.controls_view import (
     stop_keyboard,
 )
 from bot.filters import IsPatient
-from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care import controls
@@ -252,7 +251,6 @@ async def language_command(message: Message, patient: Patient, settings: Setting
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -269,7 +267,7 @@ async def language_chosen(
         lang = callback_data.lang
         await query.answer()
         if query.bot is not None:
-            await set_commands_for(query.bot, actor.tg_user_id, "patient", lang)
+            await set_commands_for(query.bot, query.from_user.id, "patient", lang)
         if isinstance(query.message, Message):
             await close_with_choice(query.message, LANGUAGE_NAMES[lang])
             await query.message.answer(t("language_set", lang))
@@ -277,7 +275,6 @@ async def language_chosen(
 
 async def symptom_command(
     message: Message,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -286,12 +283,11 @@ async def symptom_command(
     bot: Bot,
 ) -> None:
     """/symptom: the red-flag questions now, whatever else is open or paused."""
-    await _ask_symptom_questions(bot, actor.tg_user_id, patient, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, message.chat.id, patient, db, protocol, clock, settings)
 
 
 async def symptom_tapped(
     query: CallbackQuery,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -301,7 +297,7 @@ async def symptom_tapped(
 ) -> None:
     """The "Report a new symptom" button (closed check-ins, the reply to typed words)."""
     await query.answer()
-    await _ask_symptom_questions(bot, actor.tg_user_id, patient, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, query.from_user.id, patient, db, protocol, clock, settings)
 
 
 async def _ask_symptom_questions(

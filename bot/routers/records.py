@@ -49,7 +49,6 @@ async def delete_command(message: Message, patient: Patient) -> None:
 async def delete_chosen(
     query: CallbackQuery,
     callback_data: DeleteCb,
-    actor: Actor,
     patient: Patient,
     db: AsyncSession,
     clock: Clock,
@@ -72,7 +71,7 @@ async def delete_chosen(
     await close_with_choice(query.message, t("btn_delete_yes", lang))
     await query.message.answer(t("deleted", lang))
     if query.bot is not None:
-        await set_commands_for(query.bot, actor.tg_user_id, None, lang)
+        await set_commands_for(query.bot, query.from_user.id, None, lang)
 
 
 #: What a patient may send besides text; each is kept (by message id) like typed words.

@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 async def _card_to_private(
     bot: Bot,
     staff: StaffMember,
-    chat_id: int,
     db: AsyncSession,
     patient: Patient,
     settings: Settings,
@@ -65,7 +64,7 @@ async def _card_to_private(
     False when Telegram will not let the bot write there: 403 for someone who never
     opened a chat with it (or blocked it), 400 "chat not found" for an unknown chat."""
     try:
-        await _send_card(bot, chat_id, db, patient, settings, staff, clock)
+        await _send_card(bot, staff.tg_user_id, db, patient, settings, staff, clock)
     except TelegramForbiddenError:
         return False
     except TelegramBadRequest as exc:
@@ -147,7 +146,7 @@ async def alert_history(
     if patient is None:
         await query.answer(EXPIRED, show_alert=True)
         return
-    if not await _card_to_private(bot, staff, staff.tg_user_id, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, db, patient, settings, clock):
         await query.answer(open_private_chat(bot_username), show_alert=True)
         return
     await _repost(bot, staff.tg_user_id, db, alert, settings, clock)
@@ -298,7 +297,7 @@ async def patient_card_button(
     if patient is None or not _may_see_patient(staff, patient):
         await query.answer(NOT_AVAILABLE, show_alert=True)
         return
-    if not await _card_to_private(bot, staff, staff.tg_user_id, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, db, patient, settings, clock):
         await query.answer(open_private_chat(bot_username), show_alert=True)
         return
     await query.answer()
