@@ -8,7 +8,7 @@ from aiogram import html
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AlertCb
+from bot.callbacks import AlertAction, AlertCb
 from care.alerts import waiting
 from care.patient_view import recent_ratings
 from flows.triage import Tier
@@ -86,10 +86,11 @@ async def alert_card(
     lines.append(f"Raised {raised:%d/%m %H:%M}{seen}")
     aid = alert.id or 0
     history = InlineKeyboardButton(
-        text="History", callback_data=AlertCb(action="hist", alert_id=aid).pack()
+        text="History", callback_data=AlertCb(action=AlertAction.history, alert_id=aid).pack()
     )
     call_back = InlineKeyboardButton(
-        text="Call back done", callback_data=AlertCb(action="cb", alert_id=aid).pack()
+        text="Call back done",
+        callback_data=AlertCb(action=AlertAction.called_back, alert_id=aid).pack(),
     )
     if alert.acknowledged_by is not None and alert.state != AlertState.SUPERSEDED:
         by = await db.get(StaffMember, alert.acknowledged_by)
@@ -109,7 +110,8 @@ async def alert_card(
     if alert.state == AlertState.OPEN:
         row = [
             InlineKeyboardButton(
-                text="Acknowledge", callback_data=AlertCb(action="ack", alert_id=aid).pack()
+                text="Acknowledge",
+                callback_data=AlertCb(action=AlertAction.ack, alert_id=aid).pack(),
             ),
             history,
         ]

@@ -1,4 +1,11 @@
-"""Typed callback data: ids and small values only, never personal data (≤ 64 bytes)."""
+"""Typed callback data: ids and small values only, never personal data (≤ 64 bytes).
+
+A button's action is an Enum field: a forged or unknown value does not parse, so no
+handler of that button runs and the tap lands in the one fallback (bot/routers/fallback.py:
+"This button has expired", nothing changed). Each action has its own handler, registered
+with `Cb.filter(F.action == Action.x)`. The enum values are the strings the buttons have
+always carried, so buttons already in people's chats keep working (invariant 4).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,17 @@ from typing import Annotated
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
+from store.models import Role
+
 # Every number a button carries fits an INTEGER column: forged data with a larger (or a
 # negative) number is not a button of ours, instead of an overflow in the database.
 Num = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class InviteRoleCb(CallbackData, prefix="inv"):
-    role: str
+    """The role an admin invites someone as; only the invitable ones have a handler."""
+
+    role: Role
 
 
 class EnrollTherapistCb(CallbackData, prefix="et"):
@@ -67,8 +78,13 @@ class MultiCb(CallbackData, prefix="m"):
     i: Num = 0
 
 
+class ExerciseAction(StrEnum):
+    snooze = "snooze"  # remind me in an hour
+    stop = "stop"  # no more exercise reminders
+
+
 class ExerciseCb(CallbackData, prefix="ex"):
-    action: str  # snooze | stop
+    action: ExerciseAction
 
 
 class PauseCb(CallbackData, prefix="pz"):
@@ -79,8 +95,14 @@ class StopCb(CallbackData, prefix="st"):
     confirm: bool
 
 
+class SettingsField(StrEnum):
+    time = "time"  # the daily reminder time
+    tz = "tz"  # the time zone
+    lang = "lang"  # the language
+
+
 class SettingsCb(CallbackData, prefix="set"):
-    field: str  # time | tz | lang
+    field: SettingsField
 
 
 class ReminderTimeCb(CallbackData, prefix="rt"):
@@ -95,10 +117,16 @@ class SessionPatientCb(CallbackData, prefix="sp"):
     patient_id: Num
 
 
-class AlertCb(CallbackData, prefix="al"):
-    """A therapist's button on an alert: ack | hist | cb (call back done)."""
+class AlertAction(StrEnum):
+    ack = "ack"  # Acknowledge
+    history = "hist"  # History: the patient's card in the tapper's private chat
+    called_back = "cb"  # Call back done
 
-    action: str
+
+class AlertCb(CallbackData, prefix="al"):
+    """A therapist's button on an alert (also on the clinic group's copy)."""
+
+    action: AlertAction
     alert_id: Num
 
 
@@ -106,8 +134,15 @@ class PatientCardCb(CallbackData, prefix="pc"):
     patient_id: Num
 
 
+class PatientList(StrEnum):
+    """Which paged list of the therapist's patients a Previous / Next button turns."""
+
+    patients = "patients"  # /patients: a line per patient with their trend
+    pick = "pick"  # /patient: names only, to pick one for their card
+
+
 class PageCb(CallbackData, prefix="pg"):
-    what: str  # patients | pick
+    what: PatientList
     page: Num
 
 
@@ -123,12 +158,16 @@ class DischargeCb(CallbackData, prefix="dc"):
     patient_id: Num
 
 
+class SymptomAction(StrEnum):
+    start = "start"
+
+
 class SymptomCb(CallbackData, prefix="sy"):
     """ "Report a new symptom": opens the red-flag questions outside any check-in.
 
     Shown on the free-text reply and on every check-in that has closed (issue 10)."""
 
-    action: str  # start
+    action: SymptomAction
 
 
 class StaffAction(StrEnum):

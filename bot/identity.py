@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.models import Patient, PatientStatus, Role, StaffMember
+from store.models import Patient, Role, StaffMember
 
 
 @dataclass
@@ -27,10 +27,3 @@ class Actor:
 
     def has_role(self, *roles: Role) -> bool:
         return self.staff is not None and self.staff.active and self.staff.role in roles
-
-    @property
-    def is_active_patient(self) -> bool:
-        return self.patient is not None and self.patient.status in (
-            PatientStatus.ACTIVE,
-            PatientStatus.PAUSED,
-        )

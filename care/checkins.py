@@ -18,14 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from care.alerts import AlertPolicy, raise_findings
 from care.context import (
     StoredAnswer,
-    answered_in,
-    answers_of,
+    build_context,
     checkin_context,
-    context_of,
     earlier_in_session,
     latest_session,
-    patient_answers,
+    load_checkin_answers,
+    load_patient_answers,
     patient_tz,
+    pick_checkin_answers,
     recent_tags,
     sessions_before,
     sessions_of,
@@ -411,7 +411,7 @@ async def _nudge_preparation(
             return await _settle(db, row, OutboxState.EXPIRED, "would fall after expiry")
         return Wait(until, "quiet hours")
     assert checkin.id is not None
-    answered = await answers_of(db, checkin.id)
+    answered = await load_checkin_answers(db, checkin.id)
     ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
     if ref is None:
@@ -522,7 +522,7 @@ async def expire_checkin(
     Its message loses its answer buttons (queue_closed_edit), and a course check-in's
     course verdicts that need no answer are made (course_findings_on_close)."""
     assert checkin.id is not None
-    answered = await answers_of(db, checkin.id)
+    answered = await load_checkin_answers(db, checkin.id)
     checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
     checkin.reason = "expired unanswered" if not answered else "expired part-answered"
     patient = await db.get(Patient, checkin.patient_id)
@@ -556,7 +556,7 @@ async def close_for_session(
     checkin.state, checkin.finished_at = CheckinState.EXPIRED, now
     checkin.reason = CLOSED_FOR_SESSION
     patient = await db.get(Patient, checkin.patient_id)
-    if patient is not None and await answers_of(db, checkin.id):
+    if patient is not None and await load_checkin_answers(db, checkin.id):
         patient.consecutive_missed = 0  # it was answered in part: the patient is there
     if patient is not None and checkin.chat_message_id is None:
         await _roll_course(db, protocol, checkin, patient, tz, now)
@@ -605,7 +605,7 @@ async def _closed_view(
     if checkin is None or definition is None or not isinstance(message_id, int):
         return await _settle(db, row, OutboxState.CANCELLED, "check-in gone")
     assert checkin.id is not None
-    answered = await answers_of(db, checkin.id)
+    answered = await load_checkin_answers(db, checkin.id)
     ctx = await checkin_context(db, protocol, patient, checkin)
     ref = next_question(definition, ctx, answered)
     return ClosedView(patient, checkin, definition, ctx, answered, ref, message_id)
@@ -870,11 +870,11 @@ async def _record_answer_once(
     assert checkin.id is not None and patient.id is not None
     if session is None:  # a check-in without a session is read against the latest one
         session = await latest_session(db, patient.id)
-    stored = await patient_answers(db, patient.id)
+    stored = await load_patient_answers(db, patient.id)
     recent: dict[str, float] = {}
     if definition.looks_at_recent_sessions:  # as when it was asked: the same questions
         recent = recent_tags(protocol, await sessions_of(db, patient.id), checkin.due_at)
-    ctx = context_of(
+    ctx = build_context(
         protocol,
         patient,
         session,
@@ -886,7 +886,7 @@ async def _record_answer_once(
     ref = refs.get(question_key)
     if ref is None or not is_valid_code(protocol.question(ref.question), code):
         return AnswerResult(AnswerStatus.REFUSED, checkin)
-    answered = answered_in(stored, checkin.id)
+    answered = pick_checkin_answers(stored, checkin.id)
     if question_key in answered and answered[question_key] != code:
         corrected = await _record_red_correction(
             db,
@@ -995,7 +995,7 @@ async def _record_late_answer(
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
-    answered = {**answered_in(stored, checkin.id), question_key: code}
+    answered = {**pick_checkin_answers(stored, checkin.id), question_key: code}
     return AnswerResult(
         AnswerStatus.RECORDED,
         checkin,
@@ -1073,7 +1073,7 @@ async def _record_red_correction(
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
-    answered = {**answered_in(stored, checkin.id), question_key: value}
+    answered = {**pick_checkin_answers(stored, checkin.id), question_key: value}
     return AnswerResult(
         AnswerStatus.RECORDED,
         checkin,

@@ -52,12 +52,14 @@ async def course_start(db: AsyncSession, patient_id: int) -> datetime | None:
     return first[0].ended_at if first else None
 
 
-async def answers_of(db: AsyncSession, checkin_id: int) -> dict[str, int]:
+async def load_checkin_answers(db: AsyncSession, checkin_id: int) -> dict[str, int]:
+    """The answers stored for one check-in, by question ref key (a query; with a
+    patient's answers loaded already, pick_checkin_answers takes them from those)."""
     result = await db.exec(select(Answer).where(Answer.checkin_id == checkin_id))
     return {a.question_key: a.value for a in result.all()}
 
 
-async def context_for(
+async def load_context(
     db: AsyncSession,
     protocol: Protocol,
     patient: Patient,
@@ -83,9 +85,7 @@ async def context_for(
     if recent_at is not None and patient.id is not None:
         recent = recent_tags(protocol, await sessions_of(db, patient.id), recent_at)
     before = await sessions_before(db, session)
-    return context_of(
-        protocol, patient, session, earlier, recent=recent, sessions_before=before
-    )
+    return build_context(protocol, patient, session, earlier, recent=recent, sessions_before=before)
 
 
 async def checkin_context(
@@ -96,7 +96,7 @@ async def checkin_context(
     /symptom report's "TRUNK in the last 72 h") judges them at its due time."""
     definition = protocol.checkins.get(checkin.key)
     recent_at = checkin.due_at if definition and definition.looks_at_recent_sessions else None
-    return await context_for(db, protocol, patient, checkin.session_id, recent_at=recent_at)
+    return await load_context(db, protocol, patient, checkin.session_id, recent_at=recent_at)
 
 
 def recent_tags(
@@ -147,7 +147,7 @@ def inherited_tags(
     return frozenset()
 
 
-def context_of(
+def build_context(
     protocol: Protocol,
     patient: Patient,
     session: NeedlingSession | None,
@@ -189,7 +189,7 @@ class StoredAnswer:
 
 
 # built once: it runs on every tap
-_PATIENT_ANSWERS = (
+_PATIENT_ANSWERS_QUERY = (
     sa_select(
         col(Answer.checkin_id),
         col(Checkin.key),
@@ -207,7 +207,7 @@ _PATIENT_ANSWERS = (
 )
 
 
-async def patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswer]:
+async def load_patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswer]:
     """Every answer of a patient, oldest first, in one query.
 
     A tap needs three views of them — the answers already given in the check-in,
@@ -216,11 +216,11 @@ async def patient_answers(db: AsyncSession, patient_id: int) -> list[StoredAnswe
     """
     # plain rows through the session's connection: no ORM objects are needed here
     connection = await db.connection()
-    rows = await connection.execute(_PATIENT_ANSWERS, {"patient_id": patient_id})
+    rows = await connection.execute(_PATIENT_ANSWERS_QUERY, {"patient_id": patient_id})
     return [StoredAnswer(*row) for row in rows.all()]
 
 
-def answered_in(answers: list[StoredAnswer], checkin_id: int) -> dict[str, int]:
+def pick_checkin_answers(answers: list[StoredAnswer], checkin_id: int) -> dict[str, int]:
     """The answers already given in one check-in, by question ref key."""
     return {a.question_key: a.value for a in answers if a.checkin_id == checkin_id}
 

@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.alerts import AlertPolicy
 from care.checkins import AnswerResult, AnswerStatus, record_answer
-from care.context import answers_of, checkin_context
+from care.context import checkin_context, load_checkin_answers
 from flows.answers import toggle_choice
 from flows.engine import PatientContext, QuestionRef, next_question, questions_for
 from flows.protocol import CheckinDef, Protocol, Question
@@ -148,7 +148,7 @@ async def toggle_draft(
     target = await _target(db, protocol, patient, checkin_id, question_key)
     if target is None or not 0 <= choice < len(target.question.choices):
         return DraftResult(DraftStatus.REFUSED)
-    answered = await answers_of(db, checkin_id)
+    answered = await load_checkin_answers(db, checkin_id)
 
     def result(
         status: DraftStatus, selected: int, following: QuestionRef | None = None

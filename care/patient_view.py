@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.charts import ChartPoint
 from care.context import sessions_of
-from store.models import Alert, AlertState, Answer, Checkin, Patient, PatientStatus
+from store.models import Alert, AlertState, Answer, Checkin, CheckinState, Patient, PatientStatus
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,20 @@ async def chart_series(
     return usual, soreness, sessions
 
 
+#: the states of a check-in that reached the patient (answered, let lapse, or still open)
+SENT_CHECKIN_STATES = (CheckinState.DONE, CheckinState.EXPIRED, CheckinState.OPEN)
+
+
 async def checkin_response(db: AsyncSession, patient_id: int) -> tuple[int, int]:
     """(answered, sent) check-ins: the patient's response rate."""
     rows = await db.exec(
         select(Checkin.state).where(
             Checkin.patient_id == patient_id,
-            col(Checkin.state).in_(["done", "expired", "open"]),
+            col(Checkin.state).in_(SENT_CHECKIN_STATES),
         )
     )
     states = list(rows.all())
-    return sum(1 for s in states if s == "done"), len(states)
+    return sum(1 for s in states if s == CheckinState.DONE), len(states)
 
 
 async def adherence_days(db: AsyncSession, patient_id: int) -> list[int]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.checkins import Ready
-from care.context import context_for, latest_session, patient_tz
+from care.context import latest_session, load_context, patient_tz
 from flows.engine import checkin_applies, next_question
 from flows.planner import expires_at
 from flows.protocol import CheckinDef, Protocol
@@ -55,7 +55,7 @@ async def _open_report(
 ) -> Ready | None:
     assert patient.id is not None
     session = await latest_session(db, patient.id)
-    ctx = await context_for(db, protocol, patient, session.id if session else None, recent_at=now)
+    ctx = await load_context(db, protocol, patient, session.id if session else None, recent_at=now)
     ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
     if ref is None:
         return None

@@ -8,7 +8,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.context import StoredAnswer, patient_answers, sessions_of
+from care.context import StoredAnswer, load_patient_answers, sessions_of
 from care.planning import CLOSED_FOR_SESSION
 from flows.engine import PatientContext
 from flows.progress import CourseFacts, Reading, adherence_unreported, progress_findings
@@ -127,7 +127,7 @@ async def course_findings_on_close(
         found = adherence_unreported(protocol, await _unanswered_adherence_weeks(db, patient.id))
         return [found] if found is not None else []
     if checkin.key in WEEKLY_KEYS:
-        history = answer_history(await patient_answers(db, patient.id))
+        history = answer_history(await load_patient_answers(db, patient.id))
         findings = await _progress(db, protocol, patient, history, now)
         return [f for f in findings if f.reason_key == Reason.NO_PROGRESS_READING]
     return []

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from care.alerts import AlertPolicy
 from care.checkins import AnswerStatus, record_answer
-from care.context import context_for
+from care.context import load_context
 from care.multi_answers import (
     DraftStatus,
     draft_mask,
@@ -254,7 +254,7 @@ async def test_q5_is_asked_and_urgent_after_a_trunk_session_of_yesterday(
         patient = await patient_of(db, patient_id)
         checkin = await db.get(Checkin, checkin_id)
         assert checkin is not None
-        ctx = await context_for(db, PROTOCOL, patient, checkin.session_id)
+        ctx = await load_context(db, PROTOCOL, patient, checkin.session_id)
         refs = [r.key for r in questions_for(PROTOCOL.checkins["h3"], ctx)]
         assert refs == (["Q1", "Q4", "Q5"] if asked else ["Q1", "Q4"])
         result = await record_answer(

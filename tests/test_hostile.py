@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from bot import callbacks as cb
 from bot.commands import DESCRIPTIONS
-from bot.routers.patient import REMINDER_CHOICES
+from bot.controls_view import REMINDER_CHOICES
 from bot.typed import has_control
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.hostile_support import Clinic, clinic_at_rest
@@ -731,6 +731,75 @@ async def forge(clinic: Clinic, user: SimUser, data: str, target: int | str) -> 
     await settle(clinic, update_of_query(clinic.fake, query_id))
     answers = [a for a in user.callback_answers if a.get("callback_query_id") == query_id]
     assert len(answers) == 1
+
+
+# ------------------------------------------------------------- unknown button actions
+
+# (who taps, data): an action, field or list no handler of that button knows
+UNKNOWN_ACTIONS = [
+    ("patient", "ex:bogus"),
+    ("patient", "ex:"),
+    ("patient", "set:xyz"),
+    ("patient", "set:"),
+    ("patient", "sy:go"),
+    ("therapist", "al:zap:@AL@"),  # not their patient's alert
+    ("therapist", "al:zap:999999"),  # no such alert
+    ("other_therapist", "al:zap:@AL@"),  # their own patient's alert
+    ("admin", "al:zap:@AL@"),
+    ("therapist", "al::@AL@"),
+    ("therapist", "pg:nope:0"),
+    ("therapist", "pg::0"),
+    ("admin", "inv:admin"),  # a role, but never invited (ADMIN_IDS)
+    ("admin", "inv:nurse"),
+]
+
+
+async def test_unknown_button_actions_reach_the_fallback_and_change_nothing(
+    clinic: Clinic, sqlite_url: str, errors: pytest.LogCaptureFixture
+) -> None:
+    """A button's action is an Enum field: an action no handler knows does not parse as
+    that button's data, so none of its handlers runs — whether or not the alert it names
+    is the tapper's — and the one fallback answers: "This button has expired", in an
+    alert box, the same for everyone. Nothing in the database changes."""
+    watch = Watch(clinic, errors)
+    before = await snapshot(sqlite_url)
+    for who, template in UNKNOWN_ACTIONS:
+        user: SimUser = getattr(clinic, who)
+        data = fill(template, clinic)
+        query_id = await user.tap_data(pick_message(user, "keyboard"), data)
+        await clinic.fake.wait_until(
+            lambda q=query_id, u=user: any(
+                a.get("callback_query_id") == q for a in u.callback_answers
+            )
+        )
+        await settle(clinic, update_of_query(clinic.fake, query_id))
+        answers = [a for a in user.callback_answers if a.get("callback_query_id") == query_id]
+        assert len(answers) == 1, data
+        assert answers[0].get("text") == "This button has expired.", (who, data, answers[0])
+        assert answers[0].get("show_alert") is True, data
+    assert await snapshot(sqlite_url) == before
+    watch.check()
+
+
+def test_enum_actions_pack_to_the_strings_buttons_always_carried() -> None:
+    """Buttons already in people's chats keep working: every action packs to the string
+    it was before it became an Enum, and those strings parse back to the member."""
+    packed: list[tuple[CallbackData, str]] = [
+        (cb.ExerciseCb(action=cb.ExerciseAction.snooze), "ex:snooze"),
+        (cb.ExerciseCb(action=cb.ExerciseAction.stop), "ex:stop"),
+        (cb.SettingsCb(field=cb.SettingsField.time), "set:time"),
+        (cb.SettingsCb(field=cb.SettingsField.tz), "set:tz"),
+        (cb.SettingsCb(field=cb.SettingsField.lang), "set:lang"),
+        (cb.AlertCb(action=cb.AlertAction.ack, alert_id=7), "al:ack:7"),
+        (cb.AlertCb(action=cb.AlertAction.history, alert_id=7), "al:hist:7"),
+        (cb.AlertCb(action=cb.AlertAction.called_back, alert_id=7), "al:cb:7"),
+        (cb.PageCb(what=cb.PatientList.patients, page=2), "pg:patients:2"),
+        (cb.PageCb(what=cb.PatientList.pick, page=0), "pg:pick:0"),
+        (cb.SymptomCb(action=cb.SymptomAction.start), "sy:start"),
+    ]
+    for value, data in packed:
+        assert value.pack() == data
+        assert type(value).unpack(data) == value
 
 
 # ------------------------------------------------------- the front desk's steps, mid-way

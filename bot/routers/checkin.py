@@ -13,14 +13,19 @@ from collections.abc import Awaitable
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AnswerCb, ExerciseCb, MultiAction, MultiCb, SymptomCb
+from bot.callbacks import (
+    AnswerCb,
+    ExerciseCb,
+    MultiAction,
+    MultiCb,
+)
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
+from bot.controls_view import symptom_keyboard
 from bot.filters import IsPatient
-from bot.identity import Actor
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
@@ -36,7 +41,7 @@ from care.safety_reply import safety_reply_later
 from flows.protocol import Protocol
 from flows.triage import Finding, Tier
 from scheduler.clock import Clock
-from store.models import CheckinState
+from store.models import CheckinState, Patient
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ SAFETY_BY_TIER: dict[Tier, tuple[str, ...]] = {
 async def answer_tapped(
     query: CallbackQuery,
     callback_data: AnswerCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -68,10 +73,8 @@ async def answer_tapped(
     reply. A red flag tapped on a check-in that has closed is recorded late and gets the
     same reply; any other late answer gets a kind word and loses its buttons.
     """
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
-    chat_id = actor.tg_user_id
+    chat_id = query.from_user.id  # their private chat
     result = await record_answer(
         db,
         protocol,
@@ -83,7 +86,7 @@ async def answer_tapped(
         now=clock.now(),
     )
     if result.status == AnswerStatus.REFUSED:
-        log.info("answer refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        log.info("answer refused: user %s, check-in %s", chat_id, callback_data.c)
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     if result.status == AnswerStatus.CLOSED:
@@ -205,20 +208,6 @@ def _remove_buttons(bot: Bot, query: CallbackQuery, chat_id: int) -> Awaitable[o
     return bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
 
 
-def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
-    """One button: "Report a new symptom" (the /symptom questions)."""
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t("btn_symptom", lang),
-                    callback_data=SymptomCb(action="start").pack(),
-                )
-            ]
-        ]
-    )
-
-
 async def _edit_quietly(call: Awaitable[object] | None) -> bool:
     """An edit of an old message: whether it worked. A refusal (too old, deleted, not
     modified) or any other Telegram error is logged and never spoils the reply."""
@@ -251,12 +240,11 @@ async def _quietly(call: object) -> None:
 async def exercise_button(
     query: CallbackQuery,
     callback_data: ExerciseCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None and patient.id is not None and patient.tg_user_id is not None
+    assert patient.id is not None and patient.tg_user_id is not None
     lang = patient.language
     now = clock.now()
     if callback_data.action == "snooze":
@@ -275,14 +263,12 @@ async def exercise_button(
 async def multi_toggled(
     query: CallbackQuery,
     callback_data: MultiCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
 ) -> None:
     """Tick or untick one choice of a multi question: stored, then the keyboard redrawn in place."""
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     result = await toggle_draft(
         db,
@@ -294,7 +280,7 @@ async def multi_toggled(
         now=clock.now(),
     )
     if result.status == DraftStatus.REFUSED:
-        log.info("toggle refused: user %s, check-in %s", actor.tg_user_id, callback_data.c)
+        log.info("toggle refused: user %s, check-in %s", query.from_user.id, callback_data.c)
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     if result.status == DraftStatus.ANSWERED:
@@ -322,7 +308,7 @@ async def multi_toggled(
 async def multi_done(
     query: CallbackQuery,
     callback_data: MultiCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -333,8 +319,6 @@ async def multi_done(
     """ "Done": the ticked choices are recorded as one answer by the very path of a single tap
     (answer_tapped with the mask as the value) — alert, safety reply, next question — and
     the draft is forgotten. Nothing ticked: the patient is asked to tick first."""
-    patient = actor.patient
-    assert patient is not None
     mask = await draft_mask(
         db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
     )
@@ -344,13 +328,13 @@ async def multi_done(
         )
         if answered is not None:  # recorded already (a second Done, or the sweep): as a
             # toggle would, show what follows in place of the old ticks
-            await multi_toggled(query, callback_data, actor, db, protocol, clock)
+            await multi_toggled(query, callback_data, patient, db, protocol, clock)
         else:
             await query.answer(t("multi_pick_first", patient.language), show_alert=True)
         return
     as_answer = AnswerCb(c=callback_data.c, q=callback_data.q, v=mask)
     try:
-        await answer_tapped(query, as_answer, actor, db, protocol, clock, settings, bot, policy)
+        await answer_tapped(query, as_answer, patient, db, protocol, clock, settings, bot, policy)
     finally:
         await clear_draft(
             db, patient=patient, checkin_id=callback_data.c, question_key=callback_data.q
@@ -364,5 +348,7 @@ def make_router() -> Router:
     router.callback_query.register(answer_tapped, AnswerCb.filter())
     router.callback_query.register(multi_toggled, MultiCb.filter(F.action == MultiAction.toggle))
     router.callback_query.register(multi_done, MultiCb.filter(F.action == MultiAction.done))
+    # a forged action does not parse as ExerciseCb and reaches the fallback; the one handler
+    # for both actions stays until its commits move to care/ (issue 12 item 1)
     router.callback_query.register(exercise_button, ExerciseCb.filter())
     return router

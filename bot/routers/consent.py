@@ -11,12 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import ConsentCb
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, t
 from care.enrollment import ConsentOutcome, decide_consent
 from flows.protocol import Protocol
 from scheduler.clock import Clock
+from store.models import Patient
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 async def consent_decision(
     query: CallbackQuery,
     callback_data: ConsentCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     settings: Settings,
     clock: Clock,
@@ -32,12 +34,8 @@ async def consent_decision(
     protocol: Protocol,
 ) -> None:
     """Only the account bound to this patient may decide; anything else changes nothing."""
-    patient = actor.patient
-    if patient is None or patient.id != callback_data.patient_id or actor.staff is not None:
-        log.info(
-            "consent refused: user %s is not patient %s", actor.tg_user_id, callback_data.patient_id
-        )
-        await query.answer(t("not_allowed", actor.lang), show_alert=True)
+    if patient.id != callback_data.patient_id:  # another patient's buttons
+        await _refuse(query, callback_data, patient.language)
         return
     outcome = await decide_consent(
         db,
@@ -65,11 +63,25 @@ async def consent_decision(
         )
         await query.message.answer(reply)
     if outcome == ConsentOutcome.AGREED:
-        await set_commands_for(bot, actor.tg_user_id, "patient", lang)
+        await set_commands_for(bot, query.from_user.id, "patient", lang)
+
+
+async def consent_refused(query: CallbackQuery, callback_data: ConsentCb, actor: Actor) -> None:
+    """Consent buttons tapped by anyone but a patient (staff, a stranger), or by another
+    patient than the one they ask: refused, nothing changes."""
+    await _refuse(query, callback_data, actor.lang)
+
+
+async def _refuse(query: CallbackQuery, callback_data: ConsentCb, lang: str) -> None:
+    log.info(
+        "consent refused: user %s is not patient %s", query.from_user.id, callback_data.patient_id
+    )
+    await query.answer(t("not_allowed", lang), show_alert=True)
 
 
 def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="consent")
-    router.callback_query.register(consent_decision, ConsentCb.filter())
+    router.callback_query.register(consent_decision, ConsentCb.filter(), IsPatient())
+    router.callback_query.register(consent_refused, ConsentCb.filter())
     return router

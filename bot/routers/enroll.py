@@ -19,11 +19,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
 )
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
@@ -35,6 +32,16 @@ from bot.callbacks import (
     SessionPatientCb,
 )
 from bot.config import Settings
+from bot.desk_view import (
+    TIME_CHOICES_MINUTES,
+    baseline_keyboard,
+    patient_picker,
+    regions_chosen,
+    regions_keyboard,
+    staff_picker,
+    time_keyboard,
+    time_label,
+)
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
@@ -49,7 +56,6 @@ from store.models import Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
-TIME_CHOICES_MINUTES = (0, 30, 60, 120)
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
 
@@ -64,53 +70,8 @@ class Enroll(StatesGroup):
     baseline = State()
 
 
-def _therapist_keyboard(people: list[StaffMember]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for person in people:
-        assert person.id is not None
-        builder.button(text=person.name[:60], callback_data=EnrollTherapistCb(staff_id=person.id))
-    builder.adjust(1)
-    return builder.as_markup()
-
-
-def _time_label(minutes: int, lang: str) -> str:
-    if minutes == 0:
-        return t("btn_now", lang)
-    if minutes < 60:
-        return t("btn_minutes_ago", lang, minutes=minutes)
-    return t("btn_hours_ago", lang, hours=minutes // 60)
-
-
-def _time_keyboard(lang: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for minutes in TIME_CHOICES_MINUTES:
-        builder.button(
-            text=_time_label(minutes, lang), callback_data=EnrollTimeCb(minutes_ago=minutes)
-        )
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def _regions_keyboard(protocol: Protocol, selected: list[str], lang: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for region in protocol.regions.values():
-        mark = "✅ " if region.key in selected else ""
-        builder.button(
-            text=f"{mark}{region.label.get(lang)}", callback_data=EnrollRegionCb(key=region.key)
-        )
-    builder.adjust(2)
-    builder.row(
-        InlineKeyboardButton(text=t("btn_done", lang), callback_data=EnrollRegionsDoneCb().pack())
-    )
-    return builder.as_markup()
-
-
-def _baseline_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for value in range(11):
-        builder.button(text=str(value), callback_data=EnrollBaselineCb(value=value))
-    builder.adjust(6, 5)
-    return builder.as_markup()
+def _therapist_button(staff_id: int) -> EnrollTherapistCb:
+    return EnrollTherapistCb(staff_id=staff_id)
 
 
 async def start_enroll(message: Message, actor: Actor, state: FSMContext) -> None:
@@ -140,7 +101,8 @@ async def got_name(message: Message, actor: Actor, state: FSMContext, db: AsyncS
     await state.update_data(name=name)
     await state.set_state(Enroll.therapist)
     await message.answer(
-        t("enroll_therapist", actor.lang, name=name), reply_markup=_therapist_keyboard(people)
+        t("enroll_therapist", actor.lang, name=name),
+        reply_markup=staff_picker(people, _therapist_button),
     )
 
 
@@ -167,7 +129,7 @@ async def got_therapist(
         await close_with_choice(query.message, therapist.name)
         await query.message.answer(
             t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
-            reply_markup=_time_keyboard(actor.lang),
+            reply_markup=time_keyboard(actor.lang),
         )
 
 
@@ -177,7 +139,7 @@ async def _ask_regions(
     await state.update_data(ended_at=ended.isoformat(), regions=[])
     await state.set_state(Enroll.regions)
     await message.answer(
-        t("enroll_regions", actor.lang), reply_markup=_regions_keyboard(protocol, [], actor.lang)
+        t("enroll_regions", actor.lang), reply_markup=regions_keyboard(protocol, [], actor.lang)
     )
 
 
@@ -195,7 +157,7 @@ async def got_time_button(
     await query.answer()
     ended = clock.now() - timedelta(minutes=callback_data.minutes_ago)
     if isinstance(query.message, Message):
-        await close_with_choice(query.message, _time_label(callback_data.minutes_ago, actor.lang))
+        await close_with_choice(query.message, time_label(callback_data.minutes_ago, actor.lang))
         await _ask_regions(query.message, state, actor, protocol, ended)
 
 
@@ -249,13 +211,13 @@ async def toggle_region(
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(
-            reply_markup=_regions_keyboard(protocol, selected, actor.lang)
+            reply_markup=regions_keyboard(protocol, selected, actor.lang)
         )
 
 
 async def regions_done(
     query: CallbackQuery,
-    actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
     db: AsyncSession,
@@ -264,27 +226,26 @@ async def regions_done(
 ) -> None:
     data = await state.get_data()
     if not data.get("regions"):
-        await query.answer(t("enroll_regions_none", actor.lang), show_alert=True)
+        await query.answer(t("enroll_regions_none", staff.language), show_alert=True)
         return
     if isinstance(query.message, Message):
         await close_with_choice(
-            query.message,
-            ", ".join(protocol.regions[k].label.get(actor.lang) for k in data["regions"]),
+            query.message, regions_chosen(protocol, data["regions"], staff.language)
         )
     if data.get("flow") == "session":
-        await _finish_session(query, actor, state, protocol, db, clock, settings, data)
+        await _finish_session(query, staff, state, protocol, db, clock, settings, data)
         return
     await state.set_state(Enroll.baseline)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("enroll_baseline", actor.lang), reply_markup=_baseline_keyboard()
+            t("enroll_baseline", staff.language), reply_markup=baseline_keyboard()
         )
 
 
 async def _finish_session(
     query: CallbackQuery,
-    actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     protocol: Protocol,
     db: AsyncSession,
@@ -293,13 +254,12 @@ async def _finish_session(
     data: dict[str, Any],
 ) -> None:
     """The /session flow ends here: store session N+1 and plan its check-ins."""
-    assert actor.staff is not None
     await state.clear()
     try:
         session = await record_session(
             db,
             protocol,
-            staff=actor.staff,
+            staff=staff,
             patient_id=data["patient_id"],
             ended_at=datetime.fromisoformat(data["ended_at"]),
             regions=data["regions"],
@@ -307,13 +267,13 @@ async def _finish_session(
             now=clock.now(),
         )
     except SessionError as exc:
-        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        await query.answer(t(str(exc), staff.language), show_alert=True)
         return
     await query.answer()
     log.info("session %s recorded for patient %s", session.number, session.patient_id)
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("session_done", actor.lang, name=data["patient_name"], number=session.number)
+            t("session_done", staff.language, name=data["patient_name"], number=session.number)
         )
 
 
@@ -326,16 +286,11 @@ async def start_session(
     if not patients:
         await message.answer(t("session_no_patients", actor.lang))
         return
-    builder = InlineKeyboardBuilder()
-    for patient in patients:
-        assert patient.id is not None
-        builder.button(
-            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=SessionPatientCb(patient_id=patient.id),
-        )
-    builder.adjust(1)
     await state.set_state(Enroll.session_patient)
-    await message.answer(t("session_pick", actor.lang), reply_markup=builder.as_markup())
+    await message.answer(
+        t("session_pick", actor.lang),
+        reply_markup=patient_picker(patients, lambda pid: SessionPatientCb(patient_id=pid)),
+    )
 
 
 async def session_patient_chosen(
@@ -358,14 +313,14 @@ async def session_patient_chosen(
         await close_with_choice(query.message, name)
         await query.message.answer(
             t("enroll_time", actor.lang, tz=settings.clinic_timezone.key),
-            reply_markup=_time_keyboard(actor.lang),
+            reply_markup=time_keyboard(actor.lang),
         )
 
 
 async def got_baseline(
     query: CallbackQuery,
     callback_data: EnrollBaselineCb,
-    actor: Actor,
+    staff: StaffMember,
     state: FSMContext,
     db: AsyncSession,
     settings: Settings,
@@ -373,15 +328,15 @@ async def got_baseline(
     protocol: Protocol,
     bot_username: str,
 ) -> None:
-    if not 0 <= callback_data.value <= 10 or actor.staff is None:
-        await query.answer(t("button_expired", actor.lang), show_alert=True)
+    if not 0 <= callback_data.value <= 10:
+        await query.answer(t("button_expired", staff.language), show_alert=True)
         return
     data = await state.get_data()
     ended = datetime.fromisoformat(data["ended_at"])
     try:
         result = await enroll(
             db,
-            staff=actor.staff,
+            staff=staff,
             display_name=data["name"],
             therapist_id=data["therapist_id"],
             session_ended_at=ended,
@@ -393,23 +348,23 @@ async def got_baseline(
             enroll_key=data.get("enroll_key"),
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
-        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        await query.answer(t("button_expired", staff.language), show_alert=True)
         return
     except EnrollmentError as exc:
         await state.clear()
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(t("enroll_failed", actor.lang, reason=str(exc)))
+            await query.message.answer(t("enroll_failed", staff.language, reason=str(exc)))
         return
     await state.clear()
     await query.answer()
-    log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, actor.staff.id)
+    log.info("patient enrolled patient_id=%s by staff_id=%s", result.patient.id, staff.id)
     link = deep_link(bot_username, result.token)
-    labels = {k: r.label.get(actor.lang) for k, r in protocol.regions.items()}
+    labels = {k: r.label.get(staff.language) for k, r in protocol.regions.items()}
     hours = round(settings.invite_ttl.total_seconds() / 3600)
     text = t(
         "enroll_done",
-        actor.lang,
+        staff.language,
         name=result.patient.display_name,
         therapist=data["therapist_name"],
         ended=ended.astimezone(settings.clinic_timezone).strftime("%H:%M"),
@@ -423,7 +378,7 @@ async def got_baseline(
         await query.message.answer(text)
         await query.message.answer_photo(
             BufferedInputFile(qr_png(link), filename="join-qr.png"),
-            caption=t("enroll_qr_caption", actor.lang, clinic=settings.clinic_name),
+            caption=t("enroll_qr_caption", staff.language, clinic=settings.clinic_name),
         )
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.callbacks import AlertCb, PatientCardCb
+from bot.callbacks import PatientCardCb
 from bot.filters import ON_GROUP_MESSAGE, HasRole
 from bot.routers.fallback import any_callback
-from bot.routers.therapist import alert_button, patient_card_button
+from bot.routers.therapist import patient_card_button, register_alert_buttons
 from store.models import Role
 
 
@@ -25,7 +25,7 @@ def make_router() -> Router:
     router.callback_query.filter(ON_GROUP_MESSAGE)
     staff = Router(name="group_staff")
     staff.callback_query.filter(HasRole(Role.THERAPIST, Role.ADMIN))
-    staff.callback_query.register(alert_button, AlertCb.filter())
+    register_alert_buttons(staff)
     staff.callback_query.register(patient_card_button, PatientCardCb.filter())
     rest = Router(name="group_rest")  # a router's own handlers come before its children
     rest.callback_query.register(any_callback)  # a toast to the tapper, nothing posted

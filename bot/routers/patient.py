@@ -9,19 +9,37 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import LanguageCb, PauseCb, ReminderTimeCb, SettingsCb, StopCb, SymptomCb
+from bot.callbacks import (
+    LanguageCb,
+    PauseCb,
+    ReminderTimeCb,
+    SettingsCb,
+    SettingsField,
+    StopCb,
+    SymptomAction,
+    SymptomCb,
+)
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.controls_view import (
+    LANGUAGE_NAMES,
+    REMINDER_CHOICES,
+    language_keyboard,
+    pause_keyboard,
+    reminder_time_keyboard,
+    settings_keyboard,
+    settings_text,
+    stop_keyboard,
+)
 from bot.filters import IsPatient
-from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care import controls
 from care.context import patient_tz
+from care.sessions import FOLLOWED
 from care.symptoms import REPORTING_STATUSES, mark_symptom_sent, open_symptom_report
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -29,18 +47,10 @@ from store.models import Patient
 
 log = logging.getLogger(__name__)
 
-REMINDER_CHOICES = ("07:30", "09:00", "12:00", "15:00", "18:00", "20:00")
-LANGUAGE_NAMES = {"en": "English", "es": "Español"}
-
 
 class SettingsInput(StatesGroup):
     time = State()
     tz = State()
-
-
-def _patient(actor: Actor) -> Patient:
-    assert actor.patient is not None
-    return actor.patient
 
 
 async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings: Settings) -> None:
@@ -51,23 +61,21 @@ async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings
         await target.answer(text)
 
 
-async def pause_command(message: Message, actor: Actor) -> None:
-    lang = _patient(actor).language
-    builder = InlineKeyboardBuilder()
-    for days in controls.PAUSE_DAYS:
-        builder.button(text=t("btn_days", lang, days=days), callback_data=PauseCb(days=days))
-    await message.answer(t("pause_ask", lang), reply_markup=builder.as_markup())
+async def pause_command(message: Message, patient: Patient) -> None:
+    lang = patient.language
+    await message.answer(
+        t("pause_ask", lang), reply_markup=pause_keyboard(controls.PAUSE_DAYS, lang)
+    )
 
 
 async def pause_chosen(
     query: CallbackQuery,
     callback_data: PauseCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
 ) -> None:
-    patient = _patient(actor)
     lang = patient.language
     try:
         until = await controls.pause(db, patient, days=callback_data.days, now=clock.now())
@@ -84,13 +92,12 @@ async def pause_chosen(
 
 async def resume_command(
     message: Message,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
     protocol: Protocol,
 ) -> None:
-    patient = _patient(actor)
     try:
         await controls.resume(
             db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now()
@@ -101,27 +108,22 @@ async def resume_command(
     await message.answer(t("resumed", patient.language))
 
 
-async def stop_command(message: Message, actor: Actor, settings: Settings) -> None:
-    patient = _patient(actor)
+async def stop_command(message: Message, patient: Patient, settings: Settings) -> None:
     lang = patient.language
-    if not actor.is_active_patient:
+    if patient.status not in FOLLOWED:
         await _refuse(message, "patient_inactive", lang, settings)
         return
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_stop_yes", lang), callback_data=StopCb(confirm=True))
-    builder.button(text=t("btn_stop_no", lang), callback_data=StopCb(confirm=False))
-    await message.answer(t("stop_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(t("stop_ask", lang), reply_markup=stop_keyboard(lang))
 
 
 async def stop_chosen(
     query: CallbackQuery,
     callback_data: StopCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     settings: Settings,
 ) -> None:
-    patient = _patient(actor)
     lang = patient.language
     if not callback_data.confirm:
         await query.answer()
@@ -141,58 +143,44 @@ async def stop_chosen(
         await query.message.answer(t("stopped", lang))
 
 
-def _settings_text(patient: Patient, settings: Settings) -> str:
-    tz = patient.timezone or settings.clinic_timezone.key
-    return t(
-        "settings_menu",
-        patient.language,
-        time=patient.reminder_time,
-        tz=tz,
-        lang=LANGUAGE_NAMES.get(patient.language, patient.language),
+async def settings_command(message: Message, patient: Patient, settings: Settings) -> None:
+    lang = patient.language
+    if patient.status not in FOLLOWED:
+        await _refuse(message, "patient_inactive", lang, settings)
+        return
+    await message.answer(
+        settings_text(patient, settings.clinic_timezone), reply_markup=settings_keyboard(lang)
     )
 
 
-async def settings_command(message: Message, actor: Actor, settings: Settings) -> None:
-    patient = _patient(actor)
-    lang = patient.language
-    if not actor.is_active_patient:
-        await _refuse(message, "patient_inactive", lang, settings)
-        return
-    builder = InlineKeyboardBuilder()
-    for key in ("time", "tz", "lang"):
-        builder.button(text=t(f"btn_set_{key}", lang), callback_data=SettingsCb(field=key))
-    builder.adjust(1)
-    await message.answer(_settings_text(patient, settings), reply_markup=builder.as_markup())
-
-
-async def settings_field(
-    query: CallbackQuery, callback_data: SettingsCb, actor: Actor, state: FSMContext
-) -> None:
-    lang = _patient(actor).language
-    if not isinstance(query.message, Message):
-        await query.answer()
-        return
-    if callback_data.field == "time":
-        builder = InlineKeyboardBuilder()
-        for hhmm in REMINDER_CHOICES:
-            builder.button(text=hhmm, callback_data=ReminderTimeCb(hhmm=hhmm.replace(":", "")))
-        builder.adjust(3)
+async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
+    """Change the reminder time: a few choices as buttons, or a time typed."""
+    if isinstance(query.message, Message):
         await state.set_state(SettingsInput.time)
-        await query.message.answer(t("settings_time_ask", lang), reply_markup=builder.as_markup())
-    elif callback_data.field == "tz":
+        await query.message.answer(
+            t("settings_time_ask", patient.language), reply_markup=reminder_time_keyboard()
+        )
+    await query.answer()
+
+
+async def settings_timezone(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
+    """Change the time zone: typed."""
+    if isinstance(query.message, Message):
         await state.set_state(SettingsInput.tz)
-        await query.message.answer(t("settings_tz_ask", lang))
-    elif callback_data.field == "lang":
-        await _ask_language(query.message, lang)
-    else:
-        await query.answer(t("button_expired", lang), show_alert=True)
-        return
+        await query.message.answer(t("settings_tz_ask", patient.language))
+    await query.answer()
+
+
+async def settings_language(query: CallbackQuery, patient: Patient) -> None:
+    """Change the language: the same buttons as /language."""
+    if isinstance(query.message, Message):
+        await _ask_language(query.message, patient.language)
     await query.answer()
 
 
 async def _apply(
     target: Message | CallbackQuery,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -200,7 +188,6 @@ async def _apply(
     state: FSMContext,
     **change: str,
 ) -> bool:
-    patient = _patient(actor)
     try:
         await controls.change_settings(
             db, protocol, patient, default_tz=settings.clinic_timezone, now=clock.now(), **change
@@ -215,7 +202,7 @@ async def _apply(
 async def reminder_time_chosen(
     query: CallbackQuery,
     callback_data: ReminderTimeCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -225,18 +212,18 @@ async def reminder_time_chosen(
     raw = callback_data.hhmm
     hhmm = f"{raw[:2]}:{raw[2:]}" if len(raw) == 4 else raw
     if hhmm not in REMINDER_CHOICES:
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        await query.answer(t("button_expired", patient.language), show_alert=True)
         return
-    if await _apply(query, actor, db, protocol, clock, settings, state, reminder_time=hhmm):
-        await query.answer(t("settings_saved", _patient(actor).language))
+    if await _apply(query, patient, db, protocol, clock, settings, state, reminder_time=hhmm):
+        await query.answer(t("settings_saved", patient.language))
         if isinstance(query.message, Message):
             await close_with_choice(query.message, hhmm)
-            await query.message.answer(_settings_text(_patient(actor), settings))
+            await query.message.answer(settings_text(patient, settings.clinic_timezone))
 
 
 async def setting_typed(
     message: Message,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -246,28 +233,25 @@ async def setting_typed(
     """A typed reminder time or time zone, whichever the patient was asked for."""
     field = "reminder_time" if await state.get_state() == SettingsInput.time.state else "timezone"
     change = {field: message.text or ""}
-    if await _apply(message, actor, db, protocol, clock, settings, state, **change):
-        await message.answer(_settings_text(_patient(actor), settings))
+    if await _apply(message, patient, db, protocol, clock, settings, state, **change):
+        await message.answer(settings_text(patient, settings.clinic_timezone))
 
 
 async def _ask_language(message: Message, lang: str) -> None:
-    builder = InlineKeyboardBuilder()
-    for code in LANGUAGES:
-        builder.button(text=LANGUAGE_NAMES[code], callback_data=LanguageCb(lang=code))
-    await message.answer(t("language_ask", lang), reply_markup=builder.as_markup())
+    await message.answer(t("language_ask", lang), reply_markup=language_keyboard())
 
 
-async def language_command(message: Message, actor: Actor, settings: Settings) -> None:
-    if not actor.is_active_patient:
-        await _refuse(message, "patient_inactive", _patient(actor).language, settings)
+async def language_command(message: Message, patient: Patient, settings: Settings) -> None:
+    if patient.status not in FOLLOWED:
+        await _refuse(message, "patient_inactive", patient.language, settings)
         return
-    await _ask_language(message, _patient(actor).language)
+    await _ask_language(message, patient.language)
 
 
 async def language_chosen(
     query: CallbackQuery,
     callback_data: LanguageCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -275,15 +259,15 @@ async def language_chosen(
     state: FSMContext,
 ) -> None:
     if callback_data.lang not in LANGUAGES:
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
+        await query.answer(t("button_expired", patient.language), show_alert=True)
         return
     if await _apply(
-        query, actor, db, protocol, clock, settings, state, language=callback_data.lang
+        query, patient, db, protocol, clock, settings, state, language=callback_data.lang
     ):
         lang = callback_data.lang
         await query.answer()
         if query.bot is not None:
-            await set_commands_for(query.bot, actor.tg_user_id, "patient", lang)
+            await set_commands_for(query.bot, query.from_user.id, "patient", lang)
         if isinstance(query.message, Message):
             await close_with_choice(query.message, LANGUAGE_NAMES[lang])
             await query.message.answer(t("language_set", lang))
@@ -291,7 +275,7 @@ async def language_chosen(
 
 async def symptom_command(
     message: Message,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -299,13 +283,12 @@ async def symptom_command(
     bot: Bot,
 ) -> None:
     """/symptom: the red-flag questions now, whatever else is open or paused."""
-    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, message.chat.id, patient, db, protocol, clock, settings)
 
 
 async def symptom_tapped(
     query: CallbackQuery,
-    callback_data: SymptomCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -313,16 +296,14 @@ async def symptom_tapped(
     bot: Bot,
 ) -> None:
     """The "Report a new symptom" button (closed check-ins, the reply to typed words)."""
-    if callback_data.action != "start":
-        await query.answer(t("button_expired", _patient(actor).language), show_alert=True)
-        return
     await query.answer()
-    await _ask_symptom_questions(bot, actor, db, protocol, clock, settings)
+    await _ask_symptom_questions(bot, query.from_user.id, patient, db, protocol, clock, settings)
 
 
 async def _ask_symptom_questions(
     bot: Bot,
-    actor: Actor,
+    chat_id: int,
+    patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
     clock: Clock,
@@ -331,19 +312,16 @@ async def _ask_symptom_questions(
     """Open the on-demand check-in and send its first question as a new message; its taps
     are ordinary answers (bot/routers/checkin.py). Never refused to a patient in follow-up:
     without the check-in (a clinic's protocol may lack one) they get the clinic's number."""
-    patient = _patient(actor)
     lang = patient.language
     if patient.status not in REPORTING_STATUSES:
-        await bot.send_message(
-            actor.tg_user_id, t("patient_inactive", lang, clinic=settings.clinic_name)
-        )
+        await bot.send_message(chat_id, t("patient_inactive", lang, clinic=settings.clinic_name))
         return
     ready = await open_symptom_report(
         db, protocol, patient=patient, default_tz=settings.clinic_timezone, now=clock.now()
     )
     if ready is None:
         await bot.send_message(
-            actor.tg_user_id,
+            chat_id,
             t(
                 "symptom_unavailable",
                 lang,
@@ -355,7 +333,7 @@ async def _ask_symptom_questions(
     assert ready.checkin.id is not None
     log.info("patient %s opened a symptom report: check-in %s", patient.id, ready.checkin.id)
     sent = await bot.send_message(
-        actor.tg_user_id,
+        chat_id,
         checkin_text(protocol, ready.definition, ready.context, {}, ready.ref, lang),
         reply_markup=question_keyboard(protocol, ready.checkin.id, ready.ref, lang),
     )
@@ -368,14 +346,22 @@ def make_router() -> Router:
     router.message.filter(IsPatient())
     router.callback_query.filter(IsPatient())
     router.message.register(symptom_command, Command("symptom"))
-    router.callback_query.register(symptom_tapped, SymptomCb.filter())
+    router.callback_query.register(
+        symptom_tapped, SymptomCb.filter(F.action == SymptomAction.start)
+    )
     router.message.register(pause_command, Command("pause"))
     router.callback_query.register(pause_chosen, PauseCb.filter())
     router.message.register(resume_command, Command("resume"))
     router.message.register(stop_command, Command("stop"))
     router.callback_query.register(stop_chosen, StopCb.filter())
     router.message.register(settings_command, Command("settings"))
-    router.callback_query.register(settings_field, SettingsCb.filter())
+    router.callback_query.register(settings_time, SettingsCb.filter(F.field == SettingsField.time))
+    router.callback_query.register(
+        settings_timezone, SettingsCb.filter(F.field == SettingsField.tz)
+    )
+    router.callback_query.register(
+        settings_language, SettingsCb.filter(F.field == SettingsField.lang)
+    )
     router.callback_query.register(reminder_time_chosen, ReminderTimeCb.filter())
     router.message.register(
         setting_typed,

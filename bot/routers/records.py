@@ -4,36 +4,36 @@ admin /audit."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
-from aiogram import F, Router, html
+from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DeleteCb, DischargeCb, NoteCb, SymptomCb
+from bot.callbacks import DeleteCb, DischargeCb, NoteCb
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.controls_view import delete_keyboard, note_keyboard
+from bot.desk_view import patient_picker
 from bot.filters import HasRole, IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
+from bot.staff_view import audit_text
 from bot.texts import safety_line, t
 from care import records
 from care.alerts import AlertPolicy
-from care.sessions import followed_patients
+from care.sessions import FOLLOWED, followed_patients
 from scheduler.clock import Clock
-from store.models import AuditEvent, Patient, PatientStatus, Role
+from store.models import AuditEvent, Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
 
-async def mydata_command(message: Message, actor: Actor, db: AsyncSession, clock: Clock) -> None:
-    patient = actor.patient
-    assert patient is not None and patient.id is not None
+async def mydata_command(
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock
+) -> None:
     data = await records.my_data(db, patient, now=clock.now())
     await message.answer_document(
         BufferedInputFile(data, filename=f"careloop-my-data-{patient.id}.json"),
@@ -41,21 +41,18 @@ async def mydata_command(message: Message, actor: Actor, db: AsyncSession, clock
     )
 
 
-async def delete_command(message: Message, actor: Actor) -> None:
-    assert actor.patient is not None
-    lang = actor.patient.language
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_delete_yes", lang), callback_data=DeleteCb(confirm=True))
-    builder.button(text=t("btn_delete_no", lang), callback_data=DeleteCb(confirm=False))
-    builder.adjust(1)
-    await message.answer(t("delete_ask", lang), reply_markup=builder.as_markup())
+async def delete_command(message: Message, patient: Patient) -> None:
+    lang = patient.language
+    await message.answer(t("delete_ask", lang), reply_markup=delete_keyboard(lang))
 
 
 async def delete_chosen(
-    query: CallbackQuery, callback_data: DeleteCb, actor: Actor, db: AsyncSession, clock: Clock
+    query: CallbackQuery,
+    callback_data: DeleteCb,
+    patient: Patient,
+    db: AsyncSession,
+    clock: Clock,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     if not isinstance(query.message, Message):
         await query.answer()
@@ -74,7 +71,7 @@ async def delete_chosen(
     await close_with_choice(query.message, t("btn_delete_yes", lang))
     await query.message.answer(t("deleted", lang))
     if query.bot is not None:
-        await set_commands_for(query.bot, actor.tg_user_id, None, lang)
+        await set_commands_for(query.bot, query.from_user.id, None, lang)
 
 
 #: What a patient may send besides text; each is kept (by message id) like typed words.
@@ -82,22 +79,18 @@ MEDIA_KINDS = ("photo", "voice", "video_note", "video", "document", "sticker", "
 
 
 async def free_text(
-    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock, settings: Settings
 ) -> None:
     """Typed words are never dropped: the safety line, and one tap to pass them on."""
-    patient = actor.patient
-    assert patient is not None
     note_id = await records.keep_note(db, patient, message.text or "", now=clock.now())
     await _note_reply(message, patient.language, note_id, settings)
 
 
 async def media_message(
-    message: Message, actor: Actor, db: AsyncSession, clock: Clock, settings: Settings
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock, settings: Settings
 ) -> None:
     """A photo of a red needle site, a voice note, a sticker …: treated like typed words.
     Only the message's id is kept (and its caption); passing it copies it to the therapist."""
-    patient = actor.patient
-    assert patient is not None
     kind = ContentType(message.content_type).value
     note_id = await records.keep_note(
         db,
@@ -113,26 +106,20 @@ async def media_message(
 
 async def _note_reply(message: Message, lang: str, note_id: int, settings: Settings) -> None:
     """The safety line, one tap to pass this message on, one to report a new symptom."""
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("btn_pass_note", lang), callback_data=NoteCb(note_id=note_id))
-    builder.button(text=t("btn_symptom", lang), callback_data=SymptomCb(action="start"))
-    builder.adjust(1)
     await message.answer(
         safety_line(lang, settings.emergency_number, settings.clinic_phone),
-        reply_markup=builder.as_markup(),
+        reply_markup=note_keyboard(note_id, lang),
     )
 
 
 async def pass_note(
     query: CallbackQuery,
     callback_data: NoteCb,
-    actor: Actor,
+    patient: Patient,
     db: AsyncSession,
     clock: Clock,
     policy: AlertPolicy,
 ) -> None:
-    patient = actor.patient
-    assert patient is not None
     lang = patient.language
     passed = await records.pass_note(
         db, policy, patient, note_id=callback_data.note_id, now=clock.now()
@@ -157,67 +144,37 @@ async def discharge_command(message: Message, actor: Actor, db: AsyncSession) ->
     )
 
 
-def patient_picker(
-    patients: Sequence[Patient], button: Callable[[int], CallbackData]
-) -> InlineKeyboardMarkup:
-    """One button per patient ("name (#id)"), its callback data made by `button(id)`: the
-    staff's patient picker (/discharge, /reassign, a deactivated therapist's patients)."""
-    builder = InlineKeyboardBuilder()
-    for patient in patients:
-        assert patient.id is not None
-        builder.button(
-            text=f"{patient.display_name or '—'} (#{patient.id})"[:60],
-            callback_data=button(patient.id),
-        )
-    builder.adjust(1)
-    return builder.as_markup()
-
-
 async def discharge_chosen(
     query: CallbackQuery,
     callback_data: DischargeCb,
-    actor: Actor,
+    staff: StaffMember,
     db: AsyncSession,
     clock: Clock,
 ) -> None:
-    assert actor.staff is not None
     try:
         patient = await records.discharge(
-            db, patient_id=callback_data.patient_id, staff=actor.staff, now=clock.now()
+            db, patient_id=callback_data.patient_id, staff=staff, now=clock.now()
         )
     except records.RecordError as exc:
-        await query.answer(t(str(exc), actor.lang), show_alert=True)
+        await query.answer(t(str(exc), staff.language), show_alert=True)
         return
-    log.info("patient %s discharged by staff %s", patient.id, actor.staff.id)
+    log.info("patient %s discharged by staff %s", patient.id, staff.id)
     await query.answer()
     if isinstance(query.message, Message):
         name = patient.display_name or "—"
         await close_with_choice(query.message, name)
-        await query.message.answer(t("discharge_done", actor.lang, name=name))
+        await query.message.answer(t("discharge_done", staff.language, name=name))
 
 
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
     """The last 30 audit events: who did what to what, when (ids only)."""
     events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
-    tz = settings.clinic_timezone
-    lines = ["<b>Last audit events</b>"]
-    for event in events:
-        subject = f" {event.subject_kind} #{event.subject_id}" if event.subject_kind else ""
-        actor = f"{event.actor_kind} #{event.actor_id}" if event.actor_id else event.actor_kind
-        lines.append(
-            f"{event.at.astimezone(tz):%d/%m %H:%M} · {html.quote(event.action)} · "
-            f"{html.quote(actor)}{html.quote(subject)}"
-        )
-    if not events:
-        lines.append("Nothing yet.")
-    await message.answer("\n".join(lines))
+    await message.answer(audit_text(events, settings.clinic_timezone))
 
 
-def _in_follow_up(_message: Message, actor: Actor) -> bool:
-    return actor.patient is not None and actor.patient.status in (
-        PatientStatus.ACTIVE,
-        PatientStatus.PAUSED,
-    )
+def _in_follow_up(_message: Message, patient: Patient) -> bool:
+    """Behind IsPatient: the patient it handed on is followed up (active or paused)."""
+    return patient.status in FOLLOWED
 
 
 def make_router() -> Router:

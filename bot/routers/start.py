@@ -7,12 +7,12 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import ConsentCb
 from bot.commands import commands_of, set_commands_for
 from bot.config import Settings
+from bot.controls_view import consent_keyboard
 from bot.identity import Actor
 from bot.texts import Raw, safety_line, t
 from bot.typed import strip_control
@@ -38,23 +38,6 @@ _INVITE_REFUSALS = {
     InviteOutcome.USED: "link_used",
     InviteOutcome.IS_PATIENT: "invite_is_patient",
 }
-
-
-def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t("btn_agree", lang),
-                    callback_data=ConsentCb(patient_id=patient_id, agree=True).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=t("btn_decline", lang),
-                    callback_data=ConsentCb(patient_id=patient_id, agree=False).pack(),
-                ),
-            ]
-        ]
-    )
 
 
 async def start_with_token(
