@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.filters import IN_PRIVATE_CHAT, ON_PRIVATE_MESSAGE
 from bot.middlewares import DbSessionMiddleware, IdentityMiddleware
-from bot.resilience import FallbackStorage, is_outage, reply_try_again
+from bot.resilience import FallbackStorage, WebhookOutage, is_outage, reply_try_again
 from bot.response_types import pin_response_types
 from bot.routers import (
     admin,
@@ -156,16 +156,25 @@ def make_dispatcher(
     return dp
 
 
-async def _on_outage(event: ErrorEvent, bot: Bot, webhook_redelivers: bool = False) -> bool:
-    """The database or Redis is down: never a silent loss. In webhook mode the error goes
-    back to Telegram as a 5xx, which delivers the update again; otherwise the person is
-    asked to send it again in a minute (a button gets that as its toast)."""
+async def _on_outage(
+    event: ErrorEvent,
+    bot: Bot,
+    webhook_redelivers: bool = False,
+    webhook_outage: WebhookOutage | None = None,
+) -> bool:
+    """The database or Redis is down: never a silent loss. In webhook mode the webhook
+    answers 503 (told through `webhook_outage`) and Telegram delivers the update again;
+    otherwise the person is asked to send it again in a minute (a button gets that as its
+    toast)."""
     log.warning(
         "update %s not handled: storage unavailable (%s)",
         event.update.update_id,
         type(event.exception).__name__,
     )
-    if webhook_redelivers:
+    if webhook_outage is not None:
+        webhook_outage.seen = True
+        return True
+    if webhook_redelivers:  # fed without the webhook's handler: the error goes up
         raise event.exception
     await reply_try_again(event, bot)
     return True

@@ -114,6 +114,16 @@ async def reply_try_again(event: ErrorEvent, bot: Bot) -> None:
         log.warning("update %s: could not say so either (%s)", update.update_id, type(exc).__name__)
 
 
+class WebhookOutage:
+    """One webhook request's note that its update met an outage (set by the outage
+    handler). The webhook then answers 503 itself, so Telegram delivers the update again,
+    with one warning line: raising through aiogram and aiohttp instead logged two
+    tracebacks at ERROR for every redelivery, about one a second for the whole outage."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+
 class _RedisBreaker:
     """Remembers that Redis failed, so the next few seconds go straight to memory."""
 

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.resilience import WebhookOutage
 from scheduler.clock import Clock
 from scheduler.dispatcher import DB_ERRORS
 from store.db import SessionFactory
@@ -106,11 +107,14 @@ class WebhookHandler(SimpleRequestHandler):
 
     Handling before answering (not in the background) means a 200 promises the work is
     done: an instance killed mid-update never answered, so Telegram delivers the update
-    again (to this instance restarted, or another one), and a database outage is
-    answered 5xx for the same reason. No inbox table is needed — Telegram already is
-    the durable inbox — and the `update_id` record (`HandledOnce`) makes the redelivery
-    of an update that was in fact finished harmless. Telegram waits up to 60 s for an
-    answer; aiogram moves an update still running after 55 s to the background.
+    again (to this instance restarted, or another one), and an update that met a database
+    or Redis outage is answered 503 for the same reason (one warning line, no traceback).
+    No inbox table is needed — Telegram already is the durable inbox — and the
+    `update_id` record (`HandledOnce`), written only once the update was handled, makes
+    the redelivery of an update that was in fact finished harmless; a handler met again
+    after a kill must finish what the dead instance began (a stored answer's next
+    question: bot/routers/checkin.py). Telegram waits up to 60 s for an answer; aiogram
+    moves an update still running after 55 s to the background.
 
     A request without the right secret token gets 401 before its body is read,
     and is counted. A body that is not a Telegram update (not JSON, or JSON that
@@ -151,10 +155,15 @@ class WebhookHandler(SimpleRequestHandler):
                 {"ok": False, "description": "Bad Request: the body is not a Telegram update"},
                 status=400,
             )
-        # an outage raises through here: aiohttp answers 500 and Telegram redelivers
+        outage = WebhookOutage()  # the outage handler (bot/app.py) notes one here
         result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
-            bot, update, **self.data
+            bot, update, webhook_outage=outage, **self.data
         )
+        if outage.seen:  # not handled: a 5xx, and Telegram delivers the update again
+            return web.json_response(
+                {"ok": False, "description": "Service Unavailable: send the update again"},
+                status=503,
+            )
         return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
     async def _read_update(self, bot: Bot, request: web.Request) -> Update | None:

@@ -1004,3 +1004,38 @@ async def test_refused_edits_fault(fake: FakeBotAPI, bot: Bot, alice: SimUser) -
     assert fake.refused == [] and sum(r.injected for r in fake.requests) == 2
     fake.faults.reset()
     await bot.edit_message_text("Question 2", chat_id=alice.id, message_id=sent.message_id)
+
+
+async def test_hold_keeps_a_call_undone_until_released_or_abandoned(
+    fake: FakeBotAPI, bot: Bot, alice: SimUser
+) -> None:
+    sent = await bot.send_message(alice.id, "Question 1", reply_markup=kb(cb("0", "a")))
+    hold = fake.hold("editMessageText", where=lambda p: str(p.get("chat_id")) == str(alice.id))
+    # held: not carried out, not answered
+    edit = asyncio.create_task(
+        bot.edit_message_text("Question 2", chat_id=alice.id, message_id=sent.message_id)
+    )
+    await fake.wait_until(lambda: hold.held == 1)
+    assert alice.message(sent.message_id).text == "Question 1"  # type: ignore[union-attr]
+    assert not edit.done()
+    hold.release()
+    await edit
+    assert alice.message(sent.message_id).text == "Question 2"  # type: ignore[union-attr]
+    # a client that goes away while its call is held (a killed bot): nothing done
+    again = fake.hold("editMessageText")
+    async with aiohttp.ClientSession() as http:
+        post = asyncio.create_task(
+            http.post(
+                f"{fake.url}/bot{fake.token}/editMessageText",
+                json={"chat_id": alice.id, "message_id": sent.message_id, "text": "Question 3"},
+            )
+        )
+        await fake.wait_until(lambda: again.held == 1)
+        post.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await post
+    await fake.wait_until(lambda: fake.requests[-1].status == 0)
+    assert "held" in (fake.requests[-1].description or "")
+    again.release()
+    assert alice.message(sent.message_id).text == "Question 2"  # type: ignore[union-attr]
+    assert fake.refused == []

@@ -103,9 +103,12 @@ async def answer_tapped(
         await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
     if result.status == AnswerStatus.DUPLICATE:
-        await query.answer(t("already_recorded", lang))
+        # a tap delivered again after its instance died: its query may be answered already
+        await _quietly(query.answer(t("already_recorded", lang)))
         if result.checkin is not None and result.checkin.state != CheckinState.OPEN:
             await _edit_quietly(_remove_buttons(bot, query, chat_id))
+        elif result.next_ref is not None and _still_asks(query, callback_data):
+            await _move_on_again(bot, query, chat_id, protocol, result, lang)
         return
     await query.answer()
     assert result.checkin is not None and result.definition is not None
@@ -191,6 +194,54 @@ async def _edit_after_answer(
     )
     if message_id is not None:
         await _edit_quietly(bot.edit_message_text(text, chat_id=chat_id, message_id=message_id))
+
+
+def _still_asks(query: CallbackQuery, tapped: AnswerCb) -> bool:
+    """Whether the tapped message, as the update carries it, still asks the question
+    whose answer is stored (its buttons are that question's)."""
+    message = query.message
+    markup = message.reply_markup if isinstance(message, Message) else None
+    if markup is None:
+        return False
+    for row in markup.inline_keyboard:
+        for button in row:
+            try:
+                shown = AnswerCb.unpack(button.callback_data or "")
+            except (TypeError, ValueError):
+                continue
+            return shown.c == tapped.c and shown.q == tapped.q
+    return False
+
+
+async def _move_on_again(
+    bot: Bot,
+    query: CallbackQuery,
+    chat_id: int,
+    protocol: Protocol,
+    result: AnswerResult,
+    lang: str,
+) -> None:
+    """A stored answer whose message still asks its question: the instance that stored it
+    died before moving the message on, and Telegram delivered the tap again (issue 13
+    item 5). The next question now, once: "not modified" means it was in fact shown."""
+    assert result.checkin is not None and result.checkin.id is not None
+    assert result.definition is not None and result.next_ref is not None
+    message_id = _tapped_message_id(query)
+    text = checkin_text(
+        protocol, result.definition, result.context, result.answered, result.next_ref, lang
+    )
+    keyboard = question_keyboard(protocol, result.checkin.id, result.next_ref, lang)
+    if message_id is not None:
+        try:
+            await bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard
+            )
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            log.info("edit of a tapped message refused: %s", type(exc).__name__)
+    await bot.send_message(chat_id, text, reply_markup=keyboard)
 
 
 def _tapped_message_id(query: CallbackQuery) -> int | None:

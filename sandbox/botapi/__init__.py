@@ -44,6 +44,11 @@ enforce_rate_limits=False, global_per_second=30, per_chat_per_second=1.0, seed=0
   ``slow`` + ``slow_seconds`` (answer delayed *after* processing), ``only_methods``;
   deterministic per ``seed``; injected failures deliver nothing and are logged
   ``injected=True``. ``faults.reset()`` turns everything off.
+* ``hold(method, *, times=1, where=None) -> Hold`` — the next ``times`` calls of
+  ``method`` (``where(params)`` true) wait, not yet carried out, until
+  ``hold.release()``; ``hold.held`` counts the calls that arrived. A client that goes
+  away meanwhile (a killed bot) leaves the call undone (recorded with status 0): a
+  request frozen in flight, to kill the bot in the middle of an update.
 * ``enforce_rate_limits=True`` — more than ``global_per_second`` messages in any
   sliding second, or two messages to one chat closer than ``1/per_chat_per_second``
   s → 429 with an integer ``retry_after`` >= 1; nothing delivered; counted in
@@ -62,8 +67,9 @@ enforce_rate_limits=False, global_per_second=30, per_chat_per_second=1.0, seed=0
 * ``clear()`` — forget people, messages, files, menus and requests (sandbox Reset).
 * Also: ``updates`` (``pending``, ``dropped`` — updates of types outside the bot's
   ``allowed_updates`` are never created, as in Telegram —, ``allowed_updates``),
-  ``webhook`` (``url``, ``deliveries``, ``last_error_message``), ``webhook_attempts``
-  (3), ``files`` (file_id → StoredFile), ``callbacks``, ``chat_actions``,
+  ``webhook`` (``url``, ``deliveries``, ``last_error_message``, ``max_backoff``),
+  ``webhook_attempts`` (3; set it high for an outage: Telegram goes on redelivering),
+  ``files`` (file_id → StoredFile), ``callbacks``, ``chat_actions``,
   ``find_message(chat_id, message_id)``, ``diagnostics()``.
 
 ``SimUser`` (a person; private chat id == user id): ``id``, ``first_name``,

@@ -1,6 +1,6 @@
 """Fault injection and Telegram's flood limits.
 
-Two different things, kept apart on purpose:
+Three different things, kept apart on purpose:
 
 * :class:`Faults` — chaos a *test* asks for (429s, 502s, slow answers). Its
   failures are marked ``injected`` so they do not count as the bot's mistakes.
@@ -8,18 +8,24 @@ Two different things, kept apart on purpose:
   per second per chat). Exceeding them *is* the bot's mistake, so these 429s are
   not injected and show up in :attr:`FakeBotAPI.refused`.
 
-Both only look at message-producing methods (``send*`` except ``sendChatAction``,
+* :class:`Hold` — one method's requests kept waiting, unanswered and not yet carried
+  out, until the test releases them: a request in flight, frozen, so the test can
+  kill the bot in the middle of handling an update.
+
+The first two only look at message-producing methods (``send*`` except ``sendChatAction``,
 ``edit*``, ``copy*``, ``forward*``) unless told otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sandbox.botapi import errors
 from sandbox.botapi.errors import ApiError, too_many_requests
@@ -139,3 +145,45 @@ class RateLimiter:
         self._recent.append(now)
         if chat_id is not None:
             self._last_by_chat[chat_id] = now
+
+
+class Hold:
+    """Requests of one method held before they are carried out, until :meth:`release`.
+
+    Made by ``FakeBotAPI.hold(method, times=1, where=None)``: the next ``times`` calls of
+    ``method`` (case-insensitive) whose parameters satisfy ``where`` wait. A held call
+    has done nothing yet; released, it runs as usual. A client that goes away while held
+    (a killed bot) leaves it undone, recorded with status 0, as Telegram would never
+    have seen it. ``held`` counts the calls that arrived here; wait for one with
+    ``await fake.wait_until(lambda: hold.held >= 1)``.
+    """
+
+    def __init__(
+        self, method: str, *, times: int = 1, where: Callable[[Any], bool] | None = None
+    ) -> None:
+        self.method = method.lower()
+        self.times = times
+        self.where = where
+        self.held = 0
+        self._released = asyncio.Event()
+
+    def takes(self, method: str, params: Any) -> bool:
+        """Whether this call is one to hold (and count it if so)."""
+        if method.lower() != self.method or self.held >= self.times:
+            return False
+        if self.where is not None and not self.where(params):
+            return False
+        self.held += 1
+        return True
+
+    def release(self) -> None:
+        """Let every call held here (and any later one) go on."""
+        self.times = self.held  # nothing more is taken
+        self._released.set()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    async def wait(self) -> None:
+        await self._released.wait()

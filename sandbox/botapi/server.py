@@ -25,7 +25,7 @@ from aiohttp import web
 
 from sandbox.botapi import errors
 from sandbox.botapi.errors import ApiError
-from sandbox.botapi.faults import Faults, RateLimiter, is_message_method
+from sandbox.botapi.faults import Faults, Hold, RateLimiter, is_message_method
 from sandbox.botapi.management import MANAGEMENT_METHODS
 from sandbox.botapi.media import image_size, photo_sizes
 from sandbox.botapi.messaging import MESSAGING_METHODS, Handler
@@ -67,6 +67,7 @@ class FakeBotAPI:
         self.groups: dict[int, SimChat] = {}
         self.requests: list[RecordedRequest] = []
         self.faults = Faults(seed=seed)
+        self.holds: list[Hold] = []
         self.limiter: RateLimiter | None = (
             RateLimiter(global_per_second, per_chat_per_second) if enforce_rate_limits else None
         )
@@ -416,6 +417,29 @@ class FakeBotAPI:
         self.notify_soon()
         return update_id
 
+    def hold(
+        self, method: str, *, times: int = 1, where: Callable[[Params], bool] | None = None
+    ) -> Hold:
+        """Hold the next ``times`` calls of ``method`` (matching ``where``) until released:
+        see :class:`~sandbox.botapi.faults.Hold`."""
+        hold = Hold(method, times=times, where=where)
+        self.holds.append(hold)
+        return hold
+
+    async def _held(self, method: str, params: Params, at: float, via: str) -> None:
+        """Wait while a hold takes this call; a client leaving meanwhile undoes nothing."""
+        hold = next((h for h in self.holds if h.takes(method, params)), None)
+        if hold is None:
+            return
+        await self.notify()
+        try:
+            await hold.wait()
+        except asyncio.CancelledError:
+            self._record(method, params, at, 0, "client went away while the call was held",
+                         via=via)
+            self.notify_soon()
+            raise
+
     # --------------------------------------------------------------- dispatch
 
     async def execute(
@@ -430,6 +454,7 @@ class FakeBotAPI:
         if entry is None:
             return await self._answer(method, params, at, ApiError(404, errors.NOT_FOUND), via=via)
         name, handler = entry
+        await self._held(name, params, at, via)
         decision = self.faults.decide(name)
         if decision.error is not None:
             return await self._answer(name, params, at, decision.error, via=via, injected=True)

@@ -3,11 +3,12 @@
 One background task per configured webhook takes the oldest pending update,
 POSTs it as JSON (with ``X-Telegram-Bot-Api-Secret-Token`` when a secret was set)
 and confirms it on a 2xx. A failure is retried ``fake.webhook_attempts`` times with
-a short backoff, then the update is dropped and the error kept for
-``getWebhookInfo`` — Telegram retries longer, but a test wants a clear failure,
-not an endless loop. A 2xx reply carrying a method (JSON ``{"method": ...}`` or
-aiogram's multipart form) is executed as Telegram does, and logged with
-``via="webhook-reply"``.
+a backoff doubling from 0.05 s up to ``Webhook.max_backoff`` (1 s), then the update is
+dropped and the error kept for ``getWebhookInfo`` — Telegram retries longer, but a test
+wants a clear failure, not an endless loop; a test of an outage or a killed instance
+sets ``webhook_attempts`` high, as Telegram goes on redelivering. A 2xx reply carrying
+a method (JSON ``{"method": ...}`` or aiogram's multipart form) is executed as
+Telegram does, and logged with ``via="webhook-reply"``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Webhook:
         self.last_error_message: str | None = None
         self.deliveries: list[dict[str, Any]] = []
         self.timeout = 10.0
+        self.max_backoff = 1.0
         self._task: asyncio.Task[None] | None = None
 
     def info(self) -> dict[str, Any]:
@@ -120,7 +122,7 @@ class Webhook:
             self.last_error_message = error
             await self._api.notify()
             if attempt < attempts:
-                await asyncio.sleep(_BACKOFF * 2 ** (attempt - 1))
+                await asyncio.sleep(min(self.max_backoff, _BACKOFF * 2 ** min(attempt - 1, 30)))
 
     async def _post(
         self,
