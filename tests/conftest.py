@@ -87,18 +87,21 @@ def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
 # The longest modules (docs/benchmarks.md, "Test suite"), started first: with pytest-xdist
 # the run ends when its last long test does, so a long test picked up near the end of the
 # queue would run alone on one worker while the others sit idle. Only the order changes.
+# Paths are relative to this folder.
 LONGEST_FIRST = (
-    "test_property_safety_net.py",
-    "test_scale_pg.py",
-    "test_e2e_process.py",
-    "test_e2e_process_scheduling.py",
-    "test_sandbox_browser.py",
+    "e2e/test_property_safety_net.py",
+    "e2e/test_scale_pg.py",
+    "e2e/test_e2e_process.py",
+    "e2e/test_e2e_process_scheduling.py",
+    "sandbox/test_browser.py",
 )
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
-        name = item.path.name
+        path = item.path.resolve()
+        name = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: every other test keeps its place

@@ -12,7 +12,7 @@ from care import staff as care_staff
 from care.people import ensure_admin, staff_by_tg, sync_admin_role
 from store.db import SessionFactory
 from store.models import AuditEvent, OutboxMessage, Patient, Role, StaffMember
-from tests.test_care_alerts import (
+from tests.care.test_alerts import (
     ADA,
     MONDAY_10,
     OLGA,
@@ -23,7 +23,7 @@ from tests.test_care_alerts import (
     pushes,
     raise_,
 )
-from tests.test_e2e_enrollment import snapshot
+from tests.e2e.test_e2e_enrollment import snapshot
 
 
 async def member(sessions: SessionFactory, tg: int) -> StaffMember:

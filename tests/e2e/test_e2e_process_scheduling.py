@@ -22,10 +22,10 @@ from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Checkin, OutboxMessage
+from tests.e2e.test_e2e_checkins import answer_step
 from tests.fakebot import FakeBotAPI, SentMessage
 from tests.harness import bot_process
 from tests.population import THERAPIST_TG, populate
-from tests.test_e2e_checkins import answer_step
 
 # The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
 # behind protocol time. With pytest-xdist these run on one worker, one after another

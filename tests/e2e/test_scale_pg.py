@@ -72,9 +72,9 @@ from store.models import (
     StaffMember,
 )
 from tests.dbutil import PG_SKIP_REASON, pg_base_url
+from tests.e2e.test_e2e_faults import midday_zone
 from tests.fakebot import FakeBotAPI, RecordedRequest, SentMessage
 from tests.harness import ADMIN_ID, bot_process, settings_for
-from tests.test_e2e_faults import midday_zone
 
 THERAPIST_TG, STAFF_TG = 2000, 2001
 H3_INTRO = "A quick check a few hours after your treatment."

@@ -9,10 +9,10 @@ from sqlmodel import select
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Answer, OutboxMessage, Patient
+from tests.e2e.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
+from tests.e2e.test_e2e_enrollment import snapshot
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.harness import ManualWall, Running, running_bot
-from tests.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
-from tests.test_e2e_enrollment import snapshot
 
 
 async def first_checkin(bot: Running, wall: ManualWall, patient: SimUser):  # type: ignore[no-untyped-def]

@@ -12,11 +12,11 @@ from sqlmodel import select
 
 from store.db import create_engine, session_factory
 from store.models import Alert, AppState, OutboxMessage
+from tests.e2e.test_e2e_checkins import answer_step
+from tests.e2e.test_e2e_faults import midday_zone
 from tests.fakebot import FakeBotAPI
 from tests.harness import bot_process
 from tests.journey import enroll, invite, join_and_consent
-from tests.test_e2e_checkins import answer_step
-from tests.test_e2e_faults import midday_zone
 
 # The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
 # behind protocol time. With pytest-xdist these run on one worker, one after another

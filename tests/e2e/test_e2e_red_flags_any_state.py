@@ -30,10 +30,8 @@ from sandbox.botapi import errors
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, Checkin, OutboxMessage, PatientNote, StaffMember
-from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
-from tests.test_e2e_alerts import advance_to_checkin
-from tests.test_e2e_checkins import (
+from tests.e2e.test_e2e_alerts import advance_to_checkin
+from tests.e2e.test_e2e_checkins import (
     DONE,
     PATIENT,
     THERAPIST,
@@ -42,6 +40,8 @@ from tests.test_e2e_checkins import (
     enrolled_patient,
     rows,
 )
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
+from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
 
 GROUP = -100777
 # Tuesday 24 November 2026, 02:00 in Madrid: the night after Monday's session
@@ -158,7 +158,7 @@ async def test_red_flag_on_an_expired_checkin_at_two_in_the_night(
         )
 
 
-SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def view(message: SentMessage | None) -> str:

@@ -25,10 +25,11 @@ from scheduler.outcomes import RetryAfter, Sent, Transient
 from store.db import SessionFactory, create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Alert, AlertState, Checkin, CheckinState, OutboxMessage, OutboxState
+from tests.e2e.test_e2e_faults import checkins_received, midday_zone
 from tests.fakebot import FakeBotAPI
 from tests.harness import TOKEN, bot_process
 from tests.population import populate
-from tests.test_dispatcher import (
+from tests.scheduler.test_dispatcher import (
     NOW,
     ManualClock,
     Recorder,
@@ -37,7 +38,6 @@ from tests.test_dispatcher import (
     row,
     seed_patient,
 )
-from tests.test_e2e_faults import checkins_received, midday_zone
 
 
 def free_port() -> int:

@@ -10,10 +10,10 @@ from datetime import timedelta
 from care.safety_reply import KIND_SAFETY_REPLY
 from flows.loader import load_protocol
 from store.models import Alert, Answer, AnswerDraft, OutboxMessage
+from tests.e2e.test_e2e_checkins import DONE, THERAPIST, enrolled_patient, rows, tick_and_done
+from tests.e2e.test_e2e_patient import answered_callback, first_checkin
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import ManualWall, Running
-from tests.test_e2e_checkins import DONE, THERAPIST, enrolled_patient, rows, tick_and_done
-from tests.test_e2e_patient import answered_callback, first_checkin
 
 Q4 = load_protocol().questions["Q4"]
 WEAKNESS = "New leg weakness or foot catching"

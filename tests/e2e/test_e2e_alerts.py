@@ -16,9 +16,7 @@ from care.sessions import record_session
 from flows.loader import load_protocol
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, StaffMember
-from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running
-from tests.test_e2e_checkins import (
+from tests.e2e.test_e2e_checkins import (
     STAFF,
     THERAPIST,
     answer_all,
@@ -26,7 +24,9 @@ from tests.test_e2e_checkins import (
     enrolled_patient,
     rows,
 )
-from tests.test_e2e_enrollment import snapshot
+from tests.e2e.test_e2e_enrollment import snapshot
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
+from tests.harness import ManualWall, Running
 
 
 async def advance_to_checkin(

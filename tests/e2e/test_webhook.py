@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 
 from store.migrate import upgrade_async
+from tests.e2e.test_e2e_enrollment import snapshot
 from tests.fakebot import FakeBotAPI
 from tests.harness import ADMIN_ID, bot_process
-from tests.test_e2e_enrollment import snapshot
 
 SECRET = "careloop-Webhook_secret-42-0123456789abcdef"  # 32+ characters
 STRANGER = 6543

@@ -18,14 +18,14 @@ from sqlmodel import select
 from care.alerts import raise_findings
 from flows.triage import Finding, Tier
 from store.models import Alert, AuditEvent, OutboxMessage, Patient, StaffMember
+from tests.e2e.test_e2e_alerts import advance_to_checkin, chooser
+from tests.e2e.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.harness import ADMIN_ID, ManualWall, Running
 from tests.journey import invite
-from tests.test_e2e_alerts import advance_to_checkin, chooser
-from tests.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
 
 OTHER = 2500
-SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def write_sample(name: str, message: SentMessage) -> None:
