@@ -11,9 +11,15 @@ import pytest
 
 from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
-from tests.dbutil import PG_SKIP_REASON, drop_templates, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI
-from tests.harness import (
+from tests.support.dbutil import (
+    PG_SKIP_REASON,
+    drop_templates,
+    fresh_postgres,
+    fresh_sqlite,
+    pg_base_url,
+)
+from tests.support.harness import (
     START,
     TOKEN,
     ManualWall,
@@ -54,7 +60,7 @@ class _Records(logging.Handler):
 def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Invariant 10 for every end-to-end test (those that use the fake Bot API): every
     log record of every logger, at DEBUG and up, is searched for the names and words the
-    simulated people typed (and the hostile names of tests/journey.py); one found fails
+    simulated people typed (and the hostile names of tests/support/journey.py); one found fails
     the test. Records are only formatted at the end, so the run itself stays as fast."""
     if "fake" not in request.fixturenames:
         yield
@@ -78,7 +84,7 @@ def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
         line = formatter.format(record)
         leaks += [(record.name, word) for word in words if word in line]
     assert not leaks, f"personal data in the log (logger, word): {leaks[:5]}"
-    if workdir is not None:  # the real `python -m bot`'s output (tests.harness.bot_process)
+    if workdir is not None:  # the real `python -m bot`'s output (tests.support.harness.bot_process)
         process_log = workdir / "bot.log"
         if process_log.exists():
             text = process_log.read_text(encoding="utf-8", errors="replace")

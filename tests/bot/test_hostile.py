@@ -26,10 +26,10 @@ from bot import callbacks as cb
 from bot.commands import DESCRIPTIONS
 from bot.routers.patient import REMINDER_CHOICES
 from bot.typed import has_control
-from tests.e2e.test_e2e_enrollment import snapshot
 from tests.fakebot import FakeBotAPI, SimUser
-from tests.hostile_support import Clinic, clinic_at_rest
-from tests.journey import enroll
+from tests.support.dbutil import snapshot
+from tests.support.hostile import Clinic, clinic_at_rest
+from tests.support.journey import enroll
 
 # Monday 23 November 2026, 10:00 in Madrid: no quiet hours, no digest due
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import signal
-import socket
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,11 +24,8 @@ from scheduler.outcomes import RetryAfter, Sent, Transient
 from store.db import SessionFactory, create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Alert, AlertState, Checkin, CheckinState, OutboxMessage, OutboxState
-from tests.e2e.test_e2e_faults import checkins_received, midday_zone
 from tests.fakebot import FakeBotAPI
-from tests.harness import TOKEN, bot_process
-from tests.population import populate
-from tests.scheduler.test_dispatcher import (
+from tests.support.dispatch import (
     NOW,
     ManualClock,
     Recorder,
@@ -38,12 +34,9 @@ from tests.scheduler.test_dispatcher import (
     row,
     seed_patient,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.harness import TOKEN, bot_process
+from tests.support.population import checkins_received, midday_zone, populate
+from tests.support.process import free_port
 
 
 @pytest.fixture

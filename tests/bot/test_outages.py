@@ -23,11 +23,10 @@ from bot.texts import t
 from bot.web import WebhookHandler, serve
 from store.db import create_engine, session_factory
 from store.models import Patient, PatientNote, ProcessedUpdate
-from tests.e2e.test_scale_pg import CuttableProxy
-from tests.e2e.test_webhook import free_port
 from tests.fakebot import FakeBotAPI
-from tests.harness import pumped_instances
-from tests.journey import enroll, invite, join_and_consent
+from tests.support.harness import pumped_instances
+from tests.support.journey import enroll, invite, join_and_consent
+from tests.support.process import CuttableProxy, free_port
 
 SECRET = "s3cret-token_for-tests"
 

@@ -35,10 +35,10 @@ from store.models import (
     Role,
     StaffMember,
 )
-from tests.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import pumped_instances
-from tests.journey import enroll_to_baseline, invite, join_and_consent
+from tests.support.dbutil import PG_SKIP_REASON, fresh_postgres, fresh_sqlite, pg_base_url
+from tests.support.harness import pumped_instances
+from tests.support.journey import enroll_to_baseline, invite, join_and_consent
 
 REPEAT = 20
 THERAPIST, STAFF = 2000, 3000

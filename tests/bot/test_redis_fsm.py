@@ -28,7 +28,7 @@ from sqlmodel import select
 from store.db import create_engine, session_factory
 from store.models import NeedlingSession, Patient, Role, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import running_bot
+from tests.support.harness import running_bot
 
 THERAPIST, STAFF = 2000, 3000
 TAPPED = ("Piriformis", "Hamstrings", "Hip flexors", "Other")

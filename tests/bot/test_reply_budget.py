@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.test_e2e_faults import midday_zone
-from tests.e2e.test_scale_pg import add_due_patients
 from tests.fakebot import FakeBotAPI
-from tests.harness import ADMIN_ID, TOKEN, running_bot
+from tests.support.bulk import add_due_patients
+from tests.support.harness import ADMIN_ID, TOKEN, running_bot
+from tests.support.population import midday_zone
 
 # Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
 # on one worker, one after another, so two bursts never share the cores (xdist_group).

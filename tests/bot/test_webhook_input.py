@@ -22,10 +22,10 @@ import pytest
 from bot.app import App, build_app
 from bot.metrics import Metrics
 from bot.web import SECRET_HEADER, HealthCheck, WebhookHandler, make_public_app, serve
-from tests.e2e.test_e2e_enrollment import snapshot
-from tests.e2e.test_webhook import forged_start
 from tests.fakebot import FakeBotAPI
-from tests.harness import ADMIN_ID, settings_for
+from tests.support.dbutil import snapshot
+from tests.support.harness import ADMIN_ID, settings_for
+from tests.support.process import forged_start
 
 SECRET = "careloop-webhook-input-secret-0123456789"
 

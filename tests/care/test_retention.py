@@ -12,7 +12,7 @@ from bot.config import ConfigError, load_settings
 from care.records import erase_expired
 from store.db import SessionFactory
 from store.models import AuditEvent, Patient, PatientStatus, Role, StaffMember
-from tests.harness import TOKEN
+from tests.support.harness import TOKEN
 
 ENDED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 RETENTION = timedelta(days=365)

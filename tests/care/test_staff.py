@@ -12,18 +12,8 @@ from care import staff as care_staff
 from care.people import ensure_admin, staff_by_tg, sync_admin_role
 from store.db import SessionFactory
 from store.models import AuditEvent, OutboxMessage, Patient, Role, StaffMember
-from tests.care.test_alerts import (
-    ADA,
-    MONDAY_10,
-    OLGA,
-    POLICY,
-    THEO,
-    URGENT,
-    clinic,
-    pushes,
-    raise_,
-)
-from tests.e2e.test_e2e_enrollment import snapshot
+from tests.support.alerts import ADA, MONDAY_10, OLGA, POLICY, THEO, URGENT, clinic, pushes, raise_
+from tests.support.dbutil import snapshot
 
 
 async def member(sessions: SessionFactory, tg: int) -> StaffMember:

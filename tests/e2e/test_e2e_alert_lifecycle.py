@@ -18,11 +18,11 @@ from sqlmodel import select
 from care.alerts import raise_findings
 from flows.triage import Finding, Tier
 from store.models import Alert, AuditEvent, OutboxMessage, Patient, StaffMember
-from tests.e2e.test_e2e_alerts import advance_to_checkin, chooser
-from tests.e2e.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID, ManualWall, Running
-from tests.journey import invite
+from tests.support.dbutil import rows
+from tests.support.e2e import THERAPIST, advance_to_checkin, answer_all, chooser, enrolled_patient
+from tests.support.harness import ADMIN_ID, ManualWall, Running
+from tests.support.journey import invite
 
 OTHER = 2500
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import struct
-from collections.abc import Callable
 from datetime import timedelta
 
 from sqlmodel import select
@@ -16,44 +15,17 @@ from care.sessions import record_session
 from flows.loader import load_protocol
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, StaffMember
-from tests.e2e.test_e2e_checkins import (
+from tests.fakebot import FakeBotAPI, SentMessage
+from tests.support.dbutil import rows, snapshot
+from tests.support.e2e import (
     STAFF,
     THERAPIST,
+    advance_to_checkin,
     answer_all,
-    calm_choice,
+    chooser,
     enrolled_patient,
-    rows,
 )
-from tests.e2e.test_e2e_enrollment import snapshot
-from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running
-
-
-async def advance_to_checkin(
-    bot: Running, wall: ManualWall, patient: SimUser, prefix: str, *, step: timedelta
-) -> SentMessage:
-    """Move protocol time on until the check-in whose intro starts with `prefix` arrives."""
-    for _ in range(200):
-        mark = patient.mark()
-        wall.advance(step)
-        await bot.background.run_once()
-        for message in patient.inbox:
-            if message.seq > mark and message.reply_markup and message.text.startswith(prefix):
-                return message
-    raise AssertionError(f"no check-in starting {prefix!r}")
-
-
-def chooser(values: dict[str, str]) -> Callable[[SentMessage], str]:
-    """Tap `values[word]` when the question mentions `word`, else the calm answer."""
-
-    def choose(message: SentMessage) -> str:
-        question = message.text.rsplit("\n", 1)[-1].lower()
-        for word, label in values.items():
-            if word in question:
-                return label
-        return calm_choice(message)
-
-    return choose
+from tests.support.harness import ManualWall, Running
 
 
 async def test_pain_rising_raises_one_soon_alert_then_updates_it(

@@ -6,16 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
 
 from scheduler.clock import Clock
-from store.db import create_engine, session_factory
 from store.models import Answer, Checkin
-from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running, running_bot
-from tests.journey import enroll, invite, join_and_consent
-
-THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
+from tests.fakebot import FakeBotAPI, SentMessage
+from tests.support.dbutil import rows
+from tests.support.e2e import STAFF, answer_all, enrolled_patient
+from tests.support.harness import ManualWall, Running, running_bot
 
 
 @pytest.fixture
@@ -24,76 +21,6 @@ async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncItera
         fake, sqlite_url, clock=Clock(wall=wall), DISPATCH_INTERVAL_SECONDS="0.05"
     ) as running:
         yield running
-
-
-async def enrolled_patient(fake: FakeBotAPI, **kwargs: object) -> SimUser:
-    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
-    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
-    token, _, _ = await enroll(fake, fake.user(STAFF), **kwargs)  # type: ignore[arg-type]
-    patient = fake.user(PATIENT, "Zoe")
-    await join_and_consent(patient, token)
-    return patient
-
-
-BOXES = ("☐ ", "☑ ")
-DONE = "✅ Done"
-
-
-def calm_choice(message: SentMessage) -> str:
-    """The answer of a patient who is doing fine (a multi question's choice without its box)."""
-    labels = [_unboxed(b) for row in message.buttons() for b in row]
-    for calm in ("0", "No", "Fine", "Nothing new"):
-        if calm in labels:
-            return calm
-    return labels[0]
-
-
-def _unboxed(label: str) -> str:
-    for box in BOXES:
-        label = label.removeprefix(box)
-    return label
-
-
-async def tick_and_done(patient: SimUser, message: SentMessage, *choices: str) -> SentMessage:
-    """A multi question (Q4): tick each choice (the keyboard is redrawn in place), then Done."""
-    for choice in choices:
-        mark = patient.mark()
-        await patient.tap(message, f"☐ {choice}")
-        message = await patient.wait_for(
-            lambda m, mid=message.message_id: m.message_id == mid, after=mark
-        )
-        assert f"☑ {choice}" in [b for row in message.buttons() for b in row]
-    mark = patient.mark()
-    await patient.tap(message, DONE)
-    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
-
-
-async def answer_step(patient: SimUser, message: SentMessage, choose=calm_choice) -> SentMessage:
-    """Answer the question on screen (a multi question: tick, then Done); the message after."""
-    labels = [b for row in message.buttons() for b in row]
-    chosen = choose(message)
-    if DONE in labels:
-        picks = (chosen,) if isinstance(chosen, str) else tuple(chosen)
-        return await tick_and_done(patient, message, *(_unboxed(p) for p in picks))
-    mark = patient.mark()
-    await patient.tap(message, chosen)
-    return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
-
-
-async def answer_all(patient: SimUser, first: SentMessage, choose=calm_choice) -> SentMessage:
-    """Tap through a check-in until its buttons are gone (a multi question: tick, then Done)."""
-    message = first
-    while message.reply_markup:
-        message = await answer_step(patient, message, choose)
-    return message
-
-
-async def rows(db_url: str, model, *where):  # type: ignore[no-untyped-def]
-    engine = create_engine(db_url)
-    async with session_factory(engine)() as db:
-        found = list((await db.exec(select(model).where(*where))).all())
-    await engine.dispose()
-    return found
 
 
 async def test_first_checkin_arrives_at_three_hours_and_is_answered(

@@ -14,10 +14,11 @@ import pytest
 
 from scheduler.clock import Clock
 from store.models import Patient, PatientNote, StaffMember
-from tests.e2e.test_e2e_checkins import STAFF, THERAPIST, enrolled_patient, rows
 from tests.fakebot import FakeBotAPI
-from tests.harness import ManualWall, Running, running_bot
-from tests.journey import enroll, invite
+from tests.support.dbutil import rows
+from tests.support.e2e import STAFF, THERAPIST, enrolled_patient
+from tests.support.harness import ManualWall, Running, running_bot
+from tests.support.journey import enroll, invite
 
 REFUSED = "invisible control characters"
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, func, select
 
 from scheduler.clock import Clock
@@ -22,8 +21,9 @@ from store.models import (
     StaffMember,
 )
 from tests.fakebot import FakeBotAPI
-from tests.harness import ADMIN_ID, ManualWall, Running, bot_process, running_bot
-from tests.journey import PATIENT_NAME, enroll, invite, join_and_consent
+from tests.support.dbutil import snapshot
+from tests.support.harness import ADMIN_ID, ManualWall, Running, bot_process, running_bot
+from tests.support.journey import PATIENT_NAME, enroll, invite, join_and_consent
 
 ESCAPED_NAME = "Zoë &lt;O'Brien&gt; &amp; 🦵"
 THERAPIST, STAFF, PATIENT, STRANGER = 2000, 3000, 4000, 5000
@@ -33,27 +33,6 @@ THERAPIST, STAFF, PATIENT, STRANGER = 2000, 3000, 4000, 5000
 async def bot(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Running]:
     async with running_bot(fake, sqlite_url) as running:
         yield running
-
-
-async def snapshot(db_url: str) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table: 'the database is unchanged' means this is equal."""
-    engine = create_engine(db_url)
-    out: dict[str, list[tuple[object, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            rows = (await conn.execute(sa_select(table).order_by(*table.primary_key.columns))).all()
-            # a person's last activity (/staff) is bookkeeping every update may move, not
-            # data a tap changed
-            seen = (
-                list(table.columns.keys()).index("last_seen_at")
-                if "last_seen_at" in table.columns
-                else -1
-            )
-            out[table.name] = [
-                tuple(None if i == seen else v for i, v in enumerate(r)) for r in rows
-            ]
-    await engine.dispose()
-    return out
 
 
 async def count(db_url: str, model: type[SQLModel]) -> int:

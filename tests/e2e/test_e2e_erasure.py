@@ -15,7 +15,7 @@ from bot.delivery import ERASED_TEXT
 from store.db import create_engine, session_factory
 from store.models import AuditEvent, OutboxMessage, Patient, PatientStatus
 from tests.fakebot import FakeBotAPI
-from tests.hostile_support import OTHER_PATIENT, Clinic, clinic_at_rest
+from tests.support.hostile import OTHER_PATIENT, Clinic, clinic_at_rest
 
 CAPTION = "mi rodilla hinchada"
 

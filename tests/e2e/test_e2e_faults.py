@@ -11,8 +11,8 @@ from sqlmodel import select
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, Patient
 from tests.fakebot import FakeBotAPI
-from tests.harness import running_bot
-from tests.population import THERAPIST_TG, populate
+from tests.support.harness import running_bot
+from tests.support.population import THERAPIST_TG, checkins_received, midday_zone, populate
 
 # Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
 # on one worker, one after another, so two bursts never share the cores (xdist_group).
@@ -21,23 +21,12 @@ pytestmark = pytest.mark.xdist_group("telegram-limits")
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 
 
-def midday_zone(now: datetime) -> str:
-    """A fixed-offset zone where it is about noon now, so the 3 h check-in is never
-    pushed out by the evening rules whatever the hour the test runs at."""
-    offset = (12 - now.astimezone(UTC).hour + 12) % 24 - 12  # −12 … +11
-    return "Etc/GMT" + ("-" if offset >= 0 else "+") + str(abs(offset))
-
-
 @pytest.fixture
 async def strict_fake() -> AsyncIterator[FakeBotAPI]:
     server = FakeBotAPI(token=TOKEN, enforce_rate_limits=True, seed=7)
     await server.start()
     yield server
     await server.stop()
-
-
-def checkins_received(fake: FakeBotAPI, tg: int) -> int:
-    return sum(1 for m in fake.user(tg).inbox if m.reply_markup and "1/" in m.text)
 
 
 async def test_every_message_arrives_through_faults_within_limits(

@@ -17,12 +17,12 @@ from sqlmodel import select
 
 from scheduler.clock import Clock
 from store.models import Alert, AuditEvent, PatientNote
-from tests.e2e.test_e2e_checkins import THERAPIST, enrolled_patient, rows
-from tests.e2e.test_e2e_red_flags_any_state import GROUP, report_symptom_red_flag
 from tests.fakebot import FakeBotAPI, SentMessage, SimChat, SimUser
-from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
-from tests.hostile_support import Finished
-from tests.journey import PATIENT_NAME
+from tests.support.dbutil import rows
+from tests.support.e2e import GROUP, THERAPIST, enrolled_patient, report_symptom_red_flag
+from tests.support.harness import ADMIN_ID, ManualWall, Running, running_bot
+from tests.support.hostile import Finished
+from tests.support.journey import PATIENT_NAME
 
 OTHER_GROUP = -100888  # a group the bot was added to by someone: not the alert group
 NEW_ADMIN = 1001  # in ADMIN_IDS, has never opened a private chat with the bot

@@ -11,12 +11,13 @@ import pytest
 from sqlmodel import select
 
 from store.db import create_engine, session_factory
-from store.models import Alert, AppState, OutboxMessage
-from tests.e2e.test_e2e_checkins import answer_step
-from tests.e2e.test_e2e_faults import midday_zone
+from store.models import Alert, OutboxMessage
 from tests.fakebot import FakeBotAPI
-from tests.harness import bot_process
-from tests.journey import enroll, invite, join_and_consent
+from tests.support.e2e import answer_step
+from tests.support.harness import bot_process
+from tests.support.journey import enroll, invite, join_and_consent
+from tests.support.population import midday_zone
+from tests.support.process import protocol_now
 
 # The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
 # behind protocol time. With pytest-xdist these run on one worker, one after another
@@ -26,18 +27,6 @@ pytestmark = pytest.mark.xdist_group("scaled-time")
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 ADMIN, THERAPIST, STAFF, PATIENT, GROUP = 1000, 2000, 3000, 4000, -100555
 SCALE = 3600
-
-
-async def protocol_now(db_url: str) -> datetime:
-    """The bot's protocol time, from the clock anchor it stored."""
-    engine = create_engine(db_url)
-    async with session_factory(engine)() as db:
-        anchor = await db.get(AppState, "clock_anchor")
-    await engine.dispose()
-    assert anchor is not None
-    wall, proto, scale = anchor.value.split("|")
-    elapsed = datetime.now(UTC) - datetime.fromisoformat(wall)
-    return datetime.fromisoformat(proto) + elapsed * float(scale)
 
 
 async def test_cauda_equina_at_two_in_the_night_climbs_the_ladder(

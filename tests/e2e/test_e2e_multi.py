@@ -10,10 +10,17 @@ from datetime import timedelta
 from care.safety_reply import KIND_SAFETY_REPLY
 from flows.loader import load_protocol
 from store.models import Alert, Answer, AnswerDraft, OutboxMessage
-from tests.e2e.test_e2e_checkins import DONE, THERAPIST, enrolled_patient, rows, tick_and_done
-from tests.e2e.test_e2e_patient import answered_callback, first_checkin
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running
+from tests.support.dbutil import rows
+from tests.support.e2e import (
+    DONE,
+    THERAPIST,
+    answered_callback,
+    enrolled_patient,
+    first_checkin,
+    tick_and_done,
+)
+from tests.support.harness import ManualWall, Running
 
 Q4 = load_protocol().questions["Q4"]
 WEAKNESS = "New leg weakness or foot catching"

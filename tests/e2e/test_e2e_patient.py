@@ -9,24 +9,16 @@ from sqlmodel import select
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Answer, OutboxMessage, Patient
-from tests.e2e.test_e2e_checkins import THERAPIST, answer_all, enrolled_patient, rows
-from tests.e2e.test_e2e_enrollment import snapshot
-from tests.fakebot import FakeBotAPI, SimUser
-from tests.harness import ManualWall, Running, running_bot
-
-
-async def first_checkin(bot: Running, wall: ManualWall, patient: SimUser):  # type: ignore[no-untyped-def]
-    mark = patient.mark()
-    wall.advance(timedelta(hours=3))
-    await bot.background.run_once()
-    return await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
-
-
-async def answered_callback(fake: FakeBotAPI, patient: SimUser, query_id: str) -> dict:  # type: ignore[type-arg]
-    await fake.wait_until(
-        lambda: any(a.get("callback_query_id") == query_id for a in patient.callback_answers)
-    )
-    return next(a for a in patient.callback_answers if a.get("callback_query_id") == query_id)
+from tests.fakebot import FakeBotAPI
+from tests.support.dbutil import rows, snapshot
+from tests.support.e2e import (
+    THERAPIST,
+    answer_all,
+    answered_callback,
+    enrolled_patient,
+    first_checkin,
+)
+from tests.support.harness import ManualWall, Running, running_bot
 
 
 async def test_second_tap_and_forged_taps_store_nothing(

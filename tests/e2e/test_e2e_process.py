@@ -14,13 +14,12 @@ from sqlmodel import func, select
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Alert, Checkin, OutboxMessage
-from tests.e2e.test_e2e_checkins import answer_step
-from tests.e2e.test_e2e_faults import checkins_received, midday_zone
-from tests.e2e.test_e2e_ladder import protocol_now
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import bot_process
-from tests.journey import enroll, invite, join_and_consent
-from tests.population import populate
+from tests.support.e2e import answer_step
+from tests.support.harness import bot_process
+from tests.support.journey import enroll, invite, join_and_consent
+from tests.support.population import checkins_received, midday_zone, populate
+from tests.support.process import protocol_now
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 # The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls

@@ -1,6 +1,6 @@
 """Issue 10 (c) and (d) through the real `python -m bot` process at scaled time.
 
-The database is prepared through the care layer (tests.population) at a chosen protocol
+The database is prepared through the care layer (tests.support.population) at a chosen protocol
 instant, and the clock's anchor is stored in it before the process starts, so the process's
 protocol time begins where the test says (and keeps running across a restart, downtime
 included — scheduler/clock.py). Timings are then read back from the outbox (`sent_at`, in
@@ -22,10 +22,10 @@ from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
 from store.models import Checkin, OutboxMessage
-from tests.e2e.test_e2e_checkins import answer_step
 from tests.fakebot import FakeBotAPI, SentMessage
-from tests.harness import bot_process
-from tests.population import THERAPIST_TG, populate
+from tests.support.e2e import answer_step
+from tests.support.harness import bot_process
+from tests.support.population import THERAPIST_TG, populate
 
 # The real process on a clock TIME_SCALE times faster than the wall: starved of CPU it falls
 # behind protocol time. With pytest-xdist these run on one worker, one after another

@@ -30,20 +30,21 @@ from sandbox.botapi import errors
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Answer, Checkin, OutboxMessage, PatientNote, StaffMember
-from tests.e2e.test_e2e_alerts import advance_to_checkin
-from tests.e2e.test_e2e_checkins import (
-    DONE,
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
+from tests.support.dbutil import rows
+from tests.support.e2e import (
+    GROUP,
     PATIENT,
     THERAPIST,
-    answer_step,
-    calm_choice,
+    advance_to_checkin,
+    answer_until,
+    assert_urgent_alert_reaches_therapist_and_group,
     enrolled_patient,
-    rows,
+    is_emergency,
+    report_symptom_red_flag,
 )
-from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID, ManualWall, Running, running_bot
+from tests.support.harness import ADMIN_ID, ManualWall, Running, running_bot
 
-GROUP = -100777
 # Tuesday 24 November 2026, 02:00 in Madrid: the night after Monday's session
 TWO_AM = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -61,28 +62,6 @@ async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncItera
         yield running
 
 
-def current_question(message: SentMessage) -> str:
-    return message.text.rsplit("\n", 1)[-1].lower()
-
-
-async def answer_until(patient: SimUser, message: SentMessage, words: str) -> SentMessage:
-    """Tap calm answers until the current question mentions `words`; that one stays open."""
-    while words not in current_question(message):
-        assert message.reply_markup, f"no question with {words!r}"
-        labels = [b for row in message.buttons() for b in row]
-        if DONE in labels:  # a multi-select: tick, then Done
-            message = await answer_step(patient, message)
-            continue
-        mark = patient.mark()
-        await patient.tap(message, calm_choice(message))
-        # the same message edited; or, when Telegram refuses the edit, a new one
-        message = await patient.wait_for(
-            lambda m, mid=message.message_id: m.message_id == mid or m.reply_markup is not None,
-            after=mark,
-        )
-    return message
-
-
 async def evening_checkin_at_chest_question(
     bot: Running, fake: FakeBotAPI, wall: ManualWall
 ) -> tuple[SimUser, SentMessage]:
@@ -97,21 +76,6 @@ async def expire_at_two_am(bot: Running, wall: ManualWall, sqlite_url: str) -> N
     await bot.background.run_once()  # the sweep closes the 3 h check-in (22:00)
     (h3,) = await rows(sqlite_url, Checkin, Checkin.key == "h3")
     assert h3.state == "expired"
-
-
-async def assert_urgent_alert_reaches_therapist_and_group(
-    bot: Running, fake: FakeBotAPI, therapist_mark: int, group_mark: int
-) -> None:
-    await bot.background.run_once()  # the outbox: the alert card
-    therapist = fake.user(THERAPIST)
-    card = await therapist.wait_for(lambda m: "URGENT" in m.text, after=therapist_mark)
-    assert "Acknowledge" in card.buttons()[0]
-    group = fake.group(GROUP)
-    await group.wait_for(lambda m: "URGENT" in m.text, after=group_mark)
-
-
-def is_emergency(message: SentMessage) -> bool:
-    return "112" in message.text and "emergency" in message.text.lower()
 
 
 async def tap_red_flag_late(
@@ -312,20 +276,6 @@ async def test_late_answer_that_is_no_red_flag_gets_a_kind_reply(
     questions = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     assert questions.text.startswith("Report a new symptom")
     assert fake.refused == []
-
-
-async def report_symptom_red_flag(
-    bot: Running, fake: FakeBotAPI, patient: SimUser, questions: SentMessage
-) -> None:
-    """Calm Q4 and Q3, then Q5 = Yes (a TRUNK session in the last 72 h)."""
-    assert questions.text.startswith("Report a new symptom")
-    q5 = await answer_until(patient, questions, "chest pain")
-    therapist_mark = fake.user(THERAPIST).mark()
-    group_mark = fake.group(GROUP).mark()
-    mark = patient.mark()
-    await patient.tap(q5, "Yes")
-    await patient.wait_for(is_emergency, after=mark)
-    await assert_urgent_alert_reaches_therapist_and_group(bot, fake, therapist_mark, group_mark)
 
 
 async def test_symptom_command_while_paused_and_another_checkin_is_open(

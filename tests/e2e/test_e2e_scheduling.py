@@ -14,9 +14,10 @@ from sqlmodel import col
 from bot.callbacks import SymptomCb
 from store.db import create_engine, session_factory
 from store.models import Alert, Checkin, OutboxMessage, Patient
-from tests.e2e.test_e2e_checkins import STAFF, answer_all, enrolled_patient, rows
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ManualWall, Running
+from tests.support.dbutil import rows
+from tests.support.e2e import STAFF, answer_all, enrolled_patient
+from tests.support.harness import ManualWall, Running
 
 CLOSED_FOR_SESSION = "closed for a session check-in"  # care.checkins.CLOSED_FOR_SESSION
 CLOSED_LINE = "This check-in has closed. If something new worries you, tap below."

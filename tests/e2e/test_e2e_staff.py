@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from store.db import create_engine, session_factory
 from store.models import Alert, AuditEvent, Patient, StaffMember
-from tests.e2e.test_e2e_enrollment import snapshot
 from tests.fakebot import FakeBotAPI, SimUser
-from tests.harness import ADMIN_ID, running_bot
-from tests.hostile_support import Clinic, clinic_at_rest
+from tests.support.dbutil import snapshot
+from tests.support.harness import ADMIN_ID, running_bot
+from tests.support.hostile import Clinic, clinic_at_rest
 
 ACCESS_OFF = "Your access has been turned off"
 

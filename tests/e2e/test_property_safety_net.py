@@ -52,10 +52,10 @@ from store.models import (
     OutboxState,
     StaffMember,
 )
-from tests.dbutil import fresh_sqlite
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import START, TOKEN, ManualWall, Running, running_bot
-from tests.journey import enroll, invite, join_and_consent
+from tests.support.dbutil import fresh_sqlite
+from tests.support.harness import START, TOKEN, ManualWall, Running, running_bot
+from tests.support.journey import enroll, invite, join_and_consent
 
 THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
 GROUP = -100777

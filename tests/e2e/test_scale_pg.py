@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import socket
@@ -45,38 +44,30 @@ from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from bot.app import make_bot
-from bot.background import Background, make_background
 from bot.callbacks import AnswerCb
 from care.alerts import KIND_ALERT, AlertPolicy, escalate_due
 from care.digest import KIND_DIGEST, plan_digests
 from care.planning import KIND_CHECKIN
-from flows.loader import load_protocol
-from flows.planner import plan_session_checkins
 from flows.triage import Tier
-from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
 from store.models import (
     Alert,
     Answer,
     AppState,
     AuditEvent,
-    Checkin,
-    CheckinState,
-    NeedlingSession,
     OutboxMessage,
     OutboxState,
     Patient,
-    PatientStatus,
     Role,
     StaffMember,
 )
-from tests.dbutil import PG_SKIP_REASON, pg_base_url
-from tests.e2e.test_e2e_faults import midday_zone
 from tests.fakebot import FakeBotAPI, RecordedRequest, SentMessage
-from tests.harness import ADMIN_ID, bot_process, settings_for
+from tests.support.bulk import add_due_patients
+from tests.support.dbutil import PG_SKIP_REASON, pg_base_url
+from tests.support.harness import ADMIN_ID, bot_process
+from tests.support.population import midday_zone
+from tests.support.process import CuttableProxy, extra_instance, peak_rate
 
-THERAPIST_TG, STAFF_TG = 2000, 2001
 H3_INTRO = "A quick check a few hours after your treatment."
 
 # Throughput against a fake that enforces Telegram's limits: with pytest-xdist these run
@@ -91,135 +82,6 @@ pytestmark = [
 
 
 # ------------------------------------------------------------------------------ population
-
-
-def ident(value: int | None) -> int:
-    assert value is not None, "flushed rows have their ids"
-    return value
-
-
-async def ensure_clinic(sessions: SessionFactory, now: datetime) -> tuple[int, int]:
-    """The therapist and the front-desk member every bulk patient belongs to (ids)."""
-    async with sessions() as db:
-        people = {
-            s.tg_user_id: s
-            for s in (
-                await db.exec(
-                    select(StaffMember).where(
-                        col(StaffMember.tg_user_id).in_([THERAPIST_TG, STAFF_TG])
-                    )
-                )
-            ).all()
-        }
-        if len(people) < 2:
-            therapist = StaffMember(
-                tg_user_id=THERAPIST_TG, role=Role.THERAPIST, name="Theo Rapist", created_at=now
-            )
-            staff = StaffMember(tg_user_id=STAFF_TG, role=Role.STAFF, name="Sam", created_at=now)
-            db.add_all([therapist, staff])
-            await db.commit()
-            people = {THERAPIST_TG: therapist, STAFF_TG: staff}
-        therapist_id, staff_id = people[THERAPIST_TG].id, people[STAFF_TG].id
-    assert therapist_id is not None and staff_id is not None
-    return therapist_id, staff_id
-
-
-async def add_due_patients(
-    db_url: str,
-    fake: FakeBotAPI | None,
-    *,
-    count: int,
-    now: datetime,
-    tz: str,
-    first_tg: int,
-    therapist_id: int | None = None,
-) -> list[int]:
-    """`count` consented patients whose session ended 3 h before `now`: their first check-in
-    is due at once (a burst). Bulk-inserted, but into the real tables and with the session
-    check-ins the real planner gives (`plan_session_checkins`), as `plan_session` writes them.
-
-    Much faster than `tests.population.populate`, which goes through enrollment, the join
-    link and consent one patient at a time. Returns the patients' Telegram ids; their chats
-    are started on `fake` (when given), so the fake lets the bot write to them.
-    """
-    protocol = load_protocol()
-    session_end = now - timedelta(hours=3)
-    planned = [
-        p
-        for p in plan_session_checkins(protocol, session_end=session_end, tz=ZoneInfo(tz), now=now)
-        if p.skip_reason is None
-    ]
-    assert planned and planned[0].due_at <= now, "the first check-in must be due now"
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
-    own_therapist, staff_id = await ensure_clinic(sessions, now)
-    tg_ids = list(range(first_tg, first_tg + count))
-    async with sessions() as db:
-        patients = [
-            Patient(
-                display_name=f"Patient {tg}",
-                therapist_id=therapist_id or own_therapist,
-                enrolled_by=staff_id,
-                status=PatientStatus.ACTIVE,
-                tg_user_id=tg,
-                baseline_pain=5,
-                created_at=now,
-                consented_at=now,
-            )
-            for tg in tg_ids
-        ]
-        db.add_all(patients)
-        await db.flush()
-        visits = [
-            NeedlingSession(
-                patient_id=ident(p.id),
-                number=1,
-                ended_at=session_end,
-                regions=["piriformis"],
-                recorded_by=staff_id,
-                created_at=now,
-            )
-            for p in patients
-        ]
-        db.add_all(visits)
-        await db.flush()
-        checkins = [
-            (
-                patient,
-                Checkin(
-                    patient_id=ident(patient.id),
-                    session_id=visit.id,
-                    key=p.key,
-                    due_at=p.due_at,
-                    expires_at=p.expires_at,
-                    state=CheckinState.SCHEDULED,
-                ),
-            )
-            for patient, visit in zip(patients, visits, strict=True)
-            for p in planned
-        ]
-        db.add_all([c for _, c in checkins])
-        await db.flush()
-        db.add_all(
-            [
-                OutboxMessage(
-                    kind=KIND_CHECKIN,
-                    chat_id=ident(patient.tg_user_id),
-                    patient_id=patient.id,
-                    checkin_id=checkin.id,
-                    due_at=checkin.due_at,
-                    created_at=now,
-                )
-                for patient, checkin in checkins
-            ]
-        )
-        await db.commit()
-    await engine.dispose()
-    if fake is not None:
-        for tg in tg_ids:
-            fake.user(tg, f"P{tg}").started = True  # they opened their link on the phone
-        fake.user(THERAPIST_TG, "Theo", last_name="Rapist").started = True
-    return tg_ids
 
 
 # ------------------------------------------------------------------------------ reading
@@ -257,17 +119,6 @@ class Arrivals:
         return all(sends[tg] for tg in chats)
 
 
-def peak_rate(requests: Iterable[RecordedRequest]) -> int:
-    """Most messages accepted in any one-second window (all instances together)."""
-    times = sorted(r.at for r in requests if r.method == "sendMessage" and r.status == 200)
-    best, first = 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= 1.0:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
-
-
 async def scalar(db_url: str, stmt: object) -> int:
     engine = create_engine(db_url)
     async with session_factory(engine)() as db:
@@ -279,34 +130,6 @@ async def scalar(db_url: str, stmt: object) -> int:
 def worker_of(proc: asyncio.subprocess.Process) -> str:
     """The worker id `make_background` gives the process (host name and pid)."""
     return f"{socket.gethostname()}:{proc.pid}"
-
-
-@asynccontextmanager
-async def extra_instance(
-    fake: FakeBotAPI, db_url: str, name: str, **env: str
-) -> AsyncIterator[Background]:
-    """One more instance in this process: dispatcher and sweeps only (no polling).
-
-    Its own engine, pool, Bot session and clock, as a separate process would have. The
-    worker id is made unique: `make_background` names workers by host and pid, which
-    would be shared by two instances living in one test process.
-    """
-    settings = settings_for(fake, db_url, **env)
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
-    clock = Clock(settings.time_scale)
-    async with sessions() as db:
-        await clock.anchor(db)
-    bot = make_bot(settings)
-    background = make_background(bot, sessions, load_protocol(), settings, clock)
-    background.dispatcher.worker_id = f"{socket.gethostname()}:{os.getpid()}:{name}"
-    background.start()
-    try:
-        yield background
-    finally:
-        await background.stop()
-        await bot.session.close()
-        await engine.dispose()
 
 
 # ------------------------------------------------------------------------------ instances
@@ -669,79 +492,6 @@ async def test_sigkill_at_random_moments_loses_nothing(
 
 
 # ------------------------------------------------------------------------------ outage
-
-
-class CuttableProxy:
-    """A TCP proxy to PostgreSQL that the test can cut (every connection dropped, new ones
-    closed at once) and restore. Counts the connections it turned away while cut."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.listen_port = 0
-        self.cut = False
-        self.turned_away = 0
-        self._links: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Condition()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.listen_port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self.drop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def url(self, db_url: str) -> str:
-        return (
-            make_url(db_url)
-            .set(host="127.0.0.1", port=self.listen_port)
-            .render_as_string(hide_password=False)
-        )
-
-    def drop(self) -> None:
-        for writer in list(self._links):
-            writer.transport.abort()
-        self._links.clear()
-
-    async def wait_turned_away(self, count: int, timeout: float) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: self.turned_away >= count)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
-            self.turned_away += 1
-            writer.transport.abort()
-            async with self._changed:
-                self._changed.notify_all()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._links |= {writer, up_writer}
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._links.discard(sink)
-            sink.transport.abort()
 
 
 async def test_database_outage_is_logged_once_and_caught_up(

@@ -9,42 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
-import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from store.migrate import upgrade_async
-from tests.e2e.test_e2e_enrollment import snapshot
 from tests.fakebot import FakeBotAPI
-from tests.harness import ADMIN_ID, bot_process
+from tests.support.dbutil import snapshot
+from tests.support.harness import ADMIN_ID, bot_process
+from tests.support.process import forged_start, free_port
 
 SECRET = "careloop-Webhook_secret-42-0123456789abcdef"  # 32+ characters
 STRANGER = 6543
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def forged_start(user_id: int) -> dict[str, Any]:
-    """A /start update as Telegram would send it, from someone the bot never saw."""
-    user = {"id": user_id, "is_bot": False, "first_name": "Mallory", "language_code": "en"}
-    return {
-        "update_id": 990_001,
-        "message": {
-            "message_id": 1,
-            "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Mallory"},
-            "from": user,
-            "text": "/start",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-        },
-    }
 
 
 def sample(metrics: str, name: str) -> float:

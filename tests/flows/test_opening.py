@@ -10,7 +10,7 @@ import pytest
 
 from flows.loader import ProtocolError, load_protocol
 from flows.opening import OpeningHours
-from tests.flows.test_protocol import write_variant
+from tests.support.protocol import write_variant
 
 TZ = ZoneInfo("Europe/Madrid")
 HOURS = OpeningHours((0, 1, 2, 3, 4), time(8, 0), time(20, 0))

@@ -16,8 +16,7 @@ from flows.conditions import RegionIs
 from flows.loader import DEFAULT_PROTOCOL_PATH, ProtocolError, load_protocol, loinc_is_valid
 from flows.protocol import AfterSession, CourseWeekly, OnDemand, OnWeekday, Protocol
 from flows.text import CLINIC_PLACEHOLDERS, Text
-
-DEFAULT_TEXT = DEFAULT_PROTOCOL_PATH.read_text(encoding="utf-8")
+from tests.support.protocol import DEFAULT_TEXT, write_variant
 
 
 @pytest.fixture(scope="module")
@@ -267,14 +266,6 @@ def test_loinc_check_digit() -> None:
 
 
 # -- broken files ----------------------------------------------------------------------
-
-
-def write_variant(tmp_path: Path, old: str, new: str, *, count: int = 1) -> Path:
-    """The default file with `old` replaced by `new` (old must occur exactly `count` times)."""
-    assert DEFAULT_TEXT.count(old) == count, f"{old!r} occurs {DEFAULT_TEXT.count(old)} times"
-    path = tmp_path / "protocol.toml"
-    path.write_text(DEFAULT_TEXT.replace(old, new), encoding="utf-8")
-    return path
 
 
 H3_HEAD = '[checkins.h3]\nschedule = "after_session"\noffset_hours = 3\n'

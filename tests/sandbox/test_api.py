@@ -22,7 +22,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from sandbox.botapi import FakeBotAPI
 from sandbox.people import STAFF
-from tests.sandbox_support import running_sandbox, sandbox_config
+from tests.support.sandbox import running_sandbox, sandbox_config
 
 
 @dataclass

@@ -13,9 +13,9 @@ from sqlmodel import select
 from sandbox.people import ADMIN, PATIENT, STAFF, THERAPIST, sim_user
 from sandbox.richtext import safe_html
 from store.models import Patient, StaffMember
-from tests.harness import START
-from tests.journey import enroll, join_and_consent
-from tests.sandbox_support import RunningSandbox, running_sandbox, sandbox_config
+from tests.support.harness import START
+from tests.support.journey import enroll, join_and_consent
+from tests.support.sandbox import RunningSandbox, running_sandbox, sandbox_config
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT
-from tests.sandbox_support import running_sandbox, sandbox_config
+from tests.support.harness import ROOT
+from tests.support.sandbox import running_sandbox, sandbox_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.harness import ROOT
+from tests.support.harness import ROOT
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from scheduler.clock import Clock
 from store.db import SessionFactory
-from tests.harness import START, ManualWall
+from tests.support.harness import START, ManualWall
 
 
 def test_a_new_scale_changes_the_slope_not_the_time() -> None:

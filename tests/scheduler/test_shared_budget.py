@@ -35,11 +35,12 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.shared_budget import SharedBudget
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState, Patient
-from tests.dbutil import PG_SKIP_REASON, pg_base_url
-from tests.e2e.test_e2e_faults import midday_zone
-from tests.e2e.test_scale_pg import add_due_patients, extra_instance, peak_rate
 from tests.fakebot import FakeBotAPI
-from tests.harness import TOKEN
+from tests.support.bulk import add_due_patients
+from tests.support.dbutil import PG_SKIP_REASON, pg_base_url
+from tests.support.harness import TOKEN
+from tests.support.population import midday_zone
+from tests.support.process import extra_instance, peak_rate
 
 BOT_ID = int(TOKEN.split(":", 1)[0])
 PATIENTS = 120

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 import store.db
 from store.db import create_engine, session_factory
-from tests.dbutil import PG_SKIP_REASON, _plain_dsn, pg_base_url
+from tests.support.dbutil import PG_SKIP_REASON, _plain_dsn, pg_base_url
 
 pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
 

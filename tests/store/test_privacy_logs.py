@@ -15,7 +15,7 @@ from sqlmodel import func, select
 
 from store.db import create_engine, session_factory
 from store.models import Patient
-from tests.journey import PATIENT_NAME
+from tests.support.journey import PATIENT_NAME
 
 NOTE = "me duele <mucho> & más"
 

@@ -28,8 +28,8 @@ from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.migrate import upgrade
 from store.models import AppState
-from tests.dbutil import PG_SKIP_REASON, _plain_dsn, pg_base_url
-from tests.harness import ROOT
+from tests.support.dbutil import PG_SKIP_REASON, _plain_dsn, pg_base_url
+from tests.support.harness import ROOT
 
 pytestmark = pytest.mark.skipif(pg_base_url() is None, reason=PG_SKIP_REASON)
 

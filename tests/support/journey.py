@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID
+from tests.support.harness import ADMIN_ID
 
 PATIENT_NAME = "Zoë <O'Brien> & 🦵"
 LINK_RE = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")

@@ -1,9 +1,10 @@
 """Many consented patients at once, made through the care layer (the desk's UI is tested
-elsewhere), for bursts, faults and crash tests."""
+elsewhere), for bursts, faults and crash tests; a zone where it is midday now, and the
+check-ins a patient received. tests/support/bulk.py inserts patients faster."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from care.enrollment import decide_consent, enroll, open_join_link
@@ -77,3 +78,14 @@ async def populate(
     fake.user(THERAPIST_TG, "Theo").started = True
     await engine.dispose()
     return tg_ids
+
+
+def midday_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is about noon now, so the 3 h check-in is never
+    pushed out by the evening rules whatever the hour the test runs at."""
+    offset = (12 - now.astimezone(UTC).hour + 12) % 24 - 12  # −12 … +11
+    return "Etc/GMT" + ("-" if offset >= 0 else "+") + str(abs(offset))
+
+
+def checkins_received(fake: FakeBotAPI, tg: int) -> int:
+    return sum(1 for m in fake.user(tg).inbox if m.reply_markup and "1/" in m.text)

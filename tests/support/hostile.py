@@ -25,8 +25,8 @@ from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import Alert, Checkin, Patient, PatientNote
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
-from tests.harness import ADMIN_ID, START, ManualWall, Running, running_bot
-from tests.journey import enroll, invite, join_and_consent
+from tests.support.harness import ADMIN_ID, START, ManualWall, Running, running_bot
+from tests.support.journey import enroll, invite, join_and_consent
 
 THERAPIST, OTHER_THERAPIST, STAFF = 2000, 2001, 3000
 PATIENT, OTHER_PATIENT = 4000, 4001

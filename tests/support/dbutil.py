@@ -6,6 +6,9 @@ DATABASE … TEMPLATE`` on PostgreSQL. A copy is the same schema the migrations 
 (test_migrations checks it against the models, and moves real data up and down the
 revisions), with no state shared between tests; it costs a few milliseconds instead of
 running six migrations per test.
+
+Two readers for assertions: every row of every table (`snapshot`: "the database is
+unchanged" means two snapshots are equal), and the rows of one model (`rows`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, select
 
+from store.db import create_engine, session_factory
 from store.migrate import upgrade
 
 PG_SKIP_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests skipped (CI sets it)"
@@ -155,3 +161,35 @@ async def bench_database(backend: str) -> AsyncIterator[str]:
     with tempfile.TemporaryDirectory(prefix="careloop-bench-") as tmp:
         async with fresh_sqlite(Path(tmp)) as url:
             yield url
+
+
+# ---------------------------------------------------------------- reading a test database
+
+
+async def snapshot(db_url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table: 'the database is unchanged' means this is equal."""
+    engine = create_engine(db_url)
+    out: dict[str, list[tuple[object, ...]]] = {}
+    async with engine.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = (await conn.execute(sa_select(table).order_by(*table.primary_key.columns))).all()
+            # a person's last activity (/staff) is bookkeeping every update may move, not
+            # data a tap changed
+            seen = (
+                list(table.columns.keys()).index("last_seen_at")
+                if "last_seen_at" in table.columns
+                else -1
+            )
+            out[table.name] = [
+                tuple(None if i == seen else v for i, v in enumerate(r)) for r in rows
+            ]
+    await engine.dispose()
+    return out
+
+
+async def rows(db_url: str, model, *where):  # type: ignore[no-untyped-def]
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        found = list((await db.exec(select(model).where(*where))).all())
+    await engine.dispose()
+    return found

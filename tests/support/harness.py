@@ -24,11 +24,11 @@ ADMIN_ID = 1000
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"  # the fake's bot token in tests
 # Monday 23 November 2026, 10:00 in Madrid (UTC+1): the clinic day the e2e tests start on
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
-# what people type that the log must never show: patients' names (tests/journey.py and
-# tests/hostile_support.py) and their words to the therapist
+# what people type that the log must never show: patients' names (tests/support/journey.py and
+# tests/support/hostile.py) and their words to the therapist
 SENSITIVE_WORDS = (
     "Zoë <O'Brien> & 🦵",
     "O'Brien",

@@ -10,7 +10,7 @@ from pathlib import Path
 from sandbox.app import Sandbox
 from sandbox.config import SandboxConfig
 from sandbox.web import serve
-from tests.harness import START
+from tests.support.harness import START
 
 SANDBOX_ENV = {
     "CLINIC_NAME": "Clínica Río & Mar",
