@@ -101,7 +101,7 @@ def _run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-# Without a token `python -m bot` starts the sandbox: tests/test_sandbox_process.py
+# Without a token `python -m bot` starts the sandbox: tests/sandbox/test_process.py
 
 
 @pytest.mark.parametrize(

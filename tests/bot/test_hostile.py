@@ -981,7 +981,7 @@ async def test_hostile_names_through_enrollment(
         await staff.wait_for(after=mark)
         await settle(clinic, update_id)
         assert len(replies_since(staff, mark)) == 1
-        # a control character is refused first (tests/test_e2e_control_chars.py)
+        # a control character is refused first (tests/e2e/test_e2e_control_chars.py)
         expected = "control characters" if has_control(too_long) else "the limit is 64"
         assert expected in staff.last().text
     mark = staff.mark()

@@ -1,6 +1,6 @@
 """Issue 13 item 2: an update that meets a database or Redis outage is not lost in silence.
 
-* PostgreSQL cut (the TCP proxy of test_scale_pg): a message gets "please send that again
+* PostgreSQL cut (the TCP proxy of tests/support/process.py): a message gets "please send that again
   in a minute", a button press gets it as its toast; after the cut, all is normal.
 * In webhook mode the same outage answers 5xx (Telegram redelivers), and an update
   already handled is skipped when it comes again (a replay stored nothing twice).

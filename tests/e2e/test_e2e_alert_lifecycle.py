@@ -29,7 +29,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def write_sample(name: str, message: SentMessage) -> None:
-    """docs/samples/ from a real run: `WRITE_SAMPLES=1 pytest tests/test_e2e_alert_lifecycle.py`."""
+    """docs/samples/ from a real run:
+    `WRITE_SAMPLES=1 pytest tests/e2e/test_e2e_alert_lifecycle.py`."""
     if os.environ.get("WRITE_SAMPLES"):
         (SAMPLES / name).write_text(f"{message.text}\n{message.buttons()}\n", encoding="utf-8")
 

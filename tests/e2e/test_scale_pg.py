@@ -143,7 +143,7 @@ async def test_instances_send_every_due_row_exactly_once(
 
     Here the instances have no Redis, so each keeps its own 30 msg/s limiter and together
     they send faster than Telegram allows one bot (the fake does not enforce it here; the
-    peak rate is printed). tests/test_shared_budget.py runs instances that share the
+    peak rate is printed). tests/scheduler/test_shared_budget.py runs instances that share the
     limits through Redis against a fake that enforces them.
     """
     now = datetime.now(UTC)
