@@ -75,8 +75,8 @@ from scheduler.shared_budget import SharedBudget
 from store import outbox
 from store.db import create_engine, session_factory
 from store.models import OutboxMessage, OutboxState
-from tests.dbutil import _plain_dsn, bench_database
 from tests.fakebot import FakeBotAPI
+from tests.support.dbutil import _plain_dsn, bench_database
 
 FIRST_USER = 1_000_000
 

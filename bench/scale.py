@@ -63,7 +63,7 @@ async def make_templates(now: datetime, days: int) -> list[dict[str, Any]]:
     from flows.loader import load_protocol
     from store.db import create_engine, session_factory
     from store.models import Checkin, NeedlingSession, OutboxMessage, Role, StaffMember
-    from tests.dbutil import fresh_sqlite
+    from tests.support.dbutil import fresh_sqlite
 
     protocol = load_protocol()
     templates = []
@@ -253,7 +253,7 @@ async def fill_postgres(url: str, templates: list[dict[str, Any]], patients: int
                         now: datetime) -> dict[str, int]:
     import asyncpg
 
-    from tests.dbutil import _plain_dsn
+    from tests.support.dbutil import _plain_dsn
 
     counts: dict[str, int] = {}
     con = await asyncpg.connect(_plain_dsn(url))
@@ -380,8 +380,8 @@ async def measure(url: str, fake_url: str) -> dict[str, Any]:
 
 
 async def run(backend: str, patients: int, days: int) -> dict[str, Any]:
-    from tests.dbutil import bench_database
     from tests.fakebot import FakeBotAPI
+    from tests.support.dbutil import bench_database
 
     now = datetime.now(UTC)
     t0 = time.monotonic()

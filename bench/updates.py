@@ -56,11 +56,11 @@ from bot.delivery import Delivery
 from bot.response_types import pin_response_types
 from store import outbox
 from store.models import Answer
-from tests.dbutil import bench_database
 from tests.fakebot import FakeBotAPI, SentMessage
-from tests.harness import settings_for
-from tests.test_e2e_faults import midday_zone
-from tests.test_scale_pg import add_due_patients
+from tests.support.bulk import add_due_patients
+from tests.support.dbutil import bench_database
+from tests.support.harness import settings_for
+from tests.support.population import midday_zone
 
 TOKEN = "123456:TEST-TOKEN-0123456789abcdefghij"
 FIRST_USER = 100_000

@@ -5,7 +5,7 @@ handler answering a person — the next question after a tap, the emergency text
 after a red-flag answer, a command's reply — calls the Bot API directly. During a
 burst of due check-ins the outbox fills the 30 messages a second, so an unchecked
 reply was the 31st: Telegram answered 429 and the person got nothing
-(tests/test_reply_budget.py). This aiogram client-session middleware gives every
+(tests/bot/test_reply_budget.py). This aiogram client-session middleware gives every
 message a handler sends a :meth:`RateLimiter.reply_slot` — ahead of the queued
 outbox messages, counted in the same windows — and, should Telegram still answer
 429 (another process on the token, Telegram's own judgement), waits the time it

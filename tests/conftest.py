@@ -11,9 +11,15 @@ import pytest
 
 from scheduler.clock import Clock
 from store.db import SessionFactory, create_engine, session_factory
-from tests.dbutil import PG_SKIP_REASON, drop_templates, fresh_postgres, fresh_sqlite, pg_base_url
 from tests.fakebot import FakeBotAPI
-from tests.harness import (
+from tests.support.dbutil import (
+    PG_SKIP_REASON,
+    drop_templates,
+    fresh_postgres,
+    fresh_sqlite,
+    pg_base_url,
+)
+from tests.support.harness import (
     START,
     TOKEN,
     ManualWall,
@@ -54,7 +60,7 @@ class _Records(logging.Handler):
 def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Invariant 10 for every end-to-end test (those that use the fake Bot API): every
     log record of every logger, at DEBUG and up, is searched for the names and words the
-    simulated people typed (and the hostile names of tests/journey.py); one found fails
+    simulated people typed (and the hostile names of tests/support/journey.py); one found fails
     the test. Records are only formatted at the end, so the run itself stays as fast."""
     if "fake" not in request.fixturenames:
         yield
@@ -78,7 +84,7 @@ def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
         line = formatter.format(record)
         leaks += [(record.name, word) for word in words if word in line]
     assert not leaks, f"personal data in the log (logger, word): {leaks[:5]}"
-    if workdir is not None:  # the real `python -m bot`'s output (tests.harness.bot_process)
+    if workdir is not None:  # the real `python -m bot`'s output (tests.support.harness.bot_process)
         process_log = workdir / "bot.log"
         if process_log.exists():
             text = process_log.read_text(encoding="utf-8", errors="replace")
@@ -87,18 +93,21 @@ def no_personal_data_in_logs(request: pytest.FixtureRequest) -> Iterator[None]:
 # The longest modules (docs/benchmarks.md, "Test suite"), started first: with pytest-xdist
 # the run ends when its last long test does, so a long test picked up near the end of the
 # queue would run alone on one worker while the others sit idle. Only the order changes.
+# Paths are relative to this folder.
 LONGEST_FIRST = (
-    "test_property_safety_net.py",
-    "test_scale_pg.py",
-    "test_e2e_process.py",
-    "test_e2e_process_scheduling.py",
-    "test_sandbox_browser.py",
+    "e2e/test_property_safety_net.py",
+    "e2e/test_scale_pg.py",
+    "e2e/test_e2e_process.py",
+    "e2e/test_e2e_process_scheduling.py",
+    "sandbox/test_browser.py",
 )
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
-        name = item.path.name
+        path = item.path.resolve()
+        name = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: every other test keeps its place

@@ -1,0 +1,1 @@
+"""care/ operations against a real database (SQLite, and PostgreSQL when configured)."""

@@ -1,0 +1,1 @@
+"""flows/ with plain data: no database, no event loop."""

@@ -1,0 +1,600 @@
+"""The outbox dispatcher against real databases (SQLite, and PostgreSQL when configured).
+
+`deliver` is the one seam: each test hands the dispatcher a function that
+records the rows it is given and answers a chosen outcome, exactly as the bot
+edge will. The database is real; the rate limiter is real but runs on a
+jump-ahead clock so its waits cost no wall time. Protocol time is a clock
+whose wall source the test moves by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from care.reachability import mark_unreachable
+from scheduler.dispatcher import TOO_LATE
+from scheduler.jobs import DISPATCH_JOB_ID, make_scheduler, shutdown
+from scheduler.outcomes import (
+    Blocked,
+    Deferred,
+    Failed,
+    Outcome,
+    RetryAfter,
+    Sent,
+    Transient,
+)
+from scheduler.ratelimit import RateLimiter
+from store import outbox
+from store.db import SessionFactory, create_engine, session_factory
+from store.models import (
+    AuditEvent,
+    OutboxKind,
+    OutboxMessage,
+    OutboxState,
+    Patient,
+    PatientStatus,
+)
+from tests.support.dispatch import (
+    NOW,
+    PATIENT_CHAT,
+    THERAPIST_CHAT,
+    JumpTime,
+    ManualClock,
+    Recorder,
+    add_rows,
+    dispatcher,
+    jump_limiter,
+    row,
+    seed_patient,
+)
+
+UNREACHABLE = OutboxKind.PATIENT_UNREACHABLE
+
+
+def always(outcome: Outcome) -> Callable[[OutboxMessage], Outcome]:
+    return lambda _row: outcome
+
+
+async def get(sessions: SessionFactory, row_id: int) -> OutboxMessage:
+    async with sessions() as db:
+        found = await db.get(OutboxMessage, row_id)
+        assert found is not None
+        return found
+
+
+# ---------------------------------------------------------------------------- due rows
+
+
+async def test_delivers_due_rows_and_leaves_future_ones(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    early, on_time, later = await add_rows(
+        sessions, row(101, -timedelta(minutes=5)), row(102), row(103, timedelta(minutes=1))
+    )
+    deliver = Recorder(sessions, clock, always(Sent()))
+    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert sorted(deliver.ids) == [early, on_time]
+    assert (await get(sessions, early)).state == OutboxState.SENT
+    pending = await get(sessions, later)
+    assert pending.state == OutboxState.PENDING and pending.claimed_by is None
+
+
+async def test_urgent_rows_first_then_oldest(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    old, urgent, newer = await add_rows(
+        sessions,
+        row(101, -timedelta(minutes=10)),
+        row(102, -timedelta(minutes=1), urgent=True),
+        row(103, -timedelta(minutes=5)),
+    )
+    deliver = Recorder(sessions, clock, always(Sent()))
+    d = dispatcher(sessions, clock, deliver, batch_size=2)
+    assert await d.tick() == 3  # a full batch means a backlog: the pass claims again
+    assert deliver.ids == [urgent, old, newer]
+
+
+async def test_expired_rows_are_settled_too_late_without_delivery(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock()
+    stale, fresh = await add_rows(
+        sessions,
+        row(101, -timedelta(days=3), expires_at=NOW - timedelta(days=2)),
+        row(102, -timedelta(hours=1), expires_at=NOW + timedelta(hours=1)),
+    )
+    deliver = Recorder(sessions, clock, always(Sent()))
+    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert deliver.ids == [fresh]
+    expired = await get(sessions, stale)
+    assert (expired.state, expired.last_error) == (OutboxState.EXPIRED, TOO_LATE)
+
+
+# ---------------------------------------------------------------------------- outcomes
+
+
+async def test_retry_after_reschedules_in_protocol_time_and_keeps_attempts(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock(scale=60.0)  # a wall second is a protocol minute
+    (row_id,) = await add_rows(sessions, row(101, attempts=2))
+    limiter = jump_limiter()
+    deliver = Recorder(sessions, clock, always(RetryAfter(seconds=5)))
+    await dispatcher(sessions, clock, deliver, limiter=limiter).tick()
+    again = await get(sessions, row_id)
+    assert again.state == OutboxState.PENDING
+    assert again.attempts == 2
+    assert again.due_at == NOW + timedelta(minutes=5)
+    assert limiter.paused_for(101) == pytest.approx(5.0)  # that chat waits …
+    assert limiter.paused_for() == 0.0  # … the others do not (issue 13 item 6)
+
+
+async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_everyone(
+    sessions: SessionFactory,
+) -> None:
+    """Issue 13 item 6: a 429 on a message to chat A used to pause every send for the
+    retry time. Now chat B's row, due a second later, goes out at once, with a real limiter
+    on the test's time source; a second chat refused while A is paused is the bot's
+    flood, and pauses everybody."""
+    clock = ManualClock()
+    jt = JumpTime()
+    limiter = RateLimiter(now=jt.now, sleep=jt.sleep)
+    (a,) = await add_rows(sessions, row(201))
+    sent_at: dict[int, float] = {}
+
+    def answer(r: OutboxMessage) -> Outcome:
+        assert r.id is not None
+        if r.chat_id == 201:
+            return RetryAfter(seconds=30)
+        sent_at[r.id] = jt.now()
+        return Sent(r.id)
+
+    deliver = Recorder(sessions, clock, answer)
+    d = dispatcher(sessions, clock, deliver, limiter=limiter)
+    assert await d.tick() == 1  # A: 429, retry after 30 s
+    (b,) = await add_rows(sessions, row(202, due=timedelta(seconds=1)))
+    clock.advance(timedelta(seconds=1))
+    assert await d.tick() == 1
+    assert sent_at[b] < 1.0  # B was not held for A's 30 s
+    assert (await get(sessions, b)).state == OutboxState.SENT
+    assert (await get(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
+    assert limiter.paused_for(201) == pytest.approx(30.0, abs=1.0)
+    assert limiter.paused_for(202) == 0.0
+    # now a second chat refused while A is still paused: the whole bot is flooding
+    (c,) = await add_rows(sessions, row(203, due=timedelta(seconds=1)))
+    deliver.choose = lambda r: RetryAfter(seconds=20)
+    assert await d.tick() == 1
+    assert (await get(sessions, c)).state == OutboxState.PENDING
+    assert limiter.paused_for() == pytest.approx(20.0, abs=1.0)
+
+
+async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    (row_id,) = await add_rows(sessions, row(101))
+    deliver = Recorder(sessions, clock, always(Transient(error="502 Bad Gateway")))
+    d = dispatcher(sessions, clock, deliver, max_attempts=3, backoff_base=2.0, backoff_cap=3.0)
+
+    assert await d.tick() == 1
+    first = await get(sessions, row_id)
+    assert (first.state, first.attempts) == (OutboxState.PENDING, 1)
+    assert first.due_at == NOW + timedelta(seconds=2)
+    assert await d.tick() == 0  # backing off: not due yet
+
+    clock.advance(timedelta(seconds=2))
+    assert await d.tick() == 1
+    second = await get(sessions, row_id)
+    assert (second.state, second.attempts) == (OutboxState.PENDING, 2)
+    assert second.due_at == clock.now() + timedelta(seconds=3)  # 2**2 capped at 3
+
+    clock.advance(timedelta(seconds=3))
+    assert await d.tick() == 1
+    last = await get(sessions, row_id)
+    assert (last.state, last.attempts) == (OutboxState.FAILED, 3)
+    assert last.last_error is not None and "502 Bad Gateway" in last.last_error
+    assert len(deliver.calls) == 3
+
+
+async def test_deferred_and_failed(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    later = NOW + timedelta(hours=9)
+    deferred, failed = await add_rows(sessions, row(101, kind="quiet"), row(102, kind="bad"))
+    outcomes: dict[str, Outcome] = {
+        "quiet": Deferred(until=later, reason="quiet hours"),
+        "bad": Failed(error="Bad Request: chat not found"),
+    }
+    deliver = Recorder(sessions, clock, lambda r: outcomes[r.kind])
+    await dispatcher(sessions, clock, deliver).tick()
+    d = await get(sessions, deferred)
+    assert (d.state, d.due_at, d.attempts) == (OutboxState.PENDING, later, 0)
+    f = await get(sessions, failed)
+    assert (f.state, f.last_error) == (OutboxState.FAILED, "Bad Request: chat not found")
+
+
+async def test_deliver_raising_counts_as_transient(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    (row_id,) = await add_rows(sessions, row(101))
+
+    async def broken(_row: OutboxMessage) -> Outcome:
+        raise RuntimeError("bug")
+
+    assert await dispatcher(sessions, clock, broken).tick() == 1
+    again = await get(sessions, row_id)
+    assert (again.state, again.attempts) == (OutboxState.PENDING, 1)
+
+
+async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    therapist, patient = await seed_patient(sessions)
+    first, second, future, alert = await add_rows(
+        sessions,
+        row(PATIENT_CHAT, patient_id=patient.id),
+        row(PATIENT_CHAT, -timedelta(minutes=1), patient_id=patient.id),
+        row(PATIENT_CHAT, timedelta(hours=5), patient_id=patient.id),
+        row(THERAPIST_CHAT, timedelta(hours=1), kind="alert", patient_id=patient.id),
+    )
+    deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden: bot was blocked")))
+    await dispatcher(sessions, clock, deliver).tick()
+
+    assert sorted(deliver.ids) == [first, second]  # both rows got the 403
+    async with sessions() as db:
+        p = await db.get(Patient, patient.id)
+        assert p is not None and p.status == PatientStatus.UNREACHABLE
+        notices = (
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))
+        ).all()
+        audits = (
+            await db.exec(select(AuditEvent).where(AuditEvent.action == "patient_unreachable"))
+        ).all()
+    assert len(notices) == 1
+    notice = notices[0]
+    assert (notice.chat_id, notice.staff_id, notice.patient_id) == (
+        THERAPIST_CHAT,
+        therapist.id,
+        patient.id,
+    )
+    assert notice.payload == {"patient_id": patient.id}
+    assert (notice.state, notice.urgent, notice.due_at) == (OutboxState.PENDING, False, NOW)
+    assert len(audits) == 1
+    for row_id in (first, second, future):
+        cancelled = await get(sessions, row_id)
+        assert cancelled.state == OutboxState.CANCELLED
+        assert cancelled.last_error == "patient blocked the bot"
+    assert (await get(sessions, alert)).state == OutboxState.PENDING  # about them, not to them
+
+
+async def test_mark_unreachable_concurrently_writes_one_notice(sessions: SessionFactory) -> None:
+    await seed_patient(sessions)
+
+    async def call() -> bool:
+        async with sessions() as db:
+            return await mark_unreachable(db, chat_id=PATIENT_CHAT, now=NOW)
+
+    results = await asyncio.gather(*(call() for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    async with sessions() as db:
+        count = len(
+            (await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))).all()
+        )
+    assert count == 1
+    async with sessions() as db:
+        assert await mark_unreachable(db, chat_id=PATIENT_CHAT, now=NOW) is False
+        assert await mark_unreachable(db, chat_id=99999, now=NOW) is False
+
+
+async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    await seed_patient(sessions)
+    (row_id,) = await add_rows(sessions, row(THERAPIST_CHAT, kind="alert"))
+    deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden")))
+    await dispatcher(sessions, clock, deliver).tick()
+    failed = await get(sessions, row_id)
+    assert failed.state == OutboxState.FAILED
+    async with sessions() as db:
+        assert not (
+            await db.exec(select(OutboxMessage).where(OutboxMessage.kind == UNREACHABLE))
+        ).all()
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+async def test_stale_claims_of_a_crashed_worker_are_released(sessions: SessionFactory) -> None:
+    clock = ManualClock()
+    crashed, live = await add_rows(
+        sessions,
+        row(
+            101, state=OutboxState.CLAIMED, claimed_by="dead", claimed_at=NOW - timedelta(minutes=3)
+        ),
+        row(
+            102,
+            state=OutboxState.CLAIMED,
+            claimed_by="alive",
+            claimed_at=NOW - timedelta(seconds=30),
+        ),
+    )
+    deliver = Recorder(sessions, clock, always(Sent()))
+    assert await dispatcher(sessions, clock, deliver).tick() == 1
+    assert deliver.ids == [crashed]
+    assert (await get(sessions, live)).claimed_by == "alive"
+
+
+async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock(scale=3600.0)
+    (row_id,) = await add_rows(
+        sessions,
+        row(
+            101,
+            state=OutboxState.CLAIMED,
+            claimed_by="other",
+            claimed_at=NOW - timedelta(minutes=30),
+        ),  # 30 protocol minutes = 0.5 wall s
+    )
+    deliver = Recorder(sessions, clock, always(Sent()))
+    assert await dispatcher(sessions, clock, deliver).tick() == 0
+    assert (await get(sessions, row_id)).claimed_by == "other"
+
+
+async def test_two_workers_deliver_each_row_exactly_once(db_url: str) -> None:
+    engines = [create_engine(db_url), create_engine(db_url)]
+    try:
+        factories = [session_factory(e) for e in engines]
+        clock = ManualClock()
+        ids = await add_rows(factories[0], *(row(10_000 + i) for i in range(300)))
+        recorders = [Recorder(f, clock, always(Sent())) for f in factories]
+        both_claimed = asyncio.Event()
+        started: list[set[int | None]] = [set(), set()]
+
+        def gated(n: int) -> Callable[[OutboxMessage], Awaitable[Outcome]]:
+            """Hold deliveries until both workers hold rows, so the two truly overlap."""
+
+            async def deliver(r: OutboxMessage) -> Outcome:
+                started[n].add(r.id)
+                if all(started):
+                    both_claimed.set()
+                await both_claimed.wait()
+                return await recorders[n](r)
+
+            return deliver
+
+        workers = [
+            dispatcher(f, clock, gated(n), worker_id=f"w{n}", batch_size=40)
+            for n, f in enumerate(factories)
+        ]
+        for _ in range(20):
+            done = await asyncio.gather(*(w.tick() for w in workers))
+            if sum(done) == 0:
+                break
+        delivered = Counter(recorders[0].ids + recorders[1].ids)
+        assert sorted(delivered) == sorted(ids)
+        assert set(delivered.values()) == {1}
+        assert all(r.calls for r in recorders), "both workers took part"
+        async with factories[0]() as db:
+            states = Counter((await db.exec(select(OutboxMessage.state))).all())
+        assert states == {OutboxState.SENT: 300}
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+async def test_claim_skips_rows_locked_by_another_transaction(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks and SKIP LOCKED are PostgreSQL's; SQLite has one writer")
+    engine = create_engine(db_url)
+    try:
+        sessions = session_factory(engine)
+        ids = await add_rows(
+            sessions, *(row(100 + i, -timedelta(minutes=10 - i)) for i in range(4))
+        )
+        async with sessions() as holder:
+            locked = (
+                await holder.exec(
+                    select(col(OutboxMessage.id))
+                    .where(col(OutboxMessage.id).in_(ids[:2]))
+                    .with_for_update()
+                )
+            ).all()
+            assert sorted(i for i in locked if i is not None) == ids[:2]
+            async with sessions() as db:
+                claimed = await outbox.claim_due(db, now=NOW, limit=10, worker="w")
+            assert [r.id for r in claimed] == ids[2:]  # skipped, without waiting
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def test_claim_reads_an_index_not_the_table(sessions: SessionFactory, db_url: str) -> None:
+    """The claim's statements range-scan an outbox index; they never scan the whole table."""
+    async with sessions() as db:
+        conn = await db.connection()
+        if db_url.startswith("sqlite"):
+            compiled = outbox.due_ids(NOW, 200).compile(dialect=conn.dialect)
+            params = tuple(
+                "2026-11-21 15:00:00.000000" if "due_at" in k else compiled.params[k]
+                for k in compiled.positiontup or ()
+            )
+            plans = [
+                (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params)).all()
+            ]
+        else:
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            plans = []
+            for urgent in (True, False):
+                stmt = outbox.due_ids_of(NOW, 200, urgent=urgent).with_for_update(skip_locked=True)
+                compiled = stmt.compile(dialect=conn.dialect)
+                params = tuple(
+                    NOW.replace(tzinfo=None) if "due_at" in k else compiled.params[k]
+                    for k in compiled.positiontup or ()
+                )
+                plans.append((await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)).all())
+    for plan in plans:
+        text_plan = " ".join(str(line) for line in plan)
+        # an index range scan (which of the two outbox indexes is the planner's choice on a
+        # small table; bench/dispatch.py measures the claim on a million rows)
+        assert "ix_outbox_claim" in text_plan or "ix_outbox_due" in text_plan, text_plan
+        assert "SCAN outbox" not in text_plan and "Seq Scan" not in text_plan, text_plan
+
+
+# ---------------------------------------------------------------------------- busy chats
+
+
+async def test_rows_a_busy_chat_cannot_take_soon_wait_in_the_database(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock()
+    group = -100500
+    ids = await add_rows(sessions, *(row(group, -timedelta(minutes=5 - i)) for i in range(3)))
+    deliver = Recorder(sessions, clock, always(Sent()))
+    assert await dispatcher(sessions, clock, deliver, spill_after=4.0).tick() == 2
+    assert deliver.ids == ids[:2]  # at 20/min the third could only go ~6 s later
+    spilled = await get(sessions, ids[2])
+    assert spilled.state == OutboxState.PENDING
+    assert spilled.due_at == NOW + timedelta(seconds=6)
+
+
+# ---------------------------------------------------------------------------- outages, drain
+
+
+class Switchable:
+    """A session factory the test can point at a dead database and back."""
+
+    def __init__(self, good: SessionFactory, bad: SessionFactory) -> None:
+        self.good, self.bad, self.use_bad = good, bad, True
+
+    def __call__(self) -> Any:
+        return self.bad() if self.use_bad else self.good()
+
+
+async def test_database_outage_is_logged_once_and_recovers(
+    sessions: SessionFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    (row_id,) = await add_rows(sessions, row(101))
+    dead = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    switch = Switchable(sessions, session_factory(dead))
+    deliver = Recorder(sessions, clock, always(Sent()))
+    d = dispatcher(switch, clock, deliver)  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="scheduler.dispatcher")
+
+    assert [await d.tick() for _ in range(3)] == [0, 0, 0]
+    assert d.last_tick_ok is None
+    outage_logs = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(outage_logs) == 1
+
+    switch.use_bad = False
+    assert await d.tick() == 1
+    assert d.last_tick_ok is not None
+    assert (await get(sessions, row_id)).state == OutboxState.SENT
+    assert all("secret" not in r.getMessage() for r in caplog.records)  # no payload in logs
+    await dead.dispose()
+
+
+async def test_drain_finishes_sends_under_way_and_releases_the_rest(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock()
+    first, second = await add_rows(sessions, row(101), row(101))  # same chat: one waits
+    called, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(r: OutboxMessage) -> Outcome:
+        called.set()
+        await release.wait()
+        assert r.id is not None
+        async with sessions() as db:
+            await outbox.mark_sent(db, r.id, now=clock.now(), message_id=1)
+            await db.commit()
+        return Sent(message_id=1)
+
+    never = asyncio.Event()
+
+    async def frozen_sleep(_delay: float) -> None:
+        await never.wait()  # the second row waits for its chat until cancelled
+
+    limiter = RateLimiter(now=lambda: 0.0, sleep=frozen_sleep)
+    d = dispatcher(sessions, clock, slow, limiter=limiter)
+    tick = asyncio.create_task(d.tick())
+    await called.wait()
+    drain = asyncio.create_task(d.drain())
+    await asyncio.sleep(0)
+    release.set()
+    await drain
+    await tick
+    assert (await get(sessions, first)).state == OutboxState.SENT
+    rest = await get(sessions, second)
+    assert (rest.state, rest.claimed_by) == (OutboxState.PENDING, None)
+    assert await d.tick() == 0  # a drained dispatcher claims nothing more
+
+
+# ---------------------------------------------------------------------------- scheduler
+
+
+async def test_scheduler_runs_a_tick_at_start_with_safe_job_options(
+    sessions: SessionFactory,
+) -> None:
+    clock = ManualClock()
+    await add_rows(sessions, row(101, -timedelta(hours=1)))  # fell due while the bot was down
+    delivered = asyncio.Event()
+
+    async def deliver(r: OutboxMessage) -> Outcome:
+        assert r.id is not None
+        async with sessions() as db:
+            await outbox.mark_sent(db, r.id, now=clock.now(), message_id=1)
+            await db.commit()
+        delivered.set()
+        return Sent()
+
+    async def sweep() -> None:
+        return None
+
+    d = dispatcher(sessions, clock, deliver)
+    scheduler = make_scheduler(d, interval_seconds=3600, extra_jobs=[(sweep, 60.0, "sweep")])
+    job = scheduler.get_job(DISPATCH_JOB_ID)
+    assert job is not None
+    assert (job.max_instances, job.coalesce) == (1, True)
+    assert job.misfire_grace_time is not None and job.misfire_grace_time <= 3600
+    assert {j.id for j in scheduler.get_jobs()} == {DISPATCH_JOB_ID, "sweep"}
+    scheduler.start()
+    try:
+        await asyncio.wait_for(delivered.wait(), timeout=30)  # a guard, not a timing check
+    finally:
+        await shutdown(scheduler, d)
+    assert not scheduler.running
+
+
+async def test_shutdown_lets_a_running_sweep_finish_instead_of_cancelling_it(
+    sessions: SessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while a sweep is half done: it completes (its work committed, nothing
+    logged as an error), rather than being cut off with a traceback in the log."""
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def sweep() -> None:
+        started.set()
+        await asyncio.sleep(1.0)  # a sweep's work, still under way when shutdown begins
+        finished.append(True)
+
+    async def deliver(r: OutboxMessage) -> Outcome:
+        return Sent()
+
+    d = dispatcher(sessions, ManualClock(), deliver)
+    scheduler = make_scheduler(d, interval_seconds=3600, extra_jobs=[(sweep, 3600.0, "sweep")])
+    job = scheduler.get_job("sweep")
+    assert job is not None
+    job.modify(next_run_time=datetime.now(UTC))
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), timeout=30)  # a guard, not a timing check
+    with caplog.at_level(logging.DEBUG):
+        await asyncio.wait_for(shutdown(scheduler, d), timeout=30)
+    assert finished == [True]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], [
+        r.getMessage() for r in caplog.records
+    ]

@@ -1,0 +1,1 @@
+"""store/: migrations, the connection pool, several instances starting at once, logged SQL."""

@@ -1,0 +1,120 @@
+"""The outbox dispatcher with a hand-held clock and a recording `deliver`, rows to claim,
+and a patient to send them to (tests/scheduler/test_dispatcher.py, and the operations
+tests that run a dispatcher)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler.clock import Clock
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.outcomes import Outcome, Sent
+from scheduler.ratelimit import RateLimiter
+from store import outbox
+from store.db import SessionFactory
+from store.models import OutboxMessage, Patient, PatientStatus, Role, StaffMember
+
+NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+THERAPIST_CHAT = 5000
+PATIENT_CHAT = 7001
+
+
+class ManualClock(Clock):
+    """Protocol time that moves only when the test says so."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.wall_now = NOW
+        super().__init__(scale, anchor_wall=NOW, anchor_protocol=NOW, wall=lambda: self.wall_now)
+
+    def advance(self, wall: timedelta) -> None:
+        self.wall_now += wall
+
+
+class JumpTime:
+    """A limiter time source whose sleeps return at once, moving time forward."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, delay: float) -> None:
+        self.t += max(delay, 0.0)
+        await asyncio.sleep(0)
+
+
+def jump_limiter() -> RateLimiter:
+    jt = JumpTime()
+    return RateLimiter(now=jt.now, sleep=jt.sleep, safety_margin=0.0)
+
+
+class Recorder:
+    """A deliver function: records rows, answers `choose(row)`, commits Sent like the bot edge."""
+
+    def __init__(
+        self, sessions: SessionFactory, clock: Clock, choose: Callable[[OutboxMessage], Outcome]
+    ) -> None:
+        self.sessions, self.clock, self.choose = sessions, clock, choose
+        self.calls: list[OutboxMessage] = []
+
+    async def __call__(self, row: OutboxMessage) -> Outcome:
+        self.calls.append(row)
+        outcome = self.choose(row)
+        if isinstance(outcome, Sent):
+            assert row.id is not None
+            async with self.sessions() as db:
+                await outbox.mark_sent(db, row.id, now=self.clock.now(), message_id=row.id)
+                await db.commit()
+        return outcome
+
+    @property
+    def ids(self) -> list[int]:
+        return [r.id for r in self.calls if r.id is not None]
+
+
+def dispatcher(
+    sessions: SessionFactory,
+    clock: Clock,
+    deliver: Callable[[OutboxMessage], Awaitable[Outcome]],
+    **kw: Any,
+) -> OutboxDispatcher:
+    kw.setdefault("worker_id", "w1")
+    limiter = kw.pop("limiter", None) or jump_limiter()
+    return OutboxDispatcher(sessions, clock, deliver, limiter, **kw)
+
+
+async def add_rows(sessions: SessionFactory, *rows: OutboxMessage) -> list[int]:
+    async with sessions() as db:
+        db.add_all(rows)
+        await db.commit()
+        return [r.id for r in rows if r.id is not None]
+
+
+def row(chat_id: int = 100, due: timedelta = timedelta(0), **kw: Any) -> OutboxMessage:
+    kw.setdefault("kind", "checkin")
+    kw.setdefault("created_at", NOW)
+    return OutboxMessage(chat_id=chat_id, due_at=NOW + due, payload={"text": "secret"}, **kw)
+
+
+async def seed_patient(sessions: SessionFactory) -> tuple[StaffMember, Patient]:
+    async with sessions() as db:
+        therapist = StaffMember(
+            tg_user_id=THERAPIST_CHAT, role=Role.THERAPIST, name="T", created_at=NOW
+        )
+        db.add(therapist)
+        await db.flush()
+        assert therapist.id is not None
+        patient = Patient(
+            therapist_id=therapist.id,
+            status=PatientStatus.ACTIVE,
+            tg_user_id=PATIENT_CHAT,
+            baseline_pain=5,
+            created_at=NOW,
+        )
+        db.add(patient)
+        await db.commit()
+        return therapist, patient
