@@ -11,6 +11,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.callbacks import (
     ConsentCb,
     DeleteCb,
+    ExerciseAction,
+    ExerciseCb,
     LanguageCb,
     NoteCb,
     PauseCb,
@@ -52,6 +54,13 @@ def symptom_button(lang: str) -> InlineKeyboardButton:
 def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
     """One button: "Report a new symptom" (the /symptom questions)."""
     return InlineKeyboardMarkup(inline_keyboard=[[symptom_button(lang)]])
+
+
+def exercise_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Under an exercise reminder: remind me in an hour, or no more reminders."""
+    snooze = _button(t("btn_snooze", lang), ExerciseCb(action=ExerciseAction.snooze))
+    stop = _button(t("btn_stop_reminders", lang), ExerciseCb(action=ExerciseAction.stop))
+    return InlineKeyboardMarkup(inline_keyboard=[[snooze, stop]])
 
 
 def note_keyboard(note_id: int, lang: str) -> InlineKeyboardMarkup:

@@ -30,15 +30,15 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.types import Message, ReplyParameters
 from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card, alert_notice
-from bot.callbacks import ExerciseCb, SymptomCb
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
+from bot.controls_view import exercise_keyboard, symptom_keyboard
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -71,6 +71,7 @@ from store.models import (
     OutboxMessage,
     OutboxState,
     Patient,
+    PatientStatus,
     StaffMember,
 )
 
@@ -279,16 +280,7 @@ class Delivery:
             + "\n\n"
             + t("checkin_closed_edit", lang)
         )
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=t("btn_symptom", lang),
-                        callback_data=SymptomCb(action="start").pack(),
-                    )
-                ]
-            ]
-        )
+        markup = symptom_keyboard(lang)
         try:
             await self.bot.edit_message_text(
                 text=text, chat_id=row.chat_id, message_id=view.message_id, reply_markup=markup
@@ -314,20 +306,7 @@ class Delivery:
             s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
         )
         text = self._exercise_text(patient, local_day, needling_day, start is None)
-        keyboard = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=t("btn_snooze", patient.language),
-                        callback_data=ExerciseCb(action="snooze").pack(),
-                    ),
-                    InlineKeyboardButton(
-                        text=t("btn_stop_reminders", patient.language),
-                        callback_data=ExerciseCb(action="stop").pack(),
-                    ),
-                ]
-            ]
-        )
+        keyboard = exercise_keyboard(patient.language)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
             return await self._mark_sent(row, message.message_id)
@@ -395,7 +374,7 @@ class Delivery:
         """The closing message: the exercise plan to keep, and the safety line."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
-            if patient is None or patient.status == "deleted":
+            if patient is None or patient.status == PatientStatus.DELETED:
                 return await self._cancel(db, row, "patient gone")
         lang = patient.language
         chosen = [

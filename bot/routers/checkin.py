@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
     AnswerCb,
+    ExerciseAction,
     ExerciseCb,
     MultiAction,
     MultiCb,
@@ -288,25 +289,23 @@ async def _quietly(call: object) -> None:
         pass
 
 
-async def exercise_button(
-    query: CallbackQuery,
-    callback_data: ExerciseCb,
-    patient: Patient,
-    db: AsyncSession,
-    clock: Clock,
+async def exercise_snoozed(
+    query: CallbackQuery, patient: Patient, db: AsyncSession, clock: Clock
 ) -> None:
-    assert patient.id is not None and patient.tg_user_id is not None
-    lang = patient.language
-    now = clock.now()
-    if callback_data.action == "snooze":
-        await snooze_exercise(db, patient, now=now)
-        await query.answer(t("exercise_snoozed", lang))
-    elif callback_data.action == "stop":
-        await stop_exercise_reminders(db, patient)
-        await query.answer(t("exercise_stopped", lang), show_alert=True)
-    else:
-        await query.answer(t("button_expired", lang), show_alert=True)
-        return
+    """ "Remind me in 1 h" under an exercise reminder: a copy comes back in an hour."""
+    await snooze_exercise(db, patient, now=clock.now())
+    await query.answer(t("exercise_snoozed", patient.language))
+    await _retire_keyboard(query)
+
+
+async def exercise_stopped(query: CallbackQuery, patient: Patient, db: AsyncSession) -> None:
+    """ "Stop reminders": no more exercise reminders (settings can turn them back on)."""
+    await stop_exercise_reminders(db, patient)
+    await query.answer(t("exercise_stopped", patient.language), show_alert=True)
+    await _retire_keyboard(query)
+
+
+async def _retire_keyboard(query: CallbackQuery) -> None:
     if isinstance(query.message, Message) and query.message.reply_markup is not None:
         await _quietly(query.message.edit_reply_markup(reply_markup=None))
 
@@ -399,7 +398,11 @@ def make_router() -> Router:
     router.callback_query.register(answer_tapped, AnswerCb.filter())
     router.callback_query.register(multi_toggled, MultiCb.filter(F.action == MultiAction.toggle))
     router.callback_query.register(multi_done, MultiCb.filter(F.action == MultiAction.done))
-    # a forged action does not parse as ExerciseCb and reaches the fallback; the one handler
-    # for both actions stays until its commits move to care/ (issue 12 item 1)
-    router.callback_query.register(exercise_button, ExerciseCb.filter())
+    # one handler per action: a forged action does not parse and reaches the fallback
+    router.callback_query.register(
+        exercise_snoozed, ExerciseCb.filter(F.action == ExerciseAction.snooze)
+    )
+    router.callback_query.register(
+        exercise_stopped, ExerciseCb.filter(F.action == ExerciseAction.stop)
+    )
     return router
