@@ -121,6 +121,17 @@ def dispatcher(
     return OutboxDispatcher(sessions, clock, deliver, limiter, **kw)
 
 
+async def run_pass(d: OutboxDispatcher) -> int:
+    """A dispatch pass and the deliveries it started, their outcomes written.
+
+    A pass does not wait for its sends (issue 13 item 6); these tests read what came
+    of them, so they wait explicitly.
+    """
+    done = await d.tick()
+    await d.settled()
+    return done
+
+
 async def add_rows(sessions: SessionFactory, *rows: OutboxMessage) -> list[int]:
     async with sessions() as db:
         db.add_all(rows)
@@ -170,7 +181,7 @@ async def test_delivers_due_rows_and_leaves_future_ones(sessions: SessionFactory
         sessions, row(101, -timedelta(minutes=5)), row(102), row(103, timedelta(minutes=1))
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert sorted(deliver.ids) == [early, on_time]
     assert (await get(sessions, early)).state == OutboxState.SENT
     pending = await get(sessions, later)
@@ -187,7 +198,7 @@ async def test_urgent_rows_first_then_oldest(sessions: SessionFactory) -> None:
     )
     deliver = Recorder(sessions, clock, always(Sent()))
     d = dispatcher(sessions, clock, deliver, batch_size=2)
-    assert await d.tick() == 3  # a full batch means a backlog: the pass claims again
+    assert await run_pass(d) == 3  # a full batch means a backlog: the pass claims again
     assert deliver.ids == [urgent, old, newer]
 
 
@@ -201,7 +212,7 @@ async def test_expired_rows_are_settled_too_late_without_delivery(
         row(102, -timedelta(hours=1), expires_at=NOW + timedelta(hours=1)),
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert deliver.ids == [fresh]
     expired = await get(sessions, stale)
     assert (expired.state, expired.last_error) == (OutboxState.EXPIRED, TOO_LATE)
@@ -217,7 +228,7 @@ async def test_retry_after_reschedules_in_protocol_time_and_keeps_attempts(
     (row_id,) = await add_rows(sessions, row(101, attempts=2))
     limiter = jump_limiter()
     deliver = Recorder(sessions, clock, always(RetryAfter(seconds=5)))
-    await dispatcher(sessions, clock, deliver, limiter=limiter).tick()
+    await run_pass(dispatcher(sessions, clock, deliver, limiter=limiter))
     again = await get(sessions, row_id)
     assert again.state == OutboxState.PENDING
     assert again.attempts == 2
@@ -248,10 +259,10 @@ async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_ever
 
     deliver = Recorder(sessions, clock, answer)
     d = dispatcher(sessions, clock, deliver, limiter=limiter)
-    assert await d.tick() == 1  # A: 429, retry after 30 s
+    assert await run_pass(d) == 1  # A: 429, retry after 30 s
     (b,) = await add_rows(sessions, row(202, due=timedelta(seconds=1)))
     clock.advance(timedelta(seconds=1))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert sent_at[b] < 1.0  # B was not held for A's 30 s
     assert (await get(sessions, b)).state == OutboxState.SENT
     assert (await get(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
@@ -260,7 +271,7 @@ async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_ever
     # now a second chat refused while A is still paused: the whole bot is flooding
     (c,) = await add_rows(sessions, row(203, due=timedelta(seconds=1)))
     deliver.choose = lambda r: RetryAfter(seconds=20)
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert (await get(sessions, c)).state == OutboxState.PENDING
     assert limiter.paused_for() == pytest.approx(20.0, abs=1.0)
 
@@ -271,20 +282,20 @@ async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionF
     deliver = Recorder(sessions, clock, always(Transient(error="502 Bad Gateway")))
     d = dispatcher(sessions, clock, deliver, max_attempts=3, backoff_base=2.0, backoff_cap=3.0)
 
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     first = await get(sessions, row_id)
     assert (first.state, first.attempts) == (OutboxState.PENDING, 1)
     assert first.due_at == NOW + timedelta(seconds=2)
-    assert await d.tick() == 0  # backing off: not due yet
+    assert await run_pass(d) == 0  # backing off: not due yet
 
     clock.advance(timedelta(seconds=2))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     second = await get(sessions, row_id)
     assert (second.state, second.attempts) == (OutboxState.PENDING, 2)
     assert second.due_at == clock.now() + timedelta(seconds=3)  # 2**2 capped at 3
 
     clock.advance(timedelta(seconds=3))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     last = await get(sessions, row_id)
     assert (last.state, last.attempts) == (OutboxState.FAILED, 3)
     assert last.last_error is not None and "502 Bad Gateway" in last.last_error
@@ -300,7 +311,7 @@ async def test_deferred_and_failed(sessions: SessionFactory) -> None:
         "bad": Failed(error="Bad Request: chat not found"),
     }
     deliver = Recorder(sessions, clock, lambda r: outcomes[r.kind])
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
     d = await get(sessions, deferred)
     assert (d.state, d.due_at, d.attempts) == (OutboxState.PENDING, later, 0)
     f = await get(sessions, failed)
@@ -314,7 +325,7 @@ async def test_deliver_raising_counts_as_transient(sessions: SessionFactory) -> 
     async def broken(_row: OutboxMessage) -> Outcome:
         raise RuntimeError("bug")
 
-    assert await dispatcher(sessions, clock, broken).tick() == 1
+    assert await run_pass(dispatcher(sessions, clock, broken)) == 1
     again = await get(sessions, row_id)
     assert (again.state, again.attempts) == (OutboxState.PENDING, 1)
 
@@ -330,7 +341,7 @@ async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) 
         row(THERAPIST_CHAT, timedelta(hours=1), kind="alert", patient_id=patient.id),
     )
     deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden: bot was blocked")))
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
 
     assert sorted(deliver.ids) == [first, second]  # both rows got the 403
     async with sessions() as db:
@@ -383,7 +394,7 @@ async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -
     await seed_patient(sessions)
     (row_id,) = await add_rows(sessions, row(THERAPIST_CHAT, kind="alert"))
     deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden")))
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
     failed = await get(sessions, row_id)
     assert failed.state == OutboxState.FAILED
     async with sessions() as db:
@@ -410,7 +421,7 @@ async def test_stale_claims_of_a_crashed_worker_are_released(sessions: SessionFa
         ),
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 1
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 1
     assert deliver.ids == [crashed]
     assert (await get(sessions, live)).claimed_by == "alive"
 
@@ -429,7 +440,7 @@ async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
         ),  # 30 protocol minutes = 0.5 wall s
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 0
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 0
     assert (await get(sessions, row_id)).claimed_by == "other"
 
 
@@ -460,7 +471,7 @@ async def test_two_workers_deliver_each_row_exactly_once(db_url: str) -> None:
             for n, f in enumerate(factories)
         ]
         for _ in range(20):
-            done = await asyncio.gather(*(w.tick() for w in workers))
+            done = await asyncio.gather(*(run_pass(w) for w in workers))
             if sum(done) == 0:
                 break
         delivered = Counter(recorders[0].ids + recorders[1].ids)
@@ -543,7 +554,7 @@ async def test_rows_a_busy_chat_cannot_take_soon_wait_in_the_database(
     group = -100500
     ids = await add_rows(sessions, *(row(group, -timedelta(minutes=5 - i)) for i in range(3)))
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver, spill_after=4.0).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver, spill_after=4.0)) == 2
     assert deliver.ids == ids[:2]  # at 20/min the third could only go ~6 s later
     spilled = await get(sessions, ids[2])
     assert spilled.state == OutboxState.PENDING
@@ -588,9 +599,13 @@ class StillTime:
 
 
 async def until(predicate: Callable[[], bool]) -> None:
-    """Wait for something the code under test does next (a guard, not a timing check)."""
+    """Wait for something the code under test does next, polling: what is awaited (a row
+    sent, a pause taken, a task parked) has no event to wait on. The timeout is a guard,
+    not a timing check."""
     async with asyncio.timeout(30):
-        while not predicate():
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.005)
 
 
@@ -667,7 +682,9 @@ async def test_a_checkin_is_not_held_behind_another_chats_queue(sessions: Sessio
         return all(h is not None and h.claimed_at == clock.now() for h in held)
 
     async with asyncio.timeout(30):  # the heartbeat runs every stale_after / 4 meanwhile
-        while not await renewed():
+        while True:
+            if await renewed():
+                break
             await asyncio.sleep(0.05)
     other = dispatcher(
         sessions, clock, deliver, limiter=limiter, worker_id="w2", stale_after=timedelta(seconds=1)
@@ -772,13 +789,13 @@ async def test_database_outage_is_logged_once_and_recovers(
     d = dispatcher(switch, clock, deliver)  # type: ignore[arg-type]
     caplog.set_level(logging.INFO, logger="scheduler.dispatcher")
 
-    assert [await d.tick() for _ in range(3)] == [0, 0, 0]
+    assert [await run_pass(d) for _ in range(3)] == [0, 0, 0]
     assert d.last_tick_ok is None
     outage_logs = [r for r in caplog.records if "database unavailable" in r.getMessage()]
     assert len(outage_logs) == 1
 
     switch.use_bad = False
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert d.last_tick_ok is not None
     assert (await get(sessions, row_id)).state == OutboxState.SENT
     assert all("secret" not in r.getMessage() for r in caplog.records)  # no payload in logs
