@@ -106,6 +106,8 @@ class OutboxDispatcher:
         self._in_flight: set[int] = set()  # rows claimed and not yet settled, of any pass
         self._tasks: dict[asyncio.Task[None], int] = {}  # every delivery not yet finished → chat
         self._heartbeat: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # set while no delivery is under way
+        self._idle.set()
         self._db_down = False
         self._db_errors = 0
 
@@ -265,11 +267,15 @@ class OutboxDispatcher:
             self._in_flight.add(_id(row))
             self._tasks[task] = row.chat_id
             task.add_done_callback(self._delivery_done)
+        if rows:
+            self._idle.clear()
         if rows and (self._heartbeat is None or self._heartbeat.done()):
             self._heartbeat = asyncio.create_task(self._keep_claims_fresh())
 
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
+        if not self._tasks:
+            self._idle.set()
         if not task.cancelled() and task.exception() is not None:
             log.error(
                 "outcome not applied (%s); the row is retried next pass",
@@ -401,7 +407,11 @@ class OutboxDispatcher:
         """
         period = max(self.stale_after.total_seconds() / 4, 0.05)
         while self._in_flight:
-            await asyncio.sleep(period)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period):
+                    await self._idle.wait()  # every delivery done: nothing left to renew
+            if not self._in_flight:
+                return
             with contextlib.suppress(*DB_ERRORS):
                 async with self._sessions() as db:
                     await outbox.refresh_claims(
