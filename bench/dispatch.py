@@ -321,19 +321,29 @@ async def run_slow_chat(
                 ],
             )
             await db.commit()
+            alert_rows = (
+                await db.exec(
+                    select(col(OutboxMessage.id), col(OutboxMessage.due_at))
+                    .where(col(OutboxMessage.kind) == "alert")
+                    .order_by(col(OutboxMessage.id))
+                )
+            ).all()
+        # with --retry-after, Telegram refuses each round's first alert once (that chat only)
+        to_refuse: set[int] = set()
+        if retry_after:
+            first_of_round: dict[Any, int | None] = {}
+            for row_id, due_at in alert_rows:
+                first_of_round.setdefault(due_at, row_id)
+            to_refuse = {i for i in first_of_round.values() if i is not None}
         clock = Clock(anchor_wall=start_wall)
         bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
-        refused_rounds: set[int] = set()
 
         async def deliver(row: OutboxMessage) -> Outcome:
             assert row.id is not None
-            if row.kind == "alert" and retry_after:
-                # Telegram refuses this one chat, once a round: the round's first alert
-                this_round = int((time.monotonic() - start_mono - lead) // round_seconds)
-                if this_round not in refused_rounds:
-                    refused_rounds.add(this_round)
-                    mark_answered()
-                    return RetryAfter(seconds=float(retry_after))
+            if row.id in to_refuse:
+                to_refuse.discard(row.id)
+                mark_answered()
+                return RetryAfter(seconds=float(retry_after))
             try:
                 msg = await bot.send_message(row.chat_id, f"{row.kind} #{row.id}")
             except TelegramRetryAfter as exc:
