@@ -6,7 +6,7 @@ value; this module only turns outcomes into the row's next state. It never
 imports the bot (design: `scheduler` → `care` → `store`).
 
 Restart safety (invariant 2) comes from the database alone: a pass claims rows
-in one committed statement, a live pass keeps its claims fresh, and a crashed
+in one committed statement, the claims of rows in flight are kept fresh, and a crashed
 worker's claims are put back to pending after `stale_after` — so a row is sent
 at least once, and twice only if it was in flight at the crash.
 
