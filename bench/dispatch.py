@@ -14,6 +14,15 @@ Two measurements, printed as a table (not part of the test run):
    (M rows spread over the next 30 days, a few thousand due) and the worst case
    (all M rows overdue — the bot was down for days).
 
+3. **Slow chat** (``--slow-chat``, issue 13 item 6). Rounds of eight alerts to one
+   therapist fall due at once — one chat, one message a second, so eight seconds
+   of sending — while check-ins to other patients fall due every quarter second.
+   Reports how late each check-in arrived at the fake after its due time
+   (p50/p99/max): the dispatch interval (2 s) is the floor; a pass that waits for
+   its slowest send adds the therapist's queue. ``--retry-after S`` has the fake
+   side answer each round's first alert 429 with ``retry_after`` S (Telegram
+   refusing that one chat), so the therapist's other alerts wait S more.
+
 With ``--instances N`` the burst is sent by N dispatchers at once, each with its own
 engine, Bot session, limiter and worker id, as N processes would be; ``--shared``
 gives them the Redis budget of ``REDIS_URL`` deployments (scheduler/shared_budget.py).
@@ -24,6 +33,8 @@ The peak is the most messages the fake accepted in any one second, all together.
     .venv/bin/python bench/dispatch.py --patients 300 --rows 50000   # a quick run
     .venv/bin/python bench/dispatch.py --pg-only --skip-claims --instances 2 --shared
                         # two instances on PostgreSQL sharing the budget in TEST_REDIS_URL
+    .venv/bin/python bench/dispatch.py --slow-chat --pg          # check-in lateness
+    .venv/bin/python bench/dispatch.py --slow-chat --retry-after 10
 """
 
 from __future__ import annotations
@@ -249,6 +260,145 @@ async def run_burst(
         }
 
 
+# ------------------------------------------------------------------------------ slow chat
+
+THERAPIST = 900_000
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The q-quantile of sorted `xs` (nearest rank)."""
+    return xs[min(len(xs) - 1, max(0, round(q * len(xs)) - 1))]
+
+
+async def run_slow_chat(
+    backend: str,
+    *,
+    rounds: int,
+    alerts: int,
+    checkins: int,
+    round_seconds: float,
+    interval: float,
+    retry_after: int,
+) -> dict[str, Any]:
+    """Rounds of `alerts` alerts to one therapist, `checkins` check-ins per round spread
+    over it; how late each check-in arrives after its due time."""
+    async with bench_database(backend) as url:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        fake = FakeBotAPI(enforce_rate_limits=True, global_per_second=30, per_chat_per_second=1)
+        await fake.start()
+        patients = list(range(FIRST_USER, FIRST_USER + rounds * checkins))
+        for uid in [THERAPIST, *patients]:
+            await fake.user(uid).send("hi")
+        lead = 3.0  # the first rows fall due once the scheduler runs
+        start_wall, start_mono = datetime.now(UTC), time.monotonic()
+        rows: list[dict[str, Any]] = []
+        due: dict[tuple[str, int], float] = {}  # (kind, chat) → due, monotonic
+        for r in range(rounds):
+            at = lead + r * round_seconds
+            for _ in range(alerts):
+                rows.append({"kind": "alert", "chat_id": THERAPIST, "offset": at})
+            for i in range(checkins):
+                chat = patients[r * checkins + i]
+                offset = at + i * round_seconds / checkins
+                rows.append({"kind": "checkin", "chat_id": chat, "offset": offset})
+                due[("checkin", chat)] = start_mono + offset
+        async with sessions() as db:
+            await db.exec(
+                insert(OutboxMessage),
+                params=[
+                    {
+                        "kind": r["kind"],
+                        "chat_id": r["chat_id"],
+                        "payload": {},
+                        "due_at": start_wall + timedelta(seconds=r["offset"]),
+                        "created_at": start_wall,
+                        "urgent": False,
+                        "state": OutboxState.PENDING,
+                        "attempts": 0,
+                    }
+                    for r in rows
+                ],
+            )
+            await db.commit()
+            alert_rows = (
+                await db.exec(
+                    select(col(OutboxMessage.id), col(OutboxMessage.due_at))
+                    .where(col(OutboxMessage.kind) == "alert")
+                    .order_by(col(OutboxMessage.id))
+                )
+            ).all()
+        # with --retry-after, Telegram refuses each round's first alert once (that chat only)
+        to_refuse: set[int] = set()
+        if retry_after:
+            first_of_round: dict[Any, int | None] = {}
+            for row_id, due_at in alert_rows:
+                first_of_round.setdefault(due_at, row_id)
+            to_refuse = {i for i in first_of_round.values() if i is not None}
+        clock = Clock(anchor_wall=start_wall)
+        bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+
+        async def deliver(row: OutboxMessage) -> Outcome:
+            assert row.id is not None
+            if row.id in to_refuse:
+                to_refuse.discard(row.id)
+                mark_answered()
+                return RetryAfter(seconds=float(retry_after))
+            try:
+                msg = await bot.send_message(row.chat_id, f"{row.kind} #{row.id}")
+            except TelegramRetryAfter as exc:
+                return RetryAfter(seconds=float(exc.retry_after))
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                return Transient(error=type(exc).__name__)
+            finally:
+                mark_answered()
+            async with sessions() as db:
+                await outbox.mark_sent(db, row.id, now=clock.now(), message_id=msg.message_id)
+                await db.commit()
+            return Sent(message_id=msg.message_id)
+
+        limiter = RateLimiter(per_second=30, per_chat_interval=1.0)
+        dispatcher = OutboxDispatcher(sessions, clock, deliver, limiter, worker_id="bench-slow")
+        scheduler = make_scheduler(dispatcher, interval_seconds=interval)
+        scheduler.start()
+        total = len(rows)
+        await fake.wait_until(
+            lambda: len(fake.sent_messages()) >= total,
+            timeout=rounds * round_seconds + alerts + retry_after + 120,
+        )
+        await shutdown(scheduler, dispatcher)
+        await bot.session.close()
+        await fake.stop()
+        await engine.dispose()
+
+        arrivals = {
+            (r.params["text"].split(" ", 1)[0], int(r.params["chat_id"])): r.at
+            for r in fake.requests
+            if r.method == "sendMessage" and r.status == 200
+        }
+        late = sorted(arrivals[key] - at for key, at in due.items())
+        alert_times = sorted(
+            r.at
+            for r in fake.requests
+            if r.method == "sendMessage"
+            and r.status == 200
+            and int(r.params["chat_id"]) == THERAPIST
+        )
+        sent = Counter(m.text for m in fake.sent_messages())
+        return {
+            "backend": backend,
+            "checkins": len(late),
+            "alerts": rounds * alerts,
+            "p50": percentile(late, 0.50),
+            "p99": percentile(late, 0.99),
+            "max": late[-1],
+            "doubled": sum(1 for n in sent.values() if n > 1),
+            "refused_429": sum(1 for r in fake.requests if r.status == 429),
+            "alerts_sent": len([m for m in fake.sent_messages() if m.chat_id == THERAPIST]),
+            "alert_span": alert_times[-1] - alert_times[0] if alert_times else 0.0,
+        }
+
+
 # ------------------------------------------------------------------------------ claim
 
 SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a (naive UTC) DATETIME in SQLite
@@ -372,6 +522,19 @@ async def main() -> None:
     parser.add_argument(
         "--shared", action="store_true", help="instances share the budget in TEST_REDIS_URL"
     )
+    parser.add_argument(
+        "--slow-chat", action="store_true",
+        help="only the slow-chat scenario: check-in lateness while one chat has a queue",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="slow chat: rounds")
+    parser.add_argument("--alerts", type=int, default=8, help="slow chat: alerts per round")
+    parser.add_argument("--checkins", type=int, default=40, help="slow chat: check-ins per round")
+    parser.add_argument("--round-seconds", type=float, default=10.0, help="slow chat: round length")
+    parser.add_argument("--interval", type=float, default=2.0, help="slow chat: dispatch interval")
+    parser.add_argument(
+        "--retry-after", type=int, default=0,
+        help="slow chat: each round's first alert answered 429 with this retry_after (s)",
+    )
     parser.add_argument("--skip-burst", action="store_true")
     parser.add_argument("--skip-claims", action="store_true")
     args = parser.parse_args()
@@ -379,6 +542,23 @@ async def main() -> None:
     backends = ["postgresql"] if args.pg_only else ["sqlite"] + (["postgresql"] if args.pg else [])
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if args.slow_chat:
+        for backend in backends:
+            r = await run_slow_chat(
+                backend, rounds=args.rounds, alerts=args.alerts, checkins=args.checkins,
+                round_seconds=args.round_seconds, interval=args.interval,
+                retry_after=args.retry_after,
+            )
+            print(
+                f"slow chat {r['backend']:10} {args.rounds} rounds of {args.alerts} alerts to "
+                f"one therapist (first answered 429 retry_after {args.retry_after} s: "
+                f"{bool(args.retry_after)}), dispatch every {args.interval:g} s: "
+                f"{r['checkins']} check-ins late by p50 {r['p50']:.2f} s, p99 {r['p99']:.2f} s, "
+                f"max {r['max']:.2f} s; {r['alerts_sent']} of {r['alerts']} alerts sent; "
+                f"{r['refused_429']} requests refused 429 by the fake; doubled {r['doubled']}",
+                flush=True,
+            )
+        return
     if not args.skip_burst:
         for backend in backends:
             redis_url = os.environ.get("TEST_REDIS_URL") if args.shared else None

@@ -49,9 +49,12 @@ class Background:
     shared: SharedBudget | None = None
 
     async def run_once(self) -> None:
-        """One sweep and one dispatch pass now (what the scheduler does on its interval)."""
+        """One sweep and one dispatch pass now (what the scheduler does on its interval),
+        and the pass's deliveries to the end, so a test or benchmark can read what came
+        of them (the scheduler's passes do not wait for their sends)."""
         await self.sweep()
         await self.dispatcher.tick()
+        await self.dispatcher.settled()
 
     def start(self) -> None:
         self.scheduler.start()

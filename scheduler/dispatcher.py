@@ -6,9 +6,17 @@ value; this module only turns outcomes into the row's next state. It never
 imports the bot (design: `scheduler` → `care` → `store`).
 
 Restart safety (invariant 2) comes from the database alone: a pass claims rows
-in one committed statement, a live pass keeps its claims fresh, and a crashed
+in one committed statement, the claims of rows in flight are kept fresh, and a crashed
 worker's claims are put back to pending after `stale_after` — so a row is sent
 at least once, and twice only if it was in flight at the crash.
+
+A pass does not wait for the sends it started (issue 13 item 6): each row goes
+to the limiter as its own task and queues there behind its chat, so eight
+alerts to one therapist drain at that chat's one a second while the next pass,
+a couple of seconds later, claims and sends everybody else's due rows. Rows in
+flight stay claimed (and their claims renewed) until their outcome is written,
+so no pass claims them twice, and a chat's later rows queue behind its earlier
+ones at the limiter's FIFO.
 """
 
 from __future__ import annotations
@@ -95,8 +103,11 @@ class OutboxDispatcher:
         self._tick_lock = asyncio.Lock()
         self._closing = False
         self._waiting: dict[int, asyncio.Task[None]] = {}  # rows waiting for the limiter
-        self._in_flight: set[int] = set()  # rows claimed by the running pass
-        self._tasks: set[asyncio.Task[None]] = set()  # every delivery not yet finished
+        self._in_flight: set[int] = set()  # rows claimed and not yet settled, of any pass
+        self._tasks: dict[asyncio.Task[None], int] = {}  # every delivery not yet finished → chat
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # set while no delivery is under way
+        self._idle.set()
         self._db_down = False
         self._db_errors = 0
 
@@ -105,11 +116,17 @@ class OutboxDispatcher:
     async def tick(self) -> int:
         """One pass; returns how many rows it settled or handed to `deliver`.
 
-        A pass claims a batch and delivers it. While batches come back full (a
-        backlog) it claims the next one as soon as about a second of sending is
-        left of the previous, so the limiter's queue never runs dry and a
-        backlog goes out at the full rate — up to `pass_budget` seconds, after
-        which the scheduler's next run carries on.
+        A pass claims a batch and starts its deliveries; it does not wait for them
+        to finish. Each queues at the limiter behind its own chat, so a chat with
+        a queue (eight alerts to one therapist go one a second) holds up no other
+        chat: the next pass claims and sends their due rows meanwhile. While
+        batches come back full (a backlog) the pass claims the next one as soon
+        as about a second of sending is left, so the limiter's queue never runs
+        dry and a backlog goes out at the full rate — up to `pass_budget`
+        seconds, after which the scheduler's next run carries on. Before it
+        claims, a pass waits until no more than about a second of sending is
+        queued, so rows wait in the database (where the claim puts urgent ones
+        first) rather than in memory. :meth:`settled` waits for the deliveries.
 
         Never raises for a database outage: the outage is logged once, the pass
         returns what it did so far (0 when the database is down from the start),
@@ -120,37 +137,36 @@ class OutboxDispatcher:
         async with self._tick_lock:
             self._db_errors = 0
             started, done = time.monotonic(), 0
-            running: set[asyncio.Task[None]] = set()
-            heartbeat = asyncio.create_task(self._keep_claims_fresh())
-            try:
-                while not self._closing:
-                    try:
-                        rows, settled, claimed = await self._claim()
-                    except DB_ERRORS as exc:
-                        self._db_errors += 1
-                        self._database_failed(exc)
-                        break
-                    running |= self._start_deliveries(rows)
-                    done += len(rows) + settled
-                    if (
-                        claimed < self.batch_size
-                        or self._db_errors
-                        or time.monotonic() - started > self.pass_budget
-                    ):
-                        break
-                    await _wait_until_at_most(running, self._limiter.per_second)
-                if running:
-                    # asyncio.wait, not gather: if this pass is cancelled, sends under
-                    # way are not cut off between "Telegram has it" and "the database
-                    # knows it" — drain() waits for them instead.
-                    await asyncio.wait(running)
-            finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+            while not self._closing:
+                await self._room_to_claim()
+                if self._closing:
+                    break
+                try:
+                    rows, settled, claimed = await self._claim()
+                except DB_ERRORS as exc:
+                    self._db_errors += 1
+                    self._database_failed(exc)
+                    break
+                self._start_deliveries(rows)
+                done += len(rows) + settled
+                if (
+                    claimed < self.batch_size
+                    or self._db_errors
+                    or time.monotonic() - started > self.pass_budget
+                ):
+                    break
             if self._db_errors == 0:
                 self._database_ok()
             return done
+
+    async def settled(self) -> None:
+        """Wait until every delivery started so far has its outcome written.
+
+        For tests and benchmarks that run a pass and then read what came of it
+        (``await d.tick(); await d.settled()``); the scheduler never waits.
+        """
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     async def drain(self) -> None:
         """Graceful shutdown: stop claiming, let sends already under way finish,
@@ -162,10 +178,15 @@ class OutboxDispatcher:
         self._closing = True
         for task in list(self._waiting.values()):
             task.cancel()
-        async with self._tick_lock:
+        async with self._tick_lock:  # a pass under way stops claiming …
             pass
-        if self._tasks:  # a pass that was cancelled left its deliveries running
-            await asyncio.wait(set(self._tasks))
+        for task in list(self._waiting.values()):  # … and what it started stops waiting
+            task.cancel()
+        await self.settled()  # sends under way finish and write their outcome
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         try:
             async with self._sessions() as db:
                 released = await outbox.release_claims(db, self.worker_id)
@@ -184,7 +205,7 @@ class OutboxDispatcher:
         now = self._clock.now()
         async with self._sessions() as db:
             # Our own leftovers: rows whose outcome could not be written, or of a
-            # pass that was cancelled. Deliveries still running are kept.
+            # pass that was cancelled. Deliveries still under way (of any pass) are kept.
             await outbox.release_claims(db, self.worker_id, keep=set(self._in_flight))
             stale = await outbox.release_stale_claims(
                 db, now=now, older_than=self._to_protocol(self.stale_after.total_seconds())
@@ -235,25 +256,45 @@ class OutboxDispatcher:
 
     # ------------------------------------------------------------------ delivering
 
-    def _start_deliveries(self, rows: list[OutboxMessage]) -> set[asyncio.Task[None]]:
-        """One task per row: they queue at the limiter, so they run as fast as allowed."""
-        tasks: set[asyncio.Task[None]] = set()
+    def _start_deliveries(self, rows: list[OutboxMessage]) -> None:
+        """One task per row: they queue at the limiter, so they run as fast as allowed.
+
+        The tasks outlive the pass; their claims are renewed until they finish.
+        """
         for row in rows:
             task = asyncio.create_task(self._deliver_one(row))
             self._waiting[_id(row)] = task
             self._in_flight.add(_id(row))
-            self._tasks.add(task)
+            self._tasks[task] = row.chat_id
             task.add_done_callback(self._delivery_done)
-            tasks.add(task)
-        return tasks
+        if rows:
+            self._idle.clear()
+        if rows and (self._heartbeat is None or self._heartbeat.done()):
+            self._heartbeat = asyncio.create_task(self._keep_claims_fresh())
 
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
+        if not self._tasks:
+            self._idle.set()
         if not task.cancelled() and task.exception() is not None:
             log.error(
                 "outcome not applied (%s); the row is retried next pass",
                 type(task.exception()).__name__,
             )
+
+    async def _room_to_claim(self) -> None:
+        """Wait until the deliveries under way leave about a second of sending.
+
+        Counted in chats, not rows: rows queued behind their chat's earlier ones
+        (one chat's eight alerts) take one place in the overall ceiling at a
+        time, so a slow chat does not stop the claims; `per_second` chats
+        waiting is about a second of the overall ceiling.
+        """
+        while not self._closing:
+            running = {t: c for t, c in self._tasks.items() if not t.done()}
+            if len(set(running.values())) <= self._limiter.per_second:
+                return
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
 
     async def _deliver_one(self, row: OutboxMessage) -> None:
         """Wait for the row's slot, deliver it, write down what came of it."""
@@ -358,10 +399,19 @@ class OutboxDispatcher:
         log.info("%s: transient error, attempt %d, retry in %.0f s", where, attempts, wait)
 
     async def _keep_claims_fresh(self) -> None:
-        """Renew our claims while a pass runs long, so no one takes them as a crash's."""
+        """Renew our claims while rows are in flight, so no one takes them as a crash's.
+
+        Runs while any delivery is under way — past the pass that started it, as long
+        as a busy chat's queue takes — and ends when none is (the next delivery
+        started starts it again).
+        """
         period = max(self.stale_after.total_seconds() / 4, 0.05)
-        while True:
-            await asyncio.sleep(period)
+        while self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period):
+                    await self._idle.wait()  # every delivery done: nothing left to renew
+            if not self._in_flight:
+                return
             with contextlib.suppress(*DB_ERRORS):
                 async with self._sessions() as db:
                     await outbox.refresh_claims(
@@ -390,15 +440,6 @@ class OutboxDispatcher:
             self._db_down = False
             log.warning("database back; dispatch resumed")
         self.last_tick_ok = datetime.now(UTC)
-
-
-async def _wait_until_at_most(tasks: set[asyncio.Task[None]], count: int) -> None:
-    """Wait until no more than `count` of `tasks` are unfinished (drops finished ones)."""
-    while True:
-        tasks.difference_update([t for t in tasks if t.done()])
-        if len(tasks) <= count:
-            return
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
 
 
 def _id(row: OutboxMessage) -> int:

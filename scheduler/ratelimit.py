@@ -35,7 +35,11 @@ say when their request ended; ``safety_margin`` widens the windows for them.
 
 Several instances sending with one bot token share Telegram's ceilings: given a
 :class:`~scheduler.shared_budget.SharedBudget`, every slot also takes its place in
-the windows kept in Redis, after this process's own queueing (see that module).
+the windows kept in Redis, after this process's own queueing (see that module), and
+a 429's pause — one chat's or everyone's — holds on every instance. A slot for a chat
+paused by another instance waits for it in Redis while holding its place in this
+process's overall window: one place for the length of the pause, for at most one chat
+at a time (a second chat refused is the bot's flood, which pauses everybody).
 
 Time is injectable (`now`, `sleep`) so tests drive it virtually.
 """
@@ -221,16 +225,17 @@ class RateLimiter:
     def penalize(self, seconds: float, chat_id: int | None = None) -> None:
         """After a 429: nothing for `chat_id` (or for anyone) during `seconds`.
 
-        Callers already waiting notice the pause when they wake and wait again.
+        Callers already waiting notice the pause when they wake and wait again. With a
+        shared budget the pause holds on every instance, for the same scope.
         """
         until = self._now() + max(seconds, 0.0)
         if chat_id is None:
             self._paused_until = max(self._paused_until, until)
-            if self.shared is not None:
-                self.shared.penalize(seconds)
-            return
-        chat = self._chats.setdefault(chat_id, _Chat())
-        chat.paused_until = max(chat.paused_until, until)
+        else:
+            chat = self._chats.setdefault(chat_id, _Chat())
+            chat.paused_until = max(chat.paused_until, until)
+        if self.shared is not None:
+            self.shared.penalize(seconds, chat_id)
 
     def flood_wait(self, chat_id: int | None, seconds: float) -> bool:
         """Telegram answered a message to `chat_id` with 429 and `retry_after` = `seconds`.
@@ -239,8 +244,11 @@ class RateLimiter:
         we see: a 429 for one chat while no other chat is under one is that chat's flood
         (it sent too fast to one person or group) and pauses that chat only — the other
         chats go on. A 429 while another chat is still paused by one, or for a call with
-        no chat, is the bot's flood and pauses every send (with a shared budget, on every
-        instance). Returns True when it was taken as the bot's.
+        no chat, is the bot's flood and pauses every send. Returns True when it was taken
+        as the bot's. With a shared budget the pause holds on every instance, and a chat's
+        flood is judged again with every instance's paused chats
+        (:meth:`SharedBudget.flood_wait`): what looks like one chat's flood here may be
+        the bot's when another instance has a chat paused.
         """
         now = self._now()
         others = any(
@@ -249,7 +257,10 @@ class RateLimiter:
         if chat_id is None or others:
             self.penalize(seconds)
             return True
-        self.penalize(seconds, chat_id)
+        chat = self._chats.setdefault(chat_id, _Chat())
+        chat.paused_until = max(chat.paused_until, now + max(seconds, 0.0))
+        if self.shared is not None:
+            self.shared.flood_wait(chat_id, seconds)
         return False
 
     def paused_for(self, chat_id: int | None = None) -> float:

@@ -16,7 +16,10 @@ Telegram answer (:meth:`SharedBudget.finish`), as the local limiter does, so
 network jitter cannot squeeze two messages into one window on Telegram's side. A
 process killed mid-request leaves its booking to lapse after ``hold`` plus the
 window. Times come from the Redis server's clock (``TIME``), the one clock all
-instances share. A 429 anywhere pauses everybody (:meth:`SharedBudget.penalize`).
+instances share. A 429 taken as the bot's flood pauses everybody on every instance; one
+taken as a single chat's flood pauses that chat on every instance, and the judgement
+uses what every instance knows (:meth:`SharedBudget.flood_wait`): a second chat refused
+while one is paused — wherever each was refused — is the bot's flood.
 
 Keys carry the bot's numeric id (the public half of the token) in a Redis Cluster
 hash tag, so every key of one bot lives in one slot and the script may touch them
@@ -44,17 +47,22 @@ UNREACHABLE = (OSError, asyncio.TimeoutError, RedisError)
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# KEYS: pause key, then (window key, limit, window ms) triples' keys in order.
-# ARGV: member, hold ms, poll ms, then limit and window ms for each window key.
+# KEYS: `pauses` pause keys (everyone's, then the chat's if any), then the window keys.
+# ARGV: member, hold ms, poll ms, pauses, then limit and window ms for each window key.
 # Returns 0 when booked, else the milliseconds to wait before asking again.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local member, hold, poll = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local wait = redis.call('PTTL', KEYS[1])
-if wait < 0 then wait = 0 end
-for i = 2, #KEYS do
-  local limit, window = tonumber(ARGV[2 + 2 * (i - 1)]), tonumber(ARGV[3 + 2 * (i - 1)])
+local pauses = tonumber(ARGV[4])
+local wait = 0
+for i = 1, pauses do
+  local left = redis.call('PTTL', KEYS[i])
+  if left > wait then wait = left end
+end
+for i = pauses + 1, #KEYS do
+  local w = i - pauses
+  local limit, window = tonumber(ARGV[3 + 2 * w]), tonumber(ARGV[4 + 2 * w])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= limit then
     local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
@@ -64,11 +72,37 @@ for i = 2, #KEYS do
   end
 end
 if wait > 0 then return wait end
-for i = 2, #KEYS do
-  local window = tonumber(ARGV[3 + 2 * (i - 1)])
+for i = pauses + 1, #KEYS do
+  local window = tonumber(ARGV[4 + 2 * (i - pauses)])
   redis.call('ZADD', KEYS[i], now + hold, member)
   redis.call('PEXPIRE', KEYS[i], hold + window + 1000)
 end
+return 0
+"""
+
+# KEYS: everyone's pause key, the paused-chats set, then the chat's pause key if any.
+# ARGV: ms, chat id ('' for none). A 429 with no chat, or for a chat while another chat
+# is under its own pause (on any instance), is the bot's flood: everyone waits. Otherwise
+# the chat alone waits. Pauses only ever lengthen. Returns 1 for everyone, 0 for the chat.
+_FLOOD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms, chat = tonumber(ARGV[1]), ARGV[2]
+local function pause(key)
+  if redis.call('PTTL', key) < ms then redis.call('SET', key, 1, 'PX', ms) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local others = redis.call('ZCARD', KEYS[2])
+if chat ~= '' and redis.call('ZSCORE', KEYS[2], chat) then others = others - 1 end
+if chat == '' or others > 0 then
+  pause(KEYS[1])
+  return 1
+end
+pause(KEYS[3])
+local until_ms = now + ms
+local current = tonumber(redis.call('ZSCORE', KEYS[2], chat) or 0)
+if until_ms > current then redis.call('ZADD', KEYS[2], until_ms, chat) end
+redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[2]), ms))
 return 0
 """
 
@@ -111,6 +145,7 @@ class SharedBudget:
         self._sleep = sleep
         self._reserve: Any = redis.register_script(_RESERVE)
         self._finish: Any = redis.register_script(_FINISH)
+        self._flood: Any = redis.register_script(_FLOOD)
         self._down = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -134,8 +169,15 @@ class SharedBudget:
             )
         return windows
 
-    def _pause_key(self) -> str:
-        return f"{self._prefix}:pause"
+    def _pause_key(self, chat_id: int | None = None) -> str:
+        """Everyone's pause, or one chat's."""
+        if chat_id is None:
+            return f"{self._prefix}:pause"
+        return f"{self._prefix}:pause:{chat_id}"
+
+    def _paused_chats_key(self) -> str:
+        """The chats under a pause of their own, scored by when it ends (ms, Redis time)."""
+        return f"{self._prefix}:paused"
 
     async def reserve(self, chat_id: int | None) -> Booking | None:
         """Wait until one more message to `chat_id` fits every shared window; book it.
@@ -143,9 +185,12 @@ class SharedBudget:
         Returns the booking to :meth:`finish`, or None while Redis is unreachable.
         """
         windows = self._windows(chat_id)
-        keys = [self._pause_key(), *(key for key, _, _ in windows)]
+        pauses = [self._pause_key()]
+        if chat_id is not None:
+            pauses.append(self._pause_key(chat_id))
+        keys = [*pauses, *(key for key, _, _ in windows)]
         member = uuid.uuid4().hex
-        args: list[int | str] = [member, self._hold_ms, self._poll_ms]
+        args: list[int | str] = [member, self._hold_ms, self._poll_ms, len(pauses)]
         for _, limit, window_ms in windows:
             args += [limit, window_ms]
         while True:
@@ -163,10 +208,19 @@ class SharedBudget:
         """Telegram answered the booked message: date it now (in the background)."""
         self._background(self._finish_now(booking))
 
-    def penalize(self, seconds: float) -> None:
-        """After a 429 on any instance: nobody sends for `seconds` (in the background)."""
+    def penalize(self, seconds: float, chat_id: int | None = None) -> None:
+        """After a 429 judged the bot's flood: nobody, on any instance, sends for `seconds`
+        (in the background). With `chat_id`: nobody sends to that chat."""
         if seconds > 0:
-            self._background(self._pause(seconds))
+            self._background(self._pause(seconds, chat_id))
+
+    def flood_wait(self, chat_id: int | None, seconds: float) -> None:
+        """A 429 for `chat_id` this instance took as that chat's flood: judged again with
+        what every instance knows (in the background). Another chat under its own pause,
+        wherever it was refused, makes it the bot's flood and everyone waits; else only
+        `chat_id` waits, on every instance."""
+        if seconds > 0:
+            self._background(self._judge_flood(seconds, chat_id))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -179,11 +233,24 @@ class SharedBudget:
         except UNREACHABLE as exc:
             self._went_down(exc)  # the booking lapses after `hold`: late, never lost
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pause(self, seconds: float, chat_id: int | None) -> None:
         try:
-            await self._redis.set(self._pause_key(), 1, px=max(1, round(seconds * 1000)))
+            await self._redis.set(self._pause_key(chat_id), 1, px=max(1, round(seconds * 1000)))
         except UNREACHABLE as exc:
             self._went_down(exc)
+
+    async def _judge_flood(self, seconds: float, chat_id: int | None) -> None:
+        keys = [self._pause_key(), self._paused_chats_key()]
+        if chat_id is not None:
+            keys.append(self._pause_key(chat_id))
+        args = [max(1, round(seconds * 1000)), "" if chat_id is None else str(chat_id)]
+        try:
+            everyone = int(await self._flood(keys=keys, args=args))
+        except UNREACHABLE as exc:
+            self._went_down(exc)
+            return
+        if everyone and chat_id is not None:
+            log.warning("429 for chat %d while another chat is paused: every send waits", chat_id)
 
     async def settle(self) -> None:
         """Wait for the bookings being dated in the background (at shutdown)."""

@@ -32,6 +32,7 @@ from tests.support.dispatch import (
     add_rows,
     dispatcher,
     row,
+    run_pass,
     seed_patient,
 )
 from tests.support.harness import LIVE, bot_process
@@ -126,7 +127,7 @@ async def test_delivery_wrapper_counts_sends_429s_and_retries(sessions: SessionF
     )
     metrics = Metrics()
     deliver = Recorder(sessions, clock, lambda r: outcomes[r.chat_id])
-    await dispatcher(sessions, clock, metrics.count_deliveries(deliver, clock)).tick()
+    await run_pass(dispatcher(sessions, clock, metrics.count_deliveries(deliver, clock)))
 
     value = metrics.registry.get_sample_value
     assert value("careloop_messages_sent_total", {"kind": "checkin"}) == 1

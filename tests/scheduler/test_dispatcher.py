@@ -10,6 +10,7 @@ whose wall source the test moves by hand.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ import pytest
 from sqlmodel import col, select
 
 from care.reachability import mark_unreachable
-from scheduler.dispatcher import TOO_LATE
+from scheduler.dispatcher import TOO_LATE, OutboxDispatcher
 from scheduler.jobs import DISPATCH_JOB_ID, make_scheduler, shutdown
 from scheduler.outcomes import (
     Blocked,
@@ -32,7 +33,7 @@ from scheduler.outcomes import (
     Sent,
     Transient,
 )
-from scheduler.ratelimit import RateLimiter
+from scheduler.ratelimit import RateLimiter, mark_answered
 from store import outbox
 from store.db import SessionFactory, create_engine, session_factory
 from store.models import (
@@ -54,6 +55,7 @@ from tests.support.dispatch import (
     dispatcher,
     jump_limiter,
     row,
+    run_pass,
     seed_patient,
 )
 
@@ -80,7 +82,7 @@ async def test_delivers_due_rows_and_leaves_future_ones(sessions: SessionFactory
         sessions, row(101, -timedelta(minutes=5)), row(102), row(103, timedelta(minutes=1))
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert sorted(deliver.ids) == [early, on_time]
     assert (await get(sessions, early)).state == OutboxState.SENT
     pending = await get(sessions, later)
@@ -97,7 +99,7 @@ async def test_urgent_rows_first_then_oldest(sessions: SessionFactory) -> None:
     )
     deliver = Recorder(sessions, clock, always(Sent()))
     d = dispatcher(sessions, clock, deliver, batch_size=2)
-    assert await d.tick() == 3  # a full batch means a backlog: the pass claims again
+    assert await run_pass(d) == 3  # a full batch means a backlog: the pass claims again
     assert deliver.ids == [urgent, old, newer]
 
 
@@ -111,7 +113,7 @@ async def test_expired_rows_are_settled_too_late_without_delivery(
         row(102, -timedelta(hours=1), expires_at=NOW + timedelta(hours=1)),
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert deliver.ids == [fresh]
     expired = await get(sessions, stale)
     assert (expired.state, expired.last_error) == (OutboxState.EXPIRED, TOO_LATE)
@@ -127,7 +129,7 @@ async def test_retry_after_reschedules_in_protocol_time_and_keeps_attempts(
     (row_id,) = await add_rows(sessions, row(101, attempts=2))
     limiter = jump_limiter()
     deliver = Recorder(sessions, clock, always(RetryAfter(seconds=5)))
-    await dispatcher(sessions, clock, deliver, limiter=limiter).tick()
+    await run_pass(dispatcher(sessions, clock, deliver, limiter=limiter))
     again = await get(sessions, row_id)
     assert again.state == OutboxState.PENDING
     assert again.attempts == 2
@@ -158,10 +160,10 @@ async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_ever
 
     deliver = Recorder(sessions, clock, answer)
     d = dispatcher(sessions, clock, deliver, limiter=limiter)
-    assert await d.tick() == 1  # A: 429, retry after 30 s
+    assert await run_pass(d) == 1  # A: 429, retry after 30 s
     (b,) = await add_rows(sessions, row(202, due=timedelta(seconds=1)))
     clock.advance(timedelta(seconds=1))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert sent_at[b] < 1.0  # B was not held for A's 30 s
     assert (await get(sessions, b)).state == OutboxState.SENT
     assert (await get(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
@@ -170,7 +172,7 @@ async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_ever
     # now a second chat refused while A is still paused: the whole bot is flooding
     (c,) = await add_rows(sessions, row(203, due=timedelta(seconds=1)))
     deliver.choose = lambda r: RetryAfter(seconds=20)
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert (await get(sessions, c)).state == OutboxState.PENDING
     assert limiter.paused_for() == pytest.approx(20.0, abs=1.0)
 
@@ -181,20 +183,20 @@ async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionF
     deliver = Recorder(sessions, clock, always(Transient(error="502 Bad Gateway")))
     d = dispatcher(sessions, clock, deliver, max_attempts=3, backoff_base=2.0, backoff_cap=3.0)
 
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     first = await get(sessions, row_id)
     assert (first.state, first.attempts) == (OutboxState.PENDING, 1)
     assert first.due_at == NOW + timedelta(seconds=2)
-    assert await d.tick() == 0  # backing off: not due yet
+    assert await run_pass(d) == 0  # backing off: not due yet
 
     clock.advance(timedelta(seconds=2))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     second = await get(sessions, row_id)
     assert (second.state, second.attempts) == (OutboxState.PENDING, 2)
     assert second.due_at == clock.now() + timedelta(seconds=3)  # 2**2 capped at 3
 
     clock.advance(timedelta(seconds=3))
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     last = await get(sessions, row_id)
     assert (last.state, last.attempts) == (OutboxState.FAILED, 3)
     assert last.last_error is not None and "502 Bad Gateway" in last.last_error
@@ -210,7 +212,7 @@ async def test_deferred_and_failed(sessions: SessionFactory) -> None:
         "bad": Failed(error="Bad Request: chat not found"),
     }
     deliver = Recorder(sessions, clock, lambda r: outcomes[r.kind])
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
     d = await get(sessions, deferred)
     assert (d.state, d.due_at, d.attempts) == (OutboxState.PENDING, later, 0)
     f = await get(sessions, failed)
@@ -224,7 +226,7 @@ async def test_deliver_raising_counts_as_transient(sessions: SessionFactory) -> 
     async def broken(_row: OutboxMessage) -> Outcome:
         raise RuntimeError("bug")
 
-    assert await dispatcher(sessions, clock, broken).tick() == 1
+    assert await run_pass(dispatcher(sessions, clock, broken)) == 1
     again = await get(sessions, row_id)
     assert (again.state, again.attempts) == (OutboxState.PENDING, 1)
 
@@ -240,7 +242,7 @@ async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) 
         row(THERAPIST_CHAT, timedelta(hours=1), kind="alert", patient_id=patient.id),
     )
     deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden: bot was blocked")))
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
 
     assert sorted(deliver.ids) == [first, second]  # both rows got the 403
     async with sessions() as db:
@@ -293,7 +295,7 @@ async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -
     await seed_patient(sessions)
     (row_id,) = await add_rows(sessions, row(THERAPIST_CHAT, kind="alert"))
     deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden")))
-    await dispatcher(sessions, clock, deliver).tick()
+    await run_pass(dispatcher(sessions, clock, deliver))
     failed = await get(sessions, row_id)
     assert failed.state == OutboxState.FAILED
     async with sessions() as db:
@@ -320,7 +322,7 @@ async def test_stale_claims_of_a_crashed_worker_are_released(sessions: SessionFa
         ),
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 1
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 1
     assert deliver.ids == [crashed]
     assert (await get(sessions, live)).claimed_by == "alive"
 
@@ -339,7 +341,7 @@ async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
         ),  # 30 protocol minutes = 0.5 wall s
     )
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver).tick() == 0
+    assert await run_pass(dispatcher(sessions, clock, deliver)) == 0
     assert (await get(sessions, row_id)).claimed_by == "other"
 
 
@@ -370,7 +372,7 @@ async def test_two_workers_deliver_each_row_exactly_once(db_url: str) -> None:
             for n, f in enumerate(factories)
         ]
         for _ in range(20):
-            done = await asyncio.gather(*(w.tick() for w in workers))
+            done = await asyncio.gather(*(run_pass(w) for w in workers))
             if sum(done) == 0:
                 break
         delivered = Counter(recorders[0].ids + recorders[1].ids)
@@ -453,11 +455,215 @@ async def test_rows_a_busy_chat_cannot_take_soon_wait_in_the_database(
     group = -100500
     ids = await add_rows(sessions, *(row(group, -timedelta(minutes=5 - i)) for i in range(3)))
     deliver = Recorder(sessions, clock, always(Sent()))
-    assert await dispatcher(sessions, clock, deliver, spill_after=4.0).tick() == 2
+    assert await run_pass(dispatcher(sessions, clock, deliver, spill_after=4.0)) == 2
     assert deliver.ids == ids[:2]  # at 20/min the third could only go ~6 s later
     spilled = await get(sessions, ids[2])
     assert spilled.state == OutboxState.PENDING
     assert spilled.due_at == NOW + timedelta(seconds=6)
+
+
+# ---------------------------------------------------------------------------- one slow chat
+
+THERAPIST_A = 5101
+PATIENT_B = 7102
+PATIENT_C = 7103
+PATIENT_D = 7104
+GUARD = 5.0  # seconds of wall time: a guard against a pass that never returns, not a timing check
+
+
+class StillTime:
+    """Limiter time that stands still until the test moves it; sleepers wake when it passes
+    their deadline. A chat's queue then advances only as the test says, so what went out
+    when is exact, whatever the machine's speed."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, delay: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self.t + max(delay, 0.0), fut)
+        self.sleepers.append(entry)
+        try:
+            await fut
+        finally:
+            self.sleepers.remove(entry)
+
+    def advance_to(self, t: float) -> None:
+        self.t = max(self.t, t)
+        for at, fut in list(self.sleepers):
+            if at <= self.t and not fut.done():
+                fut.set_result(None)
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait for something the code under test does next, polling: what is awaited (a row
+    sent, a pause taken, a task parked) has no event to wait on. The timeout is a guard,
+    not a timing check."""
+    async with asyncio.timeout(30):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.005)
+
+
+async def next_pass(d: OutboxDispatcher, st: StillTime) -> int:
+    """One dispatch pass, as the scheduler's interval runs it.
+
+    A pass that does not come back while the limiter's time stands still is waiting for a
+    chat's queue (before issue 13 item 6, every pass waited for its slowest send). Then
+    time moves on a second at a time until it does, so the test can say how late that
+    made the other chats, instead of hanging.
+    """
+    task = asyncio.create_task(d.tick())
+    await asyncio.wait({task}, timeout=GUARD)
+    while not task.done():
+        st.advance_to(st.t + 1.0)
+        await asyncio.wait({task}, timeout=0.2)
+    return task.result()
+
+
+def sent_at_on(st: StillTime, refuse: Callable[[OutboxMessage], Outcome | None]) -> tuple[
+    dict[int, float], Callable[[OutboxMessage], Outcome]
+]:
+    """(row id → limiter time it went out, the answer function); `refuse` may answer a 429."""
+    sent_at: dict[int, float] = {}
+
+    def answer(r: OutboxMessage) -> Outcome:
+        assert r.id is not None
+        refused = refuse(r)
+        if refused is not None:
+            return refused
+        sent_at[r.id] = st.now()
+        mark_answered()  # Telegram answered: the send is dated now, not after the commit
+        return Sent(message_id=r.id)
+
+    return sent_at, answer
+
+
+async def test_a_checkin_is_not_held_behind_another_chats_queue(sessions: SessionFactory) -> None:
+    """Issue 13 item 6: eight alerts to therapist A go at A's pace of one a second. Patient
+    B's check-in, due when A's second alert goes, is sent at once — not after A's queue
+    (before: the pass waited for its slowest send, and B went 6 s late). A's alerts still go
+    one a second, in order, each once, and the claims of the rows waiting are renewed."""
+    clock = ManualClock()
+    st = StillTime()
+    limiter = RateLimiter(now=st.now, sleep=st.sleep)
+    alerts = await add_rows(sessions, *(row(THERAPIST_A, kind="alert") for _ in range(8)))
+    sent_at, answer = sent_at_on(st, lambda r: None)
+    deliver = Recorder(sessions, clock, answer)
+    d = dispatcher(sessions, clock, deliver, limiter=limiter, stale_after=timedelta(seconds=1))
+    first = asyncio.create_task(d.tick())  # the scheduler's pass that finds A's eight alerts
+    await until(lambda: len(sent_at) == 1)
+    st.advance_to(1.0)
+    clock.advance(timedelta(seconds=1))
+    await until(lambda: len(sent_at) == 2)  # A's second alert; six still wait their turn
+    (b,) = await add_rows(sessions, row(PATIENT_B, due=timedelta(seconds=1)))  # due now
+
+    assert await next_pass(d, st) == 1
+    await until(lambda: b in sent_at)
+    late = sent_at[b] - 1.0
+    assert late <= 1.0, f"B's check-in went {late:.0f} s late, behind A's queue"
+    assert list(sent_at) == [*alerts[:2], b]  # B went ahead of A's other six
+    assert await first == 8
+    async with sessions() as db:  # the rows still queued for A stay claimed by this worker
+        waiting = [await db.get(OutboxMessage, i) for i in alerts[2:]]
+    assert all(w is not None and w.state == OutboxState.CLAIMED for w in waiting)
+    assert all(w is not None and w.claimed_by == "w1" for w in waiting)
+    assert await d.tick() == 0  # another pass does not claim them twice
+
+    clock.advance(timedelta(seconds=10))  # far past stale_after: only renewal keeps them
+
+    async def renewed() -> bool:
+        async with sessions() as db:
+            held = [await db.get(OutboxMessage, i) for i in alerts[2:]]
+        return all(h is not None and h.claimed_at == clock.now() for h in held)
+
+    async with asyncio.timeout(30):  # the heartbeat runs every stale_after / 4 meanwhile
+        while True:
+            if await renewed():
+                break
+            await asyncio.sleep(0.05)
+    other = dispatcher(
+        sessions, clock, deliver, limiter=limiter, worker_id="w2", stale_after=timedelta(seconds=1)
+    )
+    assert await other.tick() == 0  # not taken for a crashed worker's
+    for n in range(3, 9):  # A's queue drains at its pace
+        st.advance_to(st.t + 1.0)
+        await until(lambda n=n: len(sent_at) == n + 1)  # type: ignore[misc]
+    await d.settled()
+    a_times = [sent_at[i] for i in alerts]
+    assert a_times == sorted(a_times), "A's alerts in order"
+    assert all(y - x >= 1.0 for x, y in itertools.pairwise(a_times)), "one a second"
+    assert Counter(deliver.ids) == Counter([*alerts, b])  # each once
+    for i in [*alerts, b]:
+        assert (await get(sessions, i)).state == OutboxState.SENT
+
+
+async def test_a_per_chat_429_on_a_does_not_delay_b_but_a_global_one_delays_both(
+    sessions: SessionFactory,
+) -> None:
+    """Issue 13 item 6: A's first alert is answered 429, retry after 30 s; A's other alerts
+    wait out that pause. B's check-in, due a second later, goes at once (before: the pass
+    waited for A's paused queue, and B went 30 s late). Then a 429 judged the bot's (a
+    second chat refused while one is paused) delays everybody, B's next check-in too."""
+    clock = ManualClock()
+    st = StillTime()
+    limiter = RateLimiter(now=st.now, sleep=st.sleep)
+    refused: set[int] = set()
+
+    def refuse(r: OutboxMessage) -> Outcome | None:
+        assert r.id is not None
+        if r.id in refused:
+            refused.discard(r.id)  # refused once
+            return RetryAfter(seconds=30 if r.chat_id == THERAPIST_A else 20)
+        return None
+
+    a1, a2, a3 = await add_rows(sessions, *(row(THERAPIST_A, kind="alert") for _ in range(3)))
+    refused.add(a1)
+    sent_at, answer = sent_at_on(st, refuse)
+    deliver = Recorder(sessions, clock, answer)
+    d = dispatcher(sessions, clock, deliver, limiter=limiter)
+    first = asyncio.create_task(d.tick())
+    await until(lambda: len(deliver.calls) == 1 and limiter.paused_for(THERAPIST_A) > 0)
+    assert limiter.paused_for() == 0.0  # A's flood, not the bot's
+    st.advance_to(1.0)
+    clock.advance(timedelta(seconds=1))
+    (b,) = await add_rows(sessions, row(PATIENT_B, due=timedelta(seconds=1)))
+
+    assert await next_pass(d, st) == 1
+    await until(lambda: b in sent_at)
+    late = sent_at[b] - 1.0
+    assert late <= 1.0, f"B's check-in went {late:.0f} s late, behind A's 429"
+    assert a2 not in sent_at and a3 not in sent_at  # A waits its 30 s
+    assert await first == 3
+    st.advance_to(30.0)
+    await until(lambda: a2 in sent_at)
+    st.advance_to(31.0)
+    await until(lambda: a3 in sent_at)
+    await d.settled()
+    assert sent_at[a2] >= 30.0 and sent_at[a3] >= 31.0
+    assert (await get(sessions, a1)).state == OutboxState.PENDING  # back at its retry time
+
+    # a global flood: C and D refused together — the second while the first is paused is
+    # the bot's flood — and every chat waits the 20 s, B's next check-in too
+    c, d_ = await add_rows(sessions, row(PATIENT_C), row(PATIENT_D))
+    refused.update({c, d_})
+    assert await next_pass(d, st) == 2
+    await until(lambda: len(refused) == 0 and limiter.paused_for() > 0)
+    global_end = st.t + 20.0
+    (b2,) = await add_rows(sessions, row(PATIENT_B))
+    assert await next_pass(d, st) == 1
+    await until(lambda: b2 in sent_at or bool(st.sleepers))
+    assert b2 not in sent_at, "a global 429 pauses B as well"
+    st.advance_to(global_end)
+    await until(lambda: b2 in sent_at)
+    await d.settled()
+    assert sent_at[b2] >= global_end
+    assert (await get(sessions, c)).state == OutboxState.PENDING
 
 
 # ---------------------------------------------------------------------------- outages, drain
@@ -484,13 +690,13 @@ async def test_database_outage_is_logged_once_and_recovers(
     d = dispatcher(switch, clock, deliver)  # type: ignore[arg-type]
     caplog.set_level(logging.INFO, logger="scheduler.dispatcher")
 
-    assert [await d.tick() for _ in range(3)] == [0, 0, 0]
+    assert [await run_pass(d) for _ in range(3)] == [0, 0, 0]
     assert d.last_tick_ok is None
     outage_logs = [r for r in caplog.records if "database unavailable" in r.getMessage()]
     assert len(outage_logs) == 1
 
     switch.use_bad = False
-    assert await d.tick() == 1
+    assert await run_pass(d) == 1
     assert d.last_tick_ok is not None
     assert (await get(sessions, row_id)).state == OutboxState.SENT
     assert all("secret" not in r.getMessage() for r in caplog.records)  # no payload in logs

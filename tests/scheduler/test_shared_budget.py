@@ -163,3 +163,54 @@ async def test_sending_goes_on_when_the_shared_budget_is_unreachable(
     assert len(granted) == 5
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+
+class Asked(Exception):
+    """Raised by a budget's sleep: it was asked to wait, and for how long."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+async def refuse_to_wait(seconds: float) -> None:
+    raise Asked(seconds)
+
+
+@needs_redis
+async def test_a_per_chat_429_pauses_that_chat_on_every_instance_and_a_global_one_everything(
+    redis_url: str,
+) -> None:
+    """Issue 13 item 6 across instances: a 429 for chat A on instance one pauses A on
+    instance two as well (before: only on instance one, so two sent to A into the flood),
+    not chat B. Two chats refused on different instances while the first is paused is the
+    bot's flood: every chat waits, on every instance. What a budget is told to wait is read
+    from Redis (its sleep raises), so no wall time is measured."""
+    one = SharedBudget.from_url(redis_url, bot_id=BOT_ID)
+    two = SharedBudget(Redis.from_url(redis_url), bot_id=BOT_ID, sleep=refuse_to_wait)
+    limiter_one = RateLimiter(shared=one)
+    limiter_two = RateLimiter(shared=two)
+    try:
+        assert limiter_one.flood_wait(41, 30.0) is False  # A's flood, judged on instance one
+        await one.settle()  # the pause is written in the background
+        with pytest.raises(Asked) as asked:
+            await two.reserve(41)
+        assert 25.0 < asked.value.seconds <= 30.0  # A waits on instance two too
+        assert await two.reserve(42) is not None  # B does not
+        assert limiter_two.paused_for(42) == 0.0
+
+        # instance two sees nothing paused locally, but A is paused in Redis: C's 429
+        # there is the bot's flood, and every chat waits on every instance
+        limiter_two.flood_wait(43, 20.0)
+        await two.settle()
+        for chat in (42, 44, None):
+            with pytest.raises(Asked) as asked:
+                await two.reserve(chat)
+            assert 15.0 < asked.value.seconds <= 20.0
+        one_waits = SharedBudget(Redis.from_url(redis_url), bot_id=BOT_ID, sleep=refuse_to_wait)
+        with pytest.raises(Asked):
+            await one_waits.reserve(42)
+        await one_waits.close()
+    finally:
+        await one.close()
+        await two.close()

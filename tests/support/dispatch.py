@@ -87,6 +87,17 @@ def dispatcher(
     return OutboxDispatcher(sessions, clock, deliver, limiter, **kw)
 
 
+async def run_pass(d: OutboxDispatcher) -> int:
+    """A dispatch pass and the deliveries it started, their outcomes written.
+
+    A pass does not wait for its sends (issue 13 item 6); these tests read what came
+    of them, so they wait explicitly.
+    """
+    done = await d.tick()
+    await d.settled()
+    return done
+
+
 async def add_rows(sessions: SessionFactory, *rows: OutboxMessage) -> list[int]:
     async with sessions() as db:
         db.add_all(rows)
