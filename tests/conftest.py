@@ -99,6 +99,8 @@ LONGEST_FIRST = (
     "e2e/test_scale_pg.py",
     "e2e/test_e2e_process.py",
     "e2e/test_e2e_process_scheduling.py",
+    "e2e/test_outages_process.py",
+    "e2e/test_webhook_sigkill.py",
     "sandbox/test_browser.py",
 )
 TESTS = Path(__file__).resolve().parent
