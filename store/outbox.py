@@ -20,7 +20,8 @@ Three kinds of functions live here, on purpose with different transaction rules:
   erased, a new session planned: the rows go in the same commit as the cause).
 
 The per-row marks are guarded by ``state = 'claimed'`` (and by the worker when
-given): a row that someone else already settled — cancelled because the patient
+given; :func:`mark_sent` without a worker also takes a row handed back to pending): a
+row that someone else already settled — cancelled because the patient
 blocked the bot or was erased while its message was on its way, say — is never
 brought back to life by a late outcome. Every error text is clipped here
 (:func:`clip_error`), to the width of the column.
@@ -210,10 +211,17 @@ async def mark_sent(
     message_id: int | None,
     worker: str | None = None,
 ) -> bool:
-    """Record a delivered row (caller commits). False if it was no longer claimed."""
+    """Record a delivered row (caller commits). False if it was settled meanwhile.
+
+    Without `worker`, a row handed back to pending meanwhile is marked too: its claim was
+    taken for a crashed worker's (a loop stalled past ``stale_after``), but Telegram has the
+    message, and recording that spares a second send. A row cancelled, expired or failed
+    meanwhile is left as it is.
+    """
+    unsettled = and_(_id == row_id, _state.in_([OutboxState.PENDING, OutboxState.CLAIMED]))
     stmt = (
         update(OutboxMessage)
-        .where(_claimed(row_id, worker))
+        .where(_claimed(row_id, worker) if worker is not None else unsettled)
         .values(state=OutboxState.SENT, sent_at=now, message_id=message_id, last_error=None)
         .execution_options(synchronize_session=False)
     )
