@@ -207,6 +207,13 @@ class OutboxDispatcher:
             # Our own leftovers: rows whose outcome could not be written, or of a
             # pass that was cancelled. Deliveries still under way (of any pass) are kept.
             await outbox.release_claims(db, self.worker_id, keep=set(self._in_flight))
+            if self._in_flight:
+                # Ours, still queued or sending (a pass does not wait for them): renewed
+                # first, so they are never taken for a crashed worker's and claimed again,
+                # however far the clock moved since the heartbeat last ran.
+                await outbox.refresh_claims(
+                    db, set(self._in_flight), worker=self.worker_id, now=now
+                )
             stale = await outbox.release_stale_claims(
                 db, now=now, older_than=self._to_protocol(self.stale_after.total_seconds())
             )
