@@ -11,14 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from care import audit
 from care.checkins import release_waiting
 from care.planning import (
-    KIND_EXERCISE,
     cancel_pending,
     cancel_scheduled_checkins,
     notify_therapist,
     replan_exercise_reminder,
 )
 from flows.protocol import Protocol
-from store.models import ConsentEvent, OutboxMessage, Patient, PatientStatus
+from store.models import ConsentEvent, OutboxKind, OutboxMessage, Patient, PatientStatus
 
 PAUSE_DAYS = (1, 3, 7)
 
@@ -91,7 +90,7 @@ async def snooze_exercise(db: AsyncSession, patient: Patient, *, now: datetime) 
     assert patient.id is not None and patient.tg_user_id is not None
     db.add(
         OutboxMessage(
-            kind=KIND_EXERCISE,
+            kind=OutboxKind.EXERCISE,
             chat_id=patient.tg_user_id,
             patient_id=patient.id,
             due_at=now + SNOOZE,
@@ -109,7 +108,7 @@ async def stop_exercise_reminders(db: AsyncSession, patient: Patient) -> None:
     assert patient.id is not None
     patient.exercise_reminders = False
     await cancel_pending(
-        db, patient_id=patient.id, reason="reminders switched off", kinds=(KIND_EXERCISE,)
+        db, patient_id=patient.id, reason="reminders switched off", kinds=(OutboxKind.EXERCISE,)
     )
     await db.commit()
 

@@ -35,9 +35,6 @@ from store.models import (
     StaffMember,
 )
 
-# The kind constants that lived here are OutboxKind (store.models). This one alias stays
-# until bot/routers/checkin.py (another branch's file) imports OutboxKind itself.
-KIND_EXERCISE = OutboxKind.EXERCISE
 #: why a course check-in was closed early: a session check-in fell due (not a miss)
 CLOSED_FOR_SESSION = "closed for a session check-in"
 # Who still gets that edit: a paused or discharged patient does; a stopped, erased,
