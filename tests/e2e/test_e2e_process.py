@@ -225,8 +225,17 @@ async def test_red_flag_after_a_sigkill_and_restart(fake: FakeBotAPI, tmp_path: 
         patient, message, yes = await _evening_checkin_left_at_q5(fake)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
+    asked = _calls(fake, "getMe")
     async with bot_process(fake, db_url, tmp_path, _process_extra(zone)):
+        # the restarted process must be up before the night is timed: an interpreter start
+        # of 10 s on a busy 2-core machine is 10 h of this clock, the whole wait to 02:00
+        await fake.wait_until(lambda: _calls(fake, "getMe") > asked, timeout=90)
         await _wait_for_two_am(db_url, zone)
         assert await _h3_state(db_url) == "expired"
         await _red_flag_tap_gets_everything(fake, patient, message, yes)
     assert fake.refused == []
+
+
+def _calls(fake: FakeBotAPI, method: str) -> int:
+    """How many times the bot called `method` (a new process asks getMe as it starts)."""
+    return sum(1 for r in fake.requests if r.method == method)
