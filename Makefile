@@ -14,7 +14,7 @@ COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-versio
 	--generate-hashes --extra postgres --extra redis
 # pytest-xdist workers for `make test`: 0 runs serially (the default, and CI's: on 2 cores the
 # process tests that run on a clock scaled against the wall starve under parallel load;
-# docs/benchmarks.md, "Test suite"); TEST_WORKERS=3 runs in about 17 minutes instead of 30
+# docs/benchmarks.md, "Test suite"); TEST_WORKERS=3 runs in about 17 minutes instead of 32
 TEST_WORKERS ?= 0
 
 .PHONY: run test lint lock bench clean
