@@ -41,14 +41,11 @@ from store.models import (
     OutboxMessage,
     OutboxState,
     Patient,
-    PatientStatus,
-    Role,
-    StaffMember,
 )
 from tests.fakebot import FakeBotAPI
+from tests.support.dispatch import PATIENT_CHAT, THERAPIST_CHAT, seed_patient
 from tests.support.harness import settings_for
 
-THERAPIST_CHAT, PATIENT_CHAT = 5000, 7001
 WORKER = "test-worker"
 
 
@@ -91,25 +88,9 @@ async def world(fake: FakeBotAPI, db_url: str) -> AsyncIterator[World]:
     engine = create_engine(db_url)
     sessions = session_factory(engine)
     now = datetime.now(UTC)
-    async with sessions() as db:
-        therapist = StaffMember(
-            tg_user_id=THERAPIST_CHAT, role=Role.THERAPIST, name="Theo", created_at=now
-        )
-        db.add(therapist)
-        await db.flush()
-        assert therapist.id is not None
-        patient = Patient(
-            therapist_id=therapist.id,
-            status=PatientStatus.ACTIVE,
-            tg_user_id=PATIENT_CHAT,
-            baseline_pain=5,
-            created_at=now,
-            consented_at=now,
-        )
-        db.add(patient)
-        await db.commit()
-        assert patient.id is not None
-        ids = therapist.id, patient.id
+    therapist, patient = await seed_patient(sessions, now=now, consented_at=now)
+    assert therapist.id is not None and patient.id is not None
+    ids = therapist.id, patient.id
     fake.user(THERAPIST_CHAT, "Theo").started = True
     fake.user(PATIENT_CHAT, "Zoe").started = True
     bot = make_bot(settings)

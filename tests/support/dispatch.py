@@ -111,10 +111,13 @@ def row(chat_id: int = 100, due: timedelta = timedelta(0), **kw: Any) -> OutboxM
     return OutboxMessage(chat_id=chat_id, due_at=NOW + due, payload={"text": "secret"}, **kw)
 
 
-async def seed_patient(sessions: SessionFactory) -> tuple[StaffMember, Patient]:
+async def seed_patient(
+    sessions: SessionFactory, *, now: datetime = NOW, consented_at: datetime | None = None
+) -> tuple[StaffMember, Patient]:
+    """A therapist and their active patient (chats THERAPIST_CHAT and PATIENT_CHAT)."""
     async with sessions() as db:
         therapist = StaffMember(
-            tg_user_id=THERAPIST_CHAT, role=Role.THERAPIST, name="T", created_at=NOW
+            tg_user_id=THERAPIST_CHAT, role=Role.THERAPIST, name="T", created_at=now
         )
         db.add(therapist)
         await db.flush()
@@ -124,7 +127,8 @@ async def seed_patient(sessions: SessionFactory) -> tuple[StaffMember, Patient]:
             status=PatientStatus.ACTIVE,
             tg_user_id=PATIENT_CHAT,
             baseline_pain=5,
-            created_at=NOW,
+            created_at=now,
+            consented_at=consented_at,
         )
         db.add(patient)
         await db.commit()
