@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -467,6 +467,28 @@ async def record_shown(
     await db.commit()
 
 
+#: An URGENT alert on the ladder: nobody has acknowledged it and a next step is planned.
+_ESCALATING = (Alert.state == AlertState.OPEN, col(Alert.next_escalation_at).is_not(None))
+#: A callback alert whose "Call back done" has a deadline that has not been met yet.
+_CALLBACK_WAITING = (
+    col(Alert.state).in_(list(WAITING)),
+    col(Alert.called_back_at).is_(None),
+    col(Alert.callback_due_at).is_not(None),
+)
+
+
+async def next_escalation(db: AsyncSession) -> datetime | None:
+    """When escalate_due will next have something to do (None: no alert is waiting).
+
+    The same conditions escalate_due applies, so "what happens next" and what happens agree."""
+    ladder = (await db.exec(select(func.min(Alert.next_escalation_at)).where(*_ESCALATING))).first()
+    callback = (
+        await db.exec(select(func.min(Alert.callback_due_at)).where(*_CALLBACK_WAITING))
+    ).first()
+    moments = [m for m in (ladder, callback) if m is not None]
+    return min(moments) if moments else None
+
+
 async def escalate_due(db: AsyncSession, policy: AlertPolicy, *, now: datetime) -> int:
     """The ladder and the callback deadline.
 
@@ -475,13 +497,7 @@ async def escalate_due(db: AsyncSession, policy: AlertPolicy, *, now: datetime) 
     `urgent_repeat_hours`. A callback alert not marked done by its deadline (opening hours)
     goes again to its therapist and to the other therapists and admins, once. Safe with
     several instances: a step is taken by whoever moves the row first."""
-    due = await db.exec(
-        select(Alert).where(
-            Alert.state == AlertState.OPEN,
-            col(Alert.next_escalation_at).is_not(None),
-            col(Alert.next_escalation_at) <= now,
-        )
-    )
+    due = await db.exec(select(Alert).where(*_ESCALATING, col(Alert.next_escalation_at) <= now))
     steps = 0
     for alert in list(due.all()):
         assert alert.next_escalation_at is not None
@@ -511,12 +527,7 @@ async def escalate_due(db: AsyncSession, policy: AlertPolicy, *, now: datetime) 
         )
         steps += 1
     overdue = await db.exec(
-        select(Alert).where(
-            col(Alert.state).in_(list(WAITING)),
-            col(Alert.called_back_at).is_(None),
-            col(Alert.callback_due_at).is_not(None),
-            col(Alert.callback_due_at) <= now,
-        )
+        select(Alert).where(*_CALLBACK_WAITING, col(Alert.callback_due_at) <= now)
     )
     for alert in list(overdue.all()):
         taken = await db.exec(

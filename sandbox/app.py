@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import select
-
 from bot.app import App, build_app
 from bot.background import Background, make_background
 from bot.commands import set_default_commands
 from bot.config import Settings
 from care.people import find_link
+from care.timeline import next_moment
 from flows.loader import load_protocol
 from sandbox.botapi import FakeBotAPI
 from sandbox.config import SandboxConfig
@@ -32,7 +30,6 @@ from scheduler.clock import Clock
 from scheduler.jobs import DISPATCH_JOB_ID
 from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
-from store.models import OutboxMessage, OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +171,7 @@ class Sandbox:
     # -------------------------------------------------------------------- time
 
     async def link_kind(self, token: str) -> str | None:
-        """"invite" or "join" for a link token the bot made (None when unknown)."""
+        """ "invite" or "join" for a link token the bot made (None when unknown)."""
         running = self.bot()
         async with running.app.sessions() as db:
             link = await find_link(db, token)
@@ -194,19 +191,13 @@ class Sandbox:
         log.info("sandbox time scale %s", scale)
 
     async def next_due(self) -> datetime | None:
-        """When the earliest pending outbox row is due (None when nothing is planned)."""
+        """The next moment someone will see something (None when nothing is planned).
+
+        Rows that will be cancelled when they fall due (an ended patient's, a paused
+        patient's reminder) do not count; an URGENT alert's next escalation does."""
         running = self.bot()
         async with running.app.sessions() as db:
-            due = (
-                await db.exec(
-                    select(func.min(OutboxMessage.due_at)).where(
-                        OutboxMessage.state == OutboxState.PENDING
-                    )
-                )
-            ).first()
-        if due is None:
-            return None
-        return due if due.tzinfo else due.replace(tzinfo=UTC)
+            return await next_moment(db)
 
     async def jump(self) -> datetime | None:
         """Skip protocol time ahead to the next scheduled message and send it now.

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from sandbox.app import Sandbox, SandboxBusy
 from sandbox.botapi import SimUser
+from sandbox.guide import pane_meta
 from sandbox.people import CAST, PATIENT, sim_user, start_param
 from sandbox.view import PaneWatcher, panes_json
 
@@ -38,6 +39,7 @@ _STATIC_FILES = {
     "style.css": "text/css",
 }
 KEEPALIVE_SECONDS = 15.0
+TAP_ANSWER_SECONDS = 10.0  # Telegram's client gives up on an unanswered tap after about this
 MAX_TEXT = 4096
 SCALES = (1.0, 60.0, 3600.0)
 _PEOPLE = {p.user_id: p for p in CAST}
@@ -190,6 +192,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     watcher = PaneWatcher(sandbox.fake, sandbox.fake.bot_username)
     generation, clock_version = sandbox.generation, -1
     next_due_ms: int | None = -1
+    meta: list[dict[str, Any]] | None = None
     hello = {"bot_username": sandbox.fake.bot_username, "panes": panes_json(), "scales": SCALES}
     with contextlib.suppress(ConnectionResetError):
         await response.write(_event("hello", hello))
@@ -201,6 +204,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(_event("reset", {"generation": generation}))
             for change in watcher.changes():
                 await response.write(_event("chat", change))
+            now_meta = await _pane_meta(sandbox)
+            if now_meta is not None and now_meta != meta:
+                meta = now_meta
+                await response.write(_event("panes", meta))
             clock = clock_json(sandbox)
             if clock is not None:
                 due = await _next_due_ms(sandbox)
@@ -215,6 +222,16 @@ async def events(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
     return response
+
+
+async def _pane_meta(sandbox: Sandbox) -> list[dict[str, Any]] | None:
+    """The panes' hints and the patient's enrolled name (None during a reset)."""
+    try:
+        running = sandbox.bot()
+    except SandboxBusy:
+        return None
+    async with running.app.sessions() as db:
+        return await pane_meta(db)
 
 
 async def _next_due_ms(sandbox: Sandbox) -> int | None:
@@ -280,10 +297,15 @@ async def tap(request: web.Request) -> web.StreamResponse:
     if message is None:
         raise web.HTTPConflict(text="that message is gone")
     try:
-        await user.tap(message, label)
+        query_id = await user.tap(message, label)
     except (LookupError, ValueError) as exc:  # the keyboard changed under the click
         raise web.HTTPConflict(text=str(exc)) from None
-    return _ok()
+    # answered when the bot has handled the tap: the page then enables the button again
+    # (an edit has replaced it by then; a toast-only answer leaves it usable, as in Telegram)
+    record = sandbox.fake.callbacks[query_id]
+    with contextlib.suppress(TimeoutError):
+        await sandbox.fake.wait_until(lambda: record.answered, timeout=TAP_ANSWER_SECONDS)
+    return _ok(answered=record.answered)
 
 
 async def open_link(request: web.Request) -> web.StreamResponse:

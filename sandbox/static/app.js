@@ -68,6 +68,21 @@ function buildPanes(list) {
   applyAdminSwitch();
 }
 
+// The hints follow the journey, and the patient pane says who the patient is enrolled as
+// (the name the front desk typed), both read from the bot's database by the server.
+function applyMeta(list) {
+  for (const meta of list) {
+    const entry = [...panes.values()].find((e) => e.key === meta.key);
+    if (!entry) continue;
+    $(".hint", entry.el).textContent = meta.hint;
+    if ("enrolled_as" in meta) {
+      const who = $(".who", entry.el);
+      const base = who.dataset.base || (who.dataset.base = who.textContent);
+      who.textContent = meta.enrolled_as ? `${base} · enrolled as ${meta.enrolled_as}` : base;
+    }
+  }
+}
+
 function applyAdminSwitch() {
   const show = $("#show-admin").checked;
   for (const entry of panes.values()) {
@@ -233,10 +248,12 @@ document.addEventListener("click", (event) => {
     else window.open(url, "_blank", "noopener");
     return;
   }
+  // disabled until the bot has handled the tap; a tap answered with only a toast leaves
+  // the message as it was, so its button works again (an edit replaces the button anyway)
   button.disabled = true;
   post("/api/tap", {
     chat_id: chatId, message_id: Number(button.dataset.messageId), text: button.textContent,
-  }).catch(() => { button.disabled = false; });
+  }).finally(() => { button.disabled = false; }).catch(() => {});
 });
 
 function openInPatientPane(link) {
@@ -279,7 +296,9 @@ function renderClock() {
 
 function applyClock(data) {
   clock = { ...data, t0: performance.now() };
-  $("#clock-tz").textContent = data.tz;
+  // the zone's city ("Madrid"), its full name on hover: the toolbar stays on one line
+  $("#clock-tz").textContent = data.tz.split("/").pop().replaceAll("_", " ");
+  $("#clock-tz").title = data.tz;
   for (const button of document.querySelectorAll("[data-scale]")) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.scale) === data.scale));
   }
@@ -312,6 +331,7 @@ function connect() {
     }
   });
   events.addEventListener("chat", (event) => applyChange(JSON.parse(event.data)));
+  events.addEventListener("panes", (event) => applyMeta(JSON.parse(event.data)));
   events.addEventListener("clock", (event) => applyClock(JSON.parse(event.data)));
   events.onerror = () => setStatus("Connection lost — reconnecting…", "warn");
 }

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlmodel import select
 
+from sandbox.botapi import SentMessage, SimUser
 from sandbox.people import ADMIN, PATIENT, STAFF, THERAPIST, sim_user
 from sandbox.richtext import safe_html
-from store.models import Patient, StaffMember
+from store.models import Alert, Patient, StaffMember
+from tests.support.e2e import answer_until, is_emergency
 from tests.support.harness import START
 from tests.support.journey import enroll, join_and_consent
 from tests.support.sandbox import RunningSandbox, running_sandbox, sandbox_config
@@ -61,6 +63,57 @@ async def test_jump_brings_the_next_scheduled_message_now(running: RunningSandbo
     assert checkin.text.startswith("A quick check")
     assert sandbox.clock.now() >= due
     assert sandbox.fake.refused == []
+
+
+async def test_next_counts_an_escalation_and_skips_what_a_pause_holds(
+    running: RunningSandbox,
+) -> None:
+    """ "next:" is when someone will see something: an URGENT alert's next escalation
+    counts, a paused patient's check-in counts only from the end of the pause."""
+    sandbox = running.sandbox
+    await _enrolled_patient(running)
+    patient = sim_user(sandbox.fake, PATIENT)
+    first_checkin = await sandbox.next_due()
+    assert first_checkin is not None
+
+    questions = await _say_and_wait(patient, "/symptom")
+    q5 = await answer_until(patient, questions, "chest pain")
+    mark = patient.mark()
+    await patient.tap(q5, "Yes")  # URGENT: 15 min later it escalates unless acknowledged
+    await patient.wait_for(is_emergency, after=mark)
+    async with sandbox.bot().app.sessions() as db:
+        alert = (await db.exec(select(Alert))).one()
+    assert alert.next_escalation_at is not None
+    escalation = alert.next_escalation_at.replace(tzinfo=UTC)
+    assert escalation < first_checkin
+    therapist = sim_user(sandbox.fake, THERAPIST)
+    card = await therapist.wait_for(lambda m: "URGENT" in m.text and m.reply_markup is not None)
+    await sandbox.fake.wait_until(lambda: len(card.buttons()) > 0)
+    assert await sandbox.next_due() == escalation
+
+    await therapist.tap(card, "Acknowledge")
+    await sandbox.fake.wait_until(lambda: "Acknowledged" in card.text)
+    assert await sandbox.next_due() == first_checkin  # no escalation once acknowledged
+
+    await _say_and_wait(patient, "/pause")
+    async with sandbox.bot().app.sessions() as db:
+        paused = (await db.exec(select(Patient))).one()
+    if paused.status != "paused":  # /pause asks how long: the shortest choice
+        menu = patient.inbox[-1]
+        mark = patient.mark()
+        await patient.tap(menu, menu.buttons()[0][0])
+        await patient.wait_for(lambda m: "pause" in m.text.lower(), after=mark)
+        async with sandbox.bot().app.sessions() as db:
+            paused = (await db.exec(select(Patient))).one()
+    assert paused.status == "paused" and paused.paused_until is not None
+    assert await sandbox.next_due() == max(first_checkin, paused.paused_until.replace(tzinfo=UTC))
+    assert sandbox.fake.refused == []
+
+
+async def _say_and_wait(user: SimUser, text: str) -> SentMessage:
+    mark = user.mark()
+    await user.send(text)
+    return await user.wait_for(lambda m: True, after=mark)
 
 
 async def test_nothing_pending_means_no_jump(running: RunningSandbox) -> None:

@@ -65,6 +65,32 @@ def _choose(question: str, labels: list[str]) -> str:
     return labels[0]
 
 
+async def _toolbar_and_reload(page, therapist) -> None:  # type: ignore[no-untyped-def]
+    """A button answered by a toast only works again; a reload replays no old toast; the
+    toolbar stays on one line at 1280 px."""
+    card = therapist.locator(".item").filter(has_text="Acknowledged by").first
+    history = card.locator("button.kb").filter(has_text=_exactly("History"))
+    items = therapist.locator(".chat > .item")
+    before = await items.count()
+    await history.click()  # answered with new messages: the card itself is not edited
+    await expect(items).to_have_count(before + 2)  # the history card and its chart
+    await expect(history).to_be_enabled()
+    await history.click()
+    await expect(items).to_have_count(before + 4)
+
+    await expect(page.locator(".toast")).to_have_count(0)
+    await page.reload()
+    await expect(therapist.locator(".chat")).to_contain_text("Acknowledged by Theo Rapist")
+    assert await page.locator(".toast").count() == 0  # the "Acknowledged ✓" is not replayed
+
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    boxes = await page.locator(".topbar > :not(.spacer)").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"
+    )
+    # one line: every item overlaps every other vertically
+    assert max(box[0] for box in boxes) < min(box[1] for box in boxes), boxes
+
+
 async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
     async with (
         running_sandbox(sandbox_config(tmp_path)) as running,
@@ -83,7 +109,8 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             desk = page.locator('[data-pane="staff"]')
             patient = page.locator('[data-pane="patient"]')
             therapist = page.locator('[data-pane="therapist"]')
-            await expect(desk.locator(".hint")).to_have_text("Front desk: type /enroll")
+            await expect(desk.locator(".hint")).to_contain_text("Front desk: type /enroll")
+            await expect(patient.locator(".hint")).to_contain_text("The front desk enrolls you")
             await expect(therapist.locator(".chat")).to_contain_text("registered as therapist")
             await expect(desk.locator(".menu")).to_contain_text("/enroll")  # the role's menu
 
@@ -101,6 +128,8 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await _tap(desk, "6")
             await expect(desk.locator(".chat")).to_contain_text("Zoë <Navarro> is enrolled")
             await expect(desk.locator(".kind-photo img")).to_be_visible()  # the QR code
+            await expect(desk.locator(".hint")).to_contain_text("tap the join link")
+            await expect(patient.locator(".who")).to_contain_text("enrolled as Zoë <Navarro>")
 
             # the patient opens the link with one click and consents
             await desk.locator("a.deeplink").last.click()
@@ -108,6 +137,7 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await _tap(patient, "I agree")
             await expect(patient.locator(".chat")).to_contain_text("Thank you")
             await expect(patient.locator(".menu")).to_contain_text("/pause")
+            await expect(patient.locator(".hint")).to_contain_text("answer the check-ins")
 
             # skip to the first check-in and answer it; the chest question gets "Yes"
             await expect(page.locator("#next-due")).to_contain_text("13:00")
@@ -135,6 +165,8 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             # the therapist gets the URGENT alert and acknowledges it
             alert = therapist.locator(".item").filter(has_text="URGENT")
             await expect(alert).to_contain_text("Zoë <Navarro>")
+            await expect(therapist.locator(".hint")).to_contain_text("Tap Acknowledge")
+            await expect(page.locator("#next-due")).to_contain_text("13:1")  # its escalation
             await _tap(alert, "Acknowledge")
             await expect(alert).to_contain_text("Acknowledged by Theo Rapist")
             await expect(alert.locator(".edited")).to_be_visible()  # edited in place
@@ -146,6 +178,7 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await patient.screenshot(path=str(SHOTS / "patient.png"))
             await therapist.screenshot(path=str(SHOTS / "therapist.png"))
             await page.screenshot(path=str(SHOTS / "page.png"))
+            await _toolbar_and_reload(page, therapist)
             assert page_errors == []
         finally:
             await browser.close()
