@@ -37,11 +37,15 @@ _LIVE_ONLY = (
 )
 # Sandbox defaults that make the preview feel immediate; the environment may override.
 # the demo clinic's numbers (a live bot must set its own: bot/config.py requires them)
-_DEFAULTS = {
-    "DISPATCH_INTERVAL_SECONDS": "1",
-    "CLINIC_PHONE": "+34 910 000 000",
+#: The demo clinic a fresh `make run` shows (the README's screenshots are of it); a
+#: `.env` or the environment overrides any of them.
+DEMO_CLINIC = {
+    "CLINIC_NAME": "Clínica Río & Mar",
+    "CLINIC_TIMEZONE": "Europe/Madrid",
+    "CLINIC_PHONE": "+34 900 123 456",
     "EMERGENCY_NUMBER": "112",
 }
+_DEFAULTS = {"DISPATCH_INTERVAL_SECONDS": "1", **DEMO_CLINIC}
 
 
 @dataclass(frozen=True)

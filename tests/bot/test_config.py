@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, MissingTokenError, load_settings
-from tests.support.harness import LIVE, TOKEN
+from tests.support.harness import LIVE, ROOT, TOKEN
 
 
 def test_defaults() -> None:
@@ -82,6 +82,21 @@ def test_sandbox_ships_demo_numbers(tmp_path: Path) -> None:
     config = SandboxConfig(db_path=tmp_path / "sandbox.db")
     settings = config.settings(api_url="http://127.0.0.1:1", token=TOKEN, admin_id=1)
     assert settings.clinic_phone and settings.emergency_number == "112"
+
+
+def test_the_readme_shows_the_sandbox_a_fresh_run_starts(tmp_path: Path) -> None:
+    """The README's sandbox section names the demo clinic the screenshots show."""
+    from sandbox.config import DEMO_CLINIC, SandboxConfig
+
+    settings = SandboxConfig(db_path=tmp_path / "sandbox.db").settings(
+        api_url="http://127.0.0.1:1", token=TOKEN, admin_id=1
+    )
+    assert settings.clinic_name == DEMO_CLINIC["CLINIC_NAME"]
+    assert settings.clinic_timezone.key == DEMO_CLINIC["CLINIC_TIMEZONE"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The sandbox") :]
+    for value in DEMO_CLINIC.values():
+        assert value in section, value
 
 
 def test_live_start_without_the_clinic_phone_prints_one_line(tmp_path: Path) -> None:
