@@ -90,6 +90,10 @@ async def test_next_counts_an_escalation_and_skips_what_a_pause_holds(
     card = await therapist.wait_for(lambda m: "URGENT" in m.text and m.reply_markup is not None)
     await sandbox.fake.wait_until(lambda: len(card.buttons()) > 0)
     assert await sandbox.next_due() == escalation
+    mark = therapist.mark()
+    assert await sandbox.jump() == escalation  # the jump escalates: the card comes again
+    await therapist.wait_for(lambda m: "URGENT" in m.text, after=mark)
+    card = therapist.inbox[-1]
 
     await therapist.tap(card, "Acknowledge")
     await sandbox.fake.wait_until(lambda: "Acknowledged" in card.text)
