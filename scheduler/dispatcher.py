@@ -47,7 +47,7 @@ from scheduler.outcomes import (
 from scheduler.ratelimit import RateLimiter
 from store import outbox
 from store.db import SessionFactory
-from store.models import OutboxMessage, OutboxState
+from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -219,22 +219,17 @@ class OutboxDispatcher:
             )
             if stale:
                 log.warning("released %d stale claims of crashed workers", stale)
-            rows = await outbox.claim_due(
-                db, now=now, limit=self.batch_size, worker=self.worker_id
-            )
+            rows = await outbox.claim_due(db, now=now, limit=self.batch_size, worker=self.worker_id)
             late = [r for r in rows if r.expires_at is not None and r.expires_at <= now]
             live = [r for r in rows if r.expires_at is None or r.expires_at > now]
             live, spilled = self._split_busy_chats(live)
-            if late:
-                await outbox.settle(
-                    db, [_id(r) for r in late], state=OutboxState.EXPIRED,
-                    error=TOO_LATE, worker=self.worker_id,
-                )
-            for row, delay in spilled:
-                await outbox.reschedule(
-                    db, _id(row), due_at=now + self._to_protocol(delay), worker=self.worker_id
-                )
-            await db.commit()
+            await outbox.expire_or_defer(
+                db,
+                expired=[_id(r) for r in late],
+                deferred={_id(r): now + self._to_protocol(delay) for r, delay in spilled},
+                error=TOO_LATE,
+                worker=self.worker_id,
+            )
         for row in late:
             log.info("outbox %d %s chat %d: expired (too late)", _id(row), row.kind, row.chat_id)
         if spilled:
@@ -337,7 +332,10 @@ class OutboxDispatcher:
             except Exception as exc:  # the contract says no raising; a bug must not stop us
                 log.warning(
                     "outbox %d %s chat %d: deliver raised %s",
-                    _id(row), row.kind, row.chat_id, type(exc).__name__,
+                    _id(row),
+                    row.kind,
+                    row.chat_id,
+                    type(exc).__name__,
                 )
                 log.debug("deliver traceback", exc_info=True)
                 outcome = Transient(error=f"deliver raised {type(exc).__name__}")
@@ -350,41 +348,39 @@ class OutboxDispatcher:
             self._database_failed(exc)
 
     async def _apply(self, row: OutboxMessage, outcome: Outcome) -> None:
-        """Turn one outcome into the row's next state."""
+        """Turn one outcome into the row's next state (each a unit of work of store.outbox,
+        or of care.reachability for a blocked chat: this module never commits)."""
         row_id, now = _id(row), self._clock.now()
         where = f"outbox {row_id} {row.kind} chat {row.chat_id}"
         if isinstance(outcome, Sent | Settled):
             log.info("%s: %s", where, "sent" if isinstance(outcome, Sent) else "settled")
             return
+        worker = self.worker_id
         async with self._sessions() as db:
             if isinstance(outcome, Deferred):
-                await outbox.reschedule(db, row_id, due_at=outcome.until, worker=self.worker_id)
+                await outbox.retry_at(db, row_id, due_at=outcome.until, worker=worker)
                 log.info("%s: deferred to %s", where, outcome.until.isoformat())
             elif isinstance(outcome, RetryAfter):
                 everyone = self._limiter.flood_wait(row.chat_id, outcome.seconds)
                 due = now + self._to_protocol(outcome.seconds)
-                await outbox.reschedule(db, row_id, due_at=due, worker=self.worker_id)
+                await outbox.retry_at(db, row_id, due_at=due, worker=worker)
                 log.warning(
                     "%s: 429, retry after %.1f s (%s paused)",
-                    where, outcome.seconds, "every chat" if everyone else "this chat",
+                    where,
+                    outcome.seconds,
+                    "every chat" if everyone else "this chat",
                 )
             elif isinstance(outcome, Transient):
                 await self._retry_or_fail(db, row, outcome.error, now)
             elif isinstance(outcome, Blocked):
-                # first statement of this session's transaction, as mark_unreachable needs
+                # first statement of this session's transaction, as mark_unreachable needs;
+                # it cancels a patient's rows, this one included, before the row is failed
                 if await mark_unreachable(db, chat_id=row.chat_id, now=now):
                     log.info("%s: blocked, patient marked unreachable", where)
-                await outbox.settle(
-                    db, [row_id], state=OutboxState.FAILED,
-                    error=f"blocked: {outcome.error}", worker=self.worker_id,
-                )
+                await outbox.fail_row(db, row_id, error=f"blocked: {outcome.error}", worker=worker)
             elif isinstance(outcome, Failed):
-                await outbox.settle(
-                    db, [row_id], state=OutboxState.FAILED, error=outcome.error,
-                    worker=self.worker_id,
-                )
+                await outbox.fail_row(db, row_id, error=outcome.error, worker=worker)
                 log.warning("%s: failed permanently", where)
-            await db.commit()
 
     async def _retry_or_fail(
         self, db: AsyncSession, row: OutboxMessage, error: str, now: datetime
@@ -392,16 +388,23 @@ class OutboxDispatcher:
         attempts = row.attempts + 1
         where = f"outbox {_id(row)} {row.kind} chat {row.chat_id}"
         if attempts >= self.max_attempts:
-            await outbox.settle(
-                db, [_id(row)], state=OutboxState.FAILED, attempts=attempts,
-                error=f"gave up after {attempts} attempts: {error}", worker=self.worker_id,
+            await outbox.fail_row(
+                db,
+                _id(row),
+                attempts=attempts,
+                error=f"gave up after {attempts} attempts: {error}",
+                worker=self.worker_id,
             )
             log.warning("%s: failed after %d attempts", where, attempts)
             return
         wait = min(self.backoff_cap, self.backoff_base**attempts)
-        await outbox.reschedule(
-            db, _id(row), due_at=now + self._to_protocol(wait), attempts=attempts,
-            error=error, worker=self.worker_id,
+        await outbox.retry_at(
+            db,
+            _id(row),
+            due_at=now + self._to_protocol(wait),
+            attempts=attempts,
+            error=error,
+            worker=self.worker_id,
         )
         log.info("%s: transient error, attempt %d, retry in %.0f s", where, attempts, wait)
 

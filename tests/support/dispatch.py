@@ -67,8 +67,7 @@ class Recorder:
         if isinstance(outcome, Sent):
             assert row.id is not None
             async with self.sessions() as db:
-                await outbox.mark_sent(db, row.id, now=self.clock.now(), message_id=row.id)
-                await db.commit()
+                await outbox.record_sent(db, row.id, now=self.clock.now(), message_id=row.id)
         return outcome
 
     @property
