@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +59,20 @@ refused or dropped connections, pool timeouts."""
 TOO_LATE = "too late"
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """How a row that met a transient error (5xx, a timeout, the network) is retried: after
+    `base` ** attempts seconds of wall time, at most `cap`, given up at `max_attempts`."""
+
+    max_attempts: int = 8
+    base: float = 2.0
+    cap: float = 300.0
+
+    def wait(self, attempts: int) -> float | None:
+        """Seconds to wait after `attempts` tries, or None: give up."""
+        return None if attempts >= self.max_attempts else min(self.cap, self.base**attempts)
+
+
 class OutboxDispatcher:
     """One worker's dispatch loop body; several may run (processes on PostgreSQL).
 
@@ -65,7 +80,7 @@ class OutboxDispatcher:
     host name and process id): a pass gives back every claim still held under
     that id when it starts.
 
-    `stale_after`, `backoff_*`, `spill_after` and `pass_budget` are wall-clock
+    `stale_after`, `backoff`, `spill_after` and `pass_budget` are wall-clock
     durations: they are about Telegram and crashed processes, which do not speed
     up with ``TIME_SCALE``. They are converted to protocol time when written as
     a due_at.
@@ -80,9 +95,7 @@ class OutboxDispatcher:
         *,
         worker_id: str,
         batch_size: int = 200,
-        max_attempts: int = 8,
-        backoff_base: float = 2.0,
-        backoff_cap: float = 300.0,
+        backoff: Backoff = Backoff(),
         stale_after: timedelta = timedelta(minutes=2),
         spill_after: float = 15.0,
         pass_budget: float = 60.0,
@@ -93,9 +106,7 @@ class OutboxDispatcher:
         self._limiter = limiter
         self.worker_id = worker_id
         self.batch_size = batch_size
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = backoff
         self.stale_after = stale_after
         self.spill_after = spill_after
         self.pass_budget = pass_budget
@@ -387,7 +398,8 @@ class OutboxDispatcher:
     ) -> None:
         attempts = row.attempts + 1
         where = f"outbox {_id(row)} {row.kind} chat {row.chat_id}"
-        if attempts >= self.max_attempts:
+        wait = self.backoff.wait(attempts)
+        if wait is None:
             await outbox.fail_row(
                 db,
                 _id(row),
@@ -397,7 +409,6 @@ class OutboxDispatcher:
             )
             log.warning("%s: failed after %d attempts", where, attempts)
             return
-        wait = min(self.backoff_cap, self.backoff_base**attempts)
         await outbox.retry_at(
             db,
             _id(row),

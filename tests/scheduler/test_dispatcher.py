@@ -22,7 +22,7 @@ import pytest
 from sqlmodel import col, select
 
 from care.reachability import mark_unreachable
-from scheduler.dispatcher import TOO_LATE, OutboxDispatcher
+from scheduler.dispatcher import TOO_LATE, Backoff, OutboxDispatcher
 from scheduler.jobs import DISPATCH_JOB_ID, make_scheduler, shutdown
 from scheduler.outcomes import (
     Blocked,
@@ -181,7 +181,7 @@ async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionF
     clock = ManualClock()
     (row_id,) = await add_rows(sessions, row(101))
     deliver = Recorder(sessions, clock, always(Transient(error="502 Bad Gateway")))
-    d = dispatcher(sessions, clock, deliver, max_attempts=3, backoff_base=2.0, backoff_cap=3.0)
+    d = dispatcher(sessions, clock, deliver, backoff=Backoff(max_attempts=3, base=2.0, cap=3.0))
 
     assert await run_pass(d) == 1
     first = await get(sessions, row_id)
@@ -526,9 +526,9 @@ async def next_pass(d: OutboxDispatcher, st: StillTime) -> int:
     return task.result()
 
 
-def sent_at_on(st: StillTime, refuse: Callable[[OutboxMessage], Outcome | None]) -> tuple[
-    dict[int, float], Callable[[OutboxMessage], Outcome]
-]:
+def sent_at_on(
+    st: StillTime, refuse: Callable[[OutboxMessage], Outcome | None]
+) -> tuple[dict[int, float], Callable[[OutboxMessage], Outcome]]:
     """(row id → limiter time it went out, the answer function); `refuse` may answer a 429."""
     sent_at: dict[int, float] = {}
 
