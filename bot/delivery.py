@@ -30,7 +30,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -159,6 +159,20 @@ class Delivery:
         finally:
             mark_answered()
 
+    async def _edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """Edit a shown message in place. "Message is not modified" / "message to edit not
+        found" count as done: the message is already like that, or gone, and retrying
+        cannot change it (the row is then recorded as sent)."""
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
+
     async def _checkin(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()
         tz = self.settings.clinic_timezone
@@ -249,10 +263,7 @@ class Delivery:
 
     async def _checkin_closed(self, row: OutboxMessage) -> Outcome:
         """A check-in closed undone: its message keeps what it asked, says it has closed, and
-        its answer buttons give way to one "Report a new symptom" button.
-
-        "Message is not modified" / "message to edit not found" settle the row as done: the
-        message is already like that, or gone, and retrying cannot change it."""
+        its answer buttons give way to one "Report a new symptom" button."""
         async with self.sessions() as db:
             view = ready(await care.prepare_closed_edit(db, self.protocol, row))
         lang = view.patient.language
@@ -263,14 +274,7 @@ class Delivery:
             + "\n\n"
             + t("checkin_closed_edit", lang)
         )
-        markup = symptom_keyboard(lang)
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=row.chat_id, message_id=view.message_id, reply_markup=markup
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message and "not found" not in exc.message:
-                raise
+        await self._edit(row.chat_id, view.message_id, text, symptom_keyboard(lang))
         return await self._mark_sent(row, view.message_id)
 
     async def _exercise(self, row: OutboxMessage) -> Outcome:
@@ -471,13 +475,7 @@ class Delivery:
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
             text, markup = await alert_card(db, alert, tz)
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=copy.chat_id, message_id=copy.message_id, reply_markup=markup
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message and "not found" not in exc.message:
-                raise
+        await self._edit(copy.chat_id, copy.message_id, text, markup)
         return await self._mark_sent(row, copy.message_id)
 
     async def _erased_edit(self, row: OutboxMessage) -> Outcome:

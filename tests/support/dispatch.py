@@ -104,6 +104,14 @@ async def add_rows(sessions: SessionFactory, *rows: OutboxMessage) -> list[int]:
         return [r.id for r in rows if r.id is not None]
 
 
+async def stored_row(sessions: SessionFactory, row_id: int | None) -> OutboxMessage:
+    """An outbox row as the database has it now."""
+    async with sessions() as db:
+        found = await db.get(OutboxMessage, row_id)
+        assert found is not None, f"outbox row {row_id} is gone"
+        return found
+
+
 def row(chat_id: int = 100, due: timedelta = timedelta(0), **kw: Any) -> OutboxMessage:
     kw.setdefault("kind", "checkin")
     kw.setdefault("created_at", NOW)
