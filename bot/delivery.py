@@ -30,7 +30,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,11 +41,11 @@ from bot.config import Settings
 from bot.controls_view import exercise_keyboard, symptom_keyboard
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
-from care import audit
 from care import checkins as care
-from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
+from care.alert_copies import alert_version, bring_copy_up_to_date, record_alert_sent
+from care.alerts import AlertPolicy, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
-from care.digest import close_listed_routine, digest_items
+from care.digest import digest_items, digest_sent
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -69,7 +69,6 @@ from store.models import (
     AlertState,
     OutboxKind,
     OutboxMessage,
-    OutboxState,
     Patient,
     PatientStatus,
     StaffMember,
@@ -99,22 +98,6 @@ def ready(prepared: care.Skip | care.Wait | T) -> T:
     if isinstance(prepared, care.Wait):
         raise NotNow(Deferred(prepared.until, prepared.reason))
     return prepared
-
-
-async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
-    edits = await db.exec(
-        select(OutboxMessage).where(
-            OutboxMessage.kind == OutboxKind.ALERT_EDIT,
-            OutboxMessage.alert_id == copy.alert_id,
-            OutboxMessage.chat_id == copy.chat_id,
-        )
-    )
-    return any(e.payload.get("copy_id") == copy.id for e in edits.all())
-
-
-def _alert_version(alert: Alert) -> tuple[object, ...]:
-    """What a card shows that can change after it was rendered."""
-    return (alert.state, alert.tier, len(alert.reasons), alert.occurrences, alert.called_back_at)
 
 
 DEFAULT_EXERCISES = (
@@ -175,6 +158,20 @@ class Delivery:
             return await self.bot.send_message(chat_id, text, **kwargs)
         finally:
             mark_answered()
+
+    async def _edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """Edit a shown message in place. "Message is not modified" / "message to edit not
+        found" count as done: the message is already like that, or gone, and retrying
+        cannot change it (the row is then recorded as sent)."""
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
 
     async def _checkin(self, row: OutboxMessage) -> Outcome:
         now = self.clock.now()
@@ -266,10 +263,7 @@ class Delivery:
 
     async def _checkin_closed(self, row: OutboxMessage) -> Outcome:
         """A check-in closed undone: its message keeps what it asked, says it has closed, and
-        its answer buttons give way to one "Report a new symptom" button.
-
-        "Message is not modified" / "message to edit not found" settle the row as done: the
-        message is already like that, or gone, and retrying cannot change it."""
+        its answer buttons give way to one "Report a new symptom" button."""
         async with self.sessions() as db:
             view = ready(await care.prepare_closed_edit(db, self.protocol, row))
         lang = view.patient.language
@@ -280,14 +274,7 @@ class Delivery:
             + "\n\n"
             + t("checkin_closed_edit", lang)
         )
-        markup = symptom_keyboard(lang)
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=row.chat_id, message_id=view.message_id, reply_markup=markup
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message and "not found" not in exc.message:
-                raise
+        await self._edit(row.chat_id, view.message_id, text, symptom_keyboard(lang))
         return await self._mark_sent(row, view.message_id)
 
     async def _exercise(self, row: OutboxMessage) -> Outcome:
@@ -366,8 +353,9 @@ class Delivery:
             lines.append(line)
         message = await self._send(row.chat_id, "\n".join(lines))
         async with self.sessions() as db:
-            await self._record_sent(db, row, message.message_id)
-            await close_listed_routine(db, staff.id, staff_id=staff.id, now=self.clock.now())
+            await digest_sent(
+                db, _id(row), staff_id=staff.id, message_id=message.message_id, now=self.clock.now()
+            )
         return Sent(message.message_id)
 
     async def _discharge(self, row: OutboxMessage) -> Outcome:
@@ -413,7 +401,7 @@ class Delivery:
                 alert.state == AlertState.OPEN or (follow_up and waiting(alert))
             ):
                 return await self._cancel(db, row, "alert no longer open")
-            shown = _alert_version(alert)
+            shown = alert_version(alert)
             text, markup = await alert_card(db, alert, tz, payload=payload)
         try:
             message = await self._send(row.chat_id, text, reply_markup=markup)
@@ -436,43 +424,12 @@ class Delivery:
                     )
                 log.info("alert %s: staff %s unreachable, re-routed", row.alert_id, row.staff_id)
             raise
-        async with self.sessions() as db:
-            assert row.alert_id is not None
-            # one copy per shown message, even if this row is delivered again
-            copy = (
-                await db.exec(
-                    select(AlertCopy).where(
-                        AlertCopy.alert_id == row.alert_id,
-                        AlertCopy.chat_id == row.chat_id,
-                        AlertCopy.message_id == message.message_id,
-                    )
-                )
-            ).first()
-            fresh = copy is None
-            if copy is None:
-                copy = AlertCopy(
-                    alert_id=row.alert_id, chat_id=row.chat_id, message_id=message.message_id
-                )
-                db.add(copy)
-            audit.record(
-                db,
-                now=self.clock.now(),
-                action="alert_sent",
-                actor_kind="system",
-                subject_kind="alert",
-                subject_id=row.alert_id,
-                chat_id=row.chat_id,
-                level=int(payload.get("level", 0)),
+        async with self.sessions() as db:  # two units of work: see care.alert_copies
+            copy = await record_alert_sent(
+                db, row, message_id=message.message_id, now=self.clock.now()
             )
-            await self._record_sent(db, row, message.message_id)
-            # changed while this copy was on its way: it must be brought up to date too,
-            # unless the change already queued its edit (it saw the copy committed above)
-            current = await db.get(Alert, row.alert_id)
-            if fresh and current is not None:
-                await db.refresh(current)
-                if _alert_version(current) != shown and not await _edit_queued(db, copy):
-                    queue_copy_edit(db, current, copy, self.clock.now())
-                    await db.commit()
+            if copy is not None:  # a fresh copy: the alert may have changed on its way
+                await bring_copy_up_to_date(db, copy, shown=shown, now=self.clock.now())
         log.info("alert %s sent to chat %s", row.alert_id, row.chat_id)
         return Sent(message.message_id)
 
@@ -518,13 +475,7 @@ class Delivery:
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
             text, markup = await alert_card(db, alert, tz)
-        try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=copy.chat_id, message_id=copy.message_id, reply_markup=markup
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message and "not found" not in exc.message:
-                raise
+        await self._edit(copy.chat_id, copy.message_id, text, markup)
         return await self._mark_sent(row, copy.message_id)
 
     async def _erased_edit(self, row: OutboxMessage) -> Outcome:
@@ -543,10 +494,7 @@ class Delivery:
                 )
         except TelegramBadRequest as exc:
             async with self.sessions() as db:
-                await outbox.settle(
-                    db, [_id(row)], state=OutboxState.FAILED, error=f"not redacted: {exc.message}"
-                )
-                await db.commit()
+                await outbox.fail_row(db, _id(row), error=f"not redacted: {exc.message}")
             return Settled("message no longer editable")
         finally:
             mark_answered()
@@ -554,26 +502,19 @@ class Delivery:
 
     async def _cancel(self, db: AsyncSession, row: OutboxMessage, reason: str) -> Settled:
         """Nothing to send any more (what it was about is gone): the row ends cancelled."""
-        await outbox.settle(db, [_id(row)], state=OutboxState.CANCELLED, error=reason)
-        await db.commit()
+        await outbox.cancel_row(db, _id(row), reason=reason)
         return Settled(reason)
 
-    async def _record_sent(self, db: AsyncSession, row: OutboxMessage, message_id: int) -> None:
-        """Record the row as sent, with what went with it in `db`'s transaction; commit.
+    async def _mark_sent(self, row: OutboxMessage, message_id: int) -> Sent:
+        """Record the row as sent the moment Telegram has answered for it (invariant 2).
 
         A row settled by someone else while its message was on its way (its patient erased,
         or blocked the bot) stays as they left it: the mark is guarded by its claim."""
-        marked = await outbox.mark_sent(
-            db, _id(row), now=self.clock.now(), message_id=message_id
-        )
-        await db.commit()
-        if not marked:
-            log.info("outbox %d %s: settled while on its way, left so", _id(row), row.kind)
-
-    async def _mark_sent(self, row: OutboxMessage, message_id: int) -> Sent:
-        """Record the row as sent the moment Telegram has answered for it (invariant 2)."""
         async with self.sessions() as db:
-            await self._record_sent(db, row, message_id)
+            if not await outbox.record_sent(
+                db, _id(row), now=self.clock.now(), message_id=message_id
+            ):
+                log.info("outbox %d %s: settled while on its way, left so", _id(row), row.kind)
         return Sent(message_id)
 
     async def _note_media(self, row: OutboxMessage) -> Outcome:

@@ -78,6 +78,17 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._declare_counters()
+        self._declare_gauges()
+        for tier in Tier:
+            self.alerts_open.labels(tier=str(tier))
+        for outcome in _OUTCOME_NAMES.values():
+            self.delivery_outcomes.labels(outcome=outcome)
+        for reason in ("retry_after", "transient"):
+            self.send_retries.labels(reason=reason)
+
+    def _declare_counters(self) -> None:
+        """What is counted as it happens: delivery outcomes, 429s, retries, lag, refusals."""
         r = self.registry
         self.messages_sent = Counter(
             "careloop_messages_sent",
@@ -114,6 +125,11 @@ class Metrics:
             "Webhook requests refused (401) for a missing or wrong secret token.",
             registry=r,
         )
+
+    def _declare_gauges(self) -> None:
+        """What is read from the database at scrape time (clinic-wide, the same on every
+        instance), and this instance's last dispatch pass."""
+        r = self.registry
         self.database_up = Gauge(
             "careloop_database_up",
             "1 when the last scrape could read the database.",
@@ -153,12 +169,6 @@ class Metrics:
             "Wall-clock time of this instance's last successful dispatch pass (0: none yet).",
             registry=r,
         )
-        for tier in Tier:
-            self.alerts_open.labels(tier=str(tier))
-        for outcome in _OUTCOME_NAMES.values():
-            self.delivery_outcomes.labels(outcome=outcome)
-        for reason in ("retry_after", "transient"):
-            self.send_retries.labels(reason=reason)
 
     # ------------------------------------------------------------------ events
 

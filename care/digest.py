@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from flows.triage import Tier
+from store import outbox
 from store.models import (
     Alert,
     AlertState,
@@ -67,38 +68,44 @@ def age_words(age: timedelta) -> str:
 async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) -> list[DigestItem]:
     """Unacknowledged SOON/URGENT alerts (oldest first, with their age), then open routine
     flags, and check-ins left unanswered in the last day."""
-    items: list[DigestItem] = []
-    waiting = await db.exec(
-        select(Alert, Patient)
-        .join(Patient, col(Patient.id) == col(Alert.patient_id))
-        .where(
-            Alert.therapist_id == therapist_id,
-            Alert.state == AlertState.OPEN,
-            col(Alert.tier).in_([str(t) for t in TIER_WORDS]),
+    waiting = [
+        DigestItem(
+            alert.patient_id,
+            patient.display_name,
+            f"⚠️ {TIER_WORDS[Tier(alert.tier)]} alert not acknowledged for "
+            f"{age_words(now - alert.created_at)}: " + "; ".join(alert.reasons[:3]),
         )
-        .order_by(col(Alert.created_at), col(Alert.id))
-    )
-    for alert, patient in waiting.all():
-        items.append(
-            DigestItem(
-                alert.patient_id,
-                patient.display_name,
-                f"⚠️ {TIER_WORDS[Tier(alert.tier)]} alert not acknowledged for "
-                f"{age_words(now - alert.created_at)}: " + "; ".join(alert.reasons[:3]),
-            )
-        )
+        for alert, patient in await _open_alerts(db, therapist_id, list(TIER_WORDS))
+    ]
+    routine = [
+        DigestItem(alert.patient_id, patient.display_name, "; ".join(alert.reasons))
+        for alert, patient in await _open_alerts(db, therapist_id, [Tier.ROUTINE])
+    ]
+    return waiting + routine + await _missed_checkins(db, therapist_id, now=now)
+
+
+async def _open_alerts(
+    db: AsyncSession, therapist_id: int, tiers: list[Tier]
+) -> list[tuple[Alert, Patient]]:
+    """The therapist's open alerts of `tiers`, with their patient, oldest first."""
     rows = await db.exec(
         select(Alert, Patient)
         .join(Patient, col(Patient.id) == col(Alert.patient_id))
         .where(
             Alert.therapist_id == therapist_id,
             Alert.state == AlertState.OPEN,
-            Alert.tier == str(Tier.ROUTINE),
+            col(Alert.tier).in_([str(t) for t in tiers]),
         )
-        .order_by(col(Alert.created_at))
+        .order_by(col(Alert.created_at), col(Alert.id))
     )
-    for alert, patient in rows.all():
-        items.append(DigestItem(alert.patient_id, patient.display_name, "; ".join(alert.reasons)))
+    return list(rows.all())
+
+
+async def _missed_checkins(
+    db: AsyncSession, therapist_id: int, *, now: datetime
+) -> list[DigestItem]:
+    """One line per patient of the therapist whose check-ins closed unanswered in the last
+    day, with how many."""
     missed = await db.exec(
         select(Checkin, Patient)
         .join(Patient, col(Patient.id) == col(Checkin.patient_id))
@@ -113,9 +120,10 @@ async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) ->
     for checkin, patient in missed.all():
         name, n = counts.get(checkin.patient_id, (patient.display_name, 0))
         counts[checkin.patient_id] = (name, n + 1)
-    for patient_id, (name, n) in counts.items():
-        items.append(DigestItem(patient_id, name, f"{n} check-in(s) left unanswered yesterday"))
-    return items
+    return [
+        DigestItem(patient_id, name, f"{n} check-in(s) left unanswered yesterday")
+        for patient_id, (name, n) in counts.items()
+    ]
 
 
 async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo) -> int:
@@ -163,14 +171,20 @@ async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo)
     return queued
 
 
-async def close_listed_routine(
-    db: AsyncSession, therapist_id: int, *, staff_id: int | None, now: datetime
+async def digest_sent(
+    db: AsyncSession, row_id: int, *, staff_id: int, message_id: int, now: datetime
 ) -> None:
-    """Routine flags are told once, in the digest; a new verdict opens a new one."""
+    """Record a therapist's digest as sent, and close the routine flags it listed; commit once.
+
+    Routine flags are told once, in the digest (a new verdict opens a new one): they close
+    in the same commit as the row's sent mark, so a kill after Telegram answered neither
+    loses them unsent nor lists them again in a second digest. A row settled while it was
+    on its way keeps its state (store.outbox.mark_sent)."""
+    await outbox.mark_sent(db, row_id, now=now, message_id=message_id)
     await db.exec(
         update(Alert)
         .where(
-            col(Alert.therapist_id) == therapist_id,
+            col(Alert.therapist_id) == staff_id,
             col(Alert.state) == AlertState.OPEN,
             col(Alert.tier) == str(Tier.ROUTINE),
         )

@@ -130,26 +130,44 @@ def fhir_bundle(
     namespace = _namespace(clinic_name)
     org_url = _urn(namespace, "organization")
     org_ref = {"reference": org_url, "display": clinic_name}
-
-    names: dict[int, str | None] = {}
-    for row in rows:
-        if names.get(row.patient_id) is None:
-            names[row.patient_id] = row.patient_name
-
+    names = _patient_names(rows)
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": org_url,
             "resource": {"resourceType": "Organization", "active": True, "name": clinic_name},
         }
     ]
-    for patient_id in sorted(names):
-        entries.append(
-            {
-                "fullUrl": _patient_url(namespace, patient_id),
-                "resource": _patient(patient_id, names[patient_id], org_ref),
-            }
-        )
+    entries += (
+        {
+            "fullUrl": _patient_url(namespace, patient_id),
+            "resource": _patient(patient_id, names[patient_id], org_ref),
+        }
+        for patient_id in sorted(names)
+    )
+    entries += _observation_entries(rows, namespace, names)
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": _utc_iso(generated_at),
+        "entry": entries,
+    }
 
+
+def _patient_names(rows: Sequence[ExportRow]) -> dict[int, str | None]:
+    """Each exported patient's name (None where no row carries one)."""
+    names: dict[int, str | None] = {}
+    for row in rows:
+        if names.get(row.patient_id) is None:
+            names[row.patient_id] = row.patient_name
+    return names
+
+
+def _observation_entries(
+    rows: Sequence[ExportRow], namespace: uuid.UUID, names: dict[int, str | None]
+) -> list[dict[str, Any]]:
+    """One Observation entry per answer, in a stable order, each pointing at its patient's
+    urn:uuid fullUrl; ValueError for two answers that would share a fullUrl."""
+    entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     for row in sorted(rows, key=_observation_order):
         key = _answer_key(row)
@@ -162,13 +180,7 @@ def fhir_bundle(
         entries.append(
             {"fullUrl": _urn(namespace, key), "resource": _observation(row, key, subject)}
         )
-
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": _utc_iso(generated_at),
-        "entry": entries,
-    }
+    return entries
 
 
 def fhir_json(bundle: dict[str, Any]) -> bytes:

@@ -75,22 +75,7 @@ async def _mark(db: AsyncSession, *, chat_id: int, now: datetime) -> tuple[int, 
         return None
     cancelled = await cancel_for_chat(db, chat_id, reason=CANCEL_REASON)
     patient_id, therapist_id = int(marked[0]), int(marked[1])
-    therapist_chat = (
-        await db.exec(select(StaffMember.tg_user_id).where(StaffMember.id == therapist_id))
-    ).first()
-    if therapist_chat is not None:
-        db.add(
-            OutboxMessage(
-                kind=OutboxKind.PATIENT_UNREACHABLE,
-                chat_id=therapist_chat,
-                patient_id=patient_id,
-                staff_id=therapist_id,
-                payload={"patient_id": patient_id},
-                urgent=False,
-                due_at=now,
-                created_at=now,
-            )
-        )
+    await _tell_therapist(db, patient_id, therapist_id, now=now)
     audit.record(
         db,
         now=now,
@@ -101,3 +86,27 @@ async def _mark(db: AsyncSession, *, chat_id: int, now: datetime) -> tuple[int, 
         cancelled=cancelled,
     )
     return patient_id, cancelled
+
+
+async def _tell_therapist(
+    db: AsyncSession, patient_id: int, therapist_id: int, *, now: datetime
+) -> None:
+    """Queue the one "patient unreachable" notice to the treating therapist (none for a
+    therapist who never joined the bot)."""
+    therapist_chat = (
+        await db.exec(select(StaffMember.tg_user_id).where(StaffMember.id == therapist_id))
+    ).first()
+    if therapist_chat is None:
+        return
+    db.add(
+        OutboxMessage(
+            kind=OutboxKind.PATIENT_UNREACHABLE,
+            chat_id=therapist_chat,
+            patient_id=patient_id,
+            staff_id=therapist_id,
+            payload={"patient_id": patient_id},
+            urgent=False,
+            due_at=now,
+            created_at=now,
+        )
+    )

@@ -113,62 +113,67 @@ def progress_findings(protocol: Protocol, facts: CourseFacts) -> list[Finding]:
     """
     readings = valid_readings(protocol, facts.readings)
     if not readings:
-        if not at_judging_point(protocol, facts):
-            return []
-        return [
-            _finding(
-                Tier.ROUTINE,
-                Reason.NO_PROGRESS_READING,
-                f"No weekly usual-pain reading taken at least "
-                f"{protocol.progress.progress_min_hours_after_session:g} h after a session, "
-                f"at session {facts.sessions}, week {_weeks(facts.weeks_since_start)}",
-                "Progress cannot be judged: ask for a usual-pain rating",
-            )
-        ]
+        return [_no_reading(protocol, facts)] if at_judging_point(protocol, facts) else []
     rule = protocol.progress
-    b = facts.baseline
     p = readings[-1].value
-    responder = is_responder(protocol, b, p)
+    responder = is_responder(protocol, facts.baseline, p)
     recovered = p <= rule.recovered_max
-    status = _status_words(protocol, b, readings[-1], responder)
-    findings: list[Finding] = []
+    status = _status_words(protocol, facts.baseline, readings[-1], responder)
+    first = _reevaluate(protocol, facts, readings, responder, recovered, status)
+    if first is None:  # re-evaluate is the stronger flag for the same patient
+        first = _stall(protocol, facts, responder, recovered, status)
+    plateau = _plateau(protocol, readings, status) if responder else None
+    return [
+        f
+        for f in (first, plateau, _recovered(protocol, facts, p) if recovered else None)
+        if f is not None
+    ]
 
-    reevaluate = _reevaluate(protocol, facts, readings, responder, recovered, status)
-    if reevaluate is not None:
-        findings.append(reevaluate)
-    else:
-        stall = _stall(protocol, facts, responder, recovered, status)
-        if stall is not None:
-            findings.append(stall)
 
+def _no_reading(protocol: Protocol, facts: CourseFacts) -> Finding:
+    """ROUTINE: the course is at its judging point, and no reading counts."""
+    return _finding(
+        Tier.ROUTINE,
+        Reason.NO_PROGRESS_READING,
+        f"No weekly usual-pain reading taken at least "
+        f"{protocol.progress.progress_min_hours_after_session:g} h after a session, "
+        f"at session {facts.sessions}, week {_weeks(facts.weeks_since_start)}",
+        "Progress cannot be judged: ask for a usual-pain rating",
+    )
+
+
+def _plateau(protocol: Protocol, readings: Sequence[Reading], status: str) -> Finding | None:
+    """ROUTINE, for a responder still above the floor: the last weekly readings have not
+    moved (net change: 4, 3, 4 has not moved)."""
+    rule = protocol.progress
     last = readings[-rule.plateau_readings :]
-    if responder and len(last) == rule.plateau_readings and p > rule.plateau_floor:
-        values = [r.value for r in last]
-        moved = abs(values[-1] - values[0])  # net change: 4, 3, 4 has not moved
-        if moved < rule.plateau_move:
-            findings.append(
-                _finding(
-                    Tier.ROUTINE,
-                    Reason.PLATEAU,
-                    status,
-                    f"Usual pain over the last {len(values)} weekly readings: "
-                    f"{_series(values)} (moved {moved}, flag below {rule.plateau_move}; "
-                    f"still above {rule.plateau_floor}/10)",
-                    "Improving, but no longer changing: review the plan",
-                )
-            )
+    if len(last) < rule.plateau_readings or last[-1].value <= rule.plateau_floor:
+        return None
+    values = [r.value for r in last]
+    moved = abs(values[-1] - values[0])
+    if moved >= rule.plateau_move:
+        return None
+    return _finding(
+        Tier.ROUTINE,
+        Reason.PLATEAU,
+        status,
+        f"Usual pain over the last {len(values)} weekly readings: "
+        f"{_series(values)} (moved {moved}, flag below {rule.plateau_move}; "
+        f"still above {rule.plateau_floor}/10)",
+        "Improving, but no longer changing: review the plan",
+    )
 
-    if recovered:
-        findings.append(
-            _finding(
-                Tier.ROUTINE,
-                Reason.RECOVERED,
-                f"Usual pain {p}/10 (recovered at {rule.recovered_max}/10 or less), "
-                f"baseline {b}, after {facts.sessions} sessions",
-                "Consider spacing sessions or discharge",
-            )
-        )
-    return findings
+
+def _recovered(protocol: Protocol, facts: CourseFacts, p: int) -> Finding:
+    """ROUTINE: usual pain at the recovered level or below."""
+    rule = protocol.progress
+    return _finding(
+        Tier.ROUTINE,
+        Reason.RECOVERED,
+        f"Usual pain {p}/10 (recovered at {rule.recovered_max}/10 or less), "
+        f"baseline {facts.baseline}, after {facts.sessions} sessions",
+        "Consider spacing sessions or discharge",
+    )
 
 
 def at_judging_point(protocol: Protocol, facts: CourseFacts) -> bool:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import app_state
@@ -55,34 +54,29 @@ class Clock:
 
         A changed scale starts a new anchor at the current protocol time so time
         never jumps backwards. The first anchor is an insert-if-missing, then a
-        read: two instances starting at once on an empty database both end up on
-        the one anchor that won, instead of one dying on the primary key.
+        read (one unit of work of store.app_state): two instances starting at once
+        on an empty database both end up on the one anchor that won, instead of one
+        dying on the primary key.
         """
-        if not await app_state.insert_if_missing(db, _KEY, self._encoded()):
-            await self._adopt_stored(db)
-        await db.commit()  # one commit, which also ends the read of an anchor adopted
+        stored = await app_state.setdefault(db, _KEY, self._encoded())
+        if self._adopt(stored):
+            await app_state.store(db, _KEY, self._encoded())
 
-    async def _adopt_stored(self, db: AsyncSession) -> None:
-        """Run on the stored anchor; at a new scale, from a new anchor stored in its place."""
-        row = (
-            await db.exec(
-                select(AppState).where(AppState.key == _KEY).execution_options(
-                    populate_existing=True
-                )
-            )
-        ).one()
-        wall_s, proto_s, scale_s = row.value.split("|")
-        stored = Clock(
+    def _adopt(self, stored: str) -> bool:
+        """Run on the stored anchor; at a new scale, from a new anchor (True: to be stored
+        in its place)."""
+        wall_s, proto_s, scale_s = stored.split("|")
+        previous = Clock(
             float(scale_s),
             anchor_wall=datetime.fromisoformat(wall_s),
             anchor_protocol=datetime.fromisoformat(proto_s),
             wall=self._wall,
         )
         if float(scale_s) == self.scale:
-            self.anchor_wall, self.anchor_protocol = stored.anchor_wall, stored.anchor_protocol
-            return
-        self.anchor_wall, self.anchor_protocol = self._wall(), stored.now()
-        await app_state.put(db, _KEY, self._encoded())
+            self.anchor_wall, self.anchor_protocol = previous.anchor_wall, previous.anchor_protocol
+            return False
+        self.anchor_wall, self.anchor_protocol = self._wall(), previous.now()
+        return True
 
     def set_scale(self, scale: float) -> None:
         """Run protocol time `scale` times faster from now on, without a jump.
@@ -109,8 +103,7 @@ class Clock:
 
     async def save(self, db: AsyncSession) -> None:
         """Store the current anchor and scale (after `set_scale` or `jump_to`)."""
-        await app_state.put(db, _KEY, self._encoded())
-        await db.commit()
+        await app_state.store(db, _KEY, self._encoded())
 
     @staticmethod
     async def stored_scale(db: AsyncSession) -> float | None:

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,7 +48,7 @@ from scheduler.outcomes import (
 from scheduler.ratelimit import RateLimiter
 from store import outbox
 from store.db import SessionFactory
-from store.models import OutboxMessage, OutboxState
+from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,20 @@ refused or dropped connections, pool timeouts."""
 TOO_LATE = "too late"
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """How a row that met a transient error (5xx, a timeout, the network) is retried: after
+    `base` ** attempts seconds of wall time, at most `cap`, given up at `max_attempts`."""
+
+    max_attempts: int = 8
+    base: float = 2.0
+    cap: float = 300.0
+
+    def wait(self, attempts: int) -> float | None:
+        """Seconds to wait after `attempts` tries, or None: give up."""
+        return None if attempts >= self.max_attempts else min(self.cap, self.base**attempts)
+
+
 class OutboxDispatcher:
     """One worker's dispatch loop body; several may run (processes on PostgreSQL).
 
@@ -65,7 +80,7 @@ class OutboxDispatcher:
     host name and process id): a pass gives back every claim still held under
     that id when it starts.
 
-    `stale_after`, `backoff_*`, `spill_after` and `pass_budget` are wall-clock
+    `stale_after`, `backoff`, `spill_after` and `pass_budget` are wall-clock
     durations: they are about Telegram and crashed processes, which do not speed
     up with ``TIME_SCALE``. They are converted to protocol time when written as
     a due_at.
@@ -80,9 +95,7 @@ class OutboxDispatcher:
         *,
         worker_id: str,
         batch_size: int = 200,
-        max_attempts: int = 8,
-        backoff_base: float = 2.0,
-        backoff_cap: float = 300.0,
+        backoff: Backoff = Backoff(),
         stale_after: timedelta = timedelta(minutes=2),
         spill_after: float = 15.0,
         pass_budget: float = 60.0,
@@ -93,9 +106,7 @@ class OutboxDispatcher:
         self._limiter = limiter
         self.worker_id = worker_id
         self.batch_size = batch_size
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = backoff
         self.stale_after = stale_after
         self.spill_after = spill_after
         self.pass_budget = pass_budget
@@ -219,22 +230,17 @@ class OutboxDispatcher:
             )
             if stale:
                 log.warning("released %d stale claims of crashed workers", stale)
-            rows = await outbox.claim_due(
-                db, now=now, limit=self.batch_size, worker=self.worker_id
-            )
+            rows = await outbox.claim_due(db, now=now, limit=self.batch_size, worker=self.worker_id)
             late = [r for r in rows if r.expires_at is not None and r.expires_at <= now]
             live = [r for r in rows if r.expires_at is None or r.expires_at > now]
             live, spilled = self._split_busy_chats(live)
-            if late:
-                await outbox.settle(
-                    db, [_id(r) for r in late], state=OutboxState.EXPIRED,
-                    error=TOO_LATE, worker=self.worker_id,
-                )
-            for row, delay in spilled:
-                await outbox.reschedule(
-                    db, _id(row), due_at=now + self._to_protocol(delay), worker=self.worker_id
-                )
-            await db.commit()
+            await outbox.expire_or_defer(
+                db,
+                expired=[_id(r) for r in late],
+                deferred={_id(r): now + self._to_protocol(delay) for r, delay in spilled},
+                error=TOO_LATE,
+                worker=self.worker_id,
+            )
         for row in late:
             log.info("outbox %d %s chat %d: expired (too late)", _id(row), row.kind, row.chat_id)
         if spilled:
@@ -337,7 +343,10 @@ class OutboxDispatcher:
             except Exception as exc:  # the contract says no raising; a bug must not stop us
                 log.warning(
                     "outbox %d %s chat %d: deliver raised %s",
-                    _id(row), row.kind, row.chat_id, type(exc).__name__,
+                    _id(row),
+                    row.kind,
+                    row.chat_id,
+                    type(exc).__name__,
                 )
                 log.debug("deliver traceback", exc_info=True)
                 outcome = Transient(error=f"deliver raised {type(exc).__name__}")
@@ -350,58 +359,63 @@ class OutboxDispatcher:
             self._database_failed(exc)
 
     async def _apply(self, row: OutboxMessage, outcome: Outcome) -> None:
-        """Turn one outcome into the row's next state."""
+        """Turn one outcome into the row's next state (each a unit of work of store.outbox,
+        or of care.reachability for a blocked chat: this module never commits)."""
         row_id, now = _id(row), self._clock.now()
         where = f"outbox {row_id} {row.kind} chat {row.chat_id}"
         if isinstance(outcome, Sent | Settled):
             log.info("%s: %s", where, "sent" if isinstance(outcome, Sent) else "settled")
             return
+        worker = self.worker_id
         async with self._sessions() as db:
             if isinstance(outcome, Deferred):
-                await outbox.reschedule(db, row_id, due_at=outcome.until, worker=self.worker_id)
+                await outbox.retry_at(db, row_id, due_at=outcome.until, worker=worker)
                 log.info("%s: deferred to %s", where, outcome.until.isoformat())
             elif isinstance(outcome, RetryAfter):
                 everyone = self._limiter.flood_wait(row.chat_id, outcome.seconds)
                 due = now + self._to_protocol(outcome.seconds)
-                await outbox.reschedule(db, row_id, due_at=due, worker=self.worker_id)
+                await outbox.retry_at(db, row_id, due_at=due, worker=worker)
                 log.warning(
                     "%s: 429, retry after %.1f s (%s paused)",
-                    where, outcome.seconds, "every chat" if everyone else "this chat",
+                    where,
+                    outcome.seconds,
+                    "every chat" if everyone else "this chat",
                 )
             elif isinstance(outcome, Transient):
                 await self._retry_or_fail(db, row, outcome.error, now)
             elif isinstance(outcome, Blocked):
-                # first statement of this session's transaction, as mark_unreachable needs
+                # first statement of this session's transaction, as mark_unreachable needs;
+                # it cancels a patient's rows, this one included, before the row is failed
                 if await mark_unreachable(db, chat_id=row.chat_id, now=now):
                     log.info("%s: blocked, patient marked unreachable", where)
-                await outbox.settle(
-                    db, [row_id], state=OutboxState.FAILED,
-                    error=f"blocked: {outcome.error}", worker=self.worker_id,
-                )
+                await outbox.fail_row(db, row_id, error=f"blocked: {outcome.error}", worker=worker)
             elif isinstance(outcome, Failed):
-                await outbox.settle(
-                    db, [row_id], state=OutboxState.FAILED, error=outcome.error,
-                    worker=self.worker_id,
-                )
+                await outbox.fail_row(db, row_id, error=outcome.error, worker=worker)
                 log.warning("%s: failed permanently", where)
-            await db.commit()
 
     async def _retry_or_fail(
         self, db: AsyncSession, row: OutboxMessage, error: str, now: datetime
     ) -> None:
         attempts = row.attempts + 1
         where = f"outbox {_id(row)} {row.kind} chat {row.chat_id}"
-        if attempts >= self.max_attempts:
-            await outbox.settle(
-                db, [_id(row)], state=OutboxState.FAILED, attempts=attempts,
-                error=f"gave up after {attempts} attempts: {error}", worker=self.worker_id,
+        wait = self.backoff.wait(attempts)
+        if wait is None:
+            await outbox.fail_row(
+                db,
+                _id(row),
+                attempts=attempts,
+                error=f"gave up after {attempts} attempts: {error}",
+                worker=self.worker_id,
             )
             log.warning("%s: failed after %d attempts", where, attempts)
             return
-        wait = min(self.backoff_cap, self.backoff_base**attempts)
-        await outbox.reschedule(
-            db, _id(row), due_at=now + self._to_protocol(wait), attempts=attempts,
-            error=error, worker=self.worker_id,
+        await outbox.retry_at(
+            db,
+            _id(row),
+            due_at=now + self._to_protocol(wait),
+            attempts=attempts,
+            error=error,
+            worker=self.worker_id,
         )
         log.info("%s: transient error, attempt %d, retry in %.0f s", where, attempts, wait)
 

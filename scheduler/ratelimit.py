@@ -251,9 +251,7 @@ class RateLimiter:
         the bot's when another instance has a chat paused.
         """
         now = self._now()
-        others = any(
-            c.paused_until > now for cid, c in self._chats.items() if cid != chat_id
-        )
+        others = any(c.paused_until > now for cid, c in self._chats.items() if cid != chat_id)
         if chat_id is None or others:
             self.penalize(seconds)
             return True

@@ -4,6 +4,11 @@ Several instances start at once against one database (design invariant 7): a
 "read it, insert it if missing" lets both read nothing and both insert, and one
 of them dies on the primary key. ``INSERT … ON CONFLICT`` decides in the
 database instead; both dialects we run on (PostgreSQL, SQLite ≥ 3.24) have it.
+
+:func:`insert_if_missing` and :func:`put` join the caller's transaction;
+:func:`setdefault` and :func:`store` are the same writes as units of work of their
+own (commit), for a caller outside ``care/`` — the clock's anchor, read or stored at
+start-up and saved by the sandbox's time controls — which never commits (invariant 9).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.models import AppState
@@ -37,3 +43,21 @@ async def put(db: AsyncSession, key: str, value: str) -> None:
     insert = _insert(db).values(key=key, value=value)
     stmt = insert.on_conflict_do_update(index_elements=["key"], set_={"value": value})
     await db.exec(stmt)
+
+
+async def setdefault(db: AsyncSession, key: str, value: str) -> str:
+    """Store `value` under `key` unless a row is there; commit. Returns the stored value:
+    `value` if this call inserted it, else the one that was there (or won the race)."""
+    if await insert_if_missing(db, key, value):
+        await db.commit()
+        return value
+    stmt = select(AppState).where(AppState.key == key).execution_options(populate_existing=True)
+    stored = (await db.exec(stmt)).one().value
+    await db.commit()  # ends the read: no transaction left open on a pooled connection
+    return stored
+
+
+async def store(db: AsyncSession, key: str, value: str) -> None:
+    """:func:`put`, committed."""
+    await put(db, key, value)
+    await db.commit()

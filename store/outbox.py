@@ -17,7 +17,11 @@ Three kinds of functions live here, on purpose with different transaction rules:
   commit as the side effects of sending it (a check-in opened, a message id);
 * bulk moves decided by ``care/`` — :func:`cancel_queued`, :func:`cancel_for_chat`,
   :func:`bring_forward` — join the caller's transaction too (a patient stopped,
-  erased, a new session planned: the rows go in the same commit as the cause).
+  erased, a new session planned: the rows go in the same commit as the cause);
+* one row's outcome on its own — :func:`record_sent`, :func:`cancel_row`,
+  :func:`fail_row`, :func:`retry_at`, :func:`expire_or_defer` — commits itself: the
+  dispatcher and the bot edge write an outcome that nothing else goes with, and they
+  never commit (invariant 9), so each is one named unit of work here.
 
 The per-row marks are guarded by ``state = 'claimed'`` (and by the worker when
 given; :func:`mark_sent` without a worker also takes a row handed back to pending): a
@@ -29,7 +33,7 @@ brought back to life by a late outcome. Every error text is clipped here
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -316,3 +320,87 @@ async def bring_forward(db: AsyncSession, *where: ColumnElement[bool], now: date
         .values(due_at=now)
     )
     return int((await db.exec(stmt)).rowcount or 0)
+
+
+# ---------------------------------------------------------------- outcomes, each committed
+
+
+async def record_sent(
+    db: AsyncSession, row_id: int, *, now: datetime, message_id: int | None
+) -> bool:
+    """:func:`mark_sent` as its own unit of work; commit. False if it was settled meanwhile.
+
+    Its own transaction on purpose: a row is recorded as sent the moment Telegram has
+    answered for it, before anything else is asked of Telegram, so a kill doubles only the
+    messages in flight at that instant (invariant 2).
+    """
+    marked = await mark_sent(db, row_id, now=now, message_id=message_id)
+    await db.commit()
+    return marked
+
+
+async def cancel_row(db: AsyncSession, row_id: int, *, reason: str) -> bool:
+    """End one claimed row as cancelled — what it was about is gone; commit.
+
+    False if it was no longer claimed (settled by someone else meanwhile)."""
+    settled = await settle(db, [row_id], state=OutboxState.CANCELLED, error=reason)
+    await db.commit()
+    return bool(settled)
+
+
+async def fail_row(
+    db: AsyncSession,
+    row_id: int,
+    *,
+    error: str,
+    attempts: int | None = None,
+    worker: str | None = None,
+) -> bool:
+    """End one claimed row as failed — retrying cannot change its outcome; commit.
+
+    False if it was no longer claimed (by `worker`, when given)."""
+    settled = await settle(
+        db, [row_id], state=OutboxState.FAILED, error=error, attempts=attempts, worker=worker
+    )
+    await db.commit()
+    return bool(settled)
+
+
+async def retry_at(
+    db: AsyncSession,
+    row_id: int,
+    *,
+    due_at: datetime,
+    attempts: int | None = None,
+    error: str | None = None,
+    worker: str | None = None,
+) -> bool:
+    """:func:`reschedule` as its own unit of work (a deferral, a 429, a transient error);
+    commit. False if the row was no longer claimed."""
+    moved = await reschedule(
+        db, row_id, due_at=due_at, attempts=attempts, error=error, worker=worker
+    )
+    await db.commit()
+    return moved
+
+
+async def expire_or_defer(
+    db: AsyncSession,
+    *,
+    expired: Collection[int],
+    deferred: Mapping[int, datetime],
+    error: str,
+    worker: str,
+) -> None:
+    """What a claim pass does not hand to delivery: rows past their ``expires_at`` end
+    expired with `error`, rows their chat cannot take soon go back to pending, due again at
+    the time given (`deferred`: row id → due_at); commit.
+
+    One transaction for both, right after :func:`claim_due` committed the claim: until it
+    commits, the rows stay claimed by `worker`, so a crash in between leaves them to
+    :func:`release_stale_claims` and nothing is lost.
+    """
+    await settle(db, expired, state=OutboxState.EXPIRED, error=error, worker=worker)
+    for row_id, due_at in deferred.items():
+        await reschedule(db, row_id, due_at=due_at, worker=worker)
+    await db.commit()

@@ -22,7 +22,6 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from sqlmodel import select
 
 from bot.app import make_bot
 from bot.delivery import RENDERERS, Delivery
@@ -43,7 +42,7 @@ from store.models import (
     Patient,
 )
 from tests.fakebot import FakeBotAPI
-from tests.support.dispatch import PATIENT_CHAT, THERAPIST_CHAT, seed_patient
+from tests.support.dispatch import PATIENT_CHAT, THERAPIST_CHAT, seed_patient, stored_row
 from tests.support.harness import settings_for
 
 WORKER = "test-worker"
@@ -115,12 +114,6 @@ async def queue_and_claim(world: World, **fields: Any) -> OutboxMessage:
     return row
 
 
-async def stored(world: World, row: OutboxMessage) -> OutboxMessage:
-    async with world.sessions() as db:
-        found = (await db.exec(select(OutboxMessage).where(OutboxMessage.id == row.id))).one()
-    return found
-
-
 def test_every_kind_has_one_renderer() -> None:
     """A kind with no entry would be failed as "unknown" at its first delivery."""
     assert set(RENDERERS) == set(OutboxKind)
@@ -148,7 +141,7 @@ async def test_a_row_cancelled_while_its_message_is_on_its_way_stays_cancelled(
     world.hold.release.set()
     outcome: Outcome = await delivering
     assert isinstance(outcome, Sent)
-    after = await stored(world, row)
+    after = await stored_row(world.sessions, row.id)
     assert (after.state, after.last_error) == (OutboxState.CANCELLED, "patient stopped")
     assert after.message_id is None and after.sent_at is None
 
@@ -208,7 +201,7 @@ async def test_a_checkin_cancelled_while_its_first_question_is_on_its_way_stays_
         await db.commit()
     world.hold.release.set()
     assert isinstance(await delivering, Sent)
-    after = await stored(world, row)
+    after = await stored_row(world.sessions, row.id)
     assert (after.state, after.message_id) == (OutboxState.CANCELLED, None)
 
 
@@ -227,7 +220,7 @@ async def test_a_row_with_nothing_left_to_send_is_settled_not_left_claimed(
     )
     outcome = await world.delivery(row)
     assert isinstance(outcome, Settled)
-    after = await stored(world, row)
+    after = await stored_row(world.sessions, row.id)
     assert after.state == OutboxState.CANCELLED
     assert after.last_error == "patient or therapist gone"
     assert [r for r in world.fake.requests if r.method == "sendMessage"] == []

@@ -22,7 +22,7 @@ import pytest
 from sqlmodel import col, select
 
 from care.reachability import mark_unreachable
-from scheduler.dispatcher import TOO_LATE, OutboxDispatcher
+from scheduler.dispatcher import TOO_LATE, Backoff, OutboxDispatcher
 from scheduler.jobs import DISPATCH_JOB_ID, make_scheduler, shutdown
 from scheduler.outcomes import (
     Blocked,
@@ -57,6 +57,7 @@ from tests.support.dispatch import (
     row,
     run_pass,
     seed_patient,
+    stored_row,
 )
 
 UNREACHABLE = OutboxKind.PATIENT_UNREACHABLE
@@ -64,13 +65,6 @@ UNREACHABLE = OutboxKind.PATIENT_UNREACHABLE
 
 def always(outcome: Outcome) -> Callable[[OutboxMessage], Outcome]:
     return lambda _row: outcome
-
-
-async def get(sessions: SessionFactory, row_id: int) -> OutboxMessage:
-    async with sessions() as db:
-        found = await db.get(OutboxMessage, row_id)
-        assert found is not None
-        return found
 
 
 # ---------------------------------------------------------------------------- due rows
@@ -84,8 +78,8 @@ async def test_delivers_due_rows_and_leaves_future_ones(sessions: SessionFactory
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert sorted(deliver.ids) == [early, on_time]
-    assert (await get(sessions, early)).state == OutboxState.SENT
-    pending = await get(sessions, later)
+    assert (await stored_row(sessions, early)).state == OutboxState.SENT
+    pending = await stored_row(sessions, later)
     assert pending.state == OutboxState.PENDING and pending.claimed_by is None
 
 
@@ -115,7 +109,7 @@ async def test_expired_rows_are_settled_too_late_without_delivery(
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await run_pass(dispatcher(sessions, clock, deliver)) == 2
     assert deliver.ids == [fresh]
-    expired = await get(sessions, stale)
+    expired = await stored_row(sessions, stale)
     assert (expired.state, expired.last_error) == (OutboxState.EXPIRED, TOO_LATE)
 
 
@@ -130,7 +124,7 @@ async def test_retry_after_reschedules_in_protocol_time_and_keeps_attempts(
     limiter = jump_limiter()
     deliver = Recorder(sessions, clock, always(RetryAfter(seconds=5)))
     await run_pass(dispatcher(sessions, clock, deliver, limiter=limiter))
-    again = await get(sessions, row_id)
+    again = await stored_row(sessions, row_id)
     assert again.state == OutboxState.PENDING
     assert again.attempts == 2
     assert again.due_at == NOW + timedelta(minutes=5)
@@ -165,15 +159,15 @@ async def test_a_per_chat_429_pauses_that_chat_only_and_two_chats_429_pause_ever
     clock.advance(timedelta(seconds=1))
     assert await run_pass(d) == 1
     assert sent_at[b] < 1.0  # B was not held for A's 30 s
-    assert (await get(sessions, b)).state == OutboxState.SENT
-    assert (await get(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
+    assert (await stored_row(sessions, b)).state == OutboxState.SENT
+    assert (await stored_row(sessions, a)).state == OutboxState.PENDING  # A waits its 30 s
     assert limiter.paused_for(201) == pytest.approx(30.0, abs=1.0)
     assert limiter.paused_for(202) == 0.0
     # now a second chat refused while A is still paused: the whole bot is flooding
     (c,) = await add_rows(sessions, row(203, due=timedelta(seconds=1)))
     deliver.choose = lambda r: RetryAfter(seconds=20)
     assert await run_pass(d) == 1
-    assert (await get(sessions, c)).state == OutboxState.PENDING
+    assert (await stored_row(sessions, c)).state == OutboxState.PENDING
     assert limiter.paused_for() == pytest.approx(20.0, abs=1.0)
 
 
@@ -181,23 +175,23 @@ async def test_transient_backs_off_then_fails_at_max_attempts(sessions: SessionF
     clock = ManualClock()
     (row_id,) = await add_rows(sessions, row(101))
     deliver = Recorder(sessions, clock, always(Transient(error="502 Bad Gateway")))
-    d = dispatcher(sessions, clock, deliver, max_attempts=3, backoff_base=2.0, backoff_cap=3.0)
+    d = dispatcher(sessions, clock, deliver, backoff=Backoff(max_attempts=3, base=2.0, cap=3.0))
 
     assert await run_pass(d) == 1
-    first = await get(sessions, row_id)
+    first = await stored_row(sessions, row_id)
     assert (first.state, first.attempts) == (OutboxState.PENDING, 1)
     assert first.due_at == NOW + timedelta(seconds=2)
     assert await run_pass(d) == 0  # backing off: not due yet
 
     clock.advance(timedelta(seconds=2))
     assert await run_pass(d) == 1
-    second = await get(sessions, row_id)
+    second = await stored_row(sessions, row_id)
     assert (second.state, second.attempts) == (OutboxState.PENDING, 2)
     assert second.due_at == clock.now() + timedelta(seconds=3)  # 2**2 capped at 3
 
     clock.advance(timedelta(seconds=3))
     assert await run_pass(d) == 1
-    last = await get(sessions, row_id)
+    last = await stored_row(sessions, row_id)
     assert (last.state, last.attempts) == (OutboxState.FAILED, 3)
     assert last.last_error is not None and "502 Bad Gateway" in last.last_error
     assert len(deliver.calls) == 3
@@ -213,9 +207,9 @@ async def test_deferred_and_failed(sessions: SessionFactory) -> None:
     }
     deliver = Recorder(sessions, clock, lambda r: outcomes[r.kind])
     await run_pass(dispatcher(sessions, clock, deliver))
-    d = await get(sessions, deferred)
+    d = await stored_row(sessions, deferred)
     assert (d.state, d.due_at, d.attempts) == (OutboxState.PENDING, later, 0)
-    f = await get(sessions, failed)
+    f = await stored_row(sessions, failed)
     assert (f.state, f.last_error) == (OutboxState.FAILED, "Bad Request: chat not found")
 
 
@@ -227,7 +221,7 @@ async def test_deliver_raising_counts_as_transient(sessions: SessionFactory) -> 
         raise RuntimeError("bug")
 
     assert await run_pass(dispatcher(sessions, clock, broken)) == 1
-    again = await get(sessions, row_id)
+    again = await stored_row(sessions, row_id)
     assert (again.state, again.attempts) == (OutboxState.PENDING, 1)
 
 
@@ -265,10 +259,11 @@ async def test_blocked_marks_patient_unreachable_once(sessions: SessionFactory) 
     assert (notice.state, notice.urgent, notice.due_at) == (OutboxState.PENDING, False, NOW)
     assert len(audits) == 1
     for row_id in (first, second, future):
-        cancelled = await get(sessions, row_id)
+        cancelled = await stored_row(sessions, row_id)
         assert cancelled.state == OutboxState.CANCELLED
         assert cancelled.last_error == "patient blocked the bot"
-    assert (await get(sessions, alert)).state == OutboxState.PENDING  # about them, not to them
+    # about them, not to them
+    assert (await stored_row(sessions, alert)).state == OutboxState.PENDING
 
 
 async def test_mark_unreachable_concurrently_writes_one_notice(sessions: SessionFactory) -> None:
@@ -296,7 +291,7 @@ async def test_blocked_by_a_staff_chat_fails_the_row(sessions: SessionFactory) -
     (row_id,) = await add_rows(sessions, row(THERAPIST_CHAT, kind="alert"))
     deliver = Recorder(sessions, clock, always(Blocked(error="Forbidden")))
     await run_pass(dispatcher(sessions, clock, deliver))
-    failed = await get(sessions, row_id)
+    failed = await stored_row(sessions, row_id)
     assert failed.state == OutboxState.FAILED
     async with sessions() as db:
         assert not (
@@ -324,7 +319,7 @@ async def test_stale_claims_of_a_crashed_worker_are_released(sessions: SessionFa
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await run_pass(dispatcher(sessions, clock, deliver)) == 1
     assert deliver.ids == [crashed]
-    assert (await get(sessions, live)).claimed_by == "alive"
+    assert (await stored_row(sessions, live)).claimed_by == "alive"
 
 
 async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
@@ -342,7 +337,7 @@ async def test_stale_after_is_wall_time_even_when_protocol_time_runs_fast(
     )
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await run_pass(dispatcher(sessions, clock, deliver)) == 0
-    assert (await get(sessions, row_id)).claimed_by == "other"
+    assert (await stored_row(sessions, row_id)).claimed_by == "other"
 
 
 async def test_two_workers_deliver_each_row_exactly_once(db_url: str) -> None:
@@ -457,7 +452,7 @@ async def test_rows_a_busy_chat_cannot_take_soon_wait_in_the_database(
     deliver = Recorder(sessions, clock, always(Sent()))
     assert await run_pass(dispatcher(sessions, clock, deliver, spill_after=4.0)) == 2
     assert deliver.ids == ids[:2]  # at 20/min the third could only go ~6 s later
-    spilled = await get(sessions, ids[2])
+    spilled = await stored_row(sessions, ids[2])
     assert spilled.state == OutboxState.PENDING
     assert spilled.due_at == NOW + timedelta(seconds=6)
 
@@ -526,9 +521,9 @@ async def next_pass(d: OutboxDispatcher, st: StillTime) -> int:
     return task.result()
 
 
-def sent_at_on(st: StillTime, refuse: Callable[[OutboxMessage], Outcome | None]) -> tuple[
-    dict[int, float], Callable[[OutboxMessage], Outcome]
-]:
+def sent_at_on(
+    st: StillTime, refuse: Callable[[OutboxMessage], Outcome | None]
+) -> tuple[dict[int, float], Callable[[OutboxMessage], Outcome]]:
     """(row id → limiter time it went out, the answer function); `refuse` may answer a 429."""
     sent_at: dict[int, float] = {}
 
@@ -600,7 +595,7 @@ async def test_a_checkin_is_not_held_behind_another_chats_queue(sessions: Sessio
     assert all(y - x >= 1.0 for x, y in itertools.pairwise(a_times)), "one a second"
     assert Counter(deliver.ids) == Counter([*alerts, b])  # each once
     for i in [*alerts, b]:
-        assert (await get(sessions, i)).state == OutboxState.SENT
+        assert (await stored_row(sessions, i)).state == OutboxState.SENT
 
 
 async def test_a_per_chat_429_on_a_does_not_delay_b_but_a_global_one_delays_both(
@@ -646,7 +641,7 @@ async def test_a_per_chat_429_on_a_does_not_delay_b_but_a_global_one_delays_both
     await until(lambda: a3 in sent_at)
     await d.settled()
     assert sent_at[a2] >= 30.0 and sent_at[a3] >= 31.0
-    assert (await get(sessions, a1)).state == OutboxState.PENDING  # back at its retry time
+    assert (await stored_row(sessions, a1)).state == OutboxState.PENDING  # back at its retry time
 
     # a global flood: C and D refused together — the second while the first is paused is
     # the bot's flood — and every chat waits the 20 s, B's next check-in too
@@ -663,7 +658,7 @@ async def test_a_per_chat_429_on_a_does_not_delay_b_but_a_global_one_delays_both
     await until(lambda: b2 in sent_at)
     await d.settled()
     assert sent_at[b2] >= global_end
-    assert (await get(sessions, c)).state == OutboxState.PENDING
+    assert (await stored_row(sessions, c)).state == OutboxState.PENDING
 
 
 # ---------------------------------------------------------------------------- outages, drain
@@ -698,7 +693,7 @@ async def test_database_outage_is_logged_once_and_recovers(
     switch.use_bad = False
     assert await run_pass(d) == 1
     assert d.last_tick_ok is not None
-    assert (await get(sessions, row_id)).state == OutboxState.SENT
+    assert (await stored_row(sessions, row_id)).state == OutboxState.SENT
     assert all("secret" not in r.getMessage() for r in caplog.records)  # no payload in logs
     await dead.dispose()
 
@@ -733,8 +728,8 @@ async def test_drain_finishes_sends_under_way_and_releases_the_rest(
     release.set()
     await drain
     await tick
-    assert (await get(sessions, first)).state == OutboxState.SENT
-    rest = await get(sessions, second)
+    assert (await stored_row(sessions, first)).state == OutboxState.SENT
+    rest = await stored_row(sessions, second)
     assert (rest.state, rest.claimed_by) == (OutboxState.PENDING, None)
     assert await d.tick() == 0  # a drained dispatcher claims nothing more
 

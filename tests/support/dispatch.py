@@ -67,8 +67,7 @@ class Recorder:
         if isinstance(outcome, Sent):
             assert row.id is not None
             async with self.sessions() as db:
-                await outbox.mark_sent(db, row.id, now=self.clock.now(), message_id=row.id)
-                await db.commit()
+                await outbox.record_sent(db, row.id, now=self.clock.now(), message_id=row.id)
         return outcome
 
     @property
@@ -103,6 +102,14 @@ async def add_rows(sessions: SessionFactory, *rows: OutboxMessage) -> list[int]:
         db.add_all(rows)
         await db.commit()
         return [r.id for r in rows if r.id is not None]
+
+
+async def stored_row(sessions: SessionFactory, row_id: int | None) -> OutboxMessage:
+    """An outbox row as the database has it now."""
+    async with sessions() as db:
+        found = await db.get(OutboxMessage, row_id)
+        assert found is not None, f"outbox row {row_id} is gone"
+        return found
 
 
 def row(chat_id: int = 100, due: timedelta = timedelta(0), **kw: Any) -> OutboxMessage:
