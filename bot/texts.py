@@ -278,7 +278,7 @@ _ES: dict[str, str] = {
     "unknown_user": (
         "¡Hola! Soy <b>careloop</b>, el asistente de cuidados posteriores de {clinic}. "
         "Hago el seguimiento de los pacientes después de una sesión de punción seca con "
-        "breves cuestionarios y recordatorios de ejercicios.\n\nSi es paciente, pida en "
+        "breves controles y recordatorios de ejercicios.\n\nSi es paciente, pida en "
         "recepción su enlace personal o su código QR y ábralo en este teléfono."
     ),
     "help_header": "<b>Sus comandos</b>",
@@ -295,12 +295,12 @@ _ES: dict[str, str] = {
         "Su mensaje contiene caracteres de control invisibles, así que no lo he guardado. "
         "Escríbalo de nuevo, por favor (copiar de otra aplicación puede añadirlos)."
     ),
-    "nudge": "⏰ Un recordatorio rápido: su cuestionario le está esperando.",
+    "nudge": "⏰ Un recordatorio rápido: su control le está esperando.",
     "checkin_thanks": "Gracias, sus respuestas se han guardado.",
     "already_recorded": "Ya estaba registrado ✓",
     "btn_multi_done": "Listo",
     "multi_pick_first": "Primero toque lo que sea nuevo (o «Nada nuevo») y después «Listo».",
-    "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
+    "checkin_closed": "Este control ya está cerrado. El siguiente llegará a su hora.",
     "checkin_closed_edit": (
         "<i>Este control se ha cerrado. Si algo nuevo le preocupa, toque abajo.</i>"
     ),
@@ -314,7 +314,7 @@ _ES: dict[str, str] = {
         "Llame a la clínica al {phone} para contarles un síntoma nuevo. "
         "En caso de urgencia llame al <b>{emergency}</b>."
     ),
-    "btn_snooze": "Recuérdamelo en 1 h",
+    "btn_snooze": "Recuérdemelo en 1 h",
     "btn_stop_reminders": "Parar recordatorios de ejercicios",
     "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",
     "exercise_stopped": (
@@ -364,7 +364,7 @@ _ES: dict[str, str] = {
     "note_already": "Este mensaje ya se había enviado.",
     "discharge_patient": (
         "Su seguimiento con {clinic} ha terminado. ¡Enhorabuena! No le enviaré más "
-        "cuestionarios. Siga con sus ejercicios:\n{exercises}\n\n{safety}"
+        "controles. Siga con sus ejercicios:\n{exercises}\n\n{safety}"
     ),
     "link_unknown": "Este enlace no es válido. Pida uno nuevo en la recepción de la clínica.",
     "link_expired": "Este enlace ha caducado. Pida uno nuevo en la recepción de la clínica.",
@@ -384,9 +384,9 @@ _ES: dict[str, str] = {
     ),
     "consent": (
         "<b>Antes de empezar</b>\n\n"
-        "• <b>Qué le enviaré:</b> breves cuestionarios unas horas, 24 h y 48 h después de "
+        "• <b>Qué le enviaré:</b> breves controles unas horas, 24 h y 48 h después de "
         "cada sesión, recordatorios diarios de ejercicios y preguntas de un toque sobre "
-        "dolor, agujetas, las zonas de punción y signos de alarma.\n"
+        "dolor, molestias, las zonas de punción y signos de alarma.\n"
         "• <b>No es un servicio de urgencias.</b> Este chat no se atiende las 24 horas. "
         "En caso de urgencia llame al <b>{emergency}</b>.\n"
         "• <b>Qué se guarda:</b> su nombre tal como lo registró la clínica, sus respuestas "
@@ -399,7 +399,7 @@ _ES: dict[str, str] = {
     "btn_agree": "Acepto",
     "btn_decline": "No, gracias",
     "consent_agreed": (
-        "¡Gracias! Todo listo. Pronto le enviaré su primer cuestionario.\n\n"
+        "¡Gracias! Todo listo. Pronto le enviaré su primer control.\n\n"
         "Recuerde: este chat no es un servicio de urgencias. En caso de urgencia llame al "
         "<b>{emergency}</b>."
     ),
