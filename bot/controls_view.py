@@ -10,6 +10,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import (
     ConsentCb,
+    ConsentLangCb,
     DeleteCb,
     ExerciseAction,
     ExerciseCb,
@@ -37,12 +38,22 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
 
 
 def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
-    """Agree / Decline under the consent text; the patient id is checked on the tap."""
+    """Agree / Decline under the consent text, and below them one button per language (the
+    one shown ticked): the patient chooses the language here. The patient id is checked on
+    the tap."""
     agree = ConsentCb(patient_id=patient_id, agree=True)
     decline = ConsentCb(patient_id=patient_id, agree=False)
+    languages = [
+        _button(
+            f"✓ {LANGUAGE_NAMES[code]}" if code == lang else LANGUAGE_NAMES[code],
+            ConsentLangCb(patient_id=patient_id, lang=code),
+        )
+        for code in LANGUAGES
+    ]
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(t("btn_agree", lang), agree), _button(t("btn_decline", lang), decline)]
+            [_button(t("btn_agree", lang), agree), _button(t("btn_decline", lang), decline)],
+            languages,
         ]
     )
 
