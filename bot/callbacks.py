@@ -120,6 +120,12 @@ class LanguageCb(CallbackData, prefix="lg"):
     lang: str
 
 
+class TimezoneCb(CallbackData, prefix="tz"):
+    """A time zone button: its IANA name (no personal data; validated on the tap)."""
+
+    zone: str
+
+
 class SessionPatientCb(CallbackData, prefix="sp"):
     patient_id: Num
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
@@ -23,8 +24,10 @@ from bot.callbacks import (
     StopCb,
     SymptomAction,
     SymptomCb,
+    TimezoneCb,
 )
 from bot.texts import LANGUAGES, t
+from flows.timezones import city_name, zone_label
 from store.models import Patient
 
 #: the reminder times offered as buttons (any other is typed)
@@ -101,13 +104,24 @@ def delete_keyboard(lang: str) -> InlineKeyboardMarkup:
 
 
 def settings_text(patient: Patient, clinic_tz: ZoneInfo) -> str:
-    """The patient's reminder time, time zone and language."""
+    """The patient's reminder time, time zone (its city in their language, and its IANA
+    name) and language."""
+    zone = patient.timezone or clinic_tz.key
+    city = city_name(zone, patient.language)
     return t(
         "settings_menu",
         patient.language,
         time=patient.reminder_time,
-        tz=patient.timezone or clinic_tz.key,
+        tz=zone if city == zone else t("settings_tz_value", patient.language, city=city, zone=zone),
         lang=LANGUAGE_NAMES.get(patient.language, patient.language),
+    )
+
+
+def timezone_keyboard(zones: tuple[str, ...], lang: str, now: datetime) -> InlineKeyboardMarkup:
+    """One button per zone, two a row: the city in the patient's language and its offset."""
+    buttons = [_button(zone_label(zone, lang, now), TimezoneCb(zone=zone)) for zone in zones]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     )
 
 

@@ -139,11 +139,20 @@ _EN: dict[str, str] = {
     "btn_set_tz": "Time zone",
     "btn_set_lang": "Language",
     "settings_time_ask": "Pick a time for your exercise reminder, or type one as HH:MM.",
-    "settings_tz_ask": "Type your time zone, for example Europe/Madrid or America/New_York.",
+    "settings_tz_ask": (
+        "Tap your time zone, or type the city you are in (for example Madrid, Ciudad de "
+        "México or New York)."
+    ),
     "settings_time_bad": "Please type a time as HH:MM, for example 18:30.",
     "settings_tz_bad": (
         "I don't know that time zone. Please type it like Europe/Madrid or America/New_York."
     ),
+    "settings_tz_unknown": (
+        "I could not find a time zone for “{typed}”. Nothing was changed. Please type a "
+        "nearby city (for example Madrid or New York), or tap a time zone above."
+    ),
+    "settings_tz_pick": "More than one time zone matches “{typed}”. Which one is yours?",
+    "settings_tz_value": "{city} ({zone})",
     "settings_saved": "Saved.",
     "language_ask": "Choose your language:",
     "language_set": "Language set to English.",
@@ -342,11 +351,21 @@ _ES: dict[str, str] = {
     "btn_set_tz": "Zona horaria",
     "btn_set_lang": "Idioma",
     "settings_time_ask": "Elija la hora del recordatorio de ejercicios, o escríbala como HH:MM.",
-    "settings_tz_ask": "Escriba su zona horaria, por ejemplo Europe/Madrid o America/New_York.",
+    "settings_tz_ask": (
+        "Toque su zona horaria, o escriba la ciudad donde está (por ejemplo Madrid, Ciudad "
+        "de México o Nueva York)."
+    ),
     "settings_time_bad": "Escriba una hora como HH:MM, por ejemplo 18:30.",
     "settings_tz_bad": (
         "No conozco esa zona horaria. Escríbala como Europe/Madrid o America/New_York."
     ),
+    "settings_tz_unknown": (
+        "No he encontrado ninguna zona horaria para «{typed}». No se ha cambiado nada. "
+        "Escriba una ciudad cercana (por ejemplo Madrid o Nueva York), o toque una zona "
+        "horaria de arriba."
+    ),
+    "settings_tz_pick": "Hay más de una zona horaria para «{typed}». ¿Cuál es la suya?",
+    "settings_tz_value": "{city} ({zone})",
     "settings_saved": "Guardado.",
     "language_ask": "Elija su idioma:",
     "language_set": "Idioma cambiado a español.",

@@ -10,7 +10,14 @@ from store.db import create_engine, session_factory
 from store.models import Patient, PatientStatus
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows, snapshot
-from tests.support.e2e import PATIENT, STAFF, THERAPIST, answered_callback, first_checkin
+from tests.support.e2e import (
+    PATIENT,
+    STAFF,
+    THERAPIST,
+    answered_callback,
+    enrolled_patient,
+    first_checkin,
+)
 from tests.support.harness import ManualWall, Running
 from tests.support.journey import enroll, invite
 
@@ -129,4 +136,96 @@ async def test_forged_and_late_language_taps_change_nothing(
         stored = (await db.exec(select(Patient))).one()
         assert (stored.status, stored.language) == (PatientStatus.ACTIVE, "en")
     await engine.dispose()
+    assert fake.refused == []
+
+
+async def _time_zone_step(patient: SimUser) -> SentMessage:
+    """/settings → the time zone button; returns the message with the offered zones."""
+    mark = patient.mark()
+    await patient.send("/settings")
+    menu = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = patient.mark()
+    await patient.tap(menu, "Zona horaria" if "Sus ajustes" in menu.text else "Time zone")
+    return await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+
+
+async def _stored_zone(db_url: str) -> str | None:
+    [patient] = await rows(db_url, Patient)
+    return patient.timezone
+
+
+async def test_time_zone_buttons_and_typed_cities(
+    bot: Running, fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    """The clinic's zone and its country's other zones as buttons; a typed city in either
+    language, with or without accents, or an IANA name; several matches → buttons."""
+    patient = await enrolled_patient(fake)
+    ask = await _time_zone_step(patient)
+    assert "type the city you are in" in ask.text
+    assert ask.buttons() == [["Madrid (UTC+1)", "Canaries (UTC+0)"]]
+    mark = patient.mark()
+    await patient.tap(ask, "Canaries (UTC+0)")
+    shown = await patient.wait_for(lambda m: "Your settings" in m.text, after=mark)
+    assert "Canaries (Atlantic/Canary)" in shown.text
+    assert await _stored_zone(sqlite_url) == "Atlantic/Canary"
+    for typed, zone, words in (
+        ("Ciudad de México", "America/Mexico_City", "Mexico City (America/Mexico_City)"),
+        ("new york", "America/New_York", "New York (America/New_York)"),
+        ("mexico city", "America/Mexico_City", "Mexico City (America/Mexico_City)"),
+        ("MADRID", "Europe/Madrid", "Madrid (Europe/Madrid)"),
+        ("Europe/Lisbon", "Europe/Lisbon", "Lisbon (Europe/Lisbon)"),
+    ):
+        await _time_zone_step(patient)
+        mark = patient.mark()
+        await patient.send(typed)
+        shown = await patient.wait_for(lambda m: "Your settings" in m.text, after=mark)
+        assert words in shown.text, typed
+        assert await _stored_zone(sqlite_url) == zone
+    # the offered zones' buttons went once the typed city was saved
+    tapped = next(m for m in patient.inbox if m.message_id == ask.message_id)
+    assert tapped.reply_markup is None and tapped.text.endswith("✓ Canaries (UTC+0)")
+    last_ask = [m for m in patient.inbox if "type the city you are in" in m.text][-1]
+    assert last_ask.reply_markup is None
+    # a country with two ways to tell the time: buttons to pick from
+    await _time_zone_step(patient)
+    mark = patient.mark()
+    await patient.send("Spain")
+    pick = await patient.wait_for(lambda m: "Which one is yours?" in m.text, after=mark)
+    assert pick.buttons() == [["Madrid (UTC+1)", "Canaries (UTC+0)"]]
+    assert await _stored_zone(sqlite_url) == "Europe/Lisbon"  # nothing changed yet
+    mark = patient.mark()
+    await patient.tap(pick, "Madrid (UTC+1)")
+    await patient.wait_for(lambda m: "Madrid (Europe/Madrid)" in m.text, after=mark)
+    assert await _stored_zone(sqlite_url) == "Europe/Madrid"
+    assert fake.refused == []
+
+
+async def test_unknown_city_and_forged_zone_change_nothing(
+    bot: Running, fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    patient = await enrolled_patient(fake)
+    mark = patient.mark()
+    await patient.send("/language")
+    ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    await _tap_and_see(patient, ask, "Español")
+    ask = await _time_zone_step(patient)
+    assert "escriba la ciudad donde está" in ask.text
+    assert ask.buttons() == [["Madrid (UTC+1)", "Canarias (UTC+0)"]]
+    before = await snapshot(sqlite_url)
+    mark = patient.mark()
+    await patient.send("Atlántida")
+    reply = await patient.wait_for(after=mark)
+    assert reply.text.startswith("No he encontrado ninguna zona horaria para «Atlántida»")
+    assert "No se ha cambiado nada" in reply.text
+    for forged in ("tz:Mars/Olympus", "tz:../../etc/passwd", "tz:Europe"):
+        query = await patient.tap_data(ask.message_id, forged)
+        answer = await answered_callback(fake, patient, query)
+        assert "No conozco esa zona horaria" in answer.get("text", "")
+    assert await snapshot(sqlite_url) == before
+    # still asked: a city typed now is taken, in Spanish words
+    mark = patient.mark()
+    await patient.send("Ciudad de Mexico")
+    shown = await patient.wait_for(lambda m: "Sus ajustes" in m.text, after=mark)
+    assert "Ciudad de México (America/Mexico_City)" in shown.text
+    assert await _stored_zone(sqlite_url) == "America/Mexico_City"
     assert fake.refused == []
