@@ -4,6 +4,9 @@ buttons or a typed city. Real dispatcher, strict fake Bot API, real database."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlmodel import select
 
 from store.db import create_engine, session_factory
@@ -228,4 +231,55 @@ async def test_unknown_city_and_forged_zone_change_nothing(
     shown = await patient.wait_for(lambda m: "Sus ajustes" in m.text, after=mark)
     assert "Ciudad de México (America/Mexico_City)" in shown.text
     assert await _stored_zone(sqlite_url) == "America/Mexico_City"
+    assert fake.refused == []
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+
+
+def _view(message: SentMessage) -> str:
+    buttons = message.buttons() if message.reply_markup else []
+    return f"{message.text}\n{buttons}\n" if buttons else f"{message.text}\n"
+
+
+async def test_a_checkin_answered_in_spanish(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall
+) -> None:
+    """The whole first check-in as a Spanish-speaking patient reads it; with WRITE_SAMPLES=1
+    it is written to docs/samples/checkin-es.txt."""
+    token = await _clinic_and_link(fake)
+    patient = fake.user(PATIENT, "Zoe", language_code="en")
+    consent = await _consent_message(patient, token)
+    spanish = await _tap_and_see(patient, consent, "Español")
+    shown = [f"El consentimiento, tras tocar «Español»:\n\n{_view(spanish)}"]
+    mark = patient.mark()
+    await patient.tap(spanish, "Acepto")
+    agreed = await patient.wait_for(lambda m: "Gracias" in m.text, after=mark)
+    shown.append(f"Tras tocar «Acepto»:\n\n{_view(agreed)}")
+    mark = patient.mark()
+    message = await first_checkin(bot, wall, patient)
+    steps = [_view(message)]  # the message is edited in place: its look after each tap
+    for label in ("3", "☐ Nada nuevo", "✅ Listo", "No"):
+        message = await _tap_and_see(patient, message, label)
+        steps.append(_view(message))
+    assert steps[0].startswith("Un control rápido unas horas después de su tratamiento.")
+    assert "1/3 ¿Cuánta molestia tiene ahora donde se pusieron las agujas?" in steps[0]
+    assert "2/3 Desde el tratamiento, ¿ha notado algo nuevo?" in steps[1]
+    assert "☑ Nada nuevo" in steps[2]
+    assert "3/3 ¿Tiene dolor en el pecho" in steps[3]
+    assert message.reply_markup is None
+    done = message.text
+    assert "✓ ¿Cuánta molestia tiene ahora donde se pusieron las agujas?" in done
+    assert "— 3/10" in done and "— Nada nuevo" in done and "— No" in done
+    after = [m for m in patient.inbox if m.seq > mark and m.message_id != message.message_id]
+    assert any("molestia es normal" in m.text for m in after)
+    for words in (*steps, *(m.text for m in after)):
+        assert "Soreness" not in words and "check-in" not in words
+    shown.append(
+        "El primer control, pregunta a pregunta (el mismo mensaje, editado):\n\n"
+        + "\n---\n\n".join(steps)
+    )
+    shown += [f"Después:\n\n{_view(m)}" for m in after]
+    if os.environ.get("WRITE_SAMPLES"):  # docs/samples from this run
+        (SAMPLES / "checkin-es.txt").write_text("\n---\n\n".join(shown), encoding="utf-8")
     assert fake.refused == []
