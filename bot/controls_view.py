@@ -40,6 +40,13 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
+def consent_text(lang: str, *, clinic: str, therapist: str, emergency: str) -> str:
+    """The welcome and the consent in one message, so that choosing the other language
+    below it shows all of it again in that language."""
+    welcome = t("welcome", lang, clinic=clinic, therapist=therapist)
+    return f"{welcome}\n\n{t('consent', lang, emergency=emergency)}"
+
+
 def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
     """Agree / Decline under the consent text, and below them one button per language (the
     one shown ticked): the patient chooses the language here. The patient id is checked on

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import ConsentCb, ConsentLangCb
 from bot.commands import set_commands_for
 from bot.config import Settings
-from bot.controls_view import consent_keyboard
+from bot.controls_view import consent_keyboard, consent_text
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
@@ -19,7 +19,7 @@ from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care.enrollment import ConsentOutcome, choose_consent_language, decide_consent
 from flows.protocol import Protocol
 from scheduler.clock import Clock
-from store.models import Patient, PatientStatus
+from store.models import Patient, PatientStatus, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,14 @@ async def consent_language(
     log.info("consent language chosen patient_id=%s", patient.id)
     await query.answer()
     if isinstance(query.message, Message):
+        therapist = await db.get(StaffMember, patient.therapist_id)
         await query.message.edit_text(
-            t("consent", lang, emergency=settings.emergency_number),
+            consent_text(
+                lang,
+                clinic=settings.clinic_name,
+                therapist=therapist.name if therapist else "",
+                emergency=settings.emergency_number,
+            ),
             reply_markup=consent_keyboard(patient.id, lang),
         )
 

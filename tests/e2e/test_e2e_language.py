@@ -61,6 +61,11 @@ async def test_spanish_phone_chooses_english_at_consent_and_keeps_it(
     assert consent.buttons() == [["Acepto", "No, gracias"], ["English", "✓ Español"]]
     english = await _tap_and_see(patient, consent, "English")
     assert "Before we start" in english.text and "Antes" not in english.text
+    # the welcome is part of the consent message, so it changes language with it
+    assert english.text.startswith(
+        "Welcome! Clínica Río & Mar has set up aftercare follow-up for you with your "
+        "therapist Theo Rapist."
+    )
     assert english.buttons() == [["I agree", "No, thanks"], ["✓ English", "Español"]]
     assert await _stored_language(sqlite_url) == "en"
     # the language already shown, tapped again: nothing changes, no edit is attempted
@@ -88,6 +93,8 @@ async def test_english_phone_chooses_spanish_at_consent(
     assert "Before we start" in consent.text
     spanish = await _tap_and_see(patient, consent, "Español")
     assert "Antes de empezar" in spanish.text and "molestias" in spanish.text
+    assert spanish.text.startswith("¡Bienvenido/a! Clínica Río & Mar ha preparado su seguimiento")
+    assert "Welcome" not in spanish.text
     assert spanish.buttons() == [["Acepto", "No, gracias"], ["English", "✓ Español"]]
     mark = patient.mark()
     await patient.tap(spanish, "Acepto")
