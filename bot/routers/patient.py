@@ -182,8 +182,24 @@ async def settings_timezone(
             t("settings_tz_ask", patient.language),
             reply_markup=timezone_keyboard(zones, patient.language, now),
         )
-        await state.update_data(tz_ask=ask.message_id)
+        await state.update_data(tz_asks=[ask.message_id])
     await query.answer()
+
+
+async def _retire_zone_keyboards(bot: Bot | None, chat_id: int, asks: object) -> None:
+    """Once a time zone is saved, the other messages offering zones (the first offer, a
+    "which one?") lose their buttons: no longer a question."""
+    if bot is None or not isinstance(asks, list):
+        return
+    for message_id in asks:
+        if not isinstance(message_id, int):
+            continue
+        try:
+            await bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramBadRequest:  # already without buttons, deleted, or too old to edit
+            pass
 
 
 async def timezone_chosen(
@@ -198,6 +214,7 @@ async def timezone_chosen(
 ) -> None:
     """A time zone button (offered, or one of several matches of a typed city); a forged
     zone is refused by care.controls and changes nothing."""
+    asks = (await state.get_data()).get("tz_asks")
     if await _apply(
         query, patient, db, protocol, clock, settings, state, timezone=callback_data.zone
     ):
@@ -205,6 +222,10 @@ async def timezone_chosen(
         if isinstance(query.message, Message):
             label = zone_label(callback_data.zone, patient.language, clock.now())
             await close_with_choice(query.message, label)
+            others = (
+                [i for i in asks if i != query.message.message_id] if isinstance(asks, list) else []
+            )
+            await _retire_zone_keyboards(query.bot, query.message.chat.id, others)
             await query.message.answer(settings_text(patient, settings.clinic_timezone))
 
 
@@ -290,25 +311,26 @@ async def _timezone_typed(
     match is saved, several are offered as buttons, none gets a clear answer and changes
     nothing (the patient may type again)."""
     typed, lang, now = (message.text or "").strip(), patient.language, clock.now()
-    zones = find_zones(typed[:100], now=now)
+    try:  # an IANA name, even one no city names ("Etc/GMT-3")
+        zones: tuple[str, ...] = (controls.parse_timezone(typed),)
+    except controls.ControlError:
+        zones = find_zones(typed[:100], now=now)
     if len(zones) > 1:
-        await message.answer(
+        pick = await message.answer(
             t("settings_tz_pick", lang, typed=typed[:100]),
             reply_markup=timezone_keyboard(zones, lang, now),
+        )
+        asks = (await state.get_data()).get("tz_asks")
+        await state.update_data(
+            tz_asks=[*(asks if isinstance(asks, list) else []), pick.message_id]
         )
         return
     if not zones:
         await message.answer(t("settings_tz_unknown", lang, typed=typed[:100]))
         return
-    ask = (await state.get_data()).get("tz_ask")
+    asks = (await state.get_data()).get("tz_asks")
     if await _apply(message, patient, db, protocol, clock, settings, state, timezone=zones[0]):
-        if isinstance(ask, int) and message.bot is not None:
-            try:  # the offered zones are no longer a question
-                await message.bot.edit_message_reply_markup(
-                    chat_id=message.chat.id, message_id=ask, reply_markup=None
-                )
-            except TelegramBadRequest:  # already gone (deleted, or too old to edit)
-                pass
+        await _retire_zone_keyboards(message.bot, message.chat.id, asks)
         await message.answer(settings_text(patient, settings.clinic_timezone))
 
 
