@@ -262,11 +262,14 @@ async def test_a_checkin_answered_in_spanish(
     patient = fake.user(PATIENT, "Zoe", language_code="en")
     consent = await _consent_message(patient, token)
     spanish = await _tap_and_see(patient, consent, "Español")
-    shown = [f"El consentimiento, tras tocar «Español»:\n\n{_view(spanish)}"]
+    shown = [
+        "The welcome and consent, first shown in the phone's language (English), after the "
+        f"patient tapped «Español»:\n\n{_view(spanish)}"
+    ]
     mark = patient.mark()
     await patient.tap(spanish, "Acepto")
     agreed = await patient.wait_for(lambda m: "Gracias" in m.text, after=mark)
-    shown.append(f"Tras tocar «Acepto»:\n\n{_view(agreed)}")
+    shown.append(f"After «Acepto» (I agree):\n\n{_view(agreed)}")
     mark = patient.mark()
     message = await first_checkin(bot, wall, patient)
     steps = [_view(message)]  # the message is edited in place: its look after each tap
@@ -287,10 +290,11 @@ async def test_a_checkin_answered_in_spanish(
     for words in (*steps, *(m.text for m in after)):
         assert "Soreness" not in words and "check-in" not in words
     shown.append(
-        "El primer control, pregunta a pregunta (el mismo mensaje, editado):\n\n"
+        "The first check-in («control»), question by question — one message, edited in place "
+        "after each tap (soreness 3, «Nada nuevo» then «Listo», chest «No»):\n\n"
         + "\n---\n\n".join(steps)
     )
-    shown += [f"Después:\n\n{_view(m)}" for m in after]
+    shown += [f"Then, as a new message:\n\n{_view(m)}" for m in after]
     if os.environ.get("WRITE_SAMPLES"):  # docs/samples from this run
         (SAMPLES / "checkin-es.txt").write_text("\n---\n\n".join(shown), encoding="utf-8")
     assert fake.refused == []
