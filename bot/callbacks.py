@@ -53,6 +53,13 @@ class ConsentCb(CallbackData, prefix="cs"):
     agree: bool
 
 
+class ConsentLangCb(CallbackData, prefix="csl"):
+    """The language buttons under the consent text: show it (and all that follows) in `lang`."""
+
+    patient_id: Num
+    lang: str
+
+
 class AnswerCb(CallbackData, prefix="a"):
     """One tap on a check-in question: check-in id, question ref key, stored value."""
 
@@ -111,6 +118,12 @@ class ReminderTimeCb(CallbackData, prefix="rt"):
 
 class LanguageCb(CallbackData, prefix="lg"):
     lang: str
+
+
+class TimezoneCb(CallbackData, prefix="tz"):
+    """A time zone button: its IANA name (no personal data; validated on the tap)."""
+
+    zone: str
 
 
 class SessionPatientCb(CallbackData, prefix="sp"):

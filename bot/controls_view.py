@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.filters.callback_data import CallbackData
@@ -10,6 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import (
     ConsentCb,
+    ConsentLangCb,
     DeleteCb,
     ExerciseAction,
     ExerciseCb,
@@ -22,8 +24,10 @@ from bot.callbacks import (
     StopCb,
     SymptomAction,
     SymptomCb,
+    TimezoneCb,
 )
 from bot.texts import LANGUAGES, t
+from flows.timezones import city_name, zone_label
 from store.models import Patient
 
 #: the reminder times offered as buttons (any other is typed)
@@ -36,13 +40,30 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
+def consent_text(lang: str, *, clinic: str, therapist: str, emergency: str) -> str:
+    """The welcome and the consent in one message, so that choosing the other language
+    below it shows all of it again in that language."""
+    welcome = t("welcome", lang, clinic=clinic, therapist=therapist)
+    return f"{welcome}\n\n{t('consent', lang, emergency=emergency)}"
+
+
 def consent_keyboard(patient_id: int, lang: str) -> InlineKeyboardMarkup:
-    """Agree / Decline under the consent text; the patient id is checked on the tap."""
+    """Agree / Decline under the consent text, and below them one button per language (the
+    one shown ticked): the patient chooses the language here. The patient id is checked on
+    the tap."""
     agree = ConsentCb(patient_id=patient_id, agree=True)
     decline = ConsentCb(patient_id=patient_id, agree=False)
+    languages = [
+        _button(
+            f"✓ {LANGUAGE_NAMES[code]}" if code == lang else LANGUAGE_NAMES[code],
+            ConsentLangCb(patient_id=patient_id, lang=code),
+        )
+        for code in LANGUAGES
+    ]
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(t("btn_agree", lang), agree), _button(t("btn_decline", lang), decline)]
+            [_button(t("btn_agree", lang), agree), _button(t("btn_decline", lang), decline)],
+            languages,
         ]
     )
 
@@ -90,13 +111,24 @@ def delete_keyboard(lang: str) -> InlineKeyboardMarkup:
 
 
 def settings_text(patient: Patient, clinic_tz: ZoneInfo) -> str:
-    """The patient's reminder time, time zone and language."""
+    """The patient's reminder time, time zone (its city in their language, and its IANA
+    name) and language."""
+    zone = patient.timezone or clinic_tz.key
+    city = city_name(zone, patient.language)
     return t(
         "settings_menu",
         patient.language,
         time=patient.reminder_time,
-        tz=patient.timezone or clinic_tz.key,
+        tz=zone if city == zone else t("settings_tz_value", patient.language, city=city, zone=zone),
         lang=LANGUAGE_NAMES.get(patient.language, patient.language),
+    )
+
+
+def timezone_keyboard(zones: tuple[str, ...], lang: str, now: datetime) -> InlineKeyboardMarkup:
+    """One button per zone, two a row: the city in the patient's language and its offset."""
+    buttons = [_button(zone_label(zone, lang, now), TimezoneCb(zone=zone)) for zone in zones]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     )
 
 

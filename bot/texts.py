@@ -139,11 +139,20 @@ _EN: dict[str, str] = {
     "btn_set_tz": "Time zone",
     "btn_set_lang": "Language",
     "settings_time_ask": "Pick a time for your exercise reminder, or type one as HH:MM.",
-    "settings_tz_ask": "Type your time zone, for example Europe/Madrid or America/New_York.",
+    "settings_tz_ask": (
+        "Tap your time zone, or type the city you are in (for example Madrid, Ciudad de "
+        "México or New York)."
+    ),
     "settings_time_bad": "Please type a time as HH:MM, for example 18:30.",
     "settings_tz_bad": (
         "I don't know that time zone. Please type it like Europe/Madrid or America/New_York."
     ),
+    "settings_tz_unknown": (
+        "I could not find a time zone for “{typed}”. Nothing was changed. Please type a "
+        "nearby city (for example Madrid or New York), or tap a time zone above."
+    ),
+    "settings_tz_pick": "More than one time zone matches “{typed}”. Which one is yours?",
+    "settings_tz_value": "{city} ({zone})",
     "settings_saved": "Saved.",
     "language_ask": "Choose your language:",
     "language_set": "Language set to English.",
@@ -278,7 +287,7 @@ _ES: dict[str, str] = {
     "unknown_user": (
         "¡Hola! Soy <b>careloop</b>, el asistente de cuidados posteriores de {clinic}. "
         "Hago el seguimiento de los pacientes después de una sesión de punción seca con "
-        "breves cuestionarios y recordatorios de ejercicios.\n\nSi es paciente, pida en "
+        "breves controles y recordatorios de ejercicios.\n\nSi es paciente, pida en "
         "recepción su enlace personal o su código QR y ábralo en este teléfono."
     ),
     "help_header": "<b>Sus comandos</b>",
@@ -295,12 +304,12 @@ _ES: dict[str, str] = {
         "Su mensaje contiene caracteres de control invisibles, así que no lo he guardado. "
         "Escríbalo de nuevo, por favor (copiar de otra aplicación puede añadirlos)."
     ),
-    "nudge": "⏰ Un recordatorio rápido: su cuestionario le está esperando.",
+    "nudge": "⏰ Un recordatorio rápido: su control le está esperando.",
     "checkin_thanks": "Gracias, sus respuestas se han guardado.",
     "already_recorded": "Ya estaba registrado ✓",
     "btn_multi_done": "Listo",
     "multi_pick_first": "Primero toque lo que sea nuevo (o «Nada nuevo») y después «Listo».",
-    "checkin_closed": "Este cuestionario ya está cerrado. El siguiente llegará a su hora.",
+    "checkin_closed": "Este control ya está cerrado. El siguiente llegará a su hora.",
     "checkin_closed_edit": (
         "<i>Este control se ha cerrado. Si algo nuevo le preocupa, toque abajo.</i>"
     ),
@@ -314,7 +323,7 @@ _ES: dict[str, str] = {
         "Llame a la clínica al {phone} para contarles un síntoma nuevo. "
         "En caso de urgencia llame al <b>{emergency}</b>."
     ),
-    "btn_snooze": "Recuérdamelo en 1 h",
+    "btn_snooze": "Recuérdemelo en 1 h",
     "btn_stop_reminders": "Parar recordatorios de ejercicios",
     "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",
     "exercise_stopped": (
@@ -342,11 +351,21 @@ _ES: dict[str, str] = {
     "btn_set_tz": "Zona horaria",
     "btn_set_lang": "Idioma",
     "settings_time_ask": "Elija la hora del recordatorio de ejercicios, o escríbala como HH:MM.",
-    "settings_tz_ask": "Escriba su zona horaria, por ejemplo Europe/Madrid o America/New_York.",
+    "settings_tz_ask": (
+        "Toque su zona horaria, o escriba la ciudad donde está (por ejemplo Madrid, Ciudad "
+        "de México o Nueva York)."
+    ),
     "settings_time_bad": "Escriba una hora como HH:MM, por ejemplo 18:30.",
     "settings_tz_bad": (
         "No conozco esa zona horaria. Escríbala como Europe/Madrid o America/New_York."
     ),
+    "settings_tz_unknown": (
+        "No he encontrado ninguna zona horaria para «{typed}». No se ha cambiado nada. "
+        "Escriba una ciudad cercana (por ejemplo Madrid o Nueva York), o toque una zona "
+        "horaria de arriba."
+    ),
+    "settings_tz_pick": "Hay más de una zona horaria para «{typed}». ¿Cuál es la suya?",
+    "settings_tz_value": "{city} ({zone})",
     "settings_saved": "Guardado.",
     "language_ask": "Elija su idioma:",
     "language_set": "Idioma cambiado a español.",
@@ -364,7 +383,7 @@ _ES: dict[str, str] = {
     "note_already": "Este mensaje ya se había enviado.",
     "discharge_patient": (
         "Su seguimiento con {clinic} ha terminado. ¡Enhorabuena! No le enviaré más "
-        "cuestionarios. Siga con sus ejercicios:\n{exercises}\n\n{safety}"
+        "controles. Siga con sus ejercicios:\n{exercises}\n\n{safety}"
     ),
     "link_unknown": "Este enlace no es válido. Pida uno nuevo en la recepción de la clínica.",
     "link_expired": "Este enlace ha caducado. Pida uno nuevo en la recepción de la clínica.",
@@ -384,9 +403,9 @@ _ES: dict[str, str] = {
     ),
     "consent": (
         "<b>Antes de empezar</b>\n\n"
-        "• <b>Qué le enviaré:</b> breves cuestionarios unas horas, 24 h y 48 h después de "
+        "• <b>Qué le enviaré:</b> breves controles unas horas, 24 h y 48 h después de "
         "cada sesión, recordatorios diarios de ejercicios y preguntas de un toque sobre "
-        "dolor, agujetas, las zonas de punción y signos de alarma.\n"
+        "dolor, molestias, las zonas de punción y signos de alarma.\n"
         "• <b>No es un servicio de urgencias.</b> Este chat no se atiende las 24 horas. "
         "En caso de urgencia llame al <b>{emergency}</b>.\n"
         "• <b>Qué se guarda:</b> su nombre tal como lo registró la clínica, sus respuestas "
@@ -399,7 +418,7 @@ _ES: dict[str, str] = {
     "btn_agree": "Acepto",
     "btn_decline": "No, gracias",
     "consent_agreed": (
-        "¡Gracias! Todo listo. Pronto le enviaré su primer cuestionario.\n\n"
+        "¡Gracias! Todo listo. Pronto le enviaré su primer control.\n\n"
         "Recuerde: este chat no es un servicio de urgencias. En caso de urgencia llame al "
         "<b>{emergency}</b>."
     ),

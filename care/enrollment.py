@@ -233,6 +233,32 @@ class ConsentOutcome(StrEnum):
     NOT_PENDING = "not_pending"
 
 
+async def choose_consent_language(
+    db: AsyncSession, protocol: Protocol, *, patient: Patient, language: str, now: datetime
+) -> bool:
+    """The language buttons under the consent text: store the patient's choice while consent
+    is pending; everything after uses it. False (nothing changes) once consent is decided:
+    the language is then changed in /settings or /language. A language the protocol does
+    not have raises ValueError and changes nothing."""
+    if language not in protocol.info.languages:
+        raise ValueError(f"language {language!r} is not in the protocol")
+    if patient.status != PatientStatus.INVITED:
+        return False
+    patient.language = language
+    audit.record(
+        db,
+        now=now,
+        action="consent_language_chosen",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+        language=language,
+    )
+    await db.commit()
+    return True
+
+
 async def decide_consent(
     db: AsyncSession,
     protocol: Protocol,

@@ -6,11 +6,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.exports import ExportRow
+from flows.answers import question_words, stored_answer_words
+from flows.protocol import Protocol
 from store.models import Answer, Checkin, NeedlingSession, Patient, PatientStatus
 
 
-async def export_rows(db: AsyncSession, therapist_id: int | None) -> list[ExportRow]:
-    """Every answer of the therapist's patients (None: all patients, for admins).
+async def export_rows(
+    db: AsyncSession, therapist_id: int | None, *, protocol: Protocol, lang: str
+) -> list[ExportRow]:
+    """Every answer of the therapist's patients (None: all patients, for admins), with the
+    question and the answer in words in `lang` (the reader's language).
 
     Erased patients are left out: their answers were deleted with them."""
     query = (
@@ -33,6 +38,10 @@ async def export_rows(db: AsyncSession, therapist_id: int | None) -> list[Export
             question_key=answer.question_key,
             value=answer.value,
             answered_at=answer.answered_at,
+            question_text=question_words(
+                protocol, answer.question_key, lang, tuple(patient.activities)
+            ),
+            answer_text=stored_answer_words(protocol, answer.question_key, answer.value, lang),
         )
         for answer, checkin, patient, session in rows.all()
     ]

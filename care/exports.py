@@ -38,6 +38,10 @@ CSV_HEADER: tuple[str, ...] = (
     "question",
     "value",
     "answered_at",
+    # the question's words and the answer's label in the reader's language, appended so
+    # that the columns above keep their names and places for existing readers
+    "question_text",
+    "answer_text",
 )
 
 #: Usual pain (Q2) is the one question with a standard code (clinical.md).
@@ -61,7 +65,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One answer with what a reader needs to place it; answered_at must be aware."""
+    """One answer with what a reader needs to place it; answered_at must be aware.
+    question_text / answer_text: the words of the question and of the answer in the
+    reader's language (care.export_rows fills them from the protocol)."""
 
     patient_id: int
     patient_name: str | None
@@ -70,6 +76,8 @@ class ExportRow:
     question_key: str
     value: int
     answered_at: datetime
+    question_text: str = ""
+    answer_text: str = ""
 
 
 def answers_csv(rows: Sequence[ExportRow]) -> bytes:
@@ -81,7 +89,8 @@ def answers_csv(rows: Sequence[ExportRow]) -> bytes:
     starts like a formula gets a leading apostrophe, so a patient who calls
     themself "=HYPERLINK(…)" cannot run anything in the clinic's spreadsheet;
     the apostrophe is visible in the cell, which is the point. Times are UTC
-    ("…Z") so rows from patients in different zones sort together.
+    ("…Z") so rows from patients in different zones sort together. The last two
+    columns say the question and the answer in words; the codes stay in their columns.
     """
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -96,6 +105,8 @@ def answers_csv(rows: Sequence[ExportRow]) -> bytes:
                 _cell(row.question_key),
                 row.value,
                 _utc_iso(row.answered_at).replace("+00:00", "Z"),
+                _cell(row.question_text),
+                _cell(row.answer_text),
             )
         )
     return buf.getvalue().encode("utf-8-sig")

@@ -19,6 +19,8 @@ from care.planning import (
     notify_therapist,
 )
 from care.sessions import FOLLOWED
+from flows.answers import question_words, stored_answer_words
+from flows.protocol import Protocol
 from flows.triage import triage_patient_message
 from store import outbox
 from store.models import (
@@ -83,8 +85,12 @@ async def discharge(
     return patient
 
 
-async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes:
-    """Everything stored about the patient, as JSON they can keep."""
+async def my_data(
+    db: AsyncSession, protocol: Protocol, patient: Patient, *, now: datetime
+) -> bytes:
+    """Everything stored about the patient, as JSON they can keep. Each answer carries its
+    question's words and the answer's label in the patient's language next to the stored
+    codes ("Q1", 3), so the file reads without the protocol at hand."""
     assert patient.id is not None
     sessions = (
         await db.exec(select(NeedlingSession).where(NeedlingSession.patient_id == patient.id))
@@ -101,6 +107,7 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
         await db.exec(select(ConsentEvent).where(ConsentEvent.patient_id == patient.id))
     ).all()
     notes = (await db.exec(select(PatientNote).where(PatientNote.patient_id == patient.id))).all()
+    activities = tuple(patient.activities)
     document: dict[str, Any] = {
         "generated_at": now.isoformat(),
         "patient": {
@@ -123,6 +130,12 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
                 "checkin": key,
                 "question": a.question_key,
                 "value": a.value,
+                "question_text": question_words(
+                    protocol, a.question_key, patient.language, activities
+                ),
+                "answer_text": stored_answer_words(
+                    protocol, a.question_key, a.value, patient.language
+                ),
                 "answered_at": a.answered_at.isoformat(),
             }
             for a, key in answers

@@ -163,3 +163,29 @@ def answer_words(protocol: Protocol, question: Question, code: int, lang: str | 
             label = option.label.get(lang)
             return f"{label}/10" if question.kind == "scale" else label
     return str(code)
+
+
+def question_words(
+    protocol: Protocol, key: str, lang: str | None, activities: tuple[str, ...] = ()
+) -> str:
+    """A stored answer's question in words, for a reader of the data (/mydata, the CSV).
+
+    `key` is what the answer is stored under: "Q1", or "Q7.2" for a per-activity question
+    (the patient's second activity fills its `{activity}`; "…" when the patient no longer
+    has that activity). A key the protocol does not have reads as itself."""
+    bank, _, position = key.partition(".")
+    question = protocol.questions.get(bank)
+    if question is None:
+        return key
+    if not question.prompt.placeholders():
+        return question.prompt.get(lang)
+    index = int(position) - 1 if position.isdigit() else -1
+    activity = activities[index] if 0 <= index < len(activities) else "…"
+    return question.prompt.render(lang, activity=activity)
+
+
+def stored_answer_words(protocol: Protocol, key: str, code: int, lang: str | None) -> str:
+    """A stored answer in words whatever its key ("Q7.2" → its bank question Q7); a key the
+    protocol does not have reads as the number."""
+    question = protocol.questions.get(key.partition(".")[0])
+    return str(code) if question is None else answer_words(protocol, question, code, lang)

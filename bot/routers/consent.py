@@ -1,4 +1,4 @@
-"""The patient's consent decision (buttons under the consent text)."""
+"""The patient's consent decision and language (buttons under the consent text)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import ConsentCb
+from bot.callbacks import ConsentCb, ConsentLangCb
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.controls_view import consent_keyboard, consent_text
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
-from bot.texts import CONSENT_VERSION, t
-from care.enrollment import ConsentOutcome, decide_consent
+from bot.texts import CONSENT_VERSION, LANGUAGES, t
+from care.enrollment import ConsentOutcome, choose_consent_language, decide_consent
 from flows.protocol import Protocol
 from scheduler.clock import Clock
-from store.models import Patient
+from store.models import Patient, PatientStatus, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ async def consent_decision(
 ) -> None:
     """Only the account bound to this patient may decide; anything else changes nothing."""
     if patient.id != callback_data.patient_id:  # another patient's buttons
-        await _refuse(query, callback_data, patient.language)
+        await _refuse(query, callback_data.patient_id, patient.language)
         return
     outcome = await decide_consent(
         db,
@@ -66,16 +67,58 @@ async def consent_decision(
         await set_commands_for(bot, query.from_user.id, "patient", lang)
 
 
-async def consent_refused(query: CallbackQuery, callback_data: ConsentCb, actor: Actor) -> None:
+async def consent_language(
+    query: CallbackQuery,
+    callback_data: ConsentLangCb,
+    patient: Patient,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    protocol: Protocol,
+) -> None:
+    """A language button under the consent text: the choice is stored and the consent is
+    shown again in it, with the same buttons. The phone's language only chose the first
+    showing (bot/routers/start.py)."""
+    if patient.id != callback_data.patient_id:  # another patient's buttons
+        await _refuse(query, callback_data.patient_id, patient.language)
+        return
+    lang = callback_data.lang
+    if lang not in LANGUAGES or lang not in protocol.info.languages:
+        await query.answer(t("button_expired", patient.language), show_alert=True)
+        return
+    if lang == patient.language and patient.status == PatientStatus.INVITED:
+        await query.answer()  # the language already shown: nothing to do
+        return
+    if not await choose_consent_language(
+        db, protocol, patient=patient, language=lang, now=clock.now()
+    ):
+        await query.answer(t("consent_not_pending", patient.language))
+        return
+    log.info("consent language chosen patient_id=%s", patient.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        therapist = await db.get(StaffMember, patient.therapist_id)
+        await query.message.edit_text(
+            consent_text(
+                lang,
+                clinic=settings.clinic_name,
+                therapist=therapist.name if therapist else "",
+                emergency=settings.emergency_number,
+            ),
+            reply_markup=consent_keyboard(patient.id, lang),
+        )
+
+
+async def consent_refused(
+    query: CallbackQuery, callback_data: ConsentCb | ConsentLangCb, actor: Actor
+) -> None:
     """Consent buttons tapped by anyone but a patient (staff, a stranger), or by another
     patient than the one they ask: refused, nothing changes."""
-    await _refuse(query, callback_data, actor.lang)
+    await _refuse(query, callback_data.patient_id, actor.lang)
 
 
-async def _refuse(query: CallbackQuery, callback_data: ConsentCb, lang: str) -> None:
-    log.info(
-        "consent refused: user %s is not patient %s", query.from_user.id, callback_data.patient_id
-    )
+async def _refuse(query: CallbackQuery, patient_id: int, lang: str) -> None:
+    log.info("consent refused: user %s is not patient %s", query.from_user.id, patient_id)
     await query.answer(t("not_allowed", lang), show_alert=True)
 
 
@@ -83,5 +126,7 @@ def make_router() -> Router:
     """A fresh router (one per dispatcher: aiogram routers attach to one parent)."""
     router = Router(name="consent")
     router.callback_query.register(consent_decision, ConsentCb.filter(), IsPatient())
+    router.callback_query.register(consent_language, ConsentLangCb.filter(), IsPatient())
     router.callback_query.register(consent_refused, ConsentCb.filter())
+    router.callback_query.register(consent_refused, ConsentLangCb.filter())
     return router

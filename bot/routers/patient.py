@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -20,6 +21,7 @@ from bot.callbacks import (
     StopCb,
     SymptomAction,
     SymptomCb,
+    TimezoneCb,
 )
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.commands import set_commands_for
@@ -33,6 +35,7 @@ from bot.controls_view import (
     settings_keyboard,
     settings_text,
     stop_keyboard,
+    timezone_keyboard,
 )
 from bot.filters import IsPatient
 from bot.replies import close_with_choice
@@ -42,6 +45,7 @@ from care.context import patient_tz
 from care.sessions import FOLLOWED
 from care.symptoms import REPORTING_STATUSES, mark_symptom_sent, open_symptom_report
 from flows.protocol import Protocol
+from flows.timezones import find_zones, neighbours, zone_label
 from scheduler.clock import Clock
 from store.models import Patient
 
@@ -163,12 +167,66 @@ async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContex
     await query.answer()
 
 
-async def settings_timezone(query: CallbackQuery, patient: Patient, state: FSMContext) -> None:
-    """Change the time zone: typed."""
+async def settings_timezone(
+    query: CallbackQuery, patient: Patient, state: FSMContext, settings: Settings, clock: Clock
+) -> None:
+    """Change the time zone: buttons with the clinic's zone and the other zones of its
+    country (and the patient's own, if elsewhere), or a city typed (flows.timezones)."""
     if isinstance(query.message, Message):
+        now = clock.now()
+        zones = neighbours(settings.clinic_timezone.key, now=now)
+        if patient.timezone and patient.timezone not in zones:
+            zones = (*zones, patient.timezone)
         await state.set_state(SettingsInput.tz)
-        await query.message.answer(t("settings_tz_ask", patient.language))
+        ask = await query.message.answer(
+            t("settings_tz_ask", patient.language),
+            reply_markup=timezone_keyboard(zones, patient.language, now),
+        )
+        await state.update_data(tz_asks=[ask.message_id])
     await query.answer()
+
+
+async def _retire_zone_keyboards(bot: Bot | None, chat_id: int, asks: object) -> None:
+    """Once a time zone is saved, the other messages offering zones (the first offer, a
+    "which one?") lose their buttons: no longer a question."""
+    if bot is None or not isinstance(asks, list):
+        return
+    for message_id in asks:
+        if not isinstance(message_id, int):
+            continue
+        try:
+            await bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramBadRequest:  # already without buttons, deleted, or too old to edit
+            pass
+
+
+async def timezone_chosen(
+    query: CallbackQuery,
+    callback_data: TimezoneCb,
+    patient: Patient,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    """A time zone button (offered, or one of several matches of a typed city); a forged
+    zone is refused by care.controls and changes nothing."""
+    asks = (await state.get_data()).get("tz_asks")
+    if await _apply(
+        query, patient, db, protocol, clock, settings, state, timezone=callback_data.zone
+    ):
+        await query.answer(t("settings_saved", patient.language))
+        if isinstance(query.message, Message):
+            label = zone_label(callback_data.zone, patient.language, clock.now())
+            await close_with_choice(query.message, label)
+            others = (
+                [i for i in asks if i != query.message.message_id] if isinstance(asks, list) else []
+            )
+            await _retire_zone_keyboards(query.bot, query.message.chat.id, others)
+            await query.message.answer(settings_text(patient, settings.clinic_timezone))
 
 
 async def settings_language(query: CallbackQuery, patient: Patient) -> None:
@@ -231,9 +289,48 @@ async def setting_typed(
     state: FSMContext,
 ) -> None:
     """A typed reminder time or time zone, whichever the patient was asked for."""
-    field = "reminder_time" if await state.get_state() == SettingsInput.time.state else "timezone"
-    change = {field: message.text or ""}
-    if await _apply(message, patient, db, protocol, clock, settings, state, **change):
+    if await state.get_state() == SettingsInput.tz.state:
+        await _timezone_typed(message, patient, db, protocol, clock, settings, state)
+        return
+    if await _apply(
+        message, patient, db, protocol, clock, settings, state, reminder_time=message.text or ""
+    ):
+        await message.answer(settings_text(patient, settings.clinic_timezone))
+
+
+async def _timezone_typed(
+    message: Message,
+    patient: Patient,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    settings: Settings,
+    state: FSMContext,
+) -> None:
+    """An IANA name or a city or country ("Madrid", "ciudad de mexico", "España"): one
+    match is saved, several are offered as buttons, none gets a clear answer and changes
+    nothing (the patient may type again)."""
+    typed, lang, now = (message.text or "").strip(), patient.language, clock.now()
+    try:  # an IANA name, even one no city names ("Etc/GMT-3")
+        zones: tuple[str, ...] = (controls.parse_timezone(typed),)
+    except controls.ControlError:
+        zones = find_zones(typed[:100], now=now)
+    if len(zones) > 1:
+        pick = await message.answer(
+            t("settings_tz_pick", lang, typed=typed[:100]),
+            reply_markup=timezone_keyboard(zones, lang, now),
+        )
+        asks = (await state.get_data()).get("tz_asks")
+        await state.update_data(
+            tz_asks=[*(asks if isinstance(asks, list) else []), pick.message_id]
+        )
+        return
+    if not zones:
+        await message.answer(t("settings_tz_unknown", lang, typed=typed[:100]))
+        return
+    asks = (await state.get_data()).get("tz_asks")
+    if await _apply(message, patient, db, protocol, clock, settings, state, timezone=zones[0]):
+        await _retire_zone_keyboards(message.bot, message.chat.id, asks)
         await message.answer(settings_text(patient, settings.clinic_timezone))
 
 
@@ -363,6 +460,7 @@ def make_router() -> Router:
         settings_language, SettingsCb.filter(F.field == SettingsField.lang)
     )
     router.callback_query.register(reminder_time_chosen, ReminderTimeCb.filter())
+    router.callback_query.register(timezone_chosen, TimezoneCb.filter())
     router.message.register(
         setting_typed,
         StateFilter(SettingsInput.time, SettingsInput.tz),

@@ -25,6 +25,7 @@ from bot.texts import safety_line, t
 from care import records
 from care.alerts import AlertPolicy
 from care.sessions import FOLLOWED, followed_patients
+from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import AuditEvent, Patient, Role, StaffMember
 
@@ -32,9 +33,9 @@ log = logging.getLogger(__name__)
 
 
 async def mydata_command(
-    message: Message, patient: Patient, db: AsyncSession, clock: Clock
+    message: Message, patient: Patient, db: AsyncSession, clock: Clock, protocol: Protocol
 ) -> None:
-    data = await records.my_data(db, patient, now=clock.now())
+    data = await records.my_data(db, protocol, patient, now=clock.now())
     await message.answer_document(
         BufferedInputFile(data, filename=f"careloop-my-data-{patient.id}.json"),
         caption=t("mydata_caption", patient.language),

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import commands_of, set_commands_for
 from bot.config import Settings
-from bot.controls_view import consent_keyboard
+from bot.controls_view import consent_keyboard, consent_text
 from bot.identity import Actor
 from bot.texts import Raw, safety_line, t
 from bot.typed import strip_control
@@ -100,9 +100,13 @@ async def start_with_token(
     assert patient.id is not None
     lang = patient.language
     therapist_name = join.therapist.name if join.therapist else ""
-    await message.answer(t("welcome", lang, clinic=settings.clinic_name, therapist=therapist_name))
     await message.answer(
-        t("consent", lang, emergency=settings.emergency_number),
+        consent_text(
+            lang,
+            clinic=settings.clinic_name,
+            therapist=therapist_name,
+            emergency=settings.emergency_number,
+        ),
         reply_markup=consent_keyboard(patient.id, lang),
     )
 

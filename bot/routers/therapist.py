@@ -45,6 +45,7 @@ from care.patient_view import (
     checkin_response,
     recent_ratings,
 )
+from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import Alert, Patient, Role, StaffMember
 
@@ -302,11 +303,20 @@ async def patient_card_button(
 
 
 async def export_command(
-    message: Message, staff: StaffMember, db: AsyncSession, settings: Settings, clock: Clock
+    message: Message,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    protocol: Protocol,
 ) -> None:
-    """The therapist's patients' answers as CSV and as a FHIR R4 Bundle."""
+    """The therapist's patients' answers as CSV and as a FHIR R4 Bundle. The CSV says each
+    question and answer in words in the clinic's language (the protocol's default,
+    English unless the clinic's own protocol says otherwise), beside the codes."""
     now = clock.now()
-    rows = await export_rows(db, _owner_filter(staff))
+    rows = await export_rows(
+        db, _owner_filter(staff), protocol=protocol, lang=protocol.default_language
+    )
     stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
     await message.answer_document(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),

@@ -81,6 +81,7 @@ def test_csv_starts_with_bom_and_header() -> None:
     data = answers_csv(_rows())
     assert data.startswith(b"\xef\xbb\xbf")
     assert _read_csv(data)[0] == list(CSV_HEADER)
+    # the code columns keep their names and places; the words are appended (issue 14)
     assert CSV_HEADER == (
         "patient_id",
         "patient_name",
@@ -89,6 +90,8 @@ def test_csv_starts_with_bom_and_header() -> None:
         "question",
         "value",
         "answered_at",
+        "question_text",
+        "answer_text",
     )
 
 
@@ -105,6 +108,8 @@ def test_csv_reads_back_to_exactly_the_rows() -> None:
             row.question_key,
             str(row.value),
             got[6],
+            row.question_text,
+            row.answer_text,
         ]
         assert datetime.fromisoformat(got[6]) == row.answered_at
         assert got[6].endswith("Z")
@@ -113,6 +118,11 @@ def test_csv_reads_back_to_exactly_the_rows() -> None:
 def test_csv_names_survive_commas_quotes_newlines_and_emoji() -> None:
     names = {r[1] for r in _read_csv(answers_csv(_rows()))[1:]}
     assert {"Smith, John", 'Ana "la Rubia" Pérez', "line one\nline two", "Zoë 🦵 Müller"} <= names
+
+
+def test_csv_words_are_made_inert_like_names() -> None:
+    row = ExportRow(1, "A", 1, "h24", "Q7.1", 5, T, "How well: =cmd", "-5/10")
+    assert _read_csv(answers_csv([row]))[1][7:] == ["How well: =cmd", "'-5/10"]
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])

@@ -183,3 +183,67 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
         finally:
             await browser.close()
         assert running.sandbox.fake.refused == []  # the bot made no call Telegram refuses
+
+
+async def test_a_checkin_answered_in_spanish_by_clicking(tmp_path: Path) -> None:
+    """The patient chooses Español on the consent message and answers the first check-in
+    in Spanish (issue 14 item 5); leaves docs/sandbox/checkin-es.png."""
+    async with (
+        running_sandbox(sandbox_config(tmp_path)) as running,
+        async_api.async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            page_errors: list[object] = []
+            page.on("pageerror", lambda error: page_errors.append(error))
+            await page.goto(running.url)
+            desk = page.locator('[data-pane="staff"]')
+            patient = page.locator('[data-pane="patient"]')
+            await _type(desk, "/enroll")
+            await expect(desk.locator(".chat")).to_contain_text("What name should the messages use")
+            await _type(desk, "Lucía Navarro")
+            await _tap(desk, "Theo Rapist")
+            await _tap(desk, "Just now")
+            await _tap(desk, "Piriformis")
+            await expect(desk.locator("button.kb").filter(has_text="✅ Piriformis")).to_be_visible()
+            await _tap(desk, "Done")
+            await _tap(desk, "6")
+            await expect(desk.locator(".chat")).to_contain_text("Lucía Navarro is enrolled")
+
+            # the consent comes in the phone's language; the patient chooses Español
+            await desk.locator("a.deeplink").last.click()
+            consent = patient.locator(".item").filter(has_text="Before we start")
+            await _tap(consent, "Español")
+            consent = patient.locator(".item").filter(has_text="Antes de empezar")
+            await expect(consent.locator("button.kb").filter(has_text="✓ Español")).to_be_visible()
+            await _tap(consent, "Acepto")
+            await expect(patient.locator(".chat")).to_contain_text("Pronto le enviaré")
+
+            # the first check-in, in Spanish: soreness 3, "Nada nuevo", then Listo
+            await page.locator("#jump").click()
+            checkin = patient.locator(".item").filter(has_text="Un control rápido")
+            await expect(checkin).to_contain_text("1/2 ¿Cuánta molestia tiene ahora")
+            await _tap(checkin, "3")
+            await expect(checkin).to_contain_text("2/2 Desde el tratamiento")
+            await _tap(checkin, "☐ Nada nuevo")
+            await expect(
+                checkin.locator("button.kb").filter(has_text="☑ Nada nuevo")
+            ).to_be_visible()
+            await _tap(checkin, "✅ Listo")
+            await expect(checkin).to_contain_text("Gracias, sus respuestas se han guardado")
+            await expect(checkin).to_contain_text("— Nada nuevo")
+            await expect(checkin.locator("button.kb")).to_have_count(0)
+            await expect(patient.locator(".chat")).not_to_contain_text("Soreness")
+
+            await expect(page.locator(".toast")).to_have_count(0)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await patient.screenshot(path=str(SHOTS / "checkin-es.png"))
+            assert page_errors == []
+        finally:
+            await browser.close()
+        assert running.sandbox.fake.refused == []

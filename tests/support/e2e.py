@@ -25,6 +25,8 @@ async def enrolled_patient(fake: FakeBotAPI, **kwargs: object) -> SimUser:
 
 BOXES = ("☐ ", "☑ ")
 DONE = "✅ Done"
+#: a multi question's Done button in each language (English, Spanish)
+DONES = (DONE, "✅ Listo")
 
 
 def calm_choice(message: SentMessage) -> str:
@@ -52,7 +54,8 @@ async def tick_and_done(patient: SimUser, message: SentMessage, *choices: str) -
         )
         assert f"☑ {choice}" in [b for row in message.buttons() for b in row]
     mark = patient.mark()
-    await patient.tap(message, DONE)
+    labels = [b for row in message.buttons() for b in row]
+    await patient.tap(message, next((d for d in DONES if d in labels), DONE))
     return await patient.wait_for(lambda m, mid=message.message_id: m.message_id == mid, after=mark)
 
 
@@ -60,7 +63,7 @@ async def answer_step(patient: SimUser, message: SentMessage, choose=calm_choice
     """Answer the question on screen (a multi question: tick, then Done); the message after."""
     labels = [b for row in message.buttons() for b in row]
     chosen = choose(message)
-    if DONE in labels:
+    if any(done in labels for done in DONES):
         picks = (chosen,) if isinstance(chosen, str) else tuple(chosen)
         return await tick_and_done(patient, message, *(_unboxed(p) for p in picks))
     mark = patient.mark()
