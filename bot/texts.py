@@ -267,6 +267,11 @@ _EN: dict[str, str] = {
     "session_future": "That time has not come yet.",
     "session_before_last": "That is not after the patient's previous session.",
     "enroll_failed": "The patient could not be enrolled: {reason}. Nothing was saved.",
+    # --- front desk (issue 14, items 7–11) ---
+    "unknown_staff": (
+        "This command is for clinic staff, and this Telegram account is not registered as "
+        "staff. Please ask a clinic admin for an invitation link and open it here."
+    ),
 }
 
 _ES: dict[str, str] = {
@@ -415,6 +420,12 @@ _ES: dict[str, str] = {
     "clinic_contact": "Para hablar con la clínica, llame al {phone}.",
     "patient_inactive": (
         "Su seguimiento no está activo. Si necesita ayuda, contacte directamente con {clinic}."
+    ),
+    # --- front desk (issue 14, items 7–11) ---
+    "unknown_staff": (
+        "Este comando es para el personal de la clínica, y esta cuenta de Telegram no está "
+        "registrada como personal. Pida a un administrador de la clínica un enlace de "
+        "invitación y ábralo aquí."
     ),
 }
 
