@@ -139,6 +139,9 @@ class PatientList(StrEnum):
 
     patients = "patients"  # /patients: a line per patient with their trend
     pick = "pick"  # /patient: names only, to pick one for their card
+    ended = "ended"  # /patients' "Ended" page: discharged, stopped, declined … (still cards)
+    session = "session"  # the desk's /session picker
+    discharge = "discharge"  # the desk's /discharge picker
 
 
 class PageCb(CallbackData, prefix="pg"):
@@ -155,6 +158,20 @@ class NoteCb(CallbackData, prefix="nt"):
 
 
 class DischargeCb(CallbackData, prefix="dc"):
+    """A name on /discharge: asks to confirm (it never discharged at once since issue 14)."""
+
+    patient_id: Num
+
+
+class DischargeAction(StrEnum):
+    confirm = "y"  # "Yes, discharge"
+    keep = "n"  # "No, keep"
+
+
+class DischargeConfirmCb(CallbackData, prefix="dcc"):
+    """The confirmation's buttons; the patient is re-checked on every tap."""
+
+    action: DischargeAction
     patient_id: Num
 
 

@@ -272,6 +272,43 @@ _EN: dict[str, str] = {
         "This command is for clinic staff, and this Telegram account is not registered as "
         "staff. Please ask a clinic admin for an invitation link and open it here."
     ),
+    "btn_page_previous": "« Previous",
+    "btn_page_next": "Next »",
+    "pick_hint": (
+        "{count} patient(s), page {page} of {pages}. Tap a name, or type part of a name to "
+        "find it."
+    ),
+    "search_none": "No patient's name contains “{typed}”. Type another part of the name.",
+    "search_found": "{count} patient(s) match “{typed}”:",
+    "search_many": (
+        "{count} patients match “{typed}”; here are the first {shown}. Type more of the "
+        "name to narrow it down."
+    ),
+    "discharge_confirm": "Discharge <b>{name}</b> (#{patient_id})?",
+    "discharge_nothing_open": "Nothing is open: no alert waits, no check-in is pending.",
+    "discharge_open_header": "<b>Still open:</b>",
+    "discharge_open_alert": "• {tier} alert raised {raised}, {state}",
+    "discharge_alert_unacked": "not acknowledged yet",
+    "discharge_alert_callback": "acknowledged, call back not done yet",
+    "discharge_open_checkins": "• {count} check-in(s) sent and not answered yet",
+    "discharge_planned_checkins": "• {count} check-in(s) planned",
+    "discharge_consequences": (
+        "If you discharge: the pending check-ins are cancelled and the patient gets a "
+        "closing message with their exercises. Open alerts stay with the therapist until "
+        "answered."
+    ),
+    "tier_urgent": "🔴 URGENT",
+    "tier_urgent_callback": "🟠 URGENT call-back",
+    "tier_soon": "🟡 SOON",
+    "tier_routine": "⚪ routine",
+    "btn_discharge_yes": "Yes, discharge",
+    "btn_discharge_no": "No, keep in follow-up",
+    "discharge_kept": "Nothing changed: <b>{name}</b> stays in follow-up.",
+    "discharge_already": "This patient is already discharged; nothing changed.",
+    "patients_ended_header": "<b>Ended courses</b> ({count}): discharged, stopped or declined 🏁",
+    "patients_ended_none": "No ended courses.",
+    "btn_ended_courses": "Ended courses 🏁",
+    "btn_in_follow_up": "« In follow-up",
 }
 
 _ES: dict[str, str] = {
@@ -427,6 +464,47 @@ _ES: dict[str, str] = {
         "registrada como personal. Pida a un administrador de la clínica un enlace de "
         "invitación y ábralo aquí."
     ),
+    "btn_page_previous": "« Anterior",
+    "btn_page_next": "Siguiente »",
+    "pick_hint": (
+        "{count} paciente(s), página {page} de {pages}. Toque un nombre o escriba parte de "
+        "un nombre para buscarlo."
+    ),
+    "search_none": (
+        "Ningún paciente tiene «{typed}» en el nombre. Escriba otra parte del nombre."
+    ),
+    "search_found": "{count} paciente(s) coinciden con «{typed}»:",
+    "search_many": (
+        "{count} pacientes coinciden con «{typed}»; estos son los {shown} primeros. Escriba "
+        "más del nombre para acotar."
+    ),
+    "discharge_confirm": "¿Dar el alta a <b>{name}</b> (n.º {patient_id})?",
+    "discharge_nothing_open": "No hay nada pendiente: ninguna alerta espera, ningún control.",
+    "discharge_open_header": "<b>Sigue pendiente:</b>",
+    "discharge_open_alert": "• Alerta {tier} del {raised}, {state}",
+    "discharge_alert_unacked": "aún sin confirmar",
+    "discharge_alert_callback": "confirmada, falta devolver la llamada",
+    "discharge_open_checkins": "• {count} control(es) enviado(s) sin respuesta",
+    "discharge_planned_checkins": "• {count} control(es) programado(s)",
+    "discharge_consequences": (
+        "Si da el alta: se cancelan los controles pendientes y el paciente recibe un "
+        "mensaje de cierre con sus ejercicios. Las alertas abiertas siguen con el "
+        "fisioterapeuta hasta que las atienda."
+    ),
+    "tier_urgent": "🔴 URGENTE",
+    "tier_urgent_callback": "🟠 URGENTE (devolver llamada)",
+    "tier_soon": "🟡 PRONTO",
+    "tier_routine": "⚪ rutinaria",
+    "btn_discharge_yes": "Sí, dar el alta",
+    "btn_discharge_no": "No, mantener el seguimiento",
+    "discharge_kept": "No ha cambiado nada: <b>{name}</b> sigue en seguimiento.",
+    "discharge_already": "Este paciente ya tiene el alta; no ha cambiado nada.",
+    "patients_ended_header": (
+        "<b>Seguimientos terminados</b> ({count}): alta, baja voluntaria o rechazo 🏁"
+    ),
+    "patients_ended_none": "No hay seguimientos terminados.",
+    "btn_ended_courses": "Terminados 🏁",
+    "btn_in_follow_up": "« En seguimiento",
 }
 
 

@@ -4,6 +4,7 @@ erasure, and passing their own words to their therapist."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from care.alerts import AlertPolicy, raise_findings, recipients
+from care.alerts import AlertPolicy, raise_findings, recipients, waiting
 from care.planning import (
     cancel_pending,
     cancel_scheduled_checkins,
@@ -24,9 +25,11 @@ from store import outbox
 from store.models import (
     Alert,
     AlertCopy,
+    AlertState,
     Answer,
     AnswerDraft,
     Checkin,
+    CheckinState,
     ConsentEvent,
     LinkToken,
     NeedlingSession,
@@ -47,17 +50,88 @@ class RecordError(ValueError):
     """A request that cannot be applied; the message is a text key safe to show."""
 
 
+@dataclass(frozen=True)
+class StillOpen:
+    """What a discharge would leave behind or stop: shown before staff confirm it."""
+
+    patient: Patient
+    alerts: list[Alert]  # waiting for someone: not acknowledged, or a callback not done
+    open_checkins: int  # sent, not answered yet
+    planned_checkins: int  # not sent yet
+
+
+#: what a discharge stops: the patient's own messages. Alert cards, their edits and the
+#: notices to staff are not cancelled: an open alert stays the therapist's to answer.
+_PATIENT_KINDS = (
+    OutboxKind.CHECKIN,
+    OutboxKind.NUDGE,
+    OutboxKind.CHECKIN_CLOSED,
+    OutboxKind.EXERCISE,
+)
+
+
+async def still_open(db: AsyncSession, *, patient_id: int) -> StillOpen:
+    """Before a discharge: the patient's alerts still waiting and their pending check-ins.
+    Raises `RecordError` when the patient is not in follow-up (any more)."""
+    patient = await db.get(Patient, patient_id)
+    if patient is None or patient.status not in FOLLOWED:
+        raise RecordError(_gone_key(patient))
+    alerts = (
+        await db.exec(
+            select(Alert)
+            .where(
+                Alert.patient_id == patient_id,
+                col(Alert.state).in_([AlertState.OPEN, AlertState.ACKNOWLEDGED]),
+            )
+            .order_by(col(Alert.created_at), col(Alert.id))
+        )
+    ).all()
+    states = (
+        await db.exec(
+            select(Checkin.state).where(
+                Checkin.patient_id == patient_id,
+                col(Checkin.state).in_([CheckinState.OPEN, CheckinState.SCHEDULED]),
+            )
+        )
+    ).all()
+    return StillOpen(
+        patient=patient,
+        alerts=[a for a in alerts if waiting(a)],
+        open_checkins=sum(1 for s in states if s == CheckinState.OPEN),
+        planned_checkins=sum(1 for s in states if s == CheckinState.SCHEDULED),
+    )
+
+
+def _gone_key(patient: Patient | None) -> str:
+    if patient is not None and patient.status == PatientStatus.DISCHARGED:
+        return "discharge_already"
+    return "session_patient_gone"
+
+
 async def discharge(
     db: AsyncSession, *, patient_id: int, staff: StaffMember, now: datetime
 ) -> Patient:
     """End the course: nothing more is sent but a closing message with the exercise plan
-    to keep, and the therapist is told."""
+    to keep, and the therapist is told. Open alerts stay open for the therapist.
+
+    Once: a conditional write from a followed state decides (invariant 9), so a double
+    tap on "Yes, discharge", or an old confirmation tapped later, discharges nothing more
+    (`RecordError("discharge_already")`)."""
     patient = await db.get(Patient, patient_id)
     if patient is None or patient.status not in FOLLOWED:
-        raise RecordError("session_patient_gone")
+        raise RecordError(_gone_key(patient))
+    won = await db.exec(
+        update(Patient)
+        .where(col(Patient.id) == patient_id, col(Patient.status).in_(list(FOLLOWED)))
+        .values(status=PatientStatus.DISCHARGED, ended_at=now, paused_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        await db.rollback()
+        raise RecordError("discharge_already")
+    await db.refresh(patient)
     assert patient.id is not None and patient.tg_user_id is not None
-    patient.status, patient.ended_at, patient.paused_until = PatientStatus.DISCHARGED, now, None
-    await cancel_pending(db, patient_id=patient.id, reason="discharged")
+    await cancel_pending(db, patient_id=patient.id, reason="discharged", kinds=_PATIENT_KINDS)
     await cancel_scheduled_checkins(db, patient_id=patient.id, reason="discharged")
     db.add(
         OutboxMessage(

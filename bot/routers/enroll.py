@@ -29,13 +29,16 @@ from bot.callbacks import (
     EnrollRegionsDoneCb,
     EnrollTherapistCb,
     EnrollTimeCb,
+    PageCb,
+    PatientList,
     SessionPatientCb,
 )
 from bot.config import Settings
 from bot.desk_view import (
     TIME_CHOICES_MINUTES,
     baseline_keyboard,
-    patient_picker,
+    desk_matches,
+    desk_page,
     regions_chosen,
     regions_keyboard,
     staff_picker,
@@ -45,8 +48,9 @@ from bot.desk_view import (
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
-from bot.replies import close_with_choice
+from bot.replies import close_with_choice, turn_page
 from bot.texts import t
+from bot.typed import strip_control
 from care.enrollment import AlreadyEnrolled, EnrollmentError, clean_display_name, enroll
 from care.people import therapists
 from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
@@ -287,10 +291,37 @@ async def start_session(
         await message.answer(t("session_no_patients", actor.lang))
         return
     await state.set_state(Enroll.session_patient)
-    await message.answer(
-        t("session_pick", actor.lang),
-        reply_markup=patient_picker(patients, lambda pid: SessionPatientCb(patient_id=pid)),
+    text, markup = desk_page(
+        patients, 0, PatientList.session, _session_button, "session_pick", actor.lang
     )
+    await message.answer(text, reply_markup=markup)
+
+
+def _session_button(patient_id: int) -> SessionPatientCb:
+    return SessionPatientCb(patient_id=patient_id)
+
+
+async def session_page(
+    query: CallbackQuery, callback_data: PageCb, actor: Actor, db: AsyncSession
+) -> None:
+    """« Previous / Next » on /session's picker: every patient in follow-up is reachable."""
+    patients = await followed_patients(db)
+    text, markup = desk_page(
+        patients,
+        callback_data.page,
+        PatientList.session,
+        _session_button,
+        "session_pick",
+        actor.lang,
+    )
+    await turn_page(query, text, markup)
+
+
+async def session_search(message: Message, actor: Actor, db: AsyncSession) -> None:
+    """Part of a name typed at /session's picker: the patients whose name holds it."""
+    typed = strip_control(message.text or "").strip()[:64]
+    text, markup = desk_matches(await followed_patients(db), typed, _session_button, actor.lang)
+    await message.answer(text, reply_markup=markup)
 
 
 async def session_patient_chosen(
@@ -397,6 +428,10 @@ def make_router() -> Router:
     router.callback_query.register(
         session_patient_chosen, Enroll.session_patient, SessionPatientCb.filter()
     )
+    router.callback_query.register(
+        session_page, Enroll.session_patient, PageCb.filter(F.what == PatientList.session)
+    )
+    router.message.register(session_search, Enroll.session_patient, F.text, ~F.text.startswith("/"))
     router.message.register(got_name, Enroll.name, F.text, ~F.text.startswith("/"))
     router.message.register(name_not_text, Enroll.name)
     router.callback_query.register(got_therapist, Enroll.therapist, EnrollTherapistCb.filter())

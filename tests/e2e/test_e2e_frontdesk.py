@@ -7,10 +7,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlmodel import col
 
-from tests.fakebot import FakeBotAPI
-from tests.support.dbutil import snapshot
+from store.models import (
+    Alert,
+    AlertState,
+    AuditEvent,
+    OutboxKind,
+    OutboxMessage,
+    Patient,
+    PatientStatus,
+)
+from tests.fakebot import FakeBotAPI, SimUser
+from tests.support.dbutil import rows, snapshot
 from tests.support.harness import Running, running_bot
+from tests.support.hostile import Clinic, clinic_at_rest
+from tests.support.journey import PATIENT_NAME
 
 STRANGER = 5000
 
@@ -45,4 +57,106 @@ async def test_unknown_person_sending_a_staff_command_is_told_to_ask_an_admin(
     await eve.send("hello")
     assert "ask the front desk for your personal link" in (await eve.wait_for(after=mark)).text
     assert await snapshot(sqlite_url) == before
+    assert fake.refused == []
+
+
+# ---------------------------------------------------------------- item 8: discharge
+
+
+@pytest.fixture
+async def clinic(fake: FakeBotAPI, sqlite_url: str) -> AsyncIterator[Clinic]:
+    async with clinic_at_rest(fake, sqlite_url) as clinic:
+        yield clinic
+
+
+async def callback_reply(fake: FakeBotAPI, user: SimUser, query_id: str) -> str:
+    await fake.wait_until(
+        lambda: any(a.get("callback_query_id") == query_id for a in user.callback_answers)
+    )
+    answer = next(a for a in user.callback_answers if a.get("callback_query_id") == query_id)
+    return str(answer.get("text") or "")
+
+
+async def urgent_callback_open(clinic: Clinic) -> None:
+    """Zoë rates her soreness 9/10: an URGENT call-back alert is open for her therapist."""
+    checkin = next(
+        m for m in clinic.patient.inbox if m.reply_markup is not None and "10" in str(m.buttons())
+    )
+    mark = clinic.patient.mark()
+    await clinic.patient.tap(checkin, "9")
+    await clinic.patient.wait_for(after=mark)
+    mark = clinic.therapist.mark()
+    await clinic.bot.background.run_once()
+    await clinic.therapist.wait_for(lambda m: "URGENT" in m.text, after=mark)
+
+
+async def test_discharge_asks_first_says_what_is_open_and_discharges_once(
+    clinic: Clinic, sqlite_url: str
+) -> None:
+    """Item 8: a tap on a name asks to confirm, listing the open URGENT call-back and the
+    pending check-ins; "No" keeps the patient; a double "Yes" discharges once; an old
+    confirmation tapped afterwards says so and changes nothing."""
+    fake, desk = clinic.fake, clinic.staff
+    await urgent_callback_open(clinic)
+    mark = desk.mark()
+    await desk.send("/discharge")
+    picker = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    assert "Discharge which patient?" in picker.text
+    assert "2 patient(s), page 1 of 1" in picker.text
+    before = await snapshot(sqlite_url)
+    mark = desk.mark()
+    await desk.tap(picker, f"{PATIENT_NAME} (#{clinic.patient_id})")
+    confirm = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    assert f"Discharge {PATIENT_NAME} (#{clinic.patient_id})?" in confirm.text
+    assert "Still open:" in confirm.text
+    assert "🟠 URGENT call-back alert raised" in confirm.text
+    assert "not acknowledged yet" in confirm.text
+    assert "• 1 check-in(s) sent and not answered yet\n• 5 check-in(s) planned" in confirm.text
+    assert "Open alerts stay with the therapist until answered." in confirm.text
+    assert await snapshot(sqlite_url) == before  # asking changes nothing
+    # "No, keep"
+    mark = desk.mark()
+    await desk.tap(confirm, "No, keep in follow-up")
+    kept = await desk.wait_for(lambda m: "Nothing changed" in m.text, after=mark)
+    assert "stays in follow-up" in kept.text
+    assert await snapshot(sqlite_url) == before
+    # ask again; "Yes" twice before the first answer arrives: one discharge
+    mark = desk.mark()
+    await desk.tap(picker, f"{PATIENT_NAME} (#{clinic.patient_id})")
+    confirm = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = desk.mark()
+    first = await desk.tap(confirm, "Yes, discharge")
+    second = await desk.tap(confirm, "Yes, discharge")
+    await desk.wait_for(lambda m: "is discharged" in m.text, after=mark)
+    replies = {await callback_reply(fake, desk, first), await callback_reply(fake, desk, second)}
+    assert replies == {"", "This patient is already discharged; nothing changed."}
+    patient = (await rows(sqlite_url, Patient, col(Patient.id) == clinic.patient_id))[0]
+    assert patient.status == PatientStatus.DISCHARGED
+    closing = await rows(
+        sqlite_url,
+        OutboxMessage,
+        col(OutboxMessage.patient_id) == clinic.patient_id,
+        col(OutboxMessage.kind) == OutboxKind.DISCHARGE,
+    )
+    audits = await rows(sqlite_url, AuditEvent, col(AuditEvent.action) == "patient_discharged")
+    assert len(closing) == 1 and len(audits) == 1
+    # the alert is still open for the therapist
+    alerts = await rows(sqlite_url, Alert, col(Alert.patient_id) == clinic.patient_id)
+    assert [a.state for a in alerts] == [AlertState.OPEN]
+    # an old confirmation (or a forged one) tapped later: told, nothing changes
+    after = await snapshot(sqlite_url)
+    query = await desk.tap_data(confirm.message_id, f"dcc:y:{clinic.patient_id}")
+    assert await callback_reply(fake, desk, query) == (
+        "This patient is already discharged; nothing changed."
+    )
+    query = await desk.tap_data(picker.message_id, f"dc:{clinic.patient_id}")
+    assert await callback_reply(fake, desk, query) == (
+        "This patient is already discharged; nothing changed."
+    )
+    assert await snapshot(sqlite_url) == after
+    # nobody but the desk may discharge: a therapist's or a patient's forged tap
+    for user in (clinic.therapist, clinic.other_patient):
+        query = await user.tap_data(1, f"dcc:y:{clinic.other_patient_id}")
+        assert await callback_reply(fake, user, query)
+    assert await snapshot(sqlite_url) == after
     assert fake.refused == []
