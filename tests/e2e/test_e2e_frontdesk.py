@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlmodel import col
 
+from scheduler.clock import Clock
+from store.db import create_engine, session_factory
 from store.models import (
     Alert,
     AlertState,
@@ -18,11 +20,12 @@ from store.models import (
     Patient,
     PatientStatus,
 )
-from tests.fakebot import FakeBotAPI, SimUser
+from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows, snapshot
-from tests.support.harness import Running, running_bot
+from tests.support.harness import START, ManualWall, Running, running_bot
 from tests.support.hostile import Clinic, clinic_at_rest
 from tests.support.journey import PATIENT_NAME
+from tests.support.population import THERAPIST_TG, populate
 
 STRANGER = 5000
 
@@ -159,4 +162,107 @@ async def test_discharge_asks_first_says_what_is_open_and_discharges_once(
         query = await user.tap_data(1, f"dcc:y:{clinic.other_patient_id}")
         assert await callback_reply(fake, user, query)
     assert await snapshot(sqlite_url) == after
+    # the therapist still finds her: /patients' Ended page, /patient's list and search
+    theo = clinic.therapist
+    mark = theo.mark()
+    await theo.send("/patients")
+    listing = await theo.wait_for(lambda m: "Your patients" in m.text, after=mark)
+    assert "Your patients</b> (0)" in listing.html and PATIENT_NAME not in listing.text
+    mark = theo.mark()
+    await theo.tap(listing, "Ended courses 🏁")
+    ended = await theo.wait_for(lambda m: "Ended courses" in m.text, after=mark)
+    assert "Ended courses (1): discharged, stopped or declined 🏁" in ended.text
+    assert PATIENT_NAME in ended.text
+    label = f"{PATIENT_NAME} (#{clinic.patient_id}) 🏁"
+    assert [b for row in ended.buttons() for b in row] == [label, "« In follow-up"]
+    mark = theo.mark()
+    await theo.send("/patient")
+    picker = await theo.wait_for(lambda m: "Which patient?" in m.text, after=mark)
+    assert label in str(picker.buttons())
+    mark = theo.mark()
+    await theo.send("/patient zoe o'brien")
+    found = await theo.wait_for(after=mark)
+    assert found.text == "1 patient(s) match “zoe o'brien”:"
+    mark = theo.mark()
+    await theo.tap(found, label)
+    card = await theo.wait_for(lambda m: m.photo is not None, after=mark)
+    assert PATIENT_NAME in (card.caption or "")
+    assert fake.refused == []
+
+
+# ---------------------------------------------------------------- item 10: long lists
+
+
+async def rename(db_url: str, patient_id: int, name: str) -> None:
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        patient = await db.get(Patient, patient_id)
+        assert patient is not None
+        patient.display_name = name
+        await db.commit()
+    await engine.dispose()
+
+
+def names_on(message: SentMessage) -> list[str]:
+    return [b for row in message.buttons() for b in row if "(#" in b]
+
+
+async def test_sixty_patients_are_all_reachable_by_page_and_by_typed_name(
+    fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    """Item 10: /session and /discharge page through all 60 patients in follow-up (they
+    showed 50); typing part of a name finds it, case and accents ignored; no match says
+    so; searching and paging change nothing."""
+    await populate(fake, sqlite_url, count=60, now=START, session_hours_ago=0.5)
+    await rename(sqlite_url, 7, "José Muñoz")
+    desk = fake.user(THERAPIST_TG + 1, "Sam")
+    # time stands still: no check-in falls due while the desk searches
+    async with running_bot(fake, sqlite_url, clock=Clock(wall=ManualWall(START))):
+        before = await snapshot(sqlite_url)
+        for command, question in (("/discharge", "Discharge which"), ("/session", "New session")):
+            mark = desk.mark()
+            await desk.send(command)
+            picker = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+            assert question in picker.text and "60 patient(s), page 1 of 8" in picker.text
+            seen = names_on(picker)
+            for page in range(2, 9):
+                mark = desk.mark()
+                await desk.tap(picker, "Next »")
+                picker = await desk.wait_for(
+                    lambda m, p=page: f"page {p} of 8" in m.text,  # type: ignore[misc]
+                    after=mark,
+                )
+                seen += names_on(picker)
+            assert len(seen) == len(set(seen)) == 60
+            assert "Patient 0 (#1)" in seen and "José Muñoz (#7)" in seen
+            assert [b for row in picker.buttons() for b in row][-1] == "« Previous"
+            for typed, expected in (
+                ("josé", "1 patient(s) match “josé”:"),
+                ("JOSE munoz", "1 patient(s) match “JOSE munoz”:"),
+                ("MUÑOZ", "1 patient(s) match “MUÑOZ”:"),
+            ):
+                mark = desk.mark()
+                await desk.send(typed)
+                found = await desk.wait_for(after=mark)
+                assert found.text == expected and names_on(found) == ["José Muñoz (#7)"]
+            mark = desk.mark()
+            await desk.send("PATIENT 1")  # every word: Patient 1, 10 … 19, 21, 31, 41, 51
+            many = await desk.wait_for(after=mark)
+            assert many.text.startswith("15 patients match “PATIENT 1”; here are the first 8.")
+            assert len(names_on(many)) == 8
+            mark = desk.mark()
+            await desk.send("Zacarías")
+            none = await desk.wait_for(after=mark)
+            assert none.text == (
+                "No patient's name contains “Zacarías”. Type another part of the name."
+            )
+            assert none.reply_markup is None
+        # the session flow goes on from a found name
+        mark = desk.mark()
+        await desk.send("jose")
+        found = await desk.wait_for(after=mark)
+        mark = desk.mark()
+        await desk.tap(found, "José Muñoz (#7)")
+        await desk.wait_for(lambda m: "When did the session end" in m.text, after=mark)
+        assert await snapshot(sqlite_url) == before
     assert fake.refused == []
