@@ -322,6 +322,37 @@ async def erase(
     return True
 
 
+async def earlier_courses(db: AsyncSession, patient: Patient) -> list[Patient]:
+    """The earlier courses of the same person, not yet erased: a returning patient's
+    account moved from them to this one (care.enrollment.open_join_link), and their join
+    links stay bound to the account that opened them."""
+    if patient.tg_user_id is None:
+        return []
+    ids = select(LinkToken.patient_id).where(
+        LinkToken.kind == "join", LinkToken.bound_tg_user_id == patient.tg_user_id
+    )
+    rows = await db.exec(
+        select(Patient).where(
+            col(Patient.id).in_(ids),
+            col(Patient.id) != patient.id,
+            col(Patient.status) != PatientStatus.DELETED,
+        )
+    )
+    return list(rows.all())
+
+
+async def erase_person(db: AsyncSession, patient: Patient, *, now: datetime) -> bool:
+    """/delete: erase this course and every earlier course of the same person (each in
+    its own transaction, as the retention sweep does). False when this one was already
+    erased (a second copy of the tap)."""
+    earlier = await earlier_courses(db, patient)
+    if not await erase(db, patient, now=now):
+        return False
+    for course in earlier:
+        await erase(db, course, now=now)
+    return True
+
+
 ENDED = (PatientStatus.DISCHARGED, PatientStatus.STOPPED, PatientStatus.DECLINED)
 
 

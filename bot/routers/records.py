@@ -74,7 +74,7 @@ async def delete_chosen(
         await query.message.answer(t("delete_kept", lang))
         return
     patient_id = patient.id
-    if not await records.erase(db, patient, now=clock.now()):  # a second copy: as a late tap
+    if not await records.erase_person(db, patient, now=clock.now()):  # a second copy: late tap
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     log.info("patient %s erased their data", patient_id)

@@ -15,6 +15,7 @@ from store.models import (
     Alert,
     AlertState,
     AuditEvent,
+    NeedlingSession,
     OutboxKind,
     OutboxMessage,
     Patient,
@@ -24,7 +25,7 @@ from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows, snapshot
 from tests.support.harness import START, ManualWall, Running, running_bot
 from tests.support.hostile import Clinic, clinic_at_rest
-from tests.support.journey import PATIENT_NAME
+from tests.support.journey import PATIENT_NAME, enroll, invite, join_and_consent
 from tests.support.population import THERAPIST_TG, populate
 
 STRANGER = 5000
@@ -265,4 +266,91 @@ async def test_sixty_patients_are_all_reachable_by_page_and_by_typed_name(
         await desk.tap(found, "José Muñoz (#7)")
         await desk.wait_for(lambda m: "When did the session end" in m.text, after=mark)
         assert await snapshot(sqlite_url) == before
+    assert fake.refused == []
+
+
+# ---------------------------------------------------------------- item 9: returning patients
+
+THERAPIST, STAFF, PATIENT = 2000, 3000, 4000
+
+
+async def end_course(fake: FakeBotAPI, patient: SimUser, how: str) -> None:
+    """Bring Zoë's first course to `how`: discharged, stopped, paused (or leave it active)."""
+    desk = fake.user(STAFF)
+    if how == "discharged":
+        mark = desk.mark()
+        await desk.send("/discharge")
+        picker = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+        mark = desk.mark()
+        await desk.tap(picker, picker.buttons()[0][0])
+        confirm = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+        mark = desk.mark()
+        await desk.tap(confirm, "Yes, discharge")
+        await desk.wait_for(lambda m: "is discharged" in m.text, after=mark)
+    elif how in ("stopped", "paused"):
+        mark = patient.mark()
+        await patient.send("/stop" if how == "stopped" else "/pause")
+        ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+        mark = patient.mark()
+        await patient.tap(ask, ask.buttons()[0][0])
+        await patient.wait_for(after=mark)
+
+
+@pytest.mark.parametrize("before", ["discharged", "stopped", "declined", "active", "paused"])
+async def test_a_returning_patient_joins_a_new_course_unless_one_is_live(
+    bot: Running, sqlite_url: str, before: str
+) -> None:
+    """Item 9: after a discharge, a /stop or a declined invitation, the person's new link
+    starts a new course (the old one keeps its data, still on the therapist's Ended page);
+    only an active or paused follow-up refuses it ("already follows another care plan"),
+    changing nothing."""
+    fake = bot.fake
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    desk, patient = fake.user(STAFF), fake.user(PATIENT, "Zoe")
+    token, _, _ = await enroll(fake, desk)
+    await join_and_consent(patient, token, agree=before != "declined")
+    await end_course(fake, patient, before)
+    first = (await rows(sqlite_url, Patient, col(Patient.tg_user_id) == PATIENT))[0]
+    new_token, _, _ = await enroll(fake, desk, name="Zoë again", baseline="4")
+    if before in ("active", "paused"):
+        snap = await snapshot(sqlite_url)
+        mark = patient.mark()
+        await patient.start(new_token)
+        refused = await patient.wait_for(after=mark)
+        assert "already follows another care plan" in refused.text
+        assert await snapshot(sqlite_url) == snap
+        return
+    mark = patient.mark()
+    await patient.start(new_token)
+    consent = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    assert "already follows" not in " ".join(m.text for m in patient.inbox if m.seq > mark)
+    mark = patient.mark()
+    await patient.tap(consent, "I agree")
+    await patient.wait_for(lambda m: "Thank you" in m.text, after=mark)
+    old = (await rows(sqlite_url, Patient, col(Patient.id) == first.id))[0]
+    new = (await rows(sqlite_url, Patient, col(Patient.tg_user_id) == PATIENT))[0]
+    assert new.id != old.id and new.status == PatientStatus.ACTIVE and new.baseline_pain == 4
+    assert old.status == before and old.display_name == PATIENT_NAME  # kept, not erased
+    assert len(await rows(sqlite_url, NeedlingSession, col(NeedlingSession.patient_id) == old.id))
+    # the therapist sees both: the new course in follow-up, the old one on the Ended page
+    theo = fake.user(THERAPIST)
+    mark = theo.mark()
+    await theo.send("/patients")
+    listing = await theo.wait_for(lambda m: "Your patients" in m.text, after=mark)
+    assert "Zoë again" in listing.text and PATIENT_NAME not in listing.text
+    mark = theo.mark()
+    await theo.tap(listing, "Ended courses 🏁")
+    ended = await theo.wait_for(lambda m: "Ended courses" in m.text, after=mark)
+    assert f"{PATIENT_NAME} (#{old.id}) 🏁" in str(ended.buttons())
+    # the patient's /delete erases both courses
+    mark = patient.mark()
+    await patient.send("/delete")
+    ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = patient.mark()
+    await patient.tap(ask, "Yes, erase my data")
+    await patient.wait_for(lambda m: "erased" in m.text, after=mark)
+    for pid in (old.id, new.id):
+        gone = (await rows(sqlite_url, Patient, col(Patient.id) == pid))[0]
+        assert gone.status == PatientStatus.DELETED and gone.display_name is None
     assert fake.refused == []
