@@ -44,6 +44,25 @@ class EnrollRegionsDoneCb(CallbackData, prefix="ergd"):
     pass
 
 
+class EnrollLegsCb(CallbackData, prefix="elg"):
+    """Buttock or leg symptoms at enrollment: yes / no."""
+
+    yes: bool
+
+
+class ScreenAction(StrEnum):
+    toggle = "t"  # tick or untick fact `i`
+    none = "n"  # none of these
+    done = "d"  # what is ticked is the answer
+
+
+class EnrollScreenCb(CallbackData, prefix="esc"):
+    """The screening step: the index of a fact in care.enrollment.SCREENING_FACTS."""
+
+    action: ScreenAction
+    i: Num = 0
+
+
 class EnrollBaselineCb(CallbackData, prefix="ebl"):
     value: Num
 

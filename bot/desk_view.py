@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
+from aiogram import html
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -17,13 +18,17 @@ from bot.callbacks import (
     DischargeAction,
     DischargeConfirmCb,
     EnrollBaselineCb,
+    EnrollLegsCb,
     EnrollRegionCb,
     EnrollRegionsDoneCb,
+    EnrollScreenCb,
     EnrollTimeCb,
     PageCb,
     PatientList,
+    ScreenAction,
 )
-from bot.texts import t
+from bot.texts import Raw, t
+from care.enrollment import SCREENING_FACTS
 from care.records import StillOpen
 from care.sessions import ENDED_COURSES, name_matches
 from flows.protocol import Protocol
@@ -237,3 +242,58 @@ def discharge_confirmation(
         )
     ]
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+def legs_keyboard(lang: str) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(text=t(key, lang), callback_data=EnrollLegsCb(yes=yes).pack())
+        for key, yes in (("btn_legs_yes", True), ("btn_legs_no", False))
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+def screening_keyboard(selected: Sequence[str], lang: str) -> InlineKeyboardMarkup:
+    """One toggle per screening fact (☑ when ticked), then "None of these" and Done."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{'☑' if fact in selected else '☐'} {t(f'screen_{fact}', lang)}",
+                callback_data=EnrollScreenCb(action=ScreenAction.toggle, i=i).pack(),
+            )
+        ]
+        for i, fact in enumerate(SCREENING_FACTS)
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=t("btn_screen_none", lang),
+                callback_data=EnrollScreenCb(action=ScreenAction.none).pack(),
+            ),
+            InlineKeyboardButton(
+                text=t("btn_done", lang),
+                callback_data=EnrollScreenCb(action=ScreenAction.done).pack(),
+            ),
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def screening_facts(facts: Sequence[str], lang: str) -> str:
+    """The ticked facts in words ("none of these" when none)."""
+    if not facts:
+        return t("screening_none", lang)
+    return ", ".join(t(f"screen_{fact}", lang) for fact in facts)
+
+
+def screening_summary(patient: Patient, lang: str) -> str:
+    """One line for the therapist: the screening facts (⚠️ when any) and the buttock or leg
+    symptoms; "not recorded" for patients enrolled before the step existed."""
+    if patient.screening is None:
+        return t("screening_not_recorded", lang)
+    facts = screening_facts(patient.screening, lang)
+    return t(
+        "screening_line",
+        lang,
+        facts=Raw(("⚠️ " if patient.screening else "") + html.quote(facts)),
+        legs=t("screening_legs_yes" if patient.leg_symptoms else "screening_legs_no", lang),
+    )

@@ -309,6 +309,29 @@ _EN: dict[str, str] = {
     "patients_ended_none": "No ended courses.",
     "btn_ended_courses": "Ended courses 🏁",
     "btn_in_follow_up": "« In follow-up",
+    "enroll_legs": (
+        "Does <b>{name}</b> have buttock or leg symptoms (pain, numbness or tingling in the "
+        "buttock or leg)? If yes, their check-ins also ask about the warning signs of nerve "
+        "compression."
+    ),
+    "btn_legs_yes": "Yes",
+    "btn_legs_no": "No",
+    "enroll_screening": (
+        "Screening for the therapist: tick what applies to <b>{name}</b>, then <b>Done</b>, "
+        "or tap <b>None of these</b>. It is shown on the patient's card and first alert; it "
+        "never stops the enrollment."
+    ),
+    "screen_anticoagulants": "Takes anticoagulants",
+    "screen_pregnancy": "Pregnant",
+    "screen_diabetes_immunosuppression": "Diabetes or immunosuppression",
+    "screen_first_needling": "First-ever dry needling",
+    "btn_screen_none": "None of these",
+    "enroll_screening_pick": "Tick what applies, or tap “None of these”.",
+    "screening_none": "none of these",
+    "screening_legs_yes": "buttock or leg symptoms",
+    "screening_legs_no": "no buttock or leg symptoms",
+    "screening_line": "<b>Screening:</b> {facts} · {legs}",
+    "screening_not_recorded": "<b>Screening:</b> not recorded",
 }
 
 _ES: dict[str, str] = {
@@ -505,6 +528,29 @@ _ES: dict[str, str] = {
     "patients_ended_none": "No hay seguimientos terminados.",
     "btn_ended_courses": "Terminados 🏁",
     "btn_in_follow_up": "« En seguimiento",
+    "enroll_legs": (
+        "¿Tiene <b>{name}</b> síntomas en el glúteo o la pierna (dolor, entumecimiento u "
+        "hormigueo en el glúteo o la pierna)? Si es así, sus controles también preguntan por "
+        "los signos de alarma de compresión nerviosa."
+    ),
+    "btn_legs_yes": "Sí",
+    "btn_legs_no": "No",
+    "enroll_screening": (
+        "Cribado para el fisioterapeuta: marque lo que corresponda a <b>{name}</b> y pulse "
+        "<b>Hecho</b>, o pulse <b>Nada de esto</b>. Se muestra en la ficha del paciente y en "
+        "su primera alerta; nunca impide registrarlo."
+    ),
+    "screen_anticoagulants": "Toma anticoagulantes",
+    "screen_pregnancy": "Embarazada",
+    "screen_diabetes_immunosuppression": "Diabetes o inmunodepresión",
+    "screen_first_needling": "Primera punción seca",
+    "btn_screen_none": "Nada de esto",
+    "enroll_screening_pick": "Marque lo que corresponda o pulse «Nada de esto».",
+    "screening_none": "nada de esto",
+    "screening_legs_yes": "síntomas en glúteo o pierna",
+    "screening_legs_no": "sin síntomas en glúteo ni pierna",
+    "screening_line": "<b>Cribado:</b> {facts} · {legs}",
+    "screening_not_recorded": "<b>Cribado:</b> no registrado",
 }
 
 

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import QUESTION_NAMES
 from bot.callbacks import PageCb, PatientCardCb, PatientList
-from bot.desk_view import patient_picker
+from bot.desk_view import patient_picker, screening_summary
 from bot.texts import t
 from care.alerts import AckOutcome
 from care.context import sessions_of
@@ -134,8 +134,10 @@ def card_caption(
     response: tuple[int, int],
     weeks: list[int],
     ratings: list[Rating],
+    lang: str = "en",
 ) -> str:
-    """Under the chart: who, baseline and sessions, check-ins answered of those sent,
+    """Under the chart: who, baseline and sessions, the screening facts recorded at
+    enrollment, check-ins answered of those sent,
     exercise days per week, the last ratings. Telegram's caption limit is 1024."""
     answered, sent = response
     last = (
@@ -151,6 +153,7 @@ def card_caption(
         [
             f"<b>{html.quote(name)}</b> (#{patient.id}) · baseline {patient.baseline_pain}/10 · "
             f"{sessions} session(s)",
+            screening_summary(patient, lang),
             f"Check-ins answered: {answered}/{sent}",
             "Exercise days per week: " + (", ".join(str(d) for d in weeks) or "not reported yet"),
             f"Last ratings: {last}",

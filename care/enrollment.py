@@ -29,6 +29,11 @@ from store.models import (
 
 NAME_MAX = 64
 
+#: what the desk screens for at enrollment (clinical.md, "Decisions on the edge cases"):
+#: shown to the therapist on the patient's card and their first alert; never a bar to
+#: enrollment. The order is the order of the buttons (their index is the callback data).
+SCREENING_FACTS = ("anticoagulants", "pregnancy", "diabetes_immunosuppression", "first_needling")
+
 
 class EnrollmentError(ValueError):
     """Input that cannot be enrolled; the message is safe to show to staff."""
@@ -72,6 +77,8 @@ async def enroll(
     now: datetime,
     link_ttl: timedelta,
     enroll_key: str | None = None,
+    leg_symptoms: bool = False,
+    screening: list[str] | None = None,
 ) -> Enrollment:
     """Create the patient, their first session and a one-time join link, atomically.
 
@@ -86,6 +93,8 @@ async def enroll(
         raise EnrollmentError("regions")
     if session_ended_at > now:
         raise EnrollmentError("future")
+    if screening is not None and any(fact not in SCREENING_FACTS for fact in screening):
+        raise EnrollmentError("screening")
     therapist = await db.get(StaffMember, therapist_id)
     if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
         raise EnrollmentError("therapist")
@@ -97,6 +106,8 @@ async def enroll(
         language=language,
         created_at=now,
         enroll_key=enroll_key,
+        leg_symptoms=leg_symptoms,
+        screening=None if screening is None else sorted(set(screening), key=SCREENING_FACTS.index),
     )
     db.add(patient)
     try:

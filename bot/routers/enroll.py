@@ -25,12 +25,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
     EnrollBaselineCb,
+    EnrollLegsCb,
     EnrollRegionCb,
     EnrollRegionsDoneCb,
+    EnrollScreenCb,
     EnrollTherapistCb,
     EnrollTimeCb,
     PageCb,
     PatientList,
+    ScreenAction,
     SessionPatientCb,
 )
 from bot.config import Settings
@@ -39,8 +42,12 @@ from bot.desk_view import (
     baseline_keyboard,
     desk_matches,
     desk_page,
+    legs_keyboard,
     regions_chosen,
     regions_keyboard,
+    screening_facts,
+    screening_keyboard,
+    screening_summary,
     staff_picker,
     time_keyboard,
     time_label,
@@ -51,7 +58,14 @@ from bot.links import deep_link, qr_png
 from bot.replies import close_with_choice, turn_page
 from bot.texts import t
 from bot.typed import strip_control
-from care.enrollment import AlreadyEnrolled, EnrollmentError, clean_display_name, enroll
+from care.context import latest_session
+from care.enrollment import (
+    SCREENING_FACTS,
+    AlreadyEnrolled,
+    EnrollmentError,
+    clean_display_name,
+    enroll,
+)
 from care.people import therapists
 from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
 from flows.protocol import Protocol
@@ -71,6 +85,8 @@ class Enroll(StatesGroup):
     therapist = State()
     time = State()
     regions = State()
+    legs = State()
+    screening = State()
     baseline = State()
 
 
@@ -140,10 +156,14 @@ async def got_therapist(
 async def _ask_regions(
     message: Message, state: FSMContext, actor: Actor, protocol: Protocol, ended: datetime
 ) -> None:
-    await state.update_data(ended_at=ended.isoformat(), regions=[])
+    """The regions step; /session starts from the last session's regions (ticked)."""
+    data = await state.get_data()
+    regions = [r for r in data.get("last_regions", []) if r in protocol.regions]
+    await state.update_data(ended_at=ended.isoformat(), regions=regions)
     await state.set_state(Enroll.regions)
     await message.answer(
-        t("enroll_regions", actor.lang), reply_markup=regions_keyboard(protocol, [], actor.lang)
+        t("enroll_regions", actor.lang),
+        reply_markup=regions_keyboard(protocol, regions, actor.lang),
     )
 
 
@@ -239,11 +259,68 @@ async def regions_done(
     if data.get("flow") == "session":
         await _finish_session(query, staff, state, protocol, db, clock, settings, data)
         return
-    await state.set_state(Enroll.baseline)
+    await state.set_state(Enroll.legs)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("enroll_baseline", staff.language), reply_markup=baseline_keyboard()
+            t("enroll_legs", staff.language, name=data["name"]),
+            reply_markup=legs_keyboard(staff.language),
+        )
+
+
+async def got_legs(
+    query: CallbackQuery, callback_data: EnrollLegsCb, actor: Actor, state: FSMContext
+) -> None:
+    """Buttock or leg symptoms: stored with the patient, it turns Q6 on in their check-ins."""
+    await state.update_data(leg_symptoms=callback_data.yes, screening=[])
+    await state.set_state(Enroll.screening)
+    await query.answer()
+    if isinstance(query.message, Message):
+        label = t("btn_legs_yes" if callback_data.yes else "btn_legs_no", actor.lang)
+        await close_with_choice(query.message, label)
+        name = (await state.get_data())["name"]
+        await query.message.answer(
+            t("enroll_screening", actor.lang, name=name),
+            reply_markup=screening_keyboard([], actor.lang),
+        )
+
+
+async def toggle_screening(
+    query: CallbackQuery, callback_data: EnrollScreenCb, actor: Actor, state: FSMContext
+) -> None:
+    if callback_data.i >= len(SCREENING_FACTS):
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    fact = SCREENING_FACTS[callback_data.i]
+    selected: list[str] = list((await state.get_data()).get("screening", []))
+    if fact in selected:
+        selected.remove(fact)
+    else:
+        selected.append(fact)
+    await state.update_data(screening=selected)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=screening_keyboard(selected, actor.lang))
+
+
+async def screening_done(
+    query: CallbackQuery, callback_data: EnrollScreenCb, actor: Actor, state: FSMContext
+) -> None:
+    """Done (with at least one fact ticked) or "None of these": on to the baseline."""
+    selected: list[str] = list((await state.get_data()).get("screening", []))
+    if callback_data.action == ScreenAction.none:
+        selected = []
+    elif not selected:
+        await query.answer(t("enroll_screening_pick", actor.lang), show_alert=True)
+        return
+    selected = [f for f in SCREENING_FACTS if f in selected]
+    await state.update_data(screening=selected)
+    await state.set_state(Enroll.baseline)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, screening_facts(selected, actor.lang))
+        await query.message.answer(
+            t("enroll_baseline", actor.lang), reply_markup=baseline_keyboard()
         )
 
 
@@ -337,7 +414,14 @@ async def session_patient_chosen(
         await query.answer(t("button_expired", actor.lang), show_alert=True)
         return
     name = patient.display_name or "—"
-    await state.update_data(flow="session", patient_id=patient.id, patient_name=name)
+    assert patient.id is not None
+    last = await latest_session(db, patient.id)
+    await state.update_data(
+        flow="session",
+        patient_id=patient.id,
+        patient_name=name,
+        last_regions=list(last.regions) if last is not None else [],
+    )
     await state.set_state(Enroll.time)
     await query.answer()
     if isinstance(query.message, Message):
@@ -377,6 +461,8 @@ async def got_baseline(
             now=clock.now(),
             link_ttl=settings.invite_ttl,
             enroll_key=data.get("enroll_key"),
+            leg_symptoms=bool(data.get("leg_symptoms", False)),
+            screening=list(data.get("screening", [])),
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
         await query.answer(t("button_expired", staff.language), show_alert=True)
@@ -404,6 +490,7 @@ async def got_baseline(
         hours=hours,
         link=link,
     )
+    text += "\n" + screening_summary(result.patient, staff.language)
     if isinstance(query.message, Message):
         await close_with_choice(query.message, str(callback_data.value))
         await query.message.answer(text)
@@ -439,11 +526,26 @@ def make_router() -> Router:
     router.message.register(got_time_text, Enroll.time, F.text)
     router.callback_query.register(toggle_region, Enroll.regions, EnrollRegionCb.filter())
     router.callback_query.register(regions_done, Enroll.regions, EnrollRegionsDoneCb.filter())
+    router.callback_query.register(got_legs, Enroll.legs, EnrollLegsCb.filter())
+    router.callback_query.register(
+        toggle_screening, Enroll.screening, EnrollScreenCb.filter(F.action == ScreenAction.toggle)
+    )
+    router.callback_query.register(
+        screening_done,
+        Enroll.screening,
+        EnrollScreenCb.filter(F.action.in_({ScreenAction.none, ScreenAction.done})),
+    )
     router.callback_query.register(got_baseline, Enroll.baseline, EnrollBaselineCb.filter())
     router.message.register(
         expected_button,
         StateFilter(
-            Enroll.session_patient, Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline
+            Enroll.session_patient,
+            Enroll.therapist,
+            Enroll.time,
+            Enroll.regions,
+            Enroll.legs,
+            Enroll.screening,
+            Enroll.baseline,
         ),
     )
     return router

@@ -240,6 +240,7 @@ async def _send_card(
         response=await checkin_response(db, patient.id),
         weeks=await adherence_days(db, patient.id),
         ratings=await recent_ratings(db, patient.id, limit=6),
+        lang=staff.language,
     )
     await bot.send_photo(
         chat_id,

@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlmodel import col
 
+from care.context import build_context, latest_session
+from flows.engine import questions_for
+from flows.loader import load_protocol
 from scheduler.clock import Clock
 from store.db import create_engine, session_factory
 from store.models import (
@@ -25,7 +28,13 @@ from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows, snapshot
 from tests.support.harness import START, ManualWall, Running, running_bot
 from tests.support.hostile import Clinic, clinic_at_rest
-from tests.support.journey import PATIENT_NAME, enroll, invite, join_and_consent
+from tests.support.journey import (
+    PATIENT_NAME,
+    enroll,
+    enroll_to_baseline,
+    invite,
+    join_and_consent,
+)
 from tests.support.population import THERAPIST_TG, populate
 
 STRANGER = 5000
@@ -353,4 +362,139 @@ async def test_a_returning_patient_joins_a_new_course_unless_one_is_live(
     for pid in (old.id, new.id):
         gone = (await rows(sqlite_url, Patient, col(Patient.id) == pid))[0]
         assert gone.status == PatientStatus.DELETED and gone.display_name is None
+    assert fake.refused == []
+
+
+# ---------------------------------------------------------------- item 7: what enrollment records
+
+TRUNK_ONLY = ("Upper back / chest wall",)
+SCREENED = ("Takes anticoagulants", "First-ever dry needling")
+SCREENING_LINE = (
+    "Screening: ⚠️ Takes anticoagulants, First-ever dry needling · buttock or leg symptoms"
+)
+
+
+async def h24_questions(db_url: str, patient_id: int) -> list[str]:
+    """The questions the patient's 24 h check-in asks, as the engine decides them."""
+    protocol = load_protocol()
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        patient = await db.get(Patient, patient_id)
+        assert patient is not None
+        session = await latest_session(db, patient_id)
+    await engine.dispose()
+    assert session is not None
+    ctx = build_context(protocol, patient, session, {})
+    return [ref.key for ref in questions_for(protocol.checkins["h24"], ctx)]
+
+
+async def test_enrollment_records_leg_symptoms_and_screening_for_the_therapist(
+    bot: Running, sqlite_url: str
+) -> None:
+    """Item 7: /enroll asks about buttock or leg symptoms (which turns Q6 on) and the
+    screening facts in one multi-select step; the desk's confirmation, the therapist's
+    card and the patient's first alert show them; /session starts from the last regions."""
+    fake = bot.fake
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    desk, patient = fake.user(STAFF), fake.user(PATIENT, "Zoe")
+    token, done, _ = await enroll(fake, desk, regions=TRUNK_ONLY, legs="Yes", screening=SCREENED)
+    assert SCREENING_LINE in done.text
+    # a second patient: Done with nothing ticked asks for "None of these"; never a bar
+    baseline_q = await enroll_to_baseline(desk, name="Omar Dos", regions=TRUNK_ONLY)
+    screening_q = next(m for m in desk.inbox if "Screening for the therapist" in m.text)
+    assert screening_q.text.endswith("\n✓ Takes anticoagulants, First-ever dry needling")
+    screening_q = [m for m in desk.inbox if "tick what applies to Omar Dos" in m.text][-1]
+    assert screening_q.text.endswith("\n✓ none of these")  # the step reads as a record
+    mark = desk.mark()
+    await desk.tap(baseline_q, "5")
+    second = await desk.wait_for(lambda m: "is enrolled" in m.text, after=mark)
+    assert "Screening: none of these · no buttock or leg symptoms" in second.text
+    zoe, omar = sorted(await rows(sqlite_url, Patient), key=lambda p: p.id or 0)
+    assert zoe.leg_symptoms is True and zoe.screening == ["anticoagulants", "first_needling"]
+    assert omar.leg_symptoms is False and omar.screening == []
+    # Q6 (cauda equina) is asked at 24 h because of the leg symptoms, not for trunk alone
+    assert "Q6" in await h24_questions(sqlite_url, zoe.id or 0)
+    assert "Q6" not in await h24_questions(sqlite_url, omar.id or 0)
+    # the therapist's card
+    await join_and_consent(patient, token)
+    theo = fake.user(THERAPIST)
+    mark = theo.mark()
+    await theo.send(f"/patient {PATIENT_NAME[:3]}")
+    found = await theo.wait_for(after=mark)
+    mark = theo.mark()
+    await theo.tap(found, found.buttons()[0][0])
+    card = await theo.wait_for(lambda m: m.photo is not None, after=mark)
+    assert SCREENING_LINE in (card.caption or "")
+    # the patient's first alert
+    mark = patient.mark()
+    await patient.send("my leg feels odd")
+    offer = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    await patient.tap(offer, offer.buttons()[0][0])
+    mark = theo.mark()
+    await bot.background.run_once()
+    alert = await theo.wait_for(lambda m: "Acknowledge" in str(m.buttons()), after=mark)
+    assert SCREENING_LINE in alert.text
+    # /session starts from the last session's regions, ticked
+    mark = desk.mark()
+    await desk.send("/session")
+    picker = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = desk.mark()
+    await desk.tap(picker, f"{PATIENT_NAME} (#{zoe.id})")
+    time_q = await desk.wait_for(lambda m: "session end" in m.text, after=mark)
+    mark = desk.mark()
+    await desk.tap(time_q, "Just now")
+    regions_q = await desk.wait_for(lambda m: "regions" in m.text, after=mark)
+    ticked = [b for row in regions_q.buttons() for b in row if b.startswith("✅")]
+    assert ticked == ["✅ Upper back / chest wall"]
+    assert fake.refused == []
+
+
+async def test_screening_done_with_nothing_ticked_asks_for_none_and_changes_nothing(
+    bot: Running, sqlite_url: str
+) -> None:
+    fake = bot.fake
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    desk = fake.user(STAFF)
+    mark = desk.mark()
+    await desk.send("/enroll")
+    await desk.wait_for(after=mark)
+    mark = desk.mark()
+    await desk.send("Ana")
+    therapist_q = await desk.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = desk.mark()
+    await desk.tap(therapist_q, "Theo Rapist")
+    time_q = await desk.wait_for(lambda m: "session end" in m.text, after=mark)
+    mark = desk.mark()
+    await desk.tap(time_q, "Just now")
+    regions_q = await desk.wait_for(lambda m: "regions" in m.text, after=mark)
+    mark = desk.mark()
+    await desk.tap(regions_q, "Piriformis")
+    regions_q = await desk.wait_for(lambda m: "✅ Piriformis" in str(m.buttons()), after=mark)
+    mark = desk.mark()
+    await desk.tap(regions_q, "Done")
+    legs_q = await desk.wait_for(lambda m: "buttock or leg" in m.text, after=mark)
+    mark = desk.mark()
+    await desk.tap(legs_q, "No")
+    screening_q = await desk.wait_for(lambda m: "Screening" in m.text, after=mark)
+    assert [b for row in screening_q.buttons() for b in row] == [
+        "☐ Takes anticoagulants",
+        "☐ Pregnant",
+        "☐ Diabetes or immunosuppression",
+        "☐ First-ever dry needling",
+        "None of these",
+        "Done",
+    ]
+    before = await snapshot(sqlite_url)
+    query = await desk.tap(screening_q, "Done")
+    assert await callback_reply(fake, desk, query) == "Tick what applies, or tap “None of these”."
+    # ticking and unticking: the keyboard follows, nothing is stored before the last step
+    mark = desk.mark()
+    await desk.tap(screening_q, "☐ Pregnant")
+    screening_q = await desk.wait_for(lambda m: "☑ Pregnant" in str(m.buttons()), after=mark)
+    mark = desk.mark()
+    await desk.tap(screening_q, "☑ Pregnant")
+    await desk.wait_for(lambda m: "☐ Pregnant" in str(m.buttons()), after=mark)
+    assert await snapshot(sqlite_url) == before
     assert fake.refused == []
