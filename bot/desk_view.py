@@ -270,7 +270,7 @@ def screening_keyboard(selected: Sequence[str], lang: str) -> InlineKeyboardMark
                 callback_data=EnrollScreenCb(action=ScreenAction.none).pack(),
             ),
             InlineKeyboardButton(
-                text=t("btn_done", lang),
+                text=t("btn_screen_done", lang),
                 callback_data=EnrollScreenCb(action=ScreenAction.done).pack(),
             ),
         ]

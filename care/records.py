@@ -158,7 +158,27 @@ async def discharge(
 
 
 async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes:
-    """Everything stored about the patient, as JSON they can keep."""
+    """Everything stored about the patient, as JSON they can keep — with their earlier
+    courses, if they came back after one ended (what /delete erases too)."""
+    document: dict[str, Any] = {"generated_at": now.isoformat(), **await _course(db, patient)}
+    earlier = await earlier_courses(db, patient)
+    if earlier:
+        document["earlier_courses"] = [await _course(db, course) for course in earlier]
+    audit.record(
+        db,
+        now=now,
+        action="data_exported_to_patient",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def _course(db: AsyncSession, patient: Patient) -> dict[str, Any]:
+    """One course of a patient: who, sessions, answers, consent, messages."""
     assert patient.id is not None
     sessions = (
         await db.exec(select(NeedlingSession).where(NeedlingSession.patient_id == patient.id))
@@ -175,8 +195,7 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
         await db.exec(select(ConsentEvent).where(ConsentEvent.patient_id == patient.id))
     ).all()
     notes = (await db.exec(select(PatientNote).where(PatientNote.patient_id == patient.id))).all()
-    document: dict[str, Any] = {
-        "generated_at": now.isoformat(),
+    return {
         "patient": {
             "id": patient.id,
             "name": patient.display_name,
@@ -215,17 +234,6 @@ async def my_data(db: AsyncSession, patient: Patient, *, now: datetime) -> bytes
             for n in notes
         ],
     }
-    audit.record(
-        db,
-        now=now,
-        action="data_exported_to_patient",
-        actor_kind="patient",
-        actor_id=patient.id,
-        subject_kind="patient",
-        subject_id=patient.id,
-    )
-    await db.commit()
-    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 # shown messages that name the patient or carry their words: alert cards and their notices,

@@ -4,6 +4,7 @@ and the patient read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -36,6 +37,7 @@ from tests.support.journey import (
     join_and_consent,
 )
 from tests.support.population import THERAPIST_TG, populate
+from tests.support.samples import write_sample
 
 STRANGER = 5000
 
@@ -126,6 +128,7 @@ async def test_discharge_asks_first_says_what_is_open_and_discharges_once(
     assert "not acknowledged yet" in confirm.text
     assert "• 1 check-in(s) sent and not answered yet\n• 5 check-in(s) planned" in confirm.text
     assert "Open alerts stay with the therapist until answered." in confirm.text
+    write_sample("discharge-confirm.txt", confirm)
     assert await snapshot(sqlite_url) == before  # asking changes nothing
     # "No, keep"
     mark = desk.mark()
@@ -352,7 +355,14 @@ async def test_a_returning_patient_joins_a_new_course_unless_one_is_live(
     await theo.tap(listing, "Ended courses 🏁")
     ended = await theo.wait_for(lambda m: "Ended courses" in m.text, after=mark)
     assert f"{PATIENT_NAME} (#{old.id}) 🏁" in str(ended.buttons())
-    # the patient's /delete erases both courses
+    # the patient's /mydata holds both courses, and /delete erases both
+    mark = patient.mark()
+    await patient.send("/mydata")
+    copy = await patient.wait_for(lambda m: m.document is not None, after=mark)
+    assert copy.document is not None
+    document = json.loads(copy.document)
+    assert document["patient"]["name"] == "Zoë again"
+    assert [c["patient"]["name"] for c in document["earlier_courses"]] == [PATIENT_NAME]
     mark = patient.mark()
     await patient.send("/delete")
     ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
@@ -426,6 +436,7 @@ async def test_enrollment_records_leg_symptoms_and_screening_for_the_therapist(
     await theo.tap(found, found.buttons()[0][0])
     card = await theo.wait_for(lambda m: m.photo is not None, after=mark)
     assert SCREENING_LINE in (card.caption or "")
+    write_sample("patient-card.txt", card)
     # the patient's first alert
     mark = patient.mark()
     await patient.send("my leg feels odd")
