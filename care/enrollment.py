@@ -186,6 +186,12 @@ async def open_join_link(
 
     Opening it again from the same account asks again (the person may have closed
     the chat); from any other account it is refused. Nothing changes on refusal.
+
+    A returning patient (issue 14): an account whose earlier course has ended —
+    discharged, stopped, declined, unreachable, or an invitation never agreed to — joins
+    the new course; the earlier one keeps its data (staff still see it) and gives up the
+    account (a patient row holds one account, and the account one live row). Only an
+    active or paused follow-up refuses the new link (ACCOUNT_TAKEN).
     """
     if link.used_at is not None:
         return JoinResult(JoinOutcome.USED)
