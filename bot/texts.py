@@ -310,9 +310,9 @@ _EN: dict[str, str] = {
     "btn_ended_courses": "Ended courses 🏁",
     "btn_in_follow_up": "« In follow-up",
     "enroll_legs": (
-        "Does <b>{name}</b> have buttock or leg symptoms (pain, numbness or tingling in the "
-        "buttock or leg)? If yes, their check-ins also ask about the warning signs of nerve "
-        "compression."
+        "Does <b>{name}</b> have buttock or leg symptoms (pain, tingling or loss of feeling "
+        "in the buttock or leg)? If yes, their check-ins also ask about the warning signs of "
+        "nerve compression."
     ),
     "btn_legs_yes": "Yes",
     "btn_legs_no": "No",
