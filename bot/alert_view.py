@@ -6,9 +6,11 @@ from zoneinfo import ZoneInfo
 
 from aiogram import html
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import AlertAction, AlertCb
+from bot.desk_view import screening_summary
 from care.alerts import waiting
 from care.patient_view import recent_ratings
 from flows.triage import Tier
@@ -21,6 +23,16 @@ TIER_LABELS = {
     Tier.ROUTINE: "⚪ Routine",
 }
 QUESTION_NAMES = {"Q1": "soreness", "Q2": "usual pain"}
+
+
+async def _first_alert(db: AsyncSession, alert: Alert) -> bool:
+    """Whether `alert` is the first one raised for its patient."""
+    first = (
+        await db.exec(
+            select(Alert.id).where(Alert.patient_id == alert.patient_id).order_by(col(Alert.id))
+        )
+    ).first()
+    return first == alert.id
 
 
 CARD_MAX = 3400  # Telegram's limit is 4096 UTF-16 units; room for the header and the state
@@ -73,6 +85,9 @@ async def alert_card(
         lines.append(header)
     lines.append(f"<b>{TIER_LABELS[tier]}</b> · <b>{html.quote(name)}</b> (#{alert.patient_id})")
     lines += _reason_lines(list(alert.reasons))
+    if patient is not None and await _first_alert(db, alert):
+        # the therapist meets the patient here first: what the desk screened at enrollment
+        lines.append(screening_summary(patient, "en"))
     ratings = await recent_ratings(db, alert.patient_id, limit=4)
     if ratings:
         shown = ", ".join(

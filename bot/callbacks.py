@@ -44,6 +44,25 @@ class EnrollRegionsDoneCb(CallbackData, prefix="ergd"):
     pass
 
 
+class EnrollLegsCb(CallbackData, prefix="elg"):
+    """Buttock or leg symptoms at enrollment: yes / no."""
+
+    yes: bool
+
+
+class ScreenAction(StrEnum):
+    toggle = "t"  # tick or untick fact `i`
+    none = "n"  # none of these
+    done = "d"  # what is ticked is the answer
+
+
+class EnrollScreenCb(CallbackData, prefix="esc"):
+    """The screening step: the index of a fact in care.enrollment.SCREENING_FACTS."""
+
+    action: ScreenAction
+    i: Num = 0
+
+
 class EnrollBaselineCb(CallbackData, prefix="ebl"):
     value: Num
 
@@ -152,6 +171,9 @@ class PatientList(StrEnum):
 
     patients = "patients"  # /patients: a line per patient with their trend
     pick = "pick"  # /patient: names only, to pick one for their card
+    ended = "ended"  # /patients' "Ended" page: discharged, stopped, declined … (still cards)
+    session = "session"  # the desk's /session picker
+    discharge = "discharge"  # the desk's /discharge picker
 
 
 class PageCb(CallbackData, prefix="pg"):
@@ -168,6 +190,20 @@ class NoteCb(CallbackData, prefix="nt"):
 
 
 class DischargeCb(CallbackData, prefix="dc"):
+    """A name on /discharge: asks to confirm (it never discharged at once since issue 14)."""
+
+    patient_id: Num
+
+
+class DischargeAction(StrEnum):
+    confirm = "y"  # "Yes, discharge"
+    keep = "n"  # "No, keep"
+
+
+class DischargeConfirmCb(CallbackData, prefix="dcc"):
+    """The confirmation's buttons; the patient is re-checked on every tap."""
+
+    action: DischargeAction
     patient_id: Num
 
 

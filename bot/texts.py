@@ -276,6 +276,72 @@ _EN: dict[str, str] = {
     "session_future": "That time has not come yet.",
     "session_before_last": "That is not after the patient's previous session.",
     "enroll_failed": "The patient could not be enrolled: {reason}. Nothing was saved.",
+    # --- front desk (issue 14, items 7–11) ---
+    "unknown_staff": (
+        "This command is for clinic staff, and this Telegram account is not registered as "
+        "staff. Please ask a clinic admin for an invitation link and open it here."
+    ),
+    "btn_page_previous": "« Previous",
+    "btn_page_next": "Next »",
+    "pick_hint": (
+        "{count} patient(s), page {page} of {pages}. Tap a name, or type part of a name to "
+        "find it."
+    ),
+    "search_none": "No patient's name contains “{typed}”. Type another part of the name.",
+    "search_found": "{count} patient(s) match “{typed}”:",
+    "search_many": (
+        "{count} patients match “{typed}”; here are the first {shown}. Type more of the "
+        "name to narrow it down."
+    ),
+    "discharge_confirm": "Discharge <b>{name}</b> (#{patient_id})?",
+    "discharge_nothing_open": "Nothing is open: no alert waits, no check-in is pending.",
+    "discharge_open_header": "<b>Still open:</b>",
+    "discharge_open_alert": "• {tier} alert raised {raised}, {state}",
+    "discharge_alert_unacked": "not acknowledged yet",
+    "discharge_alert_callback": "acknowledged, call back not done yet",
+    "discharge_open_checkins": "• {count} check-in(s) sent and not answered yet",
+    "discharge_planned_checkins": "• {count} check-in(s) planned",
+    "discharge_consequences": (
+        "If you discharge: the pending check-ins are cancelled and the patient gets a "
+        "closing message with their exercises. Open alerts stay with the therapist until "
+        "answered."
+    ),
+    "tier_urgent": "🔴 URGENT",
+    "tier_urgent_callback": "🟠 URGENT call-back",
+    "tier_soon": "🟡 SOON",
+    "tier_routine": "⚪ routine",
+    "btn_discharge_yes": "Yes, discharge",
+    "btn_discharge_no": "No, keep in follow-up",
+    "discharge_kept": "Nothing changed: <b>{name}</b> stays in follow-up.",
+    "discharge_already": "This patient is already discharged; nothing changed.",
+    "patients_ended_header": "<b>Ended courses</b> ({count}): discharged, stopped or declined 🏁",
+    "patients_ended_none": "No ended courses.",
+    "btn_ended_courses": "Ended courses 🏁",
+    "btn_in_follow_up": "« In follow-up",
+    "enroll_legs": (
+        "Does <b>{name}</b> have buttock or leg symptoms (pain, tingling or loss of feeling "
+        "in the buttock or leg)? If yes, their check-ins also ask about the warning signs of "
+        "nerve compression."
+    ),
+    "btn_legs_yes": "Yes",
+    "btn_legs_no": "No",
+    "enroll_screening": (
+        "Screening for the therapist: tick what applies to <b>{name}</b>, then <b>Done</b>, "
+        "or tap <b>None of these</b>. It is shown on the patient's card and first alert; it "
+        "never stops the enrollment."
+    ),
+    "screen_anticoagulants": "Takes anticoagulants",
+    "screen_pregnancy": "Pregnant",
+    "screen_diabetes_immunosuppression": "Diabetes or immunosuppression",
+    "screen_first_needling": "First-ever dry needling",
+    "btn_screen_none": "None of these",
+    "btn_screen_done": "Done",
+    "enroll_screening_pick": "Tick what applies, or tap “None of these”.",
+    "screening_none": "none of these",
+    "screening_legs_yes": "buttock or leg symptoms",
+    "screening_legs_no": "no buttock or leg symptoms",
+    "screening_line": "<b>Screening:</b> {facts} · {legs}",
+    "screening_not_recorded": "<b>Screening:</b> not recorded",
 }
 
 _ES: dict[str, str] = {
@@ -435,6 +501,77 @@ _ES: dict[str, str] = {
     "patient_inactive": (
         "Su seguimiento no está activo. Si necesita ayuda, contacte directamente con {clinic}."
     ),
+    # --- front desk (issue 14, items 7–11) ---
+    "unknown_staff": (
+        "Este comando es para el personal de la clínica, y esta cuenta de Telegram no está "
+        "registrada como personal. Pida a un administrador de la clínica un enlace de "
+        "invitación y ábralo aquí."
+    ),
+    "btn_page_previous": "« Anterior",
+    "btn_page_next": "Siguiente »",
+    "pick_hint": (
+        "{count} paciente(s), página {page} de {pages}. Toque un nombre o escriba parte de "
+        "un nombre para buscarlo."
+    ),
+    "search_none": (
+        "Ningún paciente tiene «{typed}» en el nombre. Escriba otra parte del nombre."
+    ),
+    "search_found": "{count} paciente(s) coinciden con «{typed}»:",
+    "search_many": (
+        "{count} pacientes coinciden con «{typed}»; estos son los {shown} primeros. Escriba "
+        "más del nombre para acotar."
+    ),
+    "discharge_confirm": "¿Dar el alta a <b>{name}</b> (n.º {patient_id})?",
+    "discharge_nothing_open": "No hay nada pendiente: ninguna alerta espera, ningún control.",
+    "discharge_open_header": "<b>Sigue pendiente:</b>",
+    "discharge_open_alert": "• Alerta {tier} del {raised}, {state}",
+    "discharge_alert_unacked": "aún sin confirmar",
+    "discharge_alert_callback": "confirmada, falta devolver la llamada",
+    "discharge_open_checkins": "• {count} control(es) enviado(s) sin respuesta",
+    "discharge_planned_checkins": "• {count} control(es) programado(s)",
+    "discharge_consequences": (
+        "Si da el alta: se cancelan los controles pendientes y el paciente recibe un "
+        "mensaje de cierre con sus ejercicios. Las alertas abiertas siguen con el "
+        "fisioterapeuta hasta que las atienda."
+    ),
+    "tier_urgent": "🔴 URGENTE",
+    "tier_urgent_callback": "🟠 URGENTE (devolver llamada)",
+    "tier_soon": "🟡 PRONTO",
+    "tier_routine": "⚪ rutinaria",
+    "btn_discharge_yes": "Sí, dar el alta",
+    "btn_discharge_no": "No, mantener el seguimiento",
+    "discharge_kept": "No ha cambiado nada: <b>{name}</b> sigue en seguimiento.",
+    "discharge_already": "Este paciente ya tiene el alta; no ha cambiado nada.",
+    "patients_ended_header": (
+        "<b>Seguimientos terminados</b> ({count}): alta, baja voluntaria o rechazo 🏁"
+    ),
+    "patients_ended_none": "No hay seguimientos terminados.",
+    "btn_ended_courses": "Terminados 🏁",
+    "btn_in_follow_up": "« En seguimiento",
+    "enroll_legs": (
+        "¿Tiene <b>{name}</b> síntomas en el glúteo o la pierna (dolor, entumecimiento u "
+        "hormigueo en el glúteo o la pierna)? Si es así, sus controles también preguntan por "
+        "los signos de alarma de compresión nerviosa."
+    ),
+    "btn_legs_yes": "Sí",
+    "btn_legs_no": "No",
+    "enroll_screening": (
+        "Cribado para el fisioterapeuta: marque lo que corresponda a <b>{name}</b> y pulse "
+        "<b>Hecho</b>, o pulse <b>Nada de esto</b>. Se muestra en la ficha del paciente y en "
+        "su primera alerta; nunca impide registrarlo."
+    ),
+    "screen_anticoagulants": "Toma anticoagulantes",
+    "screen_pregnancy": "Embarazada",
+    "screen_diabetes_immunosuppression": "Diabetes o inmunodepresión",
+    "screen_first_needling": "Primera punción seca",
+    "btn_screen_none": "Nada de esto",
+    "btn_screen_done": "Hecho",
+    "enroll_screening_pick": "Marque lo que corresponda o pulse «Nada de esto».",
+    "screening_none": "nada de esto",
+    "screening_legs_yes": "síntomas en glúteo o pierna",
+    "screening_legs_no": "sin síntomas en glúteo ni pierna",
+    "screening_line": "<b>Cribado:</b> {facts} · {legs}",
+    "screening_not_recorded": "<b>Cribado:</b> no registrado",
 }
 
 

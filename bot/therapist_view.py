@@ -11,10 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import QUESTION_NAMES
 from bot.callbacks import PageCb, PatientCardCb, PatientList
-from bot.desk_view import patient_picker
+from bot.desk_view import patient_picker, screening_summary
+from bot.texts import t
 from care.alerts import AckOutcome
 from care.context import sessions_of
 from care.patient_view import Rating, open_alert_count, recent_ratings, therapist_patients
+from care.sessions import ENDED_COURSES, FOLLOWED
 from store.models import Patient
 
 PAGE = 8  # patients a page
@@ -64,17 +66,31 @@ def trend(baseline: int, last: int | None) -> str:
 
 
 async def patients_page(
-    db: AsyncSession, owner: int | None, page: int, *, pick: bool
+    db: AsyncSession,
+    owner: int | None,
+    page: int,
+    *,
+    pick: bool,
+    ended: bool = False,
+    lang: str = "en",
 ) -> tuple[str, InlineKeyboardMarkup]:
     """A page of the therapist's patients (`owner`; None: an admin's, everyone's): /patients
-    with a line each (usual pain, trend, sessions, open alerts), or /patient's names only;
-    a button per patient for their card, and Previous / Next."""
-    patients, total = await therapist_patients(db, owner, offset=page * PAGE, limit=PAGE)
-    lines = [f"<b>Your patients</b> ({total})"] if not pick else ["Which patient?"]
+    with a line each (usual pain, trend, sessions, open alerts), or /patient's names only
+    (in follow-up and ended: a discharged patient is still found); `ended`: the ended
+    courses (discharged, stopped, declined …), whose cards and data stay reachable. A
+    button per patient for their card, Previous / Next, and the way between the two."""
+    statuses = ENDED_COURSES if ended else FOLLOWED + ENDED_COURSES if pick else FOLLOWED
+    patients, total = await therapist_patients(
+        db, owner, offset=page * PAGE, limit=PAGE, statuses=statuses
+    )
+    if ended:
+        lines = [t("patients_ended_header", lang, count=total)]
+    else:
+        lines = [f"<b>Your patients</b> ({total})"] if not pick else ["Which patient?"]
     if not pick:
         for patient in patients:
             lines.append(await _patient_line(db, patient))
-    what = PatientList.pick if pick else PatientList.patients
+    what = PatientList.ended if ended else PatientList.pick if pick else PatientList.patients
     nav = []
     if page > 0:
         nav.append(("« Previous", page - 1))
@@ -84,8 +100,14 @@ async def patients_page(
         InlineKeyboardButton(text=label, callback_data=PageCb(what=what, page=target).pack())
         for label, target in nav
     ]
+    if not pick:  # /patients ⇄ its "Ended" page
+        other = PatientList.patients if ended else PatientList.ended
+        label = t("btn_in_follow_up" if ended else "btn_ended_courses", lang)
+        below.append(
+            InlineKeyboardButton(text=label, callback_data=PageCb(what=other, page=0).pack())
+        )
     if not patients:
-        lines.append("No patients in follow-up.")
+        lines.append(t("patients_ended_none", lang) if ended else "No patients in follow-up.")
     keyboard = patient_picker(patients, lambda pid: PatientCardCb(patient_id=pid), below=below)
     return "\n".join(lines), keyboard
 
@@ -112,8 +134,10 @@ def card_caption(
     response: tuple[int, int],
     weeks: list[int],
     ratings: list[Rating],
+    lang: str = "en",
 ) -> str:
-    """Under the chart: who, baseline and sessions, check-ins answered of those sent,
+    """Under the chart: who, baseline and sessions, the screening facts recorded at
+    enrollment, check-ins answered of those sent,
     exercise days per week, the last ratings. Telegram's caption limit is 1024."""
     answered, sent = response
     last = (
@@ -129,6 +153,7 @@ def card_caption(
         [
             f"<b>{html.quote(name)}</b> (#{patient.id}) · baseline {patient.baseline_pain}/10 · "
             f"{sessions} session(s)",
+            screening_summary(patient, lang),
             f"Check-ins answered: {answered}/{sent}",
             "Exercise days per week: " + (", ".join(str(d) for d in weeks) or "not reported yet"),
             f"Last ratings: {last}",

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.planning import plan_after_consent
+from care.sessions import FOLLOWED
 from care.tokens import new_token
 from flows.protocol import Protocol
 from store.models import (
@@ -27,6 +28,11 @@ from store.models import (
 )
 
 NAME_MAX = 64
+
+#: what the desk screens for at enrollment (clinical.md, "Decisions on the edge cases"):
+#: shown to the therapist on the patient's card and their first alert; never a bar to
+#: enrollment. The order is the order of the buttons (their index is the callback data).
+SCREENING_FACTS = ("anticoagulants", "pregnancy", "diabetes_immunosuppression", "first_needling")
 
 
 class EnrollmentError(ValueError):
@@ -71,6 +77,8 @@ async def enroll(
     now: datetime,
     link_ttl: timedelta,
     enroll_key: str | None = None,
+    leg_symptoms: bool = False,
+    screening: list[str] | None = None,
 ) -> Enrollment:
     """Create the patient, their first session and a one-time join link, atomically.
 
@@ -85,6 +93,8 @@ async def enroll(
         raise EnrollmentError("regions")
     if session_ended_at > now:
         raise EnrollmentError("future")
+    if screening is not None and any(fact not in SCREENING_FACTS for fact in screening):
+        raise EnrollmentError("screening")
     therapist = await db.get(StaffMember, therapist_id)
     if therapist is None or therapist.role != Role.THERAPIST or not therapist.active:
         raise EnrollmentError("therapist")
@@ -96,6 +106,8 @@ async def enroll(
         language=language,
         created_at=now,
         enroll_key=enroll_key,
+        leg_symptoms=leg_symptoms,
+        screening=None if screening is None else sorted(set(screening), key=SCREENING_FACTS.index),
     )
     db.add(patient)
     try:
@@ -174,6 +186,12 @@ async def open_join_link(
 
     Opening it again from the same account asks again (the person may have closed
     the chat); from any other account it is refused. Nothing changes on refusal.
+
+    A returning patient (issue 14): an account whose earlier course has ended —
+    discharged, stopped, declined, unreachable, or an invitation never agreed to — joins
+    the new course; the earlier one keeps its data (staff still see it) and gives up the
+    account (a patient row holds one account, and the account one live row). Only an
+    active or paused follow-up refuses the new link (ACCOUNT_TAKEN).
     """
     if link.used_at is not None:
         return JoinResult(JoinOutcome.USED)
@@ -186,12 +204,13 @@ async def open_join_link(
         return JoinResult(JoinOutcome.IS_STAFF)
     assert link.patient_id is not None
     other = (await db.exec(select(Patient).where(Patient.tg_user_id == tg_user_id))).first()
-    if other is not None and other.id != link.patient_id:
-        return JoinResult(JoinOutcome.ACCOUNT_TAKEN)
+    if other is not None and other.id != link.patient_id and other.status in FOLLOWED:
+        return JoinResult(JoinOutcome.ACCOUNT_TAKEN)  # only a live follow-up blocks a new one
     patient = await db.get(Patient, link.patient_id)
     if patient is None or patient.status != PatientStatus.INVITED:
         return JoinResult(JoinOutcome.USED)
     therapist = await db.get(StaffMember, patient.therapist_id)
+    changed = False
     if link.bound_tg_user_id is None:
         # two accounts opening the link at once: the row count says who bound it first;
         # the other is answered as if it came later (invariant 9)
@@ -208,6 +227,36 @@ async def open_join_link(
         if bound.rowcount != 1:  # nothing of ours was written; the session just closes
             return JoinResult(JoinOutcome.OTHER_ACCOUNT)
         link.bound_tg_user_id = tg_user_id
+        changed = True
+    if patient.tg_user_id != tg_user_id:
+        if other is not None and other.id != patient.id:
+            # a returning patient: their ended course (discharged, stopped, declined …, or
+            # an invitation they never agreed to) keeps its data for staff and hands the
+            # account to the new one; a live follow-up is never taken (the guard decides)
+            released = await db.exec(
+                update(Patient)
+                .where(
+                    col(Patient.id) == other.id,
+                    col(Patient.tg_user_id) == tg_user_id,
+                    col(Patient.status).not_in(list(FOLLOWED)),
+                )
+                .values(tg_user_id=None)
+                .execution_options(synchronize_session=False)
+            )
+            if released.rowcount != 1:
+                await db.rollback()
+                return JoinResult(JoinOutcome.ACCOUNT_TAKEN)
+            audit.record(
+                db,
+                now=now,
+                action="returning_patient",
+                actor_kind="patient",
+                actor_id=patient.id,
+                subject_kind="patient",
+                subject_id=patient.id,
+                earlier_patient_id=other.id,
+                earlier_status=other.status,
+            )
         patient.tg_user_id = tg_user_id
         patient.language = language
         audit.record(
@@ -219,6 +268,8 @@ async def open_join_link(
             subject_kind="patient",
             subject_id=patient.id,
         )
+        changed = True
+    if changed:
         try:
             await db.commit()
         except IntegrityError:  # the same account bound another patient's link meanwhile

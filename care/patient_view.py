@@ -80,12 +80,16 @@ async def adherence_days(db: AsyncSession, patient_id: int) -> list[int]:
 
 
 async def therapist_patients(
-    db: AsyncSession, therapist_id: int | None, *, offset: int, limit: int
+    db: AsyncSession,
+    therapist_id: int | None,
+    *,
+    offset: int,
+    limit: int,
+    statuses: tuple[str, ...] = (PatientStatus.ACTIVE, PatientStatus.PAUSED),
 ) -> tuple[list[Patient], int]:
-    """Patients in follow-up of one therapist (None: all, for admins), newest first."""
-    query = select(Patient).where(
-        col(Patient.status).in_([PatientStatus.ACTIVE, PatientStatus.PAUSED])
-    )
+    """Patients of one therapist (None: all, for admins) in `statuses` (default: in
+    follow-up), newest first."""
+    query = select(Patient).where(col(Patient.status).in_(list(statuses)))
     if therapist_id is not None:
         query = query.where(Patient.therapist_id == therapist_id)
     everyone = list((await db.exec(query.order_by(col(Patient.id).desc()))).all())

@@ -4,6 +4,7 @@ erasure, and passing their own words to their therapist."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
-from care.alerts import AlertPolicy, raise_findings, recipients
+from care.alerts import AlertPolicy, raise_findings, recipients, waiting
 from care.planning import (
     cancel_pending,
     cancel_scheduled_checkins,
@@ -26,9 +27,11 @@ from store import outbox
 from store.models import (
     Alert,
     AlertCopy,
+    AlertState,
     Answer,
     AnswerDraft,
     Checkin,
+    CheckinState,
     ConsentEvent,
     LinkToken,
     NeedlingSession,
@@ -49,17 +52,88 @@ class RecordError(ValueError):
     """A request that cannot be applied; the message is a text key safe to show."""
 
 
+@dataclass(frozen=True)
+class StillOpen:
+    """What a discharge would leave behind or stop: shown before staff confirm it."""
+
+    patient: Patient
+    alerts: list[Alert]  # waiting for someone: not acknowledged, or a callback not done
+    open_checkins: int  # sent, not answered yet
+    planned_checkins: int  # not sent yet
+
+
+#: what a discharge stops: the patient's own messages. Alert cards, their edits and the
+#: notices to staff are not cancelled: an open alert stays the therapist's to answer.
+_PATIENT_KINDS = (
+    OutboxKind.CHECKIN,
+    OutboxKind.NUDGE,
+    OutboxKind.CHECKIN_CLOSED,
+    OutboxKind.EXERCISE,
+)
+
+
+async def still_open(db: AsyncSession, *, patient_id: int) -> StillOpen:
+    """Before a discharge: the patient's alerts still waiting and their pending check-ins.
+    Raises `RecordError` when the patient is not in follow-up (any more)."""
+    patient = await db.get(Patient, patient_id)
+    if patient is None or patient.status not in FOLLOWED:
+        raise RecordError(_gone_key(patient))
+    alerts = (
+        await db.exec(
+            select(Alert)
+            .where(
+                Alert.patient_id == patient_id,
+                col(Alert.state).in_([AlertState.OPEN, AlertState.ACKNOWLEDGED]),
+            )
+            .order_by(col(Alert.created_at), col(Alert.id))
+        )
+    ).all()
+    states = (
+        await db.exec(
+            select(Checkin.state).where(
+                Checkin.patient_id == patient_id,
+                col(Checkin.state).in_([CheckinState.OPEN, CheckinState.SCHEDULED]),
+            )
+        )
+    ).all()
+    return StillOpen(
+        patient=patient,
+        alerts=[a for a in alerts if waiting(a)],
+        open_checkins=sum(1 for s in states if s == CheckinState.OPEN),
+        planned_checkins=sum(1 for s in states if s == CheckinState.SCHEDULED),
+    )
+
+
+def _gone_key(patient: Patient | None) -> str:
+    if patient is not None and patient.status == PatientStatus.DISCHARGED:
+        return "discharge_already"
+    return "session_patient_gone"
+
+
 async def discharge(
     db: AsyncSession, *, patient_id: int, staff: StaffMember, now: datetime
 ) -> Patient:
     """End the course: nothing more is sent but a closing message with the exercise plan
-    to keep, and the therapist is told."""
+    to keep, and the therapist is told. Open alerts stay open for the therapist.
+
+    Once: a conditional write from a followed state decides (invariant 9), so a double
+    tap on "Yes, discharge", or an old confirmation tapped later, discharges nothing more
+    (`RecordError("discharge_already")`)."""
     patient = await db.get(Patient, patient_id)
     if patient is None or patient.status not in FOLLOWED:
-        raise RecordError("session_patient_gone")
+        raise RecordError(_gone_key(patient))
+    won = await db.exec(
+        update(Patient)
+        .where(col(Patient.id) == patient_id, col(Patient.status).in_(list(FOLLOWED)))
+        .values(status=PatientStatus.DISCHARGED, ended_at=now, paused_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        await db.rollback()
+        raise RecordError("discharge_already")
+    await db.refresh(patient)
     assert patient.id is not None and patient.tg_user_id is not None
-    patient.status, patient.ended_at, patient.paused_until = PatientStatus.DISCHARGED, now, None
-    await cancel_pending(db, patient_id=patient.id, reason="discharged")
+    await cancel_pending(db, patient_id=patient.id, reason="discharged", kinds=_PATIENT_KINDS)
     await cancel_scheduled_checkins(db, patient_id=patient.id, reason="discharged")
     db.add(
         OutboxMessage(
@@ -88,9 +162,36 @@ async def discharge(
 async def my_data(
     db: AsyncSession, protocol: Protocol, patient: Patient, *, now: datetime
 ) -> bytes:
-    """Everything stored about the patient, as JSON they can keep. Each answer carries its
-    question's words and the answer's label in the patient's language next to the stored
-    codes ("Q1", 3), so the file reads without the protocol at hand."""
+    """Everything stored about the patient, as JSON they can keep — with their earlier
+    courses, if they came back after one ended (what /delete erases too). Each answer
+    carries its question's words and the answer's label in the patient's language next to
+    the stored codes ("Q1", 3), so the file reads without the protocol at hand."""
+    document: dict[str, Any] = {
+        "generated_at": now.isoformat(),
+        **await _course(db, protocol, patient, patient.language),
+    }
+    earlier = await earlier_courses(db, patient)
+    if earlier:
+        document["earlier_courses"] = [
+            await _course(db, protocol, course, patient.language) for course in earlier
+        ]
+    audit.record(
+        db,
+        now=now,
+        action="data_exported_to_patient",
+        actor_kind="patient",
+        actor_id=patient.id,
+        subject_kind="patient",
+        subject_id=patient.id,
+    )
+    await db.commit()
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+async def _course(
+    db: AsyncSession, protocol: Protocol, patient: Patient, language: str
+) -> dict[str, Any]:
+    """One course of a patient: who, sessions, answers (in words too), consent, messages."""
     assert patient.id is not None
     sessions = (
         await db.exec(select(NeedlingSession).where(NeedlingSession.patient_id == patient.id))
@@ -108,8 +209,7 @@ async def my_data(
     ).all()
     notes = (await db.exec(select(PatientNote).where(PatientNote.patient_id == patient.id))).all()
     activities = tuple(patient.activities)
-    document: dict[str, Any] = {
-        "generated_at": now.isoformat(),
+    return {
         "patient": {
             "id": patient.id,
             "name": patient.display_name,
@@ -131,10 +231,10 @@ async def my_data(
                 "question": a.question_key,
                 "value": a.value,
                 "question_text": question_words(
-                    protocol, a.question_key, patient.language, activities
+                    protocol, a.question_key, language, activities
                 ),
                 "answer_text": stored_answer_words(
-                    protocol, a.question_key, a.value, patient.language
+                    protocol, a.question_key, a.value, language
                 ),
                 "answered_at": a.answered_at.isoformat(),
             }
@@ -154,17 +254,6 @@ async def my_data(
             for n in notes
         ],
     }
-    audit.record(
-        db,
-        now=now,
-        action="data_exported_to_patient",
-        actor_kind="patient",
-        actor_id=patient.id,
-        subject_kind="patient",
-        subject_id=patient.id,
-    )
-    await db.commit()
-    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 # shown messages that name the patient or carry their words: alert cards and their notices,
@@ -258,6 +347,37 @@ async def erase(
         subject_id=pid,
     )
     await db.commit()
+    return True
+
+
+async def earlier_courses(db: AsyncSession, patient: Patient) -> list[Patient]:
+    """The earlier courses of the same person, not yet erased: a returning patient's
+    account moved from them to this one (care.enrollment.open_join_link), and their join
+    links stay bound to the account that opened them."""
+    if patient.tg_user_id is None:
+        return []
+    ids = select(LinkToken.patient_id).where(
+        LinkToken.kind == "join", LinkToken.bound_tg_user_id == patient.tg_user_id
+    )
+    rows = await db.exec(
+        select(Patient).where(
+            col(Patient.id).in_(ids),
+            col(Patient.id) != patient.id,
+            col(Patient.status) != PatientStatus.DELETED,
+        )
+    )
+    return list(rows.all())
+
+
+async def erase_person(db: AsyncSession, patient: Patient, *, now: datetime) -> bool:
+    """/delete: erase this course and every earlier course of the same person (each in
+    its own transaction, as the retention sweep does). False when this one was already
+    erased (a second copy of the tap)."""
+    earlier = await earlier_courses(db, patient)
+    if not await erase(db, patient, now=now):
+        return False
+    for course in earlier:
+        await erase(db, course, now=now)
     return True
 
 

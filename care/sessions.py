@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,21 +17,48 @@ from flows.protocol import Protocol
 from store.models import NeedlingSession, Patient, PatientStatus, StaffMember
 
 FOLLOWED = (PatientStatus.ACTIVE, PatientStatus.PAUSED)
+#: courses that ended with the patient's data kept: still found by staff (issue 14 item 8)
+ENDED_COURSES = (
+    PatientStatus.DISCHARGED,
+    PatientStatus.STOPPED,
+    PatientStatus.DECLINED,
+    PatientStatus.UNREACHABLE,
+)
 
 
 class SessionError(ValueError):
     """A session that cannot be recorded; the message is a text key safe to show staff."""
 
 
-async def followed_patients(db: AsyncSession, *, limit: int = 50) -> list[Patient]:
-    """Patients in follow-up, most recently enrolled first (names only reach staff)."""
-    result = await db.exec(
-        select(Patient)
-        .where(col(Patient.status).in_(FOLLOWED))
-        .order_by(col(Patient.id).desc())
-        .limit(limit)
-    )
-    return list(result.all())
+async def followed_patients(db: AsyncSession) -> list[Patient]:
+    """Every patient in follow-up, most recently enrolled first (names only reach staff);
+    the desk's pickers page through them (bot/desk_view.py)."""
+    return await patients_in(db, FOLLOWED)
+
+
+async def patients_in(
+    db: AsyncSession, statuses: Iterable[str], *, therapist_id: int | None = None
+) -> list[Patient]:
+    """The patients in `statuses` (of one therapist, or everyone's), newest first."""
+    query = select(Patient).where(col(Patient.status).in_(list(statuses)))
+    if therapist_id is not None:
+        query = query.where(Patient.therapist_id == therapist_id)
+    return list((await db.exec(query.order_by(col(Patient.id).desc()))).all())
+
+
+def folded(text: str) -> str:
+    """`text` without case or accents: "José" and "jose" fold alike, "Muñoz" as "munoz"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def name_matches(patients: Sequence[Patient], typed: str) -> list[Patient]:
+    """The patients whose name holds every typed word (case and accents ignored), in
+    the list's order; nothing typed matches nothing."""
+    words = folded(typed).split()
+    if not words:
+        return []
+    return [p for p in patients if all(w in folded(p.display_name or "") for w in words)]
 
 
 async def record_session(

@@ -151,7 +151,11 @@ class Patient(SQLModel, table=True):
     baseline_pain: int
     activities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     exercises: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # recorded at enrollment (issue 14 item 7): buttock or leg symptoms (asks Q6), and the
+    # screening facts the therapist should see (care.enrollment.SCREENING_FACTS); None: not
+    # recorded (enrolled before the step existed), []: none of them
     leg_symptoms: bool = False
+    screening: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     exercise_reminders: bool = True
     paused_until: datetime | None = _dt()
     missed_checkins: int = 0

@@ -25,19 +25,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
     EnrollBaselineCb,
+    EnrollLegsCb,
     EnrollRegionCb,
     EnrollRegionsDoneCb,
+    EnrollScreenCb,
     EnrollTherapistCb,
     EnrollTimeCb,
+    PageCb,
+    PatientList,
+    ScreenAction,
     SessionPatientCb,
 )
 from bot.config import Settings
 from bot.desk_view import (
     TIME_CHOICES_MINUTES,
     baseline_keyboard,
-    patient_picker,
+    desk_matches,
+    desk_page,
+    legs_keyboard,
     regions_chosen,
     regions_keyboard,
+    screening_facts,
+    screening_keyboard,
+    screening_summary,
     staff_picker,
     time_keyboard,
     time_label,
@@ -45,9 +55,17 @@ from bot.desk_view import (
 from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
-from bot.replies import close_with_choice
+from bot.replies import close_with_choice, turn_page
 from bot.texts import t
-from care.enrollment import AlreadyEnrolled, EnrollmentError, clean_display_name, enroll
+from bot.typed import strip_control
+from care.context import latest_session
+from care.enrollment import (
+    SCREENING_FACTS,
+    AlreadyEnrolled,
+    EnrollmentError,
+    clean_display_name,
+    enroll,
+)
 from care.people import therapists
 from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
 from flows.protocol import Protocol
@@ -67,6 +85,8 @@ class Enroll(StatesGroup):
     therapist = State()
     time = State()
     regions = State()
+    legs = State()
+    screening = State()
     baseline = State()
 
 
@@ -136,10 +156,14 @@ async def got_therapist(
 async def _ask_regions(
     message: Message, state: FSMContext, actor: Actor, protocol: Protocol, ended: datetime
 ) -> None:
-    await state.update_data(ended_at=ended.isoformat(), regions=[])
+    """The regions step; /session starts from the last session's regions (ticked)."""
+    data = await state.get_data()
+    regions = [r for r in data.get("last_regions", []) if r in protocol.regions]
+    await state.update_data(ended_at=ended.isoformat(), regions=regions)
     await state.set_state(Enroll.regions)
     await message.answer(
-        t("enroll_regions", actor.lang), reply_markup=regions_keyboard(protocol, [], actor.lang)
+        t("enroll_regions", actor.lang),
+        reply_markup=regions_keyboard(protocol, regions, actor.lang),
     )
 
 
@@ -235,11 +259,68 @@ async def regions_done(
     if data.get("flow") == "session":
         await _finish_session(query, staff, state, protocol, db, clock, settings, data)
         return
-    await state.set_state(Enroll.baseline)
+    await state.set_state(Enroll.legs)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
-            t("enroll_baseline", staff.language), reply_markup=baseline_keyboard()
+            t("enroll_legs", staff.language, name=data["name"]),
+            reply_markup=legs_keyboard(staff.language),
+        )
+
+
+async def got_legs(
+    query: CallbackQuery, callback_data: EnrollLegsCb, actor: Actor, state: FSMContext
+) -> None:
+    """Buttock or leg symptoms: stored with the patient, it turns Q6 on in their check-ins."""
+    await state.update_data(leg_symptoms=callback_data.yes, screening=[])
+    await state.set_state(Enroll.screening)
+    await query.answer()
+    if isinstance(query.message, Message):
+        label = t("btn_legs_yes" if callback_data.yes else "btn_legs_no", actor.lang)
+        await close_with_choice(query.message, label)
+        name = (await state.get_data())["name"]
+        await query.message.answer(
+            t("enroll_screening", actor.lang, name=name),
+            reply_markup=screening_keyboard([], actor.lang),
+        )
+
+
+async def toggle_screening(
+    query: CallbackQuery, callback_data: EnrollScreenCb, actor: Actor, state: FSMContext
+) -> None:
+    if callback_data.i >= len(SCREENING_FACTS):
+        await query.answer(t("button_expired", actor.lang), show_alert=True)
+        return
+    fact = SCREENING_FACTS[callback_data.i]
+    selected: list[str] = list((await state.get_data()).get("screening", []))
+    if fact in selected:
+        selected.remove(fact)
+    else:
+        selected.append(fact)
+    await state.update_data(screening=selected)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=screening_keyboard(selected, actor.lang))
+
+
+async def screening_done(
+    query: CallbackQuery, callback_data: EnrollScreenCb, actor: Actor, state: FSMContext
+) -> None:
+    """Done (with at least one fact ticked) or "None of these": on to the baseline."""
+    selected: list[str] = list((await state.get_data()).get("screening", []))
+    if callback_data.action == ScreenAction.none:
+        selected = []
+    elif not selected:
+        await query.answer(t("enroll_screening_pick", actor.lang), show_alert=True)
+        return
+    selected = [f for f in SCREENING_FACTS if f in selected]
+    await state.update_data(screening=selected)
+    await state.set_state(Enroll.baseline)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await close_with_choice(query.message, screening_facts(selected, actor.lang))
+        await query.message.answer(
+            t("enroll_baseline", actor.lang), reply_markup=baseline_keyboard()
         )
 
 
@@ -287,10 +368,37 @@ async def start_session(
         await message.answer(t("session_no_patients", actor.lang))
         return
     await state.set_state(Enroll.session_patient)
-    await message.answer(
-        t("session_pick", actor.lang),
-        reply_markup=patient_picker(patients, lambda pid: SessionPatientCb(patient_id=pid)),
+    text, markup = desk_page(
+        patients, 0, PatientList.session, _session_button, "session_pick", actor.lang
     )
+    await message.answer(text, reply_markup=markup)
+
+
+def _session_button(patient_id: int) -> SessionPatientCb:
+    return SessionPatientCb(patient_id=patient_id)
+
+
+async def session_page(
+    query: CallbackQuery, callback_data: PageCb, actor: Actor, db: AsyncSession
+) -> None:
+    """« Previous / Next » on /session's picker: every patient in follow-up is reachable."""
+    patients = await followed_patients(db)
+    text, markup = desk_page(
+        patients,
+        callback_data.page,
+        PatientList.session,
+        _session_button,
+        "session_pick",
+        actor.lang,
+    )
+    await turn_page(query, text, markup)
+
+
+async def session_search(message: Message, actor: Actor, db: AsyncSession) -> None:
+    """Part of a name typed at /session's picker: the patients whose name holds it."""
+    typed = strip_control(message.text or "").strip()[:64]
+    text, markup = desk_matches(await followed_patients(db), typed, _session_button, actor.lang)
+    await message.answer(text, reply_markup=markup)
 
 
 async def session_patient_chosen(
@@ -306,7 +414,14 @@ async def session_patient_chosen(
         await query.answer(t("button_expired", actor.lang), show_alert=True)
         return
     name = patient.display_name or "—"
-    await state.update_data(flow="session", patient_id=patient.id, patient_name=name)
+    assert patient.id is not None
+    last = await latest_session(db, patient.id)
+    await state.update_data(
+        flow="session",
+        patient_id=patient.id,
+        patient_name=name,
+        last_regions=list(last.regions) if last is not None else [],
+    )
     await state.set_state(Enroll.time)
     await query.answer()
     if isinstance(query.message, Message):
@@ -346,6 +461,8 @@ async def got_baseline(
             now=clock.now(),
             link_ttl=settings.invite_ttl,
             enroll_key=data.get("enroll_key"),
+            leg_symptoms=bool(data.get("leg_symptoms", False)),
+            screening=list(data.get("screening", [])),
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
         await query.answer(t("button_expired", staff.language), show_alert=True)
@@ -373,6 +490,7 @@ async def got_baseline(
         hours=hours,
         link=link,
     )
+    text += "\n" + screening_summary(result.patient, staff.language)
     if isinstance(query.message, Message):
         await close_with_choice(query.message, str(callback_data.value))
         await query.message.answer(text)
@@ -397,6 +515,10 @@ def make_router() -> Router:
     router.callback_query.register(
         session_patient_chosen, Enroll.session_patient, SessionPatientCb.filter()
     )
+    router.callback_query.register(
+        session_page, Enroll.session_patient, PageCb.filter(F.what == PatientList.session)
+    )
+    router.message.register(session_search, Enroll.session_patient, F.text, ~F.text.startswith("/"))
     router.message.register(got_name, Enroll.name, F.text, ~F.text.startswith("/"))
     router.message.register(name_not_text, Enroll.name)
     router.callback_query.register(got_therapist, Enroll.therapist, EnrollTherapistCb.filter())
@@ -404,11 +526,26 @@ def make_router() -> Router:
     router.message.register(got_time_text, Enroll.time, F.text)
     router.callback_query.register(toggle_region, Enroll.regions, EnrollRegionCb.filter())
     router.callback_query.register(regions_done, Enroll.regions, EnrollRegionsDoneCb.filter())
+    router.callback_query.register(got_legs, Enroll.legs, EnrollLegsCb.filter())
+    router.callback_query.register(
+        toggle_screening, Enroll.screening, EnrollScreenCb.filter(F.action == ScreenAction.toggle)
+    )
+    router.callback_query.register(
+        screening_done,
+        Enroll.screening,
+        EnrollScreenCb.filter(F.action.in_({ScreenAction.none, ScreenAction.done})),
+    )
     router.callback_query.register(got_baseline, Enroll.baseline, EnrollBaselineCb.filter())
     router.message.register(
         expected_button,
         StateFilter(
-            Enroll.session_patient, Enroll.therapist, Enroll.time, Enroll.regions, Enroll.baseline
+            Enroll.session_patient,
+            Enroll.therapist,
+            Enroll.time,
+            Enroll.regions,
+            Enroll.legs,
+            Enroll.screening,
+            Enroll.baseline,
         ),
     )
     return router

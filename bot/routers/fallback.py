@@ -5,13 +5,33 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.commands import ROLE_COMMANDS
 from bot.config import Settings
 from bot.identity import Actor
 from bot.texts import safety_line, t
 
+#: the commands only clinic staff have (not /start, /help, /cancel, nor a patient's)
+STAFF_COMMANDS = (
+    frozenset(c for role in ("admin", "staff", "therapist") for c in ROLE_COMMANDS[role])
+    - frozenset(ROLE_COMMANDS["patient"])
+    - {"start", "help", "cancel"}
+)
+
+
+def _staff_command(message: Message) -> bool:
+    """A staff command ("/enroll", "/invite@careloop_bot …") in the message's first word."""
+    words = (message.text or "").split(maxsplit=1)
+    if not words or not words[0].startswith("/"):
+        return False
+    return words[0][1:].split("@", 1)[0].lower() in STAFF_COMMANDS
+
 
 async def any_message(message: Message, actor: Actor, settings: Settings) -> None:
-    """Unknown people get the introduction; patients the safety line; staff a hint."""
+    """Unknown people get the introduction (or, for a staff command, where an invitation
+    comes from); patients the safety line; staff a hint."""
+    if actor.role is None and _staff_command(message):
+        await message.answer(t("unknown_staff", actor.lang))
+        return
     if actor.role is None:
         await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
         return

@@ -8,20 +8,31 @@ import logging
 from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import DeleteCb, DischargeCb, NoteCb
+from bot.callbacks import (
+    DeleteCb,
+    DischargeAction,
+    DischargeCb,
+    DischargeConfirmCb,
+    NoteCb,
+    PageCb,
+    PatientList,
+)
 from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.controls_view import delete_keyboard, note_keyboard
-from bot.desk_view import patient_picker
+from bot.desk_view import desk_matches, desk_page, discharge_confirmation
 from bot.filters import HasRole, IsPatient
 from bot.identity import Actor
-from bot.replies import close_with_choice
+from bot.replies import close_with_choice, turn_page
 from bot.staff_view import audit_text
 from bot.texts import safety_line, t
+from bot.typed import strip_control
 from care import records
 from care.alerts import AlertPolicy
 from care.sessions import FOLLOWED, followed_patients
@@ -64,7 +75,7 @@ async def delete_chosen(
         await query.message.answer(t("delete_kept", lang))
         return
     patient_id = patient.id
-    if not await records.erase(db, patient, now=clock.now()):  # a second copy: as a late tap
+    if not await records.erase_person(db, patient, now=clock.now()):  # a second copy: late tap
         await query.answer(t("button_expired", lang), show_alert=True)
         return
     log.info("patient %s erased their data", patient_id)
@@ -134,15 +145,52 @@ async def pass_note(
         await close_with_choice(query.message, t("note_passed", lang))
 
 
-async def discharge_command(message: Message, actor: Actor, db: AsyncSession) -> None:
+class Discharge(StatesGroup):
+    """/discharge's picker is shown: a typed word searches the names."""
+
+    pick = State()
+
+
+def _discharge_button(patient_id: int) -> DischargeCb:
+    return DischargeCb(patient_id=patient_id)
+
+
+async def discharge_command(
+    message: Message, actor: Actor, db: AsyncSession, state: FSMContext
+) -> None:
+    """Every patient in follow-up, a page at a time; or type part of a name."""
+    await state.clear()
     patients = await followed_patients(db)
     if not patients:
         await message.answer(t("session_no_patients", actor.lang))
         return
-    await message.answer(
-        t("discharge_pick", actor.lang),
-        reply_markup=patient_picker(patients, lambda pid: DischargeCb(patient_id=pid)),
+    await state.set_state(Discharge.pick)
+    text, markup = desk_page(
+        patients, 0, PatientList.discharge, _discharge_button, "discharge_pick", actor.lang
     )
+    await message.answer(text, reply_markup=markup)
+
+
+async def discharge_page(
+    query: CallbackQuery, callback_data: PageCb, actor: Actor, db: AsyncSession
+) -> None:
+    patients = await followed_patients(db)
+    text, markup = desk_page(
+        patients,
+        callback_data.page,
+        PatientList.discharge,
+        _discharge_button,
+        "discharge_pick",
+        actor.lang,
+    )
+    await turn_page(query, text, markup)
+
+
+async def discharge_search(message: Message, actor: Actor, db: AsyncSession) -> None:
+    """Part of a name typed at the picker: the patients whose name holds it."""
+    typed = strip_control(message.text or "").strip()[:64]
+    text, markup = desk_matches(await followed_patients(db), typed, _discharge_button, actor.lang)
+    await message.answer(text, reply_markup=markup)
 
 
 async def discharge_chosen(
@@ -150,8 +198,30 @@ async def discharge_chosen(
     callback_data: DischargeCb,
     staff: StaffMember,
     db: AsyncSession,
-    clock: Clock,
+    settings: Settings,
 ) -> None:
+    """A name tapped: ask to confirm, saying what is still open. Nothing changes yet."""
+    try:
+        seen = await records.still_open(db, patient_id=callback_data.patient_id)
+    except records.RecordError as exc:
+        await query.answer(t(str(exc), staff.language), show_alert=True)
+        return
+    await query.answer()
+    text, markup = discharge_confirmation(seen, settings.clinic_timezone, staff.language)
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+async def discharge_confirmed(
+    query: CallbackQuery,
+    callback_data: DischargeConfirmCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    """ "Yes, discharge": once (a second copy of the tap, or an old confirmation, is told
+    the patient is already discharged and changes nothing)."""
     try:
         patient = await records.discharge(
             db, patient_id=callback_data.patient_id, staff=staff, now=clock.now()
@@ -160,11 +230,24 @@ async def discharge_chosen(
         await query.answer(t(str(exc), staff.language), show_alert=True)
         return
     log.info("patient %s discharged by staff %s", patient.id, staff.id)
+    await state.clear()
     await query.answer()
     if isinstance(query.message, Message):
         name = patient.display_name or "—"
-        await close_with_choice(query.message, name)
+        await close_with_choice(query.message, t("btn_discharge_yes", staff.language))
         await query.message.answer(t("discharge_done", staff.language, name=name))
+
+
+async def discharge_kept(
+    query: CallbackQuery, callback_data: DischargeConfirmCb, staff: StaffMember, db: AsyncSession
+) -> None:
+    patient = await db.get(Patient, callback_data.patient_id)
+    await query.answer()
+    if isinstance(query.message, Message) and patient is not None:
+        await close_with_choice(query.message, t("btn_discharge_no", staff.language))
+        await query.message.answer(
+            t("discharge_kept", staff.language, name=patient.display_name or "—")
+        )
 
 
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
@@ -194,7 +277,15 @@ def make_router() -> Router:
     desk.message.filter(HasRole(Role.STAFF, Role.ADMIN))
     desk.callback_query.filter(HasRole(Role.STAFF, Role.ADMIN))
     desk.message.register(discharge_command, Command("discharge"))
+    desk.callback_query.register(discharge_page, PageCb.filter(F.what == PatientList.discharge))
+    desk.message.register(discharge_search, Discharge.pick, F.text, ~F.text.startswith("/"))
     desk.callback_query.register(discharge_chosen, DischargeCb.filter())
+    desk.callback_query.register(
+        discharge_confirmed, DischargeConfirmCb.filter(F.action == DischargeAction.confirm)
+    )
+    desk.callback_query.register(
+        discharge_kept, DischargeConfirmCb.filter(F.action == DischargeAction.keep)
+    )
     admin = Router(name="records-admin")
     admin.message.filter(HasRole(Role.ADMIN))
     admin.message.register(audit_command, Command("audit"))

@@ -11,13 +11,14 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
+from bot.desk_view import desk_matches
 from bot.filters import HasRole
 from bot.therapist_view import (
     ALERTS_SHOWN,
@@ -33,6 +34,7 @@ from bot.therapist_view import (
     open_private_chat,
     patients_page,
 )
+from bot.typed import strip_control
 from care import audit
 from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for, record_shown
 from care.charts import pain_chart_png
@@ -45,6 +47,7 @@ from care.patient_view import (
     checkin_response,
     recent_ratings,
 )
+from care.sessions import ENDED_COURSES, FOLLOWED, patients_in
 from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import Alert, Patient, Role, StaffMember
@@ -238,6 +241,7 @@ async def _send_card(
         response=await checkin_response(db, patient.id),
         weeks=await adherence_days(db, patient.id),
         ratings=await recent_ratings(db, patient.id, limit=6),
+        lang=staff.language,
     )
     await bot.send_photo(
         chat_id,
@@ -255,12 +259,29 @@ async def _send_card(
 
 
 async def patients_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
-    text, keyboard = await patients_page(db, _owner_filter(staff), 0, pick=False)
+    text, keyboard = await patients_page(
+        db, _owner_filter(staff), 0, pick=False, lang=staff.language
+    )
     await message.answer(text, reply_markup=keyboard)
 
 
-async def patient_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
-    text, keyboard = await patients_page(db, _owner_filter(staff), 0, pick=True)
+async def patient_command(
+    message: Message, command: CommandObject, staff: StaffMember, db: AsyncSession
+) -> None:
+    """/patient: pick a name (in follow-up or ended); /patient ana: the names holding "ana"."""
+    typed = strip_control(command.args or "").strip()[:64]
+    if typed:
+        patients = await patients_in(
+            db, FOLLOWED + ENDED_COURSES, therapist_id=_owner_filter(staff)
+        )
+        text, markup = desk_matches(
+            patients, typed, lambda pid: PatientCardCb(patient_id=pid), staff.language
+        )
+        await message.answer(text, reply_markup=markup)
+        return
+    text, keyboard = await patients_page(
+        db, _owner_filter(staff), 0, pick=True, lang=staff.language
+    )
     await message.answer(text, reply_markup=keyboard)
 
 
@@ -268,7 +289,12 @@ async def page_button(
     query: CallbackQuery, callback_data: PageCb, staff: StaffMember, db: AsyncSession
 ) -> None:
     text, markup = await patients_page(
-        db, _owner_filter(staff), callback_data.page, pick=callback_data.what == PatientList.pick
+        db,
+        _owner_filter(staff),
+        callback_data.page,
+        pick=callback_data.what == PatientList.pick,
+        ended=callback_data.what == PatientList.ended,
+        lang=staff.language,
     )
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
@@ -352,6 +378,9 @@ def make_router() -> Router:
     router.message.register(patient_command, Command("patient"))
     router.message.register(export_command, Command("export"))
     register_alert_buttons(router)
-    router.callback_query.register(page_button, PageCb.filter())
+    router.callback_query.register(
+        page_button,
+        PageCb.filter(F.what.in_({PatientList.patients, PatientList.pick, PatientList.ended})),
+    )
     router.callback_query.register(patient_card_button, PatientCardCb.filter())
     return router

@@ -258,3 +258,54 @@ async def test_invite_is_single_use_and_expires(sessions: SessionFactory) -> Non
         assert (
             await db.exec(select(StaffMember).where(StaffMember.tg_user_id == 71))
         ).first() is None
+
+
+async def _open(sessions: SessionFactory, token: str, tg: int) -> JoinOutcome:
+    async with sessions() as db:
+        link = await find_link(db, token)
+        assert link is not None
+        return (await open_join_link(db, link, tg_user_id=tg, language="en", now=NOW)).outcome
+
+
+@pytest.mark.parametrize(
+    ("earlier", "outcome"),
+    [
+        (PatientStatus.UNREACHABLE, JoinOutcome.ASK_CONSENT),
+        (PatientStatus.INVITED, JoinOutcome.ASK_CONSENT),  # opened, never agreed
+        (PatientStatus.DISCHARGED, JoinOutcome.ASK_CONSENT),
+        (PatientStatus.ACTIVE, JoinOutcome.ACCOUNT_TAKEN),
+        (PatientStatus.PAUSED, JoinOutcome.ACCOUNT_TAKEN),
+    ],
+)
+async def test_a_new_link_moves_the_account_from_an_ended_course_only(
+    sessions: SessionFactory, earlier: PatientStatus, outcome: JoinOutcome
+) -> None:
+    """Issue 14 item 9 at the care layer: the account leaves an ended course (its data
+    stays) for the new one; an active or paused follow-up keeps it, and nothing changes."""
+    _, therapist, staff = await _people(sessions)
+    first = await _enroll(sessions, staff, therapist)
+    assert await _open(sessions, first, 4000) == JoinOutcome.ASK_CONSENT
+    async with sessions() as db:
+        old = (await db.exec(select(Patient))).one()
+        old.status = earlier
+        await db.commit()
+        old_id = old.id
+    second = await _enroll(sessions, staff, therapist)
+    before = await _counts(sessions)
+    assert await _open(sessions, second, 4000) == outcome
+    async with sessions() as db:
+        holder = (await db.exec(select(Patient).where(Patient.tg_user_id == 4000))).one()
+        old = await db.get(Patient, old_id)
+        assert old is not None and old.status == earlier and old.display_name == NAME
+        audits = (
+            await db.exec(select(AuditEvent).where(AuditEvent.action == "returning_patient"))
+        ).all()
+    if outcome == JoinOutcome.ACCOUNT_TAKEN:
+        assert holder.id == old_id and await _counts(sessions) == before and not audits
+    else:
+        assert holder.id != old_id and old.tg_user_id is None
+        assert [a.detail["earlier_patient_id"] for a in audits] == [old_id]
+        # opening it again asks again, and changes nothing more
+        after = await _counts(sessions)
+        assert await _open(sessions, second, 4000) == JoinOutcome.ASK_CONSENT
+        assert await _counts(sessions) == after

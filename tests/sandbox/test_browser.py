@@ -125,6 +125,12 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
                 desk.locator("button.kb").filter(has_text="✅ Upper back / chest wall")
             ).to_be_visible()
             await _tap(desk, "Done")
+            # buttock or leg symptoms, then the screening facts (one multi-select step)
+            await _tap(desk, "Yes")
+            for fact in ("Takes anticoagulants", "First-ever dry needling"):
+                await _tap(desk, f"☐ {fact}")
+                await expect(desk.locator("button.kb").filter(has_text=f"☑ {fact}")).to_be_visible()
+            await _tap(desk, "Done")
             await _tap(desk, "6")
             await expect(desk.locator(".chat")).to_contain_text("Zoë <Navarro> is enrolled")
             await expect(desk.locator(".kind-photo img")).to_be_visible()  # the QR code
@@ -162,9 +168,23 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
                 raise AssertionError("the check-in never asked the chest question")
             await expect(patient.locator(".chat")).to_contain_text("112")  # emergency advice
 
+            # the front desk starts a discharge: the confirmation says the URGENT alert is
+            # still open (and the check-ins pending); the desk keeps the patient
+            await _type(desk, "/discharge")
+            await _tap(desk, "Zoë <Navarro> (#1)")
+            confirm = desk.locator(".item").filter(has_text="Discharge Zoë <Navarro> (#1)?")
+            await expect(confirm).to_contain_text("URGENT alert raised")
+            await expect(confirm).to_contain_text("not acknowledged yet")
+            await expect(page.locator(".toast")).to_have_count(0)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await desk.screenshot(path=str(SHOTS / "discharge-confirm.png"))
+            await _tap(desk, "No, keep in follow-up")
+            await expect(desk.locator(".chat")).to_contain_text("stays in follow-up")
+
             # the therapist gets the URGENT alert and acknowledges it
             alert = therapist.locator(".item").filter(has_text="URGENT")
             await expect(alert).to_contain_text("Zoë <Navarro>")
+            await expect(alert).to_contain_text("Screening: ⚠️ Takes anticoagulants")
             await expect(therapist.locator(".hint")).to_contain_text("Tap Acknowledge")
             await expect(page.locator("#next-due")).to_contain_text("13:1")  # its escalation
             await _tap(alert, "Acknowledge")
@@ -178,6 +198,14 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await patient.screenshot(path=str(SHOTS / "patient.png"))
             await therapist.screenshot(path=str(SHOTS / "therapist.png"))
             await page.screenshot(path=str(SHOTS / "page.png"))
+
+            # the therapist's card of the patient, with the screening facts
+            await _type(therapist, "/patient")
+            await _tap(therapist, "Zoë <Navarro> (#1)")
+            card = therapist.locator(".kind-photo").last
+            await expect(card).to_contain_text("Screening: ⚠️ Takes anticoagulants")
+            await expect(page.locator(".toast")).to_have_count(0)
+            await therapist.screenshot(path=str(SHOTS / "card-screening.png"))
             await _toolbar_and_reload(page, therapist)
             assert page_errors == []
         finally:
@@ -212,6 +240,8 @@ async def test_a_checkin_answered_in_spanish_by_clicking(tmp_path: Path) -> None
             await _tap(desk, "Piriformis")
             await expect(desk.locator("button.kb").filter(has_text="✅ Piriformis")).to_be_visible()
             await _tap(desk, "Done")
+            await _tap(desk, "No")  # no buttock or leg symptoms
+            await _tap(desk, "None of these")  # nothing to screen
             await _tap(desk, "6")
             await expect(desk.locator(".chat")).to_contain_text("Lucía Navarro is enrolled")
 

@@ -37,8 +37,13 @@ async def enroll_to_baseline(
     name: str = PATIENT_NAME,
     therapist: str = "Theo Rapist",
     regions: tuple[str, ...] = ("Piriformis", "Upper back / chest wall"),
+    legs: str = "No",
+    screening: tuple[str, ...] = (),
 ) -> SentMessage:
-    """Staff goes through /enroll up to the baseline question; returns that message."""
+    """Staff goes through /enroll up to the baseline question; returns that message.
+
+    `legs`: the answer to "buttock or leg symptoms?"; `screening`: the facts ticked (none:
+    "None of these")."""
     mark = staff.mark()
     await staff.send("/enroll")
     await staff.wait_for(lambda m: "name" in (m.text or ""), after=mark)
@@ -65,6 +70,24 @@ async def enroll_to_baseline(
     mark = staff.mark()
     current = next(m for m in staff.inbox if m.message_id == regions_q.message_id)
     await staff.tap(current, "Done")
+    legs_q = await staff.wait_for(lambda m: "buttock or leg" in (m.text or ""), after=mark)
+    mark = staff.mark()
+    await staff.tap(legs_q, legs)
+    screening_q = await staff.wait_for(lambda m: "Screening" in (m.text or ""), after=mark)
+    for fact in screening:
+        mark = staff.mark()
+        current = next(m for m in staff.inbox if m.message_id == screening_q.message_id)
+        await staff.tap(current, f"☐ {fact}")
+        await staff.wait_for(
+            lambda m, f=fact: (
+                m.message_id == screening_q.message_id  # type: ignore[misc]
+                and f"☑ {f}" in str(m.buttons())
+            ),
+            after=mark,
+        )
+    mark = staff.mark()
+    current = next(m for m in staff.inbox if m.message_id == screening_q.message_id)
+    await staff.tap(current, "Done" if screening else "None of these")
     return await staff.wait_for(lambda m: "Usual pain" in (m.text or ""), after=mark)
 
 
@@ -76,9 +99,13 @@ async def enroll(
     therapist: str = "Theo Rapist",
     regions: tuple[str, ...] = ("Piriformis", "Upper back / chest wall"),
     baseline: str = "6",
+    legs: str = "No",
+    screening: tuple[str, ...] = (),
 ) -> tuple[str, SentMessage, SentMessage]:
     """Staff enrolls a patient; returns (token, the link message, the QR photo message)."""
-    baseline_q = await enroll_to_baseline(staff, name=name, therapist=therapist, regions=regions)
+    baseline_q = await enroll_to_baseline(
+        staff, name=name, therapist=therapist, regions=regions, legs=legs, screening=screening
+    )
     mark = staff.mark()
     await staff.tap(baseline_q, baseline)
     done = await staff.wait_for(lambda m: "is enrolled" in (m.text or ""), after=mark)
