@@ -39,6 +39,7 @@ from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import exercise_keyboard, symptom_keyboard
+from bot.programme_view import exercise_line
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -333,14 +334,7 @@ class Delivery:
             todays = exercises_for_day(self.protocol, chosen, day, needling_day=False)
             lines.append("")
             for exercise in todays:
-                lines.append(
-                    t(
-                        "exercise_dose",
-                        lang,
-                        name=exercise.name.get(lang),
-                        dose=exercise.dose.get(lang),
-                    )
-                )
+                lines.append(exercise_line(exercise, exercise.dosage, lang))
             if not todays:
                 lines.append(t("exercise_rest_day", lang))
         return "\n".join(lines)
@@ -381,12 +375,7 @@ class Delivery:
             k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
         ]
         exercises = "\n".join(
-            t(
-                "exercise_dose",
-                lang,
-                name=self.protocol.exercises[k].name.get(lang),
-                dose=self.protocol.exercises[k].dose.get(lang),
-            )
+            exercise_line(self.protocol.exercises[k], self.protocol.exercises[k].dosage, lang)
             for k in chosen
         )
         text = t(
@@ -563,9 +552,7 @@ class Delivery:
 
         A row settled by someone else while its message was on its way (its patient erased,
         or blocked the bot) stays as they left it: the mark is guarded by its claim."""
-        marked = await outbox.mark_sent(
-            db, _id(row), now=self.clock.now(), message_id=message_id
-        )
+        marked = await outbox.mark_sent(db, _id(row), now=self.clock.now(), message_id=message_id)
         await db.commit()
         if not marked:
             log.info("outbox %d %s: settled while on its way, left so", _id(row), row.kind)

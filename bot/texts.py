@@ -222,8 +222,7 @@ _EN: dict[str, str] = {
     "reassign_same": "That is already their therapist.",
     "reassign_done": "<b>{name}</b> now has <b>{therapist}</b> as therapist; they were told.",
     "therapist_changed": (
-        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on "
-        "as before."
+        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on as before."
     ),
     # --- enrollment ---
     "enroll_name": (
@@ -267,6 +266,23 @@ _EN: dict[str, str] = {
     "session_future": "That time has not come yet.",
     "session_before_last": "That is not after the patient's previous session.",
     "enroll_failed": "The patient could not be enrolled: {reason}. Nothing was saved.",
+    # --- home programme (issue 15) ---
+    "dose_reps": "{sets} × {amount}",
+    "dose_seconds": "{sets} × {amount} s",
+    "dose_minutes": "{sets} × {amount} min",
+    "dose_minutes_once": "{amount} min",
+    "dose_each_side": "{dose} each side",
+    "dose_every_day": "{dose}, every day",
+    "dose_once_a_week": "{dose}, once a week",
+    "dose_days_a_week": "{dose}, {days} days a week",
+    "exercise_card": "<b>{name}</b>: {dose}\n{instructions}",
+    "programme_added": "Your therapist added an exercise to your home programme:",
+    "programme_removed": (
+        "Your therapist took <b>{name}</b> off your home programme: you need not do it any more."
+    ),
+    "programme_dose": "Your therapist changed how much to do of an exercise:",
+    "programme_progressed": ("Your therapist moved you on from <b>{name}</b> to its next step:"),
+    "programme_footer": "Your whole programme is in /exercises.",
 }
 
 _ES: dict[str, str] = {
@@ -416,6 +432,26 @@ _ES: dict[str, str] = {
     "patient_inactive": (
         "Su seguimiento no está activo. Si necesita ayuda, contacte directamente con {clinic}."
     ),
+    # --- home programme (issue 15) ---
+    "dose_reps": "{sets} × {amount}",
+    "dose_seconds": "{sets} × {amount} s",
+    "dose_minutes": "{sets} × {amount} min",
+    "dose_minutes_once": "{amount} min",
+    "dose_each_side": "{dose} por cada lado",
+    "dose_every_day": "{dose}, todos los días",
+    "dose_once_a_week": "{dose}, una vez a la semana",
+    "dose_days_a_week": "{dose}, {days} días a la semana",
+    "exercise_card": "<b>{name}</b>: {dose}\n{instructions}",
+    "programme_added": "Su fisioterapeuta ha añadido un ejercicio a su programa en casa:",
+    "programme_removed": (
+        "Su fisioterapeuta ha quitado <b>{name}</b> de su programa en casa: ya no tiene que "
+        "hacerlo."
+    ),
+    "programme_dose": "Su fisioterapeuta ha cambiado cuánto debe hacer de un ejercicio:",
+    "programme_progressed": (
+        "Su fisioterapeuta le ha hecho avanzar de <b>{name}</b> a su siguiente paso:"
+    ),
+    "programme_footer": "Tiene todo su programa en /exercises.",
 }
 
 

@@ -7,10 +7,12 @@ rule (default Mon/Wed/Fri) are decided by the protocol, not by the bot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
-from flows.protocol import Exercise, Protocol
+from flows.protocol import DOSE_MAX, SETS_MAX, Dosage, Exercise, Protocol
 from flows.text import Text
 
 
@@ -48,3 +50,46 @@ def check_picks(protocol: Protocol, chosen: Iterable[str]) -> list[str]:
     if not plan.picks_min <= len(keys) <= plan.picks_max:
         problems.append(f"pick {plan.picks_min}–{plan.picks_max} exercises, not {len(keys)}")
     return problems
+
+
+def dose_step(dosage: Dosage, up: bool) -> Dosage | None:
+    """One step up or down of the amount (reps, seconds or minutes), or None at the bound:
+    never below one step, never above the unit's maximum."""
+    amount = dosage.amount + (dosage.step if up else -dosage.step)
+    if amount < dosage.step or amount > DOSE_MAX[dosage.unit]:
+        return None
+    return replace(dosage, amount=amount)
+
+
+_TYPED = re.compile(
+    r"\s*(?:(?P<sets>\d{1,2})\s*[x×*]\s*)?(?P<amount>\d{1,3})\s*"
+    r"(?P<unit>s|sec|secs|seconds?|min|mins|minutes?|reps?)?\s*",
+    re.IGNORECASE,
+)
+
+
+def parse_dose(typed: str, dosage: Dosage) -> Dosage | None:
+    """A therapist's typed dosage ("3x12", "2 × 30 s", "25 min", "12") on `dosage`'s unit,
+    or None when it cannot be read or is out of range. The sets stay as they were when
+    only an amount is typed; a unit that is not the exercise's own is refused."""
+    match = _TYPED.fullmatch(typed)
+    if match is None:
+        return None
+    unit = (match.group("unit") or "").lower()
+    if unit and not (
+        (unit.startswith("s") and dosage.unit == "seconds")
+        or (unit.startswith("m") and dosage.unit == "minutes")
+        or (unit.startswith("r") and dosage.unit == "reps")
+    ):
+        return None
+    sets = int(match.group("sets")) if match.group("sets") else dosage.sets
+    amount = int(match.group("amount"))
+    if not 1 <= sets <= SETS_MAX or not 1 <= amount <= DOSE_MAX[dosage.unit]:
+        return None
+    return replace(dosage, sets=sets, amount=amount)
+
+
+def progression(protocol: Protocol, key: str) -> Exercise | None:
+    """The exercise `key` progresses to, if the library has one."""
+    following = protocol.exercises[key].next
+    return None if following is None else protocol.exercises[following]
