@@ -28,6 +28,7 @@ from bot.routers import (
     fallback,
     group,
     patient,
+    programme,
     records,
     staff,
     start,
@@ -123,6 +124,7 @@ def private_routers() -> Router:
     private.message.middleware(ControlCharsMiddleware())  # before any handler stores words
     private.include_routers(
         start.make_router(),
+        programme.make_router(),  # before the others: a typed dosage is its state's
         admin.make_router(),
         staff.make_router(),
         enroll.make_router(),

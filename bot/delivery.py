@@ -39,7 +39,7 @@ from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import exercise_keyboard, symptom_keyboard
-from bot.programme_view import exercise_line
+from bot.programme_view import exercise_line, programme_change_text
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -47,6 +47,7 @@ from care import checkins as care
 from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import close_listed_routine, digest_items
+from care.programme import Entry, programme_of
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -116,15 +117,6 @@ async def _edit_queued(db: AsyncSession, copy: AlertCopy) -> bool:
 def _alert_version(alert: Alert) -> tuple[object, ...]:
     """What a card shows that can change after it was rendered."""
     return (alert.state, alert.tier, len(alert.reasons), alert.occurrences, alert.called_back_at)
-
-
-DEFAULT_EXERCISES = (
-    "piriformis_stretch",
-    "hamstring_stretch",
-    "hip_flexor_stretch",
-    "clamshell",
-    "glute_bridge",
-)
 
 
 class Delivery:
@@ -302,11 +294,12 @@ class Delivery:
             local_day = now.astimezone(patient_tz(patient, tz)).date()
             sessions = await sessions_of(db, patient.id)
             start = await course_start(db, patient.id)
+            programme = await programme_of(db, self.protocol, patient.id)
         assert row.id is not None
         needling_day = any(
             s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
         )
-        text = self._exercise_text(patient, local_day, needling_day, start is None)
+        text = self._exercise_text(patient, local_day, needling_day, start is None, programme)
         keyboard = exercise_keyboard(patient.language)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
@@ -323,18 +316,21 @@ class Delivery:
         return Sent(message.message_id)
 
     def _exercise_text(
-        self, patient: Patient, day: date, needling_day: bool, no_course: bool
+        self,
+        patient: Patient,
+        day: date,
+        needling_day: bool,
+        no_course: bool,
+        programme: list[Entry],
     ) -> str:
         lang = patient.language
         lines = [html.quote(reminder_text(self.protocol, needling_day=needling_day).get(lang))]
         if not needling_day and not no_course:
-            chosen = [
-                k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
-            ]
-            todays = exercises_for_day(self.protocol, chosen, day, needling_day=False)
+            dosages = {entry.exercise.key: entry.dosage for entry in programme}
+            todays = exercises_for_day(self.protocol, dosages, day, needling_day=False)
             lines.append("")
             for exercise in todays:
-                lines.append(exercise_line(exercise, exercise.dosage, lang))
+                lines.append(exercise_line(exercise, dosages[exercise.key], lang))
             if not todays:
                 lines.append(t("exercise_rest_day", lang))
         return "\n".join(lines)
@@ -368,15 +364,12 @@ class Delivery:
         """The closing message: the exercise plan to keep, and the safety line."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
-            if patient is None or patient.status == PatientStatus.DELETED:
+            if patient is None or patient.id is None or patient.status == PatientStatus.DELETED:
                 return await self._cancel(db, row, "patient gone")
+            programme = await programme_of(db, self.protocol, patient.id)
         lang = patient.language
-        chosen = [
-            k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
-        ]
         exercises = "\n".join(
-            exercise_line(self.protocol.exercises[k], self.protocol.exercises[k].dosage, lang)
-            for k in chosen
+            exercise_line(entry.exercise, entry.dosage, lang) for entry in programme
         )
         text = t(
             "discharge_patient",
@@ -605,6 +598,21 @@ class Delivery:
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 
+    async def _programme_change(self, row: OutboxMessage) -> Outcome:
+        """A change of the home programme: what changed, with the new instructions. Rendered
+        from the row's own values (a later change sends its own message)."""
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+            if patient is None or patient.tg_user_id != row.chat_id:
+                return await self._cancel(db, row, "patient gone")
+            exercise = self.protocol.exercises.get(str(row.payload.get("exercise")))
+            previous = self.protocol.exercises.get(str(row.payload.get("previous")))
+            if exercise is None:
+                return await self._cancel(db, row, "exercise no longer in the protocol")
+        text = programme_change_text(row.payload, exercise, previous, patient.language)
+        message = await self._send(row.chat_id, text)
+        return await self._mark_sent(row, message.message_id)
+
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
@@ -637,6 +645,7 @@ RENDERERS: Mapping[str, Renderer] = {
     OutboxKind.SAFETY_REPLY: Delivery._safety_reply,
     OutboxKind.THERAPIST_CHANGED: Delivery._therapist_changed,
     OutboxKind.ERASED_EDIT: Delivery._erased_edit,
+    OutboxKind.PROGRAMME_CHANGE: Delivery._programme_change,
 }
 """Which method renders a row of each kind (the stored string looks it up: OutboxKind is a
 StrEnum). A new kind of row is one OutboxKind member and one entry here."""

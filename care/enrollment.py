@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.planning import plan_after_consent
+from care.programme import add_default_rows
 from care.tokens import new_token
 from flows.protocol import Protocol
 from store.models import (
@@ -71,6 +72,7 @@ async def enroll(
     now: datetime,
     link_ttl: timedelta,
     enroll_key: str | None = None,
+    protocol: Protocol | None = None,
 ) -> Enrollment:
     """Create the patient, their first session and a one-time join link, atomically.
 
@@ -124,6 +126,8 @@ async def enroll(
         expires_at=now + link_ttl,
     )
     db.add_all([session, link])
+    if protocol is not None:  # the default home programme, until the therapist changes it
+        add_default_rows(db, protocol, patient.id, now=now)
     await db.flush()
     audit.record(
         db,

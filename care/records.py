@@ -35,6 +35,7 @@ from store.models import (
     Patient,
     PatientNote,
     PatientStatus,
+    ProgrammeItem,
     StaffMember,
 )
 
@@ -226,6 +227,7 @@ async def erase(
     await db.exec(delete(PatientNote).where(col(PatientNote.patient_id) == pid))
     await db.exec(delete(LinkToken).where(col(LinkToken.patient_id) == pid))
     await db.exec(delete(ConsentEvent).where(col(ConsentEvent.patient_id) == pid))
+    await db.exec(delete(ProgrammeItem).where(col(ProgrammeItem.patient_id) == pid))
     await db.refresh(patient)
     patient.display_name = None
     patient.tg_user_id = None

@@ -72,6 +72,7 @@ class OutboxKind(StrEnum):
     SAFETY_REPLY = "safety_reply"  # the safety reply to an answer recorded off the tap
     THERAPIST_CHANGED = "therapist_changed"  # /reassign: the patient hears who it is now
     ERASED_EDIT = "erased_edit"  # a shown message naming an erased patient is redacted
+    PROGRAMME_CHANGE = "programme_change"  # the patient hears what their therapist changed
 
 
 class CheckinState(StrEnum):
@@ -388,3 +389,23 @@ class ProcessedUpdate(SQLModel, table=True):
         sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
     )
     handled_at: datetime = _dt(nullable=False, index=True)
+
+
+class ProgrammeItem(SQLModel, table=True):
+    """One exercise of a patient's home programme, with the dosage their therapist set.
+
+    `exercise` is a key of the protocol's library; `sets` × `amount` is in the exercise's
+    unit (reps, seconds held, minutes). One row per exercise and patient (unique), so a
+    double tap on "add" cannot add it twice; a dosage change is a conditional update on
+    the values the button showed, so a stale tap changes nothing."""
+
+    __tablename__ = "programme_item"
+    __table_args__ = (UniqueConstraint("patient_id", "exercise", name="uq_programme_exercise"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    exercise: str = Field(max_length=40)
+    sets: int
+    amount: int
+    position: int = 0
+    added_at: datetime = _dt(nullable=False)
+    changed_by: int | None = Field(default=None, foreign_key="staff_member.id")

@@ -346,6 +346,7 @@ async def got_baseline(
             now=clock.now(),
             link_ttl=settings.invite_ttl,
             enroll_key=data.get("enroll_key"),
+            protocol=protocol,
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
         await query.answer(t("button_expired", staff.language), show_alert=True)

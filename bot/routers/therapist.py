@@ -19,6 +19,7 @@ from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
 from bot.filters import HasRole
+from bot.programme_view import programme_button
 from bot.therapist_view import (
     ALERTS_SHOWN,
     EXPIRED,
@@ -242,6 +243,7 @@ async def _send_card(
         chat_id,
         BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"),
         caption=caption,
+        reply_markup=programme_button(patient.id),
     )
     await audit.record_access(
         db,

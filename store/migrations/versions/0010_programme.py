@@ -1,0 +1,46 @@
+"""the home programme: a patient's exercises with the dosage their therapist set
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06 09:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from store.types import UTCDateTime
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # a new table only: patients enrolled before it have no rows and read as the
+    # protocol's default programme until their therapist first changes it
+    op.create_table(
+        "programme_item",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("exercise", sa.String(length=40), nullable=False),
+        sa.Column("sets", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("added_at", UTCDateTime(), nullable=False),
+        sa.Column("changed_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["patient_id"], ["patient.id"]),
+        sa.ForeignKeyConstraint(["changed_by"], ["staff_member.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("patient_id", "exercise", name="uq_programme_exercise"),
+    )
+    op.create_index("ix_programme_item_patient_id", "programme_item", ["patient_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_programme_item_patient_id", table_name="programme_item")
+    op.drop_table("programme_item")
