@@ -25,6 +25,7 @@ from bot.routers import (
     checkin,
     consent,
     enroll,
+    exercises,
     fallback,
     group,
     patient,
@@ -125,6 +126,7 @@ def private_routers() -> Router:
     private.include_routers(
         start.make_router(),
         programme.make_router(),  # before the others: a typed dosage is its state's
+        exercises.make_router(),
         admin.make_router(),
         staff.make_router(),
         enroll.make_router(),

@@ -222,3 +222,18 @@ class ProgrammeCb(CallbackData, prefix="pr"):
     s: Num = 0
     a: Num = 0
     k: Num = 0
+
+
+class ExerciseLogAction(StrEnum):
+    done = "d"  # this exercise, done
+    pain = "p"  # this exercise, too painful
+    all = "a"  # every exercise the reminder listed, done
+
+
+class ExerciseLogCb(CallbackData, prefix="xl"):
+    """A patient's tap on an exercise reminder: the reminder's outbox row (its day, and
+    whose it is) and the exercise's index in the library (0 for All done)."""
+
+    action: ExerciseLogAction
+    r: Num
+    k: Num = 0

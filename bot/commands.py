@@ -19,6 +19,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "enroll": ("Enroll a patient after a visit", "Registrar a un paciente"),
     "session": ("Record a new needling session", "Registrar una nueva sesión"),
     "symptom": ("Report a new symptom", "Informar de un síntoma nuevo"),
+    "exercises": ("My home exercises", "Mis ejercicios en casa"),
     "pause": ("Pause messages for a few days", "Pausar los mensajes unos días"),
     "resume": ("Resume after a pause", "Reanudar tras una pausa"),
     "stop": ("Stop the follow-up", "Terminar el seguimiento"),
@@ -56,6 +57,7 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     "therapist": ("alerts", "patients", "patient", "export", "reassign", "help"),
     "patient": (
         "symptom",
+        "exercises",
         "pause",
         "resume",
         "stop",

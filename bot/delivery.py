@@ -38,8 +38,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
-from bot.controls_view import exercise_keyboard, symptom_keyboard
-from bot.programme_view import exercise_line, programme_change_text
+from bot.controls_view import symptom_keyboard
+from bot.programme_view import exercise_line, programme_change_text, reminder_keyboard
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -47,6 +47,7 @@ from care import checkins as care
 from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import close_listed_routine, digest_items
+from care.exercise_log import logs_of_day
 from care.programme import Entry, programme_of
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
@@ -295,12 +296,20 @@ class Delivery:
             sessions = await sessions_of(db, patient.id)
             start = await course_start(db, patient.id)
             programme = await programme_of(db, self.protocol, patient.id)
+            logged = await logs_of_day(db, patient.id, local_day)
         assert row.id is not None
         needling_day = any(
             s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
         )
         text = self._exercise_text(patient, local_day, needling_day, start is None, programme)
-        keyboard = exercise_keyboard(patient.language)
+        todays = (
+            ()
+            if needling_day or start is None
+            else exercises_for_day(
+                self.protocol, [e.exercise.key for e in programme], local_day, needling_day=False
+            )
+        )
+        keyboard = reminder_keyboard(row.id, todays, logged, self.protocol, patient.language)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
             return await self._mark_sent(row, message.message_id)

@@ -11,7 +11,8 @@ from typing import Any
 from aiogram import html
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import ProgrammeAction, ProgrammeCb
+from bot.callbacks import ExerciseLogAction, ExerciseLogCb, ProgrammeAction, ProgrammeCb
+from bot.controls_view import exercise_keyboard
 from bot.texts import Raw, t
 from care.programme import Entry
 from flows.protocol import EXERCISE_CATEGORIES, Dosage, Exercise, Protocol
@@ -255,3 +256,55 @@ def programme_button(patient_id: int) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def reminder_keyboard(
+    row_id: int,
+    todays: Sequence[Exercise],
+    logged: Mapping[str, set[str]],
+    protocol: Protocol,
+    lang: str,
+) -> InlineKeyboardMarkup:
+    """Under an exercise reminder: per exercise Done and Too painful (ticked once logged),
+    All done, then the reminder's own Remind me in 1 h / Stop reminders."""
+    keys = list(protocol.exercises)
+    rows: list[list[InlineKeyboardButton]] = []
+    for exercise in todays:
+        kinds = logged.get(exercise.key, set())
+        name = exercise.name.get(lang)
+        k = keys.index(exercise.key)
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t("btn_ex_logged" if "done" in kinds else "btn_ex_done", lang, name=name),
+                    callback_data=ExerciseLogCb(
+                        action=ExerciseLogAction.done, r=row_id, k=k
+                    ).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("btn_ex_pain_logged" if "painful" in kinds else "btn_ex_pain", lang),
+                    callback_data=ExerciseLogCb(
+                        action=ExerciseLogAction.pain, r=row_id, k=k
+                    ).pack(),
+                ),
+            ]
+        )
+    if todays:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t("btn_ex_all_done", lang),
+                    callback_data=ExerciseLogCb(action=ExerciseLogAction.all, r=row_id).pack(),
+                )
+            ]
+        )
+    rows += exercise_keyboard(lang).inline_keyboard
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def programme_text(entries: Sequence[Entry], lang: str) -> str:
+    """/exercises: every exercise with its dosage and instructions, and the safety line."""
+    parts = [t("exercises_header", lang)]
+    parts += [exercise_card(entry.exercise, entry.dosage, lang) for entry in entries]
+    parts.append(t("exercises_footer", lang))
+    return "\n\n".join(parts)

@@ -283,6 +283,22 @@ _EN: dict[str, str] = {
     "programme_dose": "Your therapist changed how much to do of an exercise:",
     "programme_progressed": ("Your therapist moved you on from <b>{name}</b> to its next step:"),
     "programme_footer": "Your whole programme is in /exercises.",
+    "btn_ex_done": "◻️ {name}",
+    "btn_ex_logged": "✅ {name}",
+    "btn_ex_pain": "😣 Too painful",
+    "btn_ex_pain_logged": "😣 Noted",
+    "btn_ex_all_done": "✅ All done",
+    "ex_logged": "Well done: logged ✓",
+    "ex_all_logged": "Well done: all of today's exercises logged ✓",
+    "ex_already_logged": "Already logged ✓",
+    "ex_pain_logged": (
+        "Noted. Leave this exercise out for now; your therapist will see it. Stop any "
+        "exercise for sharp or worsening pain, dizziness or chest symptoms."
+    ),
+    "exercises_header": "<b>Your home programme</b>",
+    "exercises_footer": (
+        "Stop any exercise for sharp or worsening pain, dizziness or chest symptoms."
+    ),
 }
 
 _ES: dict[str, str] = {
@@ -452,6 +468,23 @@ _ES: dict[str, str] = {
         "Su fisioterapeuta le ha hecho avanzar de <b>{name}</b> a su siguiente paso:"
     ),
     "programme_footer": "Tiene todo su programa en /exercises.",
+    "btn_ex_done": "◻️ {name}",
+    "btn_ex_logged": "✅ {name}",
+    "btn_ex_pain": "😣 Duele demasiado",
+    "btn_ex_pain_logged": "😣 Anotado",
+    "btn_ex_all_done": "✅ Todos hechos",
+    "ex_logged": "Muy bien: anotado ✓",
+    "ex_all_logged": "Muy bien: todos los ejercicios de hoy anotados ✓",
+    "ex_already_logged": "Ya estaba anotado ✓",
+    "ex_pain_logged": (
+        "Anotado. Deje este ejercicio por ahora; su fisioterapeuta lo verá. Pare cualquier "
+        "ejercicio si nota dolor punzante o que va a más, mareo o molestias en el pecho."
+    ),
+    "exercises_header": "<b>Su programa en casa</b>",
+    "exercises_footer": (
+        "Pare cualquier ejercicio si nota dolor punzante o que va a más, mareo o molestias "
+        "en el pecho."
+    ),
 }
 
 

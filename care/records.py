@@ -28,6 +28,7 @@ from store.models import (
     AnswerDraft,
     Checkin,
     ConsentEvent,
+    ExerciseLog,
     LinkToken,
     NeedlingSession,
     OutboxKind,
@@ -228,6 +229,7 @@ async def erase(
     await db.exec(delete(LinkToken).where(col(LinkToken.patient_id) == pid))
     await db.exec(delete(ConsentEvent).where(col(ConsentEvent.patient_id) == pid))
     await db.exec(delete(ProgrammeItem).where(col(ProgrammeItem.patient_id) == pid))
+    await db.exec(delete(ExerciseLog).where(col(ExerciseLog.patient_id) == pid))
     await db.refresh(patient)
     patient.display_name = None
     patient.tg_user_id = None

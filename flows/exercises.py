@@ -8,12 +8,13 @@ rule (default Mon/Wed/Fri) are decided by the protocol, not by the bot.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from flows.protocol import DOSE_MAX, SETS_MAX, Dosage, Exercise, Protocol
 from flows.text import Text
+from flows.triage import Finding, Reason, Tier
 
 
 def exercises_for_day(
@@ -93,3 +94,45 @@ def progression(protocol: Protocol, key: str) -> Exercise | None:
     """The exercise `key` progresses to, if the library has one."""
     following = protocol.exercises[key].next
     return None if following is None else protocol.exercises[following]
+
+
+def painful_findings(
+    protocol: Protocol, painful: Mapping[str, Iterable[date]], exercise: str, today: date
+) -> list[Finding]:
+    """The findings of a "Too painful" tap on `exercise` (for `today`), from the days each
+    exercise was reported painful: ROUTINE for the digest, listing every exercise painful
+    in the window; SOON when `exercise` was painful on painful_soon_days days of it."""
+    plan = protocol.exercise_plan
+    since = today - timedelta(days=plan.painful_window_days - 1)
+    recent = {
+        key: sorted({d for d in days if since <= d <= today}) for key, days in painful.items()
+    }
+    recent = {key: days for key, days in recent.items() if days and key in protocol.exercises}
+    if exercise not in recent:
+        return []
+
+    def line(key: str) -> str:
+        days = ", ".join(f"{d:%d/%m}" for d in recent[key])
+        return f"exercise too painful: {protocol.exercises[key].name.get('en')} ({days})"
+
+    findings = [
+        Finding(
+            tier=Tier.ROUTINE,
+            reason_key=Reason.EXERCISE_PAINFUL,
+            reasons=tuple(line(key) for key in recent),
+            stops_checkin=False,
+        )
+    ]
+    if len(recent[exercise]) >= plan.painful_soon_days:
+        findings.append(
+            Finding(
+                tier=Tier.SOON,
+                reason_key=Reason.EXERCISE_PAINFUL_REPEATED,
+                reasons=(
+                    f"{line(exercise)}: {len(recent[exercise])} days in "
+                    f"{plan.painful_window_days} — review the exercise",
+                ),
+                stops_checkin=False,
+            )
+        )
+    return findings

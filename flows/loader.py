@@ -497,6 +497,8 @@ class _Builder:
                 "reminder",
                 "needling_day",
                 "default_programme",
+                "painful_window_days",
+                "painful_soon_days",
             ),
         )
         reminder_time = table.clock("reminder_time")
@@ -530,6 +532,8 @@ class _Builder:
                 "needling_day", rules, placeholders=CLINIC_PLACEHOLDERS, max_length=TEXT_MAX
             ),
             default_programme=tuple(programme),
+            painful_window_days=table.integer("painful_window_days", 1, 60, 7),
+            painful_soon_days=table.integer("painful_soon_days", 2, 14, 2),
         )
 
     # -- thresholds -------------------------------------------------------------------------

@@ -321,6 +321,8 @@ class ExercisePlan:
     needling_day: the text of a needling day's reminder (walking and gentle
     movement only). picks_min/picks_max: how many exercises a therapist picks.
     default_programme: the exercises a patient starts with at enrollment.
+    painful_*: "Too painful" on the same exercise on painful_soon_days days within
+    painful_window_days days is SOON; once is told in the digest (ROUTINE).
     """
 
     reminder_time: time
@@ -331,6 +333,8 @@ class ExercisePlan:
     reminder: Text
     needling_day: Text
     default_programme: tuple[str, ...] = ()
+    painful_window_days: int = 7
+    painful_soon_days: int = 2
 
 
 @dataclass(frozen=True)

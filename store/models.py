@@ -7,7 +7,7 @@ are easy to keep: everything else refers to people by numeric ids.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -409,3 +409,20 @@ class ProgrammeItem(SQLModel, table=True):
     position: int = 0
     added_at: datetime = _dt(nullable=False)
     changed_by: int | None = Field(default=None, foreign_key="staff_member.id")
+
+
+class ExerciseLog(SQLModel, table=True):
+    """A patient's tap on an exercise of a reminder: done, or too painful, for the day the
+    reminder was for (`day`, the patient's local date), whenever the tap came. Unique per
+    patient, exercise, day and kind, so a repeated tap logs nothing new."""
+
+    __tablename__ = "exercise_log"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "exercise", "day", "kind", name="uq_exercise_log"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    exercise: str = Field(max_length=40)
+    day: date
+    kind: str = Field(max_length=8)  # "done" | "painful"
+    at: datetime = _dt(nullable=False)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flows.exercises import (
     check_picks,
     dose_step,
     exercises_for_day,
+    painful_findings,
     parse_dose,
     progression,
     reminder_text,
 )
 from flows.loader import load_protocol
 from flows.protocol import Dosage
+from flows.triage import Reason, Tier
 
 PROTOCOL = load_protocol()
 PICKED = ("piriformis_stretch", "clamshell", "glute_bridge", "hamstring_stretch")
@@ -77,3 +79,37 @@ def test_typed_dosage_on_the_exercise_unit() -> None:
 def test_progression_follows_next() -> None:
     assert progression(PROTOCOL, "glute_bridge") == PROTOCOL.exercises["single_leg_bridge"]
     assert progression(PROTOCOL, "single_leg_bridge") is None
+
+
+def test_too_painful_once_is_routine_twice_in_the_window_is_soon() -> None:
+    today = date(2026, 2, 10)
+    once = painful_findings(PROTOCOL, {"glute_bridge": [today]}, "glute_bridge", today)
+    assert [(f.tier, f.reason_key) for f in once] == [(Tier.ROUTINE, Reason.EXERCISE_PAINFUL)]
+    assert once[0].reasons == ("exercise too painful: Glute bridge (10/02)",)
+    # the same day twice is one day
+    assert (
+        len(painful_findings(PROTOCOL, {"glute_bridge": [today, today]}, "glute_bridge", today))
+        == 1
+    )
+    # day 1 and day 7 of the window: SOON; day 0 (8 days back) is outside it
+    inside = {"glute_bridge": [today - timedelta(days=6), today], "clamshell": [today]}
+    twice = painful_findings(PROTOCOL, inside, "glute_bridge", today)
+    assert [(f.tier, f.reason_key) for f in twice] == [
+        (Tier.ROUTINE, Reason.EXERCISE_PAINFUL),
+        (Tier.SOON, Reason.EXERCISE_PAINFUL_REPEATED),
+    ]
+    assert twice[0].reasons == (
+        "exercise too painful: Glute bridge (04/02, 10/02)",
+        "exercise too painful: Clamshell (10/02)",
+    )
+    assert twice[1].reasons == (
+        "exercise too painful: Glute bridge (04/02, 10/02): 2 days in 7 — review the exercise",
+    )
+    outside = {"glute_bridge": [today - timedelta(days=7), today]}
+    assert [f.tier for f in painful_findings(PROTOCOL, outside, "glute_bridge", today)] == [
+        Tier.ROUTINE
+    ]
+    # another exercise's pain does not make this one SOON
+    assert [f.tier for f in painful_findings(PROTOCOL, inside, "clamshell", today)] == [
+        Tier.ROUTINE
+    ]

@@ -1,4 +1,5 @@
-"""the home programme: a patient's exercises with the dosage their therapist set
+"""the home programme: a patient's exercises with the dosage their therapist set, and
+the exercises they log (done, too painful) day by day
 
 Revision ID: 0010
 Revises: 0009
@@ -21,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # a new table only: patients enrolled before it have no rows and read as the
+    # new tables only: patients enrolled before them have no rows and read as the
     # protocol's default programme until their therapist first changes it
     op.create_table(
         "programme_item",
@@ -39,8 +40,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("patient_id", "exercise", name="uq_programme_exercise"),
     )
     op.create_index("ix_programme_item_patient_id", "programme_item", ["patient_id"], unique=False)
+    op.create_table(
+        "exercise_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("exercise", sa.String(length=40), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["patient_id"], ["patient.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("patient_id", "exercise", "day", "kind", name="uq_exercise_log"),
+    )
+    op.create_index("ix_exercise_log_patient_id", "exercise_log", ["patient_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_exercise_log_patient_id", table_name="exercise_log")
+    op.drop_table("exercise_log")
     op.drop_index("ix_programme_item_patient_id", table_name="programme_item")
     op.drop_table("programme_item")
