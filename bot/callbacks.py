@@ -237,3 +237,10 @@ class ExerciseLogCb(CallbackData, prefix="xl"):
     action: ExerciseLogAction
     r: Num
     k: Num = 0
+
+
+class MediaCb(CallbackData, prefix="md"):
+    """The exercise (its index in the library) a therapist's just-sent picture, video or
+    GIF is for; the file itself waits in their conversation state, not in the button."""
+
+    k: Num

@@ -35,6 +35,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "audit": ("Last audit events", "Últimos eventos de auditoría"),
     "staff": ("Staff: roles, last activity, deactivate", "Personal: roles, actividad, desactivar"),
     "reassign": ("Give a patient another therapist", "Asignar otro fisioterapeuta"),
+    "media": ("Add a picture or video to an exercise", "Añadir imagen o vídeo a un ejercicio"),
 }
 
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -54,7 +55,7 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
         "help",
     ),
     "staff": ("enroll", "session", "discharge", "cancel", "help"),
-    "therapist": ("alerts", "patients", "patient", "export", "reassign", "help"),
+    "therapist": ("alerts", "patients", "patient", "export", "reassign", "media", "help"),
     "patient": (
         "symptom",
         "exercises",

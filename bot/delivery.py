@@ -39,7 +39,12 @@ from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
-from bot.programme_view import exercise_line, programme_change_text, reminder_keyboard
+from bot.programme_view import (
+    exercise_line,
+    programme_change_text,
+    reminder_keyboard,
+    send_with_media,
+)
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -48,7 +53,7 @@ from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import close_listed_routine, digest_items
 from care.exercise_log import logs_of_day
-from care.programme import Entry, programme_of
+from care.programme import Entry, media_of, programme_of
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -618,8 +623,15 @@ class Delivery:
             previous = self.protocol.exercises.get(str(row.payload.get("previous")))
             if exercise is None:
                 return await self._cancel(db, row, "exercise no longer in the protocol")
+            media = (await media_of(db, [exercise.key])).get(exercise.key)
         text = programme_change_text(row.payload, exercise, previous, patient.language)
-        message = await self._send(row.chat_id, text)
+        if media is not None and row.payload.get("change") != "removed":
+            try:
+                message = await send_with_media(self.bot, row.chat_id, media, text)
+            finally:
+                mark_answered()
+        else:
+            message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 
     async def _notice(self, row: OutboxMessage) -> Outcome:

@@ -8,15 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from aiogram import html
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram import Bot, html
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.callbacks import ExerciseLogAction, ExerciseLogCb, ProgrammeAction, ProgrammeCb
+from bot.callbacks import ExerciseLogAction, ExerciseLogCb, MediaCb, ProgrammeAction, ProgrammeCb
 from bot.controls_view import exercise_keyboard
 from bot.texts import Raw, t
 from care.programme import Entry
 from flows.protocol import EXERCISE_CATEGORIES, Dosage, Exercise, Protocol
-from store.models import Patient
+from store.models import ExerciseMedia, Patient
 
 
 def dose_text(dosage: Dosage, days: int, lang: str) -> str:
@@ -308,3 +308,70 @@ def programme_text(entries: Sequence[Entry], lang: str) -> str:
     parts += [exercise_card(entry.exercise, entry.dosage, lang) for entry in entries]
     parts.append(t("exercises_footer", lang))
     return "\n\n".join(parts)
+
+
+MEDIA_HOW = (
+    "Send a photo, a short video or a GIF with the caption <code>/media exercise</code> "
+    "(for example <code>/media glute_bridge</code>), or send it and pick the exercise. "
+    "Patients see it with that exercise's instructions from then on."
+)
+MEDIA_PICK = "Which exercise is this for?"
+MEDIA_EXPIRED = "That file is no longer waiting: send it again."
+
+
+def media_saved(kind: str, exercise: Exercise) -> str:
+    what = {"photo": "photo", "video": "video", "animation": "GIF"}.get(kind, kind)
+    return (
+        f"Saved ✓ The {what} now shows with <b>{html.quote(exercise.name.get('en'))}</b> "
+        "in every patient's instructions."
+    )
+
+
+def media_picker(protocol: Protocol) -> InlineKeyboardMarkup:
+    """One button per library exercise, two a row."""
+    buttons = [
+        InlineKeyboardButton(text=exercise.name.get("en"), callback_data=MediaCb(k=n).pack())
+        for n, exercise in enumerate(protocol.exercises.values())
+    ]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    )
+
+
+def find_exercise(protocol: Protocol, typed: str) -> Exercise | None:
+    """The exercise a therapist named after /media: its key, or its name in any language
+    (case and spaces ignored); None when nothing or several match."""
+    wanted = " ".join(typed.lower().replace("_", " ").split())
+    if not wanted:
+        return None
+    for exercise in protocol.exercises.values():
+        names = {exercise.key.replace("_", " ")} | {
+            " ".join(name.lower().split()) for name in exercise.name.translations.values()
+        }
+        if wanted in names:
+            return exercise
+    starts = [
+        e
+        for e in protocol.exercises.values()
+        if any(n.lower().startswith(wanted) for n in e.name.translations.values())
+    ]
+    return starts[0] if len(starts) == 1 else None
+
+
+#: Telegram's limit on a media caption.
+CAPTION_MAX = 1024
+
+
+async def send_with_media(bot: Bot, chat_id: int, media: ExerciseMedia, text: str) -> Message:
+    """The clinic's photo, video or GIF by its file_id (no re-upload) with `text` as the
+    caption; a text longer than a caption goes as a message under the media."""
+    caption = text if len(text) <= CAPTION_MAX else None
+    if media.kind == "video":
+        sent = await bot.send_video(chat_id, media.file_id, caption=caption)
+    elif media.kind == "animation":
+        sent = await bot.send_animation(chat_id, media.file_id, caption=caption)
+    else:
+        sent = await bot.send_photo(chat_id, media.file_id, caption=caption)
+    if caption is None:
+        return await bot.send_message(chat_id, text)
+    return sent

@@ -25,6 +25,7 @@ from care import audit
 from flows.exercises import dose_step
 from flows.protocol import Dosage, Exercise, Protocol
 from store.models import (
+    ExerciseMedia,
     OutboxKind,
     OutboxMessage,
     Patient,
@@ -405,3 +406,57 @@ async def progress_exercise(
         now=now,
     )
     return await _finish(db, Change(Outcome.DONE, following, exercise, told=told))
+
+
+MEDIA_KINDS = ("photo", "video", "animation")
+
+
+async def set_media(
+    db: AsyncSession,
+    protocol: Protocol,
+    *,
+    staff: StaffMember,
+    exercise: str,
+    kind: str,
+    file_id: str,
+    now: datetime,
+) -> bool:
+    """The clinic's picture, video or GIF for a library exercise (a therapist or admin),
+    replacing an earlier one; audited. False (nothing written) when refused."""
+    if (
+        not staff.active
+        or staff.role not in (Role.THERAPIST, Role.ADMIN)
+        or exercise not in protocol.exercises
+        or kind not in MEDIA_KINDS
+        or not 0 < len(file_id) <= 256
+    ):
+        await db.commit()
+        return False
+    media = await db.get(ExerciseMedia, exercise)
+    if media is None:
+        db.add(
+            ExerciseMedia(
+                exercise=exercise, kind=kind, file_id=file_id, set_by=staff.id, set_at=now
+            )
+        )
+    else:
+        media.kind, media.file_id, media.set_by, media.set_at = kind, file_id, staff.id, now
+    audit.record(
+        db,
+        now=now,
+        action="exercise_media_set",
+        actor_kind="staff",
+        actor_id=staff.id,
+        exercise=exercise,
+        kind=kind,
+    )
+    await db.commit()
+    return True
+
+
+async def media_of(db: AsyncSession, exercises: list[str]) -> dict[str, ExerciseMedia]:
+    """The clinic's media of these exercises, by exercise."""
+    if not exercises:
+        return {}
+    result = await db.exec(select(ExerciseMedia).where(col(ExerciseMedia.exercise).in_(exercises)))
+    return {media.exercise: media for media in result.all()}

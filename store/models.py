@@ -426,3 +426,15 @@ class ExerciseLog(SQLModel, table=True):
     day: date
     kind: str = Field(max_length=8)  # "done" | "painful"
     at: datetime = _dt(nullable=False)
+
+
+class ExerciseMedia(SQLModel, table=True):
+    """The clinic's own picture, short video or GIF of a library exercise: Telegram's
+    `file_id` of what a therapist or admin sent (/media), re-sent by id, never re-uploaded."""
+
+    __tablename__ = "exercise_media"
+    exercise: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=16)  # "photo" | "video" | "animation"
+    file_id: str = Field(max_length=256)
+    set_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    set_at: datetime = _dt(nullable=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import ExerciseLogAction, ExerciseLogCb
 from bot.config import Settings
 from bot.filters import IsPatient
-from bot.programme_view import programme_text, reminder_keyboard
+from bot.programme_view import exercise_card, programme_text, reminder_keyboard, send_with_media
 from bot.texts import t
 from care.alerts import AlertPolicy
 from care.exercise_log import (
@@ -27,7 +27,7 @@ from care.exercise_log import (
     reminder_day,
     reminder_of,
 )
-from care.programme import programme_of
+from care.programme import media_of, programme_of
 from flows.exercises import exercises_for_day
 from flows.protocol import Protocol
 from scheduler.clock import Clock
@@ -37,11 +37,19 @@ log = logging.getLogger(__name__)
 
 
 async def exercises_command(
-    message: Message, patient: Patient, db: AsyncSession, protocol: Protocol
+    message: Message, patient: Patient, db: AsyncSession, protocol: Protocol, bot: Bot
 ) -> None:
+    """The programme: the exercises without media in one message, then each exercise the
+    clinic has a picture, video or GIF of, with its instructions as the caption."""
     assert patient.id is not None
+    lang = patient.language
     entries = await programme_of(db, protocol, patient.id)
-    await message.answer(programme_text(entries, patient.language))
+    media = await media_of(db, [e.exercise.key for e in entries])
+    await message.answer(programme_text([e for e in entries if e.exercise.key not in media], lang))
+    for entry in entries:
+        if entry.exercise.key in media:
+            card = exercise_card(entry.exercise, entry.dosage, lang)
+            await send_with_media(bot, message.chat.id, media[entry.exercise.key], card)
 
 
 async def _redraw(

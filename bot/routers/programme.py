@@ -13,15 +13,18 @@ import logging
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import ProgrammeAction, ProgrammeCb
+from bot.callbacks import MediaCb, ProgrammeAction, ProgrammeCb
 from bot.filters import HasRole
 from bot.programme_view import (
+    MEDIA_EXPIRED,
+    MEDIA_HOW,
+    MEDIA_PICK,
     OUTCOME_TOASTS,
     TYPE_DOSE_HINT,
     TYPED_STALE,
@@ -29,7 +32,10 @@ from bot.programme_view import (
     categories_view,
     category_view,
     dose_text,
+    find_exercise,
     item_view,
+    media_picker,
+    media_saved,
     programme_list,
 )
 from care.programme import (
@@ -43,6 +49,7 @@ from care.programme import (
     programme_of,
     progress_exercise,
     remove_exercise,
+    set_media,
 )
 from flows.exercises import parse_dose
 from flows.protocol import EXERCISE_CATEGORIES, Protocol
@@ -56,6 +63,97 @@ NOT_AVAILABLE = OUTCOME_TOASTS["refused"]
 
 class ProgrammeInput(StatesGroup):
     dose = State()  # a typed dosage for one programme row
+    media = State()  # a picture, video or GIF waiting for its exercise
+
+
+def _sent_media(message: Message) -> tuple[str, str] | None:
+    """(kind, file_id) of a photo (its largest size), a GIF or a short video."""
+    if message.photo:
+        return "photo", message.photo[-1].file_id
+    if message.animation:  # a GIF also comes as a document: the animation is what it is
+        return "animation", message.animation.file_id
+    if message.video:
+        return "video", message.video.file_id
+    return None
+
+
+async def media_command(message: Message) -> None:
+    """/media typed alone: how to send the clinic's media."""
+    await message.answer(MEDIA_HOW)
+
+
+async def media_sent(
+    message: Message,
+    staff: StaffMember,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    """A therapist's photo, video or GIF: with the caption /media <exercise>, kept for that
+    exercise at once; otherwise (or if the name is not found) the exercise is picked."""
+    sent = _sent_media(message)
+    if sent is None:
+        return
+    kind, file_id = sent
+    caption = (message.caption or "").strip()
+    named = None
+    if caption.lower().startswith("/media"):
+        named = find_exercise(protocol, caption.split(maxsplit=1)[1] if " " in caption else "")
+    if named is not None:
+        await set_media(
+            db,
+            protocol,
+            staff=staff,
+            exercise=named.key,
+            kind=kind,
+            file_id=file_id,
+            now=clock.now(),
+        )
+        log.info("exercise media %s (%s) by staff %s", named.key, kind, staff.id)
+        await message.answer(media_saved(kind, named))
+        return
+    await state.set_state(ProgrammeInput.media)
+    await state.set_data({"kind": kind, "file_id": file_id})
+    await message.answer(MEDIA_PICK, reply_markup=media_picker(protocol))
+
+
+async def media_picked(
+    query: CallbackQuery,
+    callback_data: MediaCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    protocol: Protocol,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    keys = list(protocol.exercises)
+    if (
+        await state.get_state() != ProgrammeInput.media.state
+        or "file_id" not in data
+        or callback_data.k >= len(keys)
+    ):
+        await query.answer(MEDIA_EXPIRED, show_alert=True)
+        return
+    exercise = protocol.exercises[keys[callback_data.k]]
+    saved = await set_media(
+        db,
+        protocol,
+        staff=staff,
+        exercise=exercise.key,
+        kind=str(data["kind"]),
+        file_id=str(data["file_id"]),
+        now=clock.now(),
+    )
+    await state.clear()
+    if not saved:
+        await query.answer(NOT_AVAILABLE, show_alert=True)
+        return
+    log.info("exercise media %s (%s) by staff %s", exercise.key, data["kind"], staff.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(media_saved(str(data["kind"]), exercise))
 
 
 async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
@@ -360,6 +458,9 @@ def make_router() -> Router:
     router.message.register(
         dose_typed, StateFilter(ProgrammeInput.dose), F.text, ~F.text.startswith("/")
     )
+    router.message.register(media_sent, F.photo | F.video | F.animation)
+    router.message.register(media_command, Command("media"))
+    router.callback_query.register(media_picked, MediaCb.filter())
     on = ProgrammeCb.filter
     router.callback_query.register(programme_shown, on(F.action == ProgrammeAction.show))
     router.callback_query.register(item_shown, on(F.action == ProgrammeAction.item))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from store.models import AuditEvent, ProgrammeItem
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows, snapshot
-from tests.support.e2e import THERAPIST, answered_callback, enrolled_patient
+from tests.support.e2e import STAFF, THERAPIST, answered_callback, enrolled_patient
 from tests.support.harness import ManualWall, Running
 from tests.support.journey import invite
 
@@ -199,3 +199,61 @@ async def test_another_therapist_cannot_open_or_change_the_programme(
     assert after["programme_item"] == before["programme_item"]
     assert [m for m in patient.inbox if m.seq > mark_p] == []
     assert not [m for m in other.inbox if "Home programme" in m.text]
+
+
+async def test_the_clinics_media_reach_the_patient_by_file_id(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """A therapist adds a photo to an exercise with the caption /media, a video by picking
+    the exercise; a dose change then reaches the patient as the photo by its file_id with
+    the new instructions as the caption, and /exercises shows both media."""
+    patient = await enrolled_patient(fake)
+    therapist = fake.user(THERAPIST)
+    mark = therapist.mark()
+    await therapist.send_photo(caption="/media glute bridge")
+    saved = await therapist.wait_for(lambda m: m.text.startswith("Saved"), after=mark)
+    assert saved.text == (
+        "Saved ✓ The photo now shows with Glute bridge in every patient's instructions."
+    )
+    photo_id = list(therapist.posted.values())[-1]["photo"][-1]["file_id"]
+    mark = therapist.mark()
+    await therapist.send_clip("video")
+    pick = await therapist.wait_for(lambda m: m.text == "Which exercise is this for?", after=mark)
+    mark = therapist.mark()
+    await therapist.tap(pick, "Clamshell")
+    await therapist.wait_for(lambda m: m.text.startswith("Saved ✓ The video"), after=mark)
+    video_id = list(therapist.posted.values())[-1]["video"]["file_id"]
+    # a front-desk member cannot set media: their photo changes nothing
+    staff = fake.user(STAFF)
+    before = await snapshot(sqlite_url)
+    await staff.send_photo(caption="/media clamshell")
+    await bot.background.run_once()
+    assert (await snapshot(sqlite_url))["exercise_media"] == before["exercise_media"]
+
+    card = await _card(therapist)
+    mark = therapist.mark()
+    await therapist.tap(card, "🏋 Programme")
+    view = await therapist.wait_for(lambda m: "Home programme" in m.text, after=mark)
+    mark_p = patient.mark()
+    query = await therapist.tap_data(view.message_id, _data(view, row=4, col=2))  # bridge +
+    await answered_callback(fake, therapist, query)
+    await bot.background.run_once()
+    await patient.wait_for(lambda m: m.kind == "photo", after=mark_p)
+    [heard] = [m for m in patient.inbox if m.seq > mark_p]
+    assert heard.kind == "photo" and heard.file_id in {
+        s["file_id"] for s in fake.photo_sets[photo_id]
+    }
+    sent = [r for r in fake.requests if r.method == "sendPhoto" and r.ok]
+    assert sent[-1].params["photo"] == photo_id  # by file_id: no re-upload
+    assert heard.text.startswith("Your therapist changed how much to do of an exercise:")
+    assert "Glute bridge: 2 × 12, 3 days a week" in heard.text
+
+    mark_p = patient.mark()
+    await patient.send("/exercises")
+    await patient.wait_for(lambda m: m.kind == "photo", after=mark_p)
+    shown = [m for m in patient.inbox if m.seq > mark_p]
+    assert [m.kind for m in shown] == ["text", "video", "photo"]  # in programme order
+    assert "Clamshell" not in shown[0].text and "Hamstring stretch" in shown[0].text
+    assert shown[1].text.startswith("Clamshell: 2 × 12 each side") and shown[1].file_id == video_id
+    assert shown[2].text.startswith("Glute bridge: 2 × 12")
+    assert fake.refused == []

@@ -1,5 +1,5 @@
 """the home programme: a patient's exercises with the dosage their therapist set, and
-the exercises they log (done, too painful) day by day
+the exercises they log (done, too painful) day by day, and the clinic's exercise media
 
 Revision ID: 0010
 Revises: 0009
@@ -54,8 +54,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_exercise_log_patient_id", "exercise_log", ["patient_id"], unique=False)
 
+    op.create_table(
+        "exercise_media",
+        sa.Column("exercise", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("file_id", sa.String(length=256), nullable=False),
+        sa.Column("set_by", sa.Integer(), nullable=True),
+        sa.Column("set_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["set_by"], ["staff_member.id"]),
+        sa.PrimaryKeyConstraint("exercise"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("exercise_media")
     op.drop_index("ix_exercise_log_patient_id", table_name="exercise_log")
     op.drop_table("exercise_log")
     op.drop_index("ix_programme_item_patient_id", table_name="programme_item")
