@@ -25,9 +25,11 @@ from bot.routers import (
     checkin,
     consent,
     enroll,
+    exercises,
     fallback,
     group,
     patient,
+    programme,
     records,
     staff,
     start,
@@ -123,6 +125,8 @@ def private_routers() -> Router:
     private.message.middleware(ControlCharsMiddleware())  # before any handler stores words
     private.include_routers(
         start.make_router(),
+        programme.make_router(),  # before the others: a typed dosage is its state's
+        exercises.make_router(),
         admin.make_router(),
         staff.make_router(),
         enroll.make_router(),

@@ -243,3 +243,53 @@ class ReassignCb(CallbackData, prefix="ra"):
     action: ReassignAction
     patient_id: Num
     staff_id: Num = 0
+
+
+class ProgrammeAction(StrEnum):
+    show = "s"  # "Programme" on a patient card: the list
+    item = "i"  # one exercise: type a dosage, progress, remove
+    up = "u"  # dosage one step up
+    down = "d"  # dosage one step down
+    type = "t"  # type a dosage
+    progress = "p"  # to the exercise's next one
+    remove = "r"
+    add = "a"  # the library's categories
+    category = "c"  # a category's exercises (k: its index)
+    pick = "k"  # add this exercise (k: its index in the library)
+
+
+class ProgrammeCb(CallbackData, prefix="pr"):
+    """A therapist's button on a patient's home programme: ids and numbers only.
+
+    `i` a programme row, `s`/`a` the sets and amount the button showed (a dosage change
+    applies only if the row still has them: a double or stale tap changes nothing), `k` an
+    index into the library or its categories (the handler checks it against the row)."""
+
+    action: ProgrammeAction
+    p: Num
+    i: Num = 0
+    s: Num = 0
+    a: Num = 0
+    k: Num = 0
+
+
+class ExerciseLogAction(StrEnum):
+    done = "d"  # this exercise, done
+    pain = "p"  # this exercise, too painful
+    all = "a"  # every exercise the reminder listed, done
+
+
+class ExerciseLogCb(CallbackData, prefix="xl"):
+    """A patient's tap on an exercise reminder: the reminder's outbox row (its day, and
+    whose it is) and the exercise's index in the library (0 for All done)."""
+
+    action: ExerciseLogAction
+    r: Num
+    k: Num = 0
+
+
+class MediaCb(CallbackData, prefix="md"):
+    """The exercise (its index in the library) a therapist's just-sent picture, video or
+    GIF is for; the file itself waits in their conversation state, not in the button."""
+
+    k: Num

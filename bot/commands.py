@@ -19,6 +19,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "enroll": ("Enroll a patient after a visit", "Registrar a un paciente"),
     "session": ("Record a new needling session", "Registrar una nueva sesión"),
     "symptom": ("Report a new symptom", "Informar de un síntoma nuevo"),
+    "exercises": ("My home exercises", "Mis ejercicios en casa"),
     "pause": ("Pause messages for a few days", "Pausar los mensajes unos días"),
     "resume": ("Resume after a pause", "Reanudar tras una pausa"),
     "stop": ("Stop the follow-up", "Terminar el seguimiento"),
@@ -34,6 +35,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "audit": ("Last audit events", "Últimos eventos de auditoría"),
     "staff": ("Staff: roles, last activity, deactivate", "Personal: roles, actividad, desactivar"),
     "reassign": ("Give a patient another therapist", "Asignar otro fisioterapeuta"),
+    "media": ("Add a picture or video to an exercise", "Añadir imagen o vídeo a un ejercicio"),
 }
 
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -53,9 +55,10 @@ ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
         "help",
     ),
     "staff": ("enroll", "session", "discharge", "cancel", "help"),
-    "therapist": ("alerts", "patients", "patient", "export", "reassign", "help"),
+    "therapist": ("alerts", "patients", "patient", "export", "reassign", "media", "help"),
     "patient": (
         "symptom",
+        "exercises",
         "pause",
         "resume",
         "stop",

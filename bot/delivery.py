@@ -38,7 +38,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
-from bot.controls_view import exercise_keyboard, symptom_keyboard
+from bot.controls_view import symptom_keyboard
+from bot.programme_view import (
+    exercise_line,
+    programme_change_text,
+    reminder_keyboard,
+    send_with_media,
+)
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import checkins as care
@@ -46,6 +52,8 @@ from care.alert_copies import alert_version, bring_copy_up_to_date, record_alert
 from care.alerts import AlertPolicy, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
 from care.digest import digest_items, digest_sent
+from care.exercise_log import logs_of_day
+from care.programme import Entry, media_of, programme_of
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -100,13 +108,6 @@ def ready(prepared: care.Skip | care.Wait | T) -> T:
     return prepared
 
 
-DEFAULT_EXERCISES = (
-    "piriformis_stretch",
-    "hamstring_stretch",
-    "hip_flexor_stretch",
-    "clamshell",
-    "glute_bridge",
-)
 
 
 class Delivery:
@@ -288,12 +289,21 @@ class Delivery:
             local_day = now.astimezone(patient_tz(patient, tz)).date()
             sessions = await sessions_of(db, patient.id)
             start = await course_start(db, patient.id)
+            programme = await programme_of(db, self.protocol, patient.id)
+            logged = await logs_of_day(db, patient.id, local_day)
         assert row.id is not None
         needling_day = any(
             s.ended_at.astimezone(patient_tz(patient, tz)).date() == local_day for s in sessions
         )
-        text = self._exercise_text(patient, local_day, needling_day, start is None)
-        keyboard = exercise_keyboard(patient.language)
+        text = self._exercise_text(patient, local_day, needling_day, start is None, programme)
+        todays = (
+            ()
+            if needling_day or start is None
+            else exercises_for_day(
+                self.protocol, [e.exercise.key for e in programme], local_day, needling_day=False
+            )
+        )
+        keyboard = reminder_keyboard(row.id, todays, logged, self.protocol, patient.language)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
             return await self._mark_sent(row, message.message_id)
@@ -309,25 +319,21 @@ class Delivery:
         return Sent(message.message_id)
 
     def _exercise_text(
-        self, patient: Patient, day: date, needling_day: bool, no_course: bool
+        self,
+        patient: Patient,
+        day: date,
+        needling_day: bool,
+        no_course: bool,
+        programme: list[Entry],
     ) -> str:
         lang = patient.language
         lines = [html.quote(reminder_text(self.protocol, needling_day=needling_day).get(lang))]
         if not needling_day and not no_course:
-            chosen = [
-                k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
-            ]
-            todays = exercises_for_day(self.protocol, chosen, day, needling_day=False)
+            dosages = {entry.exercise.key: entry.dosage for entry in programme}
+            todays = exercises_for_day(self.protocol, dosages, day, needling_day=False)
             lines.append("")
             for exercise in todays:
-                lines.append(
-                    t(
-                        "exercise_dose",
-                        lang,
-                        name=exercise.name.get(lang),
-                        dose=exercise.dose.get(lang),
-                    )
-                )
+                lines.append(exercise_line(exercise, dosages[exercise.key], lang))
             if not todays:
                 lines.append(t("exercise_rest_day", lang))
         return "\n".join(lines)
@@ -362,20 +368,12 @@ class Delivery:
         """The closing message: the exercise plan to keep, and the safety line."""
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
-            if patient is None or patient.status == PatientStatus.DELETED:
+            if patient is None or patient.id is None or patient.status == PatientStatus.DELETED:
                 return await self._cancel(db, row, "patient gone")
+            programme = await programme_of(db, self.protocol, patient.id)
         lang = patient.language
-        chosen = [
-            k for k in (patient.exercises or DEFAULT_EXERCISES) if k in self.protocol.exercises
-        ]
         exercises = "\n".join(
-            t(
-                "exercise_dose",
-                lang,
-                name=self.protocol.exercises[k].name.get(lang),
-                dose=self.protocol.exercises[k].dose.get(lang),
-            )
-            for k in chosen
+            exercise_line(entry.exercise, entry.dosage, lang) for entry in programme
         )
         text = t(
             "discharge_patient",
@@ -559,6 +557,28 @@ class Delivery:
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 
+    async def _programme_change(self, row: OutboxMessage) -> Outcome:
+        """A change of the home programme: what changed, with the new instructions. Rendered
+        from the row's own values (a later change sends its own message)."""
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+            if patient is None or patient.tg_user_id != row.chat_id:
+                return await self._cancel(db, row, "patient gone")
+            exercise = self.protocol.exercises.get(str(row.payload.get("exercise")))
+            previous = self.protocol.exercises.get(str(row.payload.get("previous")))
+            if exercise is None:
+                return await self._cancel(db, row, "exercise no longer in the protocol")
+            media = (await media_of(db, [exercise.key])).get(exercise.key)
+        text = programme_change_text(row.payload, exercise, previous, patient.language)
+        if media is not None and row.payload.get("change") != "removed":
+            try:
+                message = await send_with_media(self.bot, row.chat_id, media, text)
+            finally:
+                mark_answered()
+        else:
+            message = await self._send(row.chat_id, text)
+        return await self._mark_sent(row, message.message_id)
+
     async def _notice(self, row: OutboxMessage) -> Outcome:
         async with self.sessions() as db:
             patient = await db.get(Patient, row.patient_id) if row.patient_id else None
@@ -591,6 +611,7 @@ RENDERERS: Mapping[str, Renderer] = {
     OutboxKind.SAFETY_REPLY: Delivery._safety_reply,
     OutboxKind.THERAPIST_CHANGED: Delivery._therapist_changed,
     OutboxKind.ERASED_EDIT: Delivery._erased_edit,
+    OutboxKind.PROGRAMME_CHANGE: Delivery._programme_change,
 }
 """Which method renders a row of each kind (the stored string looks it up: OutboxKind is a
 StrEnum). A new kind of row is one OutboxKind member and one entry here."""

@@ -231,8 +231,7 @@ _EN: dict[str, str] = {
     "reassign_same": "That is already their therapist.",
     "reassign_done": "<b>{name}</b> now has <b>{therapist}</b> as therapist; they were told.",
     "therapist_changed": (
-        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on "
-        "as before."
+        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on as before."
     ),
     # --- enrollment ---
     "enroll_name": (
@@ -342,6 +341,39 @@ _EN: dict[str, str] = {
     "screening_legs_no": "no buttock or leg symptoms",
     "screening_line": "<b>Screening:</b> {facts} · {legs}",
     "screening_not_recorded": "<b>Screening:</b> not recorded",
+    # --- home programme (issue 15) ---
+    "dose_reps": "{sets} × {amount}",
+    "dose_seconds": "{sets} × {amount} s",
+    "dose_minutes": "{sets} × {amount} min",
+    "dose_minutes_once": "{amount} min",
+    "dose_each_side": "{dose} each side",
+    "dose_every_day": "{dose}, every day",
+    "dose_once_a_week": "{dose}, once a week",
+    "dose_days_a_week": "{dose}, {days} days a week",
+    "exercise_card": "<b>{name}</b>: {dose}\n{instructions}",
+    "programme_added": "Your therapist added an exercise to your home programme:",
+    "programme_removed": (
+        "Your therapist took <b>{name}</b> off your home programme: you need not do it any more."
+    ),
+    "programme_dose": "Your therapist changed how much to do of an exercise:",
+    "programme_progressed": ("Your therapist moved you on from <b>{name}</b> to its next step:"),
+    "programme_footer": "Your whole programme is in /exercises.",
+    "btn_ex_done": "◻️ {name}",
+    "btn_ex_logged": "✅ {name}",
+    "btn_ex_pain": "😣 Too painful",
+    "btn_ex_pain_logged": "😣 Noted",
+    "btn_ex_all_done": "✅ All done",
+    "ex_logged": "Well done: logged ✓",
+    "ex_all_logged": "Well done: all of today's exercises logged ✓",
+    "ex_already_logged": "Already logged ✓",
+    "ex_pain_logged": (
+        "Noted. Leave this exercise out for now; your therapist will see it. Stop any "
+        "exercise for sharp or worsening pain, dizziness or chest symptoms."
+    ),
+    "exercises_header": "<b>Your home programme</b>",
+    "exercises_footer": (
+        "Stop any exercise for sharp or worsening pain, dizziness or chest symptoms."
+    ),
 }
 
 _ES: dict[str, str] = {
@@ -572,6 +604,43 @@ _ES: dict[str, str] = {
     "screening_legs_no": "sin síntomas en glúteo ni pierna",
     "screening_line": "<b>Cribado:</b> {facts} · {legs}",
     "screening_not_recorded": "<b>Cribado:</b> no registrado",
+    # --- home programme (issue 15) ---
+    "dose_reps": "{sets} × {amount}",
+    "dose_seconds": "{sets} × {amount} s",
+    "dose_minutes": "{sets} × {amount} min",
+    "dose_minutes_once": "{amount} min",
+    "dose_each_side": "{dose} por cada lado",
+    "dose_every_day": "{dose}, todos los días",
+    "dose_once_a_week": "{dose}, una vez a la semana",
+    "dose_days_a_week": "{dose}, {days} días a la semana",
+    "exercise_card": "<b>{name}</b>: {dose}\n{instructions}",
+    "programme_added": "Su fisioterapeuta ha añadido un ejercicio a su programa en casa:",
+    "programme_removed": (
+        "Su fisioterapeuta ha quitado <b>{name}</b> de su programa en casa: ya no tiene que "
+        "hacerlo."
+    ),
+    "programme_dose": "Su fisioterapeuta ha cambiado cuánto debe hacer de un ejercicio:",
+    "programme_progressed": (
+        "Su fisioterapeuta le ha hecho avanzar de <b>{name}</b> a su siguiente paso:"
+    ),
+    "programme_footer": "Tiene todo su programa en /exercises.",
+    "btn_ex_done": "◻️ {name}",
+    "btn_ex_logged": "✅ {name}",
+    "btn_ex_pain": "😣 Duele demasiado",
+    "btn_ex_pain_logged": "😣 Anotado",
+    "btn_ex_all_done": "✅ Todos hechos",
+    "ex_logged": "Muy bien: anotado ✓",
+    "ex_all_logged": "Muy bien: todos los ejercicios de hoy anotados ✓",
+    "ex_already_logged": "Ya estaba anotado ✓",
+    "ex_pain_logged": (
+        "Anotado. Deje este ejercicio por ahora; su fisioterapeuta lo verá. Pare cualquier "
+        "ejercicio si nota dolor punzante o que va a más, mareo o molestias en el pecho."
+    ),
+    "exercises_header": "<b>Su programa en casa</b>",
+    "exercises_footer": (
+        "Pare cualquier ejercicio si nota dolor punzante o que va a más, mareo o molestias "
+        "en el pecho."
+    ),
 }
 
 

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.planning import plan_after_consent
+from care.programme import add_default_rows
 from care.sessions import FOLLOWED
 from care.tokens import new_token
 from flows.protocol import Protocol
@@ -79,6 +80,7 @@ async def enroll(
     enroll_key: str | None = None,
     leg_symptoms: bool = False,
     screening: list[str] | None = None,
+    protocol: Protocol | None = None,
 ) -> Enrollment:
     """Create the patient, their first session and a one-time join link, atomically.
 
@@ -136,6 +138,8 @@ async def enroll(
         expires_at=now + link_ttl,
     )
     db.add_all([session, link])
+    if protocol is not None:  # the default home programme, until the therapist changes it
+        add_default_rows(db, protocol, patient.id, now=now)
     await db.flush()
     audit.record(
         db,

@@ -33,6 +33,7 @@ from store.models import (
     Checkin,
     CheckinState,
     ConsentEvent,
+    ExerciseLog,
     LinkToken,
     NeedlingSession,
     OutboxKind,
@@ -40,6 +41,7 @@ from store.models import (
     Patient,
     PatientNote,
     PatientStatus,
+    ProgrammeItem,
     StaffMember,
 )
 
@@ -328,6 +330,8 @@ async def erase(
     await db.exec(delete(PatientNote).where(col(PatientNote.patient_id) == pid))
     await db.exec(delete(LinkToken).where(col(LinkToken.patient_id) == pid))
     await db.exec(delete(ConsentEvent).where(col(ConsentEvent.patient_id) == pid))
+    await db.exec(delete(ProgrammeItem).where(col(ProgrammeItem.patient_id) == pid))
+    await db.exec(delete(ExerciseLog).where(col(ExerciseLog.patient_id) == pid))
     await db.refresh(patient)
     patient.display_name = None
     patient.tg_user_id = None

@@ -7,11 +7,14 @@ rule (default Mon/Wed/Fri) are decided by the protocol, not by the bot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import date, timedelta
 
-from flows.protocol import Exercise, Protocol
+from flows.protocol import DOSE_MAX, SETS_MAX, Dosage, Exercise, Protocol
 from flows.text import Text
+from flows.triage import Finding, Reason, Tier
 
 
 def exercises_for_day(
@@ -48,3 +51,88 @@ def check_picks(protocol: Protocol, chosen: Iterable[str]) -> list[str]:
     if not plan.picks_min <= len(keys) <= plan.picks_max:
         problems.append(f"pick {plan.picks_min}–{plan.picks_max} exercises, not {len(keys)}")
     return problems
+
+
+def dose_step(dosage: Dosage, up: bool) -> Dosage | None:
+    """One step up or down of the amount (reps, seconds or minutes), or None at the bound:
+    never below one step, never above the unit's maximum."""
+    amount = dosage.amount + (dosage.step if up else -dosage.step)
+    if amount < dosage.step or amount > DOSE_MAX[dosage.unit]:
+        return None
+    return replace(dosage, amount=amount)
+
+
+_TYPED = re.compile(
+    r"\s*(?:(?P<sets>\d{1,2})\s*[x×*]\s*)?(?P<amount>\d{1,3})\s*"
+    r"(?P<unit>s|sec|secs|seconds?|min|mins|minutes?|reps?)?\s*",
+    re.IGNORECASE,
+)
+
+
+def parse_dose(typed: str, dosage: Dosage) -> Dosage | None:
+    """A therapist's typed dosage ("3x12", "2 × 30 s", "25 min", "12") on `dosage`'s unit,
+    or None when it cannot be read or is out of range. The sets stay as they were when
+    only an amount is typed; a unit that is not the exercise's own is refused."""
+    match = _TYPED.fullmatch(typed)
+    if match is None:
+        return None
+    unit = (match.group("unit") or "").lower()
+    if unit and not (
+        (unit.startswith("s") and dosage.unit == "seconds")
+        or (unit.startswith("m") and dosage.unit == "minutes")
+        or (unit.startswith("r") and dosage.unit == "reps")
+    ):
+        return None
+    sets = int(match.group("sets")) if match.group("sets") else dosage.sets
+    amount = int(match.group("amount"))
+    if not 1 <= sets <= SETS_MAX or not 1 <= amount <= DOSE_MAX[dosage.unit]:
+        return None
+    return replace(dosage, sets=sets, amount=amount)
+
+
+def progression(protocol: Protocol, key: str) -> Exercise | None:
+    """The exercise `key` progresses to, if the library has one."""
+    following = protocol.exercises[key].next
+    return None if following is None else protocol.exercises[following]
+
+
+def painful_findings(
+    protocol: Protocol, painful: Mapping[str, Iterable[date]], exercise: str, today: date
+) -> list[Finding]:
+    """The findings of a "Too painful" tap on `exercise` (for `today`), from the days each
+    exercise was reported painful: ROUTINE for the digest, listing every exercise painful
+    in the window; SOON when `exercise` was painful on painful_soon_days days of it."""
+    plan = protocol.exercise_plan
+    since = today - timedelta(days=plan.painful_window_days - 1)
+    recent = {
+        key: sorted({d for d in days if since <= d <= today}) for key, days in painful.items()
+    }
+    recent = {key: days for key, days in recent.items() if days and key in protocol.exercises}
+    if exercise not in recent:
+        return []
+
+    def line(key: str) -> str:
+        days = ", ".join(f"{d:%d/%m}" for d in recent[key])
+        return f"exercise too painful: {protocol.exercises[key].name.get('en')} ({days})"
+
+    findings = [
+        Finding(
+            tier=Tier.ROUTINE,
+            reason_key=Reason.EXERCISE_PAINFUL,
+            reasons=tuple(line(key) for key in recent),
+            stops_checkin=False,
+        )
+    ]
+    if len(recent[exercise]) >= plan.painful_soon_days:
+        findings.append(
+            Finding(
+                tier=Tier.SOON,
+                reason_key=Reason.EXERCISE_PAINFUL_REPEATED,
+                reasons=(
+                    f"{line(exercise)}: {len(recent[exercise])} days in "
+                    f"{plan.painful_window_days} — review the exercise",
+                ),
+                stops_checkin=False,
+            )
+        )
+    return findings

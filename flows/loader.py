@@ -23,12 +23,18 @@ from flows.context import REGION_TAGS
 from flows.errors import ProtocolError
 from flows.opening import OpeningHours
 from flows.protocol import (
+    DEFAULT_STEPS,
+    DOSE_MAX,
+    EXERCISE_CATEGORIES,
     MULTI_MAX_CHOICES,
     REQUIRED_ADVICE,
     SAFETY_KEYS,
+    SETS_MAX,
     WEEKDAYS,
     AlertRules,
     Choice,
+    Dosage,
+    DoseUnit,
     Exercise,
     ExercisePlan,
     ProgressThresholds,
@@ -56,6 +62,10 @@ MULTI_BUTTON_MAX = 80
 #: A question prompt must fit a phone screen above its buttons.
 PROMPT_MAX = 250
 TEXT_MAX = 1500
+#: An exercise's name is a button label too (the therapist's programme buttons).
+EXERCISE_NAME_MAX = 48
+INSTRUCTIONS_MAX = 600
+INSTRUCTION_LINES = (3, 5)
 
 QUESTION_KEY = r"[A-Za-z][A-Za-z0-9_]{0,7}"
 SLUG = r"[a-z][a-z0-9_]{0,39}"
@@ -186,7 +196,7 @@ class _Builder:
         advice = self.read_advice(root.raw("advice"), rules)
         after = read_after_rules(self.file, root.raw("after", []), rules, questions, advice)
         exercises = self.read_exercises(root.raw("exercises"), rules)
-        plan = self.read_exercise_plan(root.raw("exercise_plan"), rules, quiet, len(exercises))
+        plan = self.read_exercise_plan(root.raw("exercise_plan"), rules, quiet, exercises)
         triage = TriageThresholds(
             **self.read_numbers("[triage]", root.raw("triage"), _TRIAGE_FIELDS)
         )
@@ -374,30 +384,93 @@ class _Builder:
     # -- exercises ------------------------------------------------------------------------
 
     def read_exercises(self, raw: object, rules: TextRules) -> dict[str, Exercise]:
+        """The exercise library. Each entry is checked on its own, then the `next` chain:
+        a progression must name an exercise that exists, not itself, and never loop."""
         section = Table(self.file, "[exercises]", raw, _keys_of(raw))
+        if not section.data:
+            raise section.error("must define at least one exercise")
         exercises: dict[str, Exercise] = {}
         for key, body in section.data.items():
             table = Table(
                 self.file,
                 f'exercise "{key}"',
                 body,
-                ("name", "dose", "kind", "days", "progression_of"),
+                ("category", "name", "instructions", "dosage", "days", "next"),
             )
             self.check_key(table, key, SLUG)
-            progression_of = table.string("progression_of", None)
-            if progression_of is not None and (
-                progression_of == key or progression_of not in section.data
-            ):
-                raise table.error(f'"progression_of": exercise "{progression_of}" is not defined')
+            following = table.string("next", None)
+            if following is not None and (following == key or following not in section.data):
+                raise table.error(f'"next": exercise "{following}" is not defined')
             exercises[key] = Exercise(
                 key=key,
-                name=table.text("name", rules, max_length=64),
-                dose=table.text("dose", rules, max_length=120),
-                kind=table.one_of("kind", ("stretch", "strength")),
+                category=table.one_of("category", EXERCISE_CATEGORIES),
+                name=table.text("name", rules, max_length=EXERCISE_NAME_MAX),
+                instructions=self.read_instructions(table, rules),
+                dosage=self.read_dosage(table),
                 days=self.read_days(table, "days"),
-                progression_of=progression_of,
+                next=following,
             )
+        for key in exercises:
+            seen = [key]
+            following = exercises[key].next
+            while following is not None:
+                if following in seen:
+                    chain = " → ".join([*seen, following])
+                    raise ProtocolError(
+                        self.file, f'exercise "{key}"', f'"next" goes round in a loop: {chain}'
+                    )
+                seen.append(following)
+                following = exercises[following].next
         return exercises
+
+    def read_instructions(self, table: Table, rules: TextRules) -> Text:
+        """3–5 short lines: position, movement, what you should feel, when to stop."""
+        text: Text = table.text("instructions", rules, max_length=INSTRUCTIONS_MAX)
+        for lang, body in text.translations.items():
+            lines = [line for line in body.strip().splitlines() if line.strip()]
+            if not INSTRUCTION_LINES[0] <= len(lines) <= INSTRUCTION_LINES[1]:
+                raise table.error(
+                    f'text "instructions" ("{lang}") has {len(lines)} lines; write '
+                    f"{INSTRUCTION_LINES[0]}–{INSTRUCTION_LINES[1]} (position, movement, "
+                    "what you should feel, when to stop)"
+                )
+        return Text.from_mapping(
+            {
+                lang: "\n".join(line.strip() for line in body.strip().splitlines() if line.strip())
+                for lang, body in text.translations.items()
+            },
+            rules.default_language,
+        )
+
+    def read_dosage(self, table: Table) -> Dosage:
+        """`{ sets = 2, reps = 10 }`, `{ sets = 2, hold_seconds = 30, each_side = true }` or
+        `{ sets = 1, minutes = 20 }`: exactly one amount, in range, and an optional step."""
+        units: dict[str, DoseUnit] = {
+            "reps": "reps",
+            "hold_seconds": "seconds",
+            "minutes": "minutes",
+        }
+        sub = Table(
+            self.file,
+            f"{table.entry}, dosage",
+            table.raw("dosage"),
+            ("sets", *units, "each_side", "step"),
+        )
+        given = [key for key in units if sub.has(key)]
+        if len(given) != 1:
+            raise sub.error(
+                f"give exactly one of {quoted(list(units))}, got "
+                + (quoted(given) if given else "none")
+            )
+        unit = units[given[0]]
+        step = sub.integer("step", 1, DOSE_MAX[unit] // 2, DEFAULT_STEPS[unit])
+        return Dosage(
+            sets=sub.integer("sets", 1, SETS_MAX),
+            amount=sub.integer(given[0], step, DOSE_MAX[unit]),
+            unit=unit,
+            each_side=sub.boolean("each_side", False),
+            step=step,
+        )
 
     def read_days(self, table: Table, key: str) -> tuple[int, ...]:
         days = table.string_list(key)
@@ -409,7 +482,7 @@ class _Builder:
         return tuple(sorted(WEEKDAYS.index(day) for day in days))
 
     def read_exercise_plan(
-        self, raw: object, rules: TextRules, quiet: QuietHours, library_size: int
+        self, raw: object, rules: TextRules, quiet: QuietHours, library: Mapping[str, Exercise]
     ) -> ExercisePlan:
         table = Table(
             self.file,
@@ -423,6 +496,9 @@ class _Builder:
                 "picks_max",
                 "reminder",
                 "needling_day",
+                "default_programme",
+                "painful_window_days",
+                "painful_soon_days",
             ),
         )
         reminder_time = table.clock("reminder_time")
@@ -430,9 +506,18 @@ class _Builder:
             raise table.error(f'"reminder_time" = "{reminder_time:%H:%M}" is inside quiet hours')
         picks_min = table.integer("picks_min", 1, 10)
         picks_max = table.integer("picks_max", picks_min, 10)
-        if library_size < picks_min:
+        if len(library) < picks_min:
             raise table.error(
-                f"[exercises] defines {library_size} exercises; picks_min is {picks_min}"
+                f"[exercises] defines {len(library)} exercises; picks_min is {picks_min}"
+            )
+        programme = table.string_list("default_programme")
+        for key in programme:
+            if key not in library:
+                raise table.error(f'"default_programme": exercise "{key}" is not defined')
+        if not picks_min <= len(programme) <= picks_max:
+            raise table.error(
+                f'"default_programme" lists {len(programme)} exercises; '
+                f"picks_min–picks_max is {picks_min}–{picks_max}"
             )
         return ExercisePlan(
             reminder_time=reminder_time,
@@ -446,6 +531,9 @@ class _Builder:
             needling_day=table.text(
                 "needling_day", rules, placeholders=CLINIC_PLACEHOLDERS, max_length=TEXT_MAX
             ),
+            default_programme=tuple(programme),
+            painful_window_days=table.integer("painful_window_days", 1, 60, 7),
+            painful_soon_days=table.integer("painful_soon_days", 2, 14, 2),
         )
 
     # -- thresholds -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
+from types import MappingProxyType
 from typing import Literal
 
 from flows.conditions import ALWAYS, Guard, ValueTest
@@ -272,14 +273,45 @@ class AfterRule:
     guard: Guard = ALWAYS
 
 
+#: What an exercise's dosage counts: repetitions, seconds held, or minutes of movement.
+DoseUnit = Literal["reps", "seconds", "minutes"]
+
+#: The amount one "step up" or "step down" changes, unless the exercise sets its own.
+DEFAULT_STEPS: Mapping[str, int] = MappingProxyType({"reps": 2, "seconds": 5, "minutes": 5})
+#: The largest amount a dosage may name, per unit (the smallest is one step).
+DOSE_MAX: Mapping[str, int] = MappingProxyType({"reps": 50, "seconds": 300, "minutes": 120})
+SETS_MAX = 10
+#: Strength exercises are listed on their days only; stretches and movement as their
+#: `days` say (daily by default).
+EXERCISE_CATEGORIES: tuple[str, ...] = ("stretch", "strength", "movement")
+
+
+@dataclass(frozen=True)
+class Dosage:
+    """How much of an exercise: `sets` × `amount` `unit` (each side when `each_side`).
+
+    `step` is what one tap of "dose up"/"dose down" adds or takes away from `amount`;
+    how many days a week comes from the exercise's `days`."""
+
+    sets: int
+    amount: int
+    unit: DoseUnit
+    each_side: bool = False
+    step: int = 2
+
+
 @dataclass(frozen=True)
 class Exercise:
+    """One exercise of the library: its category decides which days a reminder lists it
+    (strength on its `days`, the rest daily by default), `next` is its progression."""
+
     key: str
+    category: Literal["stretch", "strength", "movement"]
     name: Text
-    dose: Text
-    kind: Literal["stretch", "strength"]
+    instructions: Text
+    dosage: Dosage
     days: tuple[int, ...]
-    progression_of: str | None = None
+    next: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +320,9 @@ class ExercisePlan:
 
     needling_day: the text of a needling day's reminder (walking and gentle
     movement only). picks_min/picks_max: how many exercises a therapist picks.
+    default_programme: the exercises a patient starts with at enrollment.
+    painful_*: "Too painful" on the same exercise on painful_soon_days days within
+    painful_window_days days is SOON; once is told in the digest (ROUTINE).
     """
 
     reminder_time: time
@@ -297,6 +332,9 @@ class ExercisePlan:
     picks_max: int
     reminder: Text
     needling_day: Text
+    default_programme: tuple[str, ...] = ()
+    painful_window_days: int = 7
+    painful_soon_days: int = 2
 
 
 @dataclass(frozen=True)
@@ -462,7 +500,7 @@ class Protocol:
         texts += [c.intro for c in self.checkins.values()]
         texts += [rule.text for rule in self.after]
         for ex in self.exercises.values():
-            texts += [ex.name, ex.dose]
+            texts += [ex.name, ex.instructions]
         texts += [self.exercise_plan.reminder, self.exercise_plan.needling_day]
         texts += list(self.safety.values())
         texts += list(self.advice.values())

@@ -118,6 +118,8 @@ class Reason(StrEnum):
     Q1_HIGH_48H = "q1_high_48h"
     NO_PROGRESS_READING = "no_progress_reading"
     ADHERENCE_NOT_REPORTED = "adherence_not_reported"
+    EXERCISE_PAINFUL = "exercise_painful"
+    EXERCISE_PAINFUL_REPEATED = "exercise_painful_repeated"
 
 
 @dataclass(frozen=True)

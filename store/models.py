@@ -7,7 +7,7 @@ are easy to keep: everything else refers to people by numeric ids.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +72,7 @@ class OutboxKind(StrEnum):
     SAFETY_REPLY = "safety_reply"  # the safety reply to an answer recorded off the tap
     THERAPIST_CHANGED = "therapist_changed"  # /reassign: the patient hears who it is now
     ERASED_EDIT = "erased_edit"  # a shown message naming an erased patient is redacted
+    PROGRAMME_CHANGE = "programme_change"  # the patient hears what their therapist changed
 
 
 class CheckinState(StrEnum):
@@ -392,3 +393,52 @@ class ProcessedUpdate(SQLModel, table=True):
         sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
     )
     handled_at: datetime = _dt(nullable=False, index=True)
+
+
+class ProgrammeItem(SQLModel, table=True):
+    """One exercise of a patient's home programme, with the dosage their therapist set.
+
+    `exercise` is a key of the protocol's library; `sets` × `amount` is in the exercise's
+    unit (reps, seconds held, minutes). One row per exercise and patient (unique), so a
+    double tap on "add" cannot add it twice; a dosage change is a conditional update on
+    the values the button showed, so a stale tap changes nothing."""
+
+    __tablename__ = "programme_item"
+    __table_args__ = (UniqueConstraint("patient_id", "exercise", name="uq_programme_exercise"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    exercise: str = Field(max_length=40)
+    sets: int
+    amount: int
+    position: int = 0
+    added_at: datetime = _dt(nullable=False)
+    changed_by: int | None = Field(default=None, foreign_key="staff_member.id")
+
+
+class ExerciseLog(SQLModel, table=True):
+    """A patient's tap on an exercise of a reminder: done, or too painful, for the day the
+    reminder was for (`day`, the patient's local date), whenever the tap came. Unique per
+    patient, exercise, day and kind, so a repeated tap logs nothing new."""
+
+    __tablename__ = "exercise_log"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "exercise", "day", "kind", name="uq_exercise_log"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    exercise: str = Field(max_length=40)
+    day: date
+    kind: str = Field(max_length=8)  # "done" | "painful"
+    at: datetime = _dt(nullable=False)
+
+
+class ExerciseMedia(SQLModel, table=True):
+    """The clinic's own picture, short video or GIF of a library exercise: Telegram's
+    `file_id` of what a therapist or admin sent (/media), re-sent by id, never re-uploaded."""
+
+    __tablename__ = "exercise_media"
+    exercise: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=16)  # "photo" | "video" | "animation"
+    file_id: str = Field(max_length=256)
+    set_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    set_at: datetime = _dt(nullable=False)

@@ -463,6 +463,7 @@ async def got_baseline(
             enroll_key=data.get("enroll_key"),
             leg_symptoms=bool(data.get("leg_symptoms", False)),
             screening=list(data.get("screening", [])),
+            protocol=protocol,
         )
     except AlreadyEnrolled:  # another copy of this tap enrolled them: as a late tap
         await query.answer(t("button_expired", staff.language), show_alert=True)

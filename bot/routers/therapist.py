@@ -20,6 +20,7 @@ from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientLi
 from bot.config import Settings
 from bot.desk_view import desk_matches
 from bot.filters import HasRole
+from bot.programme_view import programme_button
 from bot.therapist_view import (
     ALERTS_SHOWN,
     EXPIRED,
@@ -247,6 +248,7 @@ async def _send_card(
         chat_id,
         BufferedInputFile(png, filename=f"patient-{patient.id}-pain.png"),
         caption=caption,
+        reply_markup=programme_button(patient.id),
     )
     await audit.record_access(
         db,

@@ -107,7 +107,7 @@ for media), ``html`` (raw as sent), ``parse_mode``, ``reply_markup``, ``photo``,
 ``button_data(text) -> str``.
 
 Methods: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage,
-sendPhoto, sendDocument, getFile (+ ``GET /file/bot<token>/<file_path>``),
+sendPhoto, sendDocument, sendVideo, sendAnimation, getFile (+ ``GET /file/bot<token>/<file_path>``),
 editMessageText, editMessageReplyMarkup, editMessageCaption, deleteMessage,
 answerCallbackQuery, sendChatAction, setMyCommands, getMyCommands,
 deleteMyCommands, setChatMenuButton, getChatMenuButton, close, logOut. Any other

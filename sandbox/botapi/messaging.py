@@ -171,6 +171,44 @@ async def send_document(api: FakeBotAPI, p: Params) -> Any:
     return api.message_json(msg)
 
 
+async def _send_clip(api: FakeBotAPI, p: Params, kind: str) -> Any:
+    """sendVideo / sendAnimation: a non-empty upload, or a known file_id of the same kind
+    (Telegram refuses a photo's file_id here: "type of file to send mismatch")."""
+    body = _caption(p)
+    markup = check_reply_markup(p.get("reply_markup"))
+    conversation = api.resolve_chat(p)
+    given = p.file(kind)
+    if given is None:
+        raise bad_request(f"there is no {kind} in the request")
+    if isinstance(given, UploadedFile):
+        if not given.data:
+            raise ApiError(400, errors.FILE_EMPTY)
+        mime = "video/mp4" if kind == "video" else "image/gif"
+        stored = api.store_file(kind, given.data, filename=given.filename, mime_type=mime)
+    else:
+        stored = _existing_file(api, given, kind)
+    attachment = {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "mime_type": stored.mime_type,
+        "file_size": len(stored.data),
+        "duration": 3,
+        "width": 320,
+        "height": 240,
+    }
+    msg = _new_message(api, conversation, body, markup, p, kind=kind)
+    msg.attachment, msg.file_id = attachment, stored.file_id
+    return api.message_json(msg)
+
+
+async def send_video(api: FakeBotAPI, p: Params) -> Any:
+    return await _send_clip(api, p, "video")
+
+
+async def send_animation(api: FakeBotAPI, p: Params) -> Any:
+    return await _send_clip(api, p, "animation")
+
+
 def _target(api: FakeBotAPI, p: Params) -> SentMessage:
     """The message an edit addresses, refused like Telegram when it cannot be edited."""
     if "inline_message_id" in p:
@@ -342,6 +380,8 @@ MESSAGING_METHODS: dict[str, Handler] = {
     "sendMessage": send_message,
     "sendPhoto": send_photo,
     "sendDocument": send_document,
+    "sendVideo": send_video,
+    "sendAnimation": send_animation,
     "copyMessage": copy_message,
     "editMessageText": edit_message_text,
     "editMessageCaption": edit_message_caption,

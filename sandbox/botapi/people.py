@@ -266,6 +266,29 @@ class SimUser(_Conversation):
             content["caption"] = caption
         return await self._say(content)
 
+    async def send_clip(
+        self, kind: str = "video", data: bytes = b"\x00\x00\x00\x18ftypmp42", caption: str = ""
+    ) -> int:
+        """A short video (``kind="video"``) or a GIF (``kind="animation"``: Telegram sends
+        it as both ``animation`` and ``document``), with an optional caption."""
+        mime = "video/mp4" if kind == "video" else "image/gif"
+        stored = self._api.store_file(kind, data, mime_type=mime)
+        clip = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "width": 320,
+            "height": 240,
+            "duration": 3,
+            "mime_type": mime,
+            "file_size": len(data),
+        }
+        content: dict[str, Any] = {kind: clip}
+        if kind == "animation":
+            content["document"] = {k: clip[k] for k in ("file_id", "file_unique_id", "mime_type")}
+        if caption:
+            content["caption"] = caption
+        return await self._say(content)
+
     async def send_voice(self, data: bytes = b"OggS\x00fake-voice", duration: int = 3) -> int:
         """A voice note (the bytes are kept as a file; nobody plays them here)."""
         stored = self._api.store_file("voice", data, mime_type="audio/ogg")

@@ -14,7 +14,7 @@ import pytest
 
 from flows.conditions import RegionIs
 from flows.loader import DEFAULT_PROTOCOL_PATH, ProtocolError, load_protocol, loinc_is_valid
-from flows.protocol import AfterSession, CourseWeekly, OnDemand, OnWeekday, Protocol
+from flows.protocol import AfterSession, CourseWeekly, Dosage, OnDemand, OnWeekday, Protocol
 from flows.text import CLINIC_PLACEHOLDERS, Text
 from tests.support.protocol import DEFAULT_TEXT, write_variant
 
@@ -146,12 +146,18 @@ def test_default_regions_and_tags(protocol: Protocol) -> None:
 
 
 def test_default_exercise_library_and_cadence(protocol: Protocol) -> None:
-    stretches = {k for k, e in protocol.exercises.items() if e.kind == "stretch"}
-    strength = {k for k, e in protocol.exercises.items() if e.kind == "strength"}
-    assert stretches == {"piriformis_stretch", "hamstring_stretch", "hip_flexor_stretch"}
-    assert strength == {
+    by_category: dict[str, set[str]] = {}
+    for key, exercise in protocol.exercises.items():
+        by_category.setdefault(exercise.category, set()).add(key)
+    assert by_category["stretch"] == {
+        "piriformis_stretch",
+        "hamstring_stretch",
+        "hip_flexor_stretch",
+    }
+    assert by_category["strength"] == {
         "clamshell",
         "side_lying_hip_abduction",
+        "wall_press",
         "glute_bridge",
         "single_leg_bridge",
         "banded_side_step",
@@ -159,16 +165,39 @@ def test_default_exercise_library_and_cadence(protocol: Protocol) -> None:
         "hip_hitch",
         "single_leg_squat",
     }
-    for key in stretches:
+    assert by_category["movement"] == {"sitting_breaks", "walking", "walk_run", "easy_run"}
+    for key in by_category["stretch"]:
         assert protocol.exercises[key].days == tuple(range(7))
-    for key in strength:
+    for key in by_category["strength"]:
         assert protocol.exercises[key].days == (0, 2, 4)
-    assert protocol.exercises["single_leg_bridge"].progression_of == "glute_bridge"
+    assert protocol.exercises["glute_bridge"].next == "single_leg_bridge"
+    # walking → return to running, a progression of three
+    assert protocol.exercises["walking"].next == "walk_run"
+    assert protocol.exercises["walk_run"].next == "easy_run"
+    assert protocol.exercises["easy_run"].next is None
+    assert protocol.exercises["piriformis_stretch"].dosage == Dosage(
+        sets=2, amount=30, unit="seconds", each_side=True, step=5
+    )
+    assert protocol.exercises["glute_bridge"].dosage == Dosage(sets=2, amount=10, unit="reps")
+    assert protocol.exercises["sitting_breaks"].dosage == Dosage(
+        sets=8, amount=2, unit="minutes", step=1
+    )
+    for exercise in protocol.exercises.values():
+        for lang in ("en", "es"):
+            lines = exercise.instructions.get(lang).splitlines()
+            assert 3 <= len(lines) <= 5, (exercise.key, lang)
     plan = protocol.exercise_plan
     assert plan.reminder_time == time(18, 0)
     assert plan.daily_weeks == 4
     assert plan.later_days == (0, 2, 4)
     assert (plan.picks_min, plan.picks_max) == (3, 5)
+    assert plan.default_programme == (
+        "piriformis_stretch",
+        "hamstring_stretch",
+        "hip_flexor_stretch",
+        "clamshell",
+        "glute_bridge",
+    )
 
 
 def test_default_thresholds(protocol: Protocol) -> None:
@@ -613,10 +642,95 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "unknown-progression",
-        'progression_of = "glute_bridge"',
-        'progression_of = "glute_bridges"',
-        'exercise "single_leg_bridge"',
-        '"progression_of": exercise "glute_bridges" is not defined',
+        'next = "single_leg_bridge"',
+        'next = "single_leg_bridges"',
+        'exercise "glute_bridge"',
+        '"next": exercise "single_leg_bridges" is not defined',
+    ),
+    (
+        "progression-to-itself",
+        'next = "single_leg_bridge"',
+        'next = "glute_bridge"',
+        'exercise "glute_bridge"',
+        '"next": exercise "glute_bridge" is not defined',
+    ),
+    (
+        "progression-loop",
+        'next = "easy_run"',
+        'next = "walking"',
+        'exercise "walking"',
+        '"next" goes round in a loop: walking → walk_run → walking',
+    ),
+    (
+        "exercise-unknown-category",
+        '[exercises.wall_press]\ncategory = "strength"',
+        '[exercises.wall_press]\ncategory = "balance"',
+        'exercise "wall_press"',
+        '"category" must be one of "stretch", "strength", "movement", got "balance"',
+    ),
+    (
+        "exercise-instructions-too-short",
+        '"""\nEvery 30 minutes of sitting, stand up and move for the minutes shown.\n'
+        "Walk around, or stand and shift your weight from leg to leg.\n",
+        '"""\n',
+        'exercise "sitting_breaks"',
+        'text "instructions" ("en") has 2 lines; write 3–5',
+    ),
+    (
+        "exercise-two-amounts",
+        "dosage = { sets = 3, hold_seconds = 20, each_side = true }",
+        "dosage = { sets = 3, hold_seconds = 20, reps = 10 }",
+        'exercise "side_plank", dosage',
+        'give exactly one of "reps", "hold_seconds", "minutes", got "reps", "hold_seconds"',
+    ),
+    (
+        "exercise-no-amount",
+        "dosage = { sets = 5, hold_seconds = 10, each_side = true }",
+        "dosage = { sets = 5, each_side = true }",
+        'exercise "wall_press", dosage',
+        "got none",
+    ),
+    (
+        "exercise-dose-out-of-range",
+        "dosage = { sets = 8, minutes = 2, step = 1 }",
+        "dosage = { sets = 8, minutes = 200, step = 1 }",
+        'exercise "sitting_breaks", dosage',
+        '"minutes" must be between 1 and 120, got 200',
+    ),
+    (
+        "exercise-too-many-sets",
+        "dosage = { sets = 8, minutes = 2, step = 1 }",
+        "dosage = { sets = 11, minutes = 2, step = 1 }",
+        'exercise "sitting_breaks", dosage',
+        '"sets" must be between 1 and 10, got 11',
+    ),
+    (
+        "exercise-no-dosage",
+        "dosage = { sets = 5, hold_seconds = 10, each_side = true }\n",
+        "",
+        'exercise "wall_press"',
+        'missing key "dosage"',
+    ),
+    (
+        "exercise-old-dose-key",
+        "dosage = { sets = 5, hold_seconds = 10, each_side = true }",
+        'dose = { en = "5 × 10 s" }',
+        'exercise "wall_press"',
+        'unknown key "dose"; did you mean "dosage"?',
+    ),
+    (
+        "default-programme-unknown-exercise",
+        'default_programme = ["piriformis_stretch",',
+        'default_programme = ["piriformis",',
+        "[exercise_plan]",
+        '"default_programme": exercise "piriformis" is not defined',
+    ),
+    (
+        "default-programme-too-short",
+        '"hamstring_stretch", "hip_flexor_stretch", "clamshell", "glute_bridge"]',
+        '"hamstring_stretch"]',
+        "[exercise_plan]",
+        '"default_programme" lists 2 exercises; picks_min–picks_max is 3–5',
     ),
     (
         "unknown-advice",
@@ -805,3 +919,56 @@ def test_a_valid_edit_loads(tmp_path: Path) -> None:
     changed = load_protocol(path)
     assert changed.triage.soon_q1_24h == 6
     assert changed.questions == load_protocol().questions
+
+
+def _block(key: str) -> str:
+    """The default file's whole `[exercises.<key>]` table, up to the next table."""
+    start = DEFAULT_TEXT.index(f"[exercises.{key}]\n")
+    return DEFAULT_TEXT[start : DEFAULT_TEXT.index("\n[", start) + 1]
+
+
+def test_a_clinic_adds_changes_and_removes_exercises(tmp_path: Path) -> None:
+    """A clinic's PROTOCOL_FILE is the whole protocol: its [exercises] is the library, so it
+    can add an exercise, change one's dosage and remove one nothing else names."""
+    added = (
+        "[exercises.heel_raise]\n"
+        'category = "strength"\n'
+        'days = ["tue", "thu"]\n'
+        'name = { en = "Heel raise", es = "Elevación de talones" }\n'
+        "dosage = { sets = 3, reps = 15 }\n"
+        'instructions.en = """\nStand holding a chair.\nRise onto your toes, lower slowly.\n'
+        'Stop if you feel sharp or worsening pain.\n"""\n\n'
+    )
+    text = DEFAULT_TEXT.replace(_block("banded_side_step"), added).replace(
+        "dosage = { sets = 3, hold_seconds = 20, each_side = true }",
+        "dosage = { sets = 2, hold_seconds = 15, each_side = true }",
+    )
+    path = tmp_path / "clinic.toml"
+    path.write_text(text, encoding="utf-8")
+    clinic = load_protocol(path)
+    assert "banded_side_step" not in clinic.exercises
+    assert clinic.exercises["heel_raise"].days == (1, 3)
+    assert clinic.exercises["heel_raise"].instructions.get("es").startswith("Stand holding")
+    assert clinic.exercises["side_plank"].dosage == Dosage(
+        sets=2, amount=15, unit="seconds", each_side=True, step=5
+    )
+
+
+def test_removing_an_exercise_another_progresses_to_names_that_one(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.toml"
+    path.write_text(DEFAULT_TEXT.replace(_block("single_leg_bridge"), ""), encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(path)
+    assert str(caught.value) == (
+        f'{path}: exercise "glute_bridge": "next": exercise "single_leg_bridge" is not defined'
+    )
+
+
+def test_removing_an_exercise_of_the_default_programme_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.toml"
+    path.write_text(DEFAULT_TEXT.replace(_block("clamshell"), ""), encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(path)
+    assert str(caught.value) == (
+        f'{path}: [exercise_plan]: "default_programme": exercise "clamshell" is not defined'
+    )

@@ -690,6 +690,8 @@ def test_every_reason_key_is_known() -> None:
         "q1_high_48h",
         "no_progress_reading",
         "adherence_not_reported",
+        "exercise_painful",
+        "exercise_painful_repeated",
     }
     assert all(len(r.value) <= 48 for r in Reason)  # alert.reason_key column
 

@@ -1039,3 +1039,34 @@ async def test_hold_keeps_a_call_undone_until_released_or_abandoned(
     again.release()
     assert alice.message(sent.message_id).text == "Question 2"  # type: ignore[union-attr]
     assert fake.refused == []
+
+
+async def test_video_and_animation_by_file_id_strictly(
+    fake: FakeBotAPI, bot: Bot, alice: SimUser
+) -> None:
+    """sendVideo / sendAnimation (issue 15: the clinic's exercise media): a file_id a user
+    sent is re-sent by id; an unknown one, or one of another kind, is refused as by
+    Telegram, and nothing is sent."""
+    await alice.send_clip("video", caption="/media glute_bridge")
+    await alice.send_clip("animation")
+    video_id, gif_id = (
+        m["video"]["file_id"] if "video" in m else m["animation"]["file_id"]
+        for m in list(alice.posted.values())[-2:]
+    )
+    sent = await bot.send_video(alice.id, video_id, caption="<b>Glute bridge</b>")
+    assert sent.video is not None and sent.video.file_id == video_id
+    assert alice.last().kind == "video" and alice.last().caption == "Glute bridge"
+    gif = await bot.send_animation(alice.id, gif_id, caption="x")
+    assert gif.animation is not None and alice.last().kind == "animation"
+    before = len(alice.inbox)
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_video(alice.id, "BAACnope")
+    with pytest.raises(TelegramBadRequest, match="type of file to send mismatch"):
+        await bot.send_video(alice.id, gif_id)
+    with pytest.raises(TelegramBadRequest, match="type of file to send mismatch"):
+        await bot.send_animation(alice.id, video_id)
+    photo = await bot.send_photo(alice.id, BufferedInputFile(PNG, "p.png"))
+    assert photo.photo is not None
+    with pytest.raises(TelegramBadRequest, match="type of file to send mismatch"):
+        await bot.send_video(alice.id, photo.photo[-1].file_id)
+    assert len(alice.inbox) == before + 1  # only the photo
