@@ -39,6 +39,7 @@ from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import exercise_keyboard, symptom_keyboard
+from bot.desk.menu import desk_url_for_chat
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
@@ -414,7 +415,13 @@ class Delivery:
             ):
                 return await self._cancel(db, row, "alert no longer open")
             shown = _alert_version(alert)
-            text, markup = await alert_card(db, alert, tz, payload=payload)
+            text, markup = await alert_card(
+                db,
+                alert,
+                tz,
+                payload=payload,
+                desk_url=desk_url_for_chat(row.chat_id, self.settings.desk_url),
+            )
         try:
             message = await self._send(row.chat_id, text, reply_markup=markup)
         except TelegramForbiddenError:
@@ -517,7 +524,8 @@ class Delivery:
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            text, markup = await alert_card(db, alert, tz)
+            desk_url = desk_url_for_chat(copy.chat_id, self.settings.desk_url)
+            text, markup = await alert_card(db, alert, tz, desk_url=desk_url)
         try:
             await self.bot.edit_message_text(
                 text=text, chat_id=copy.chat_id, message_id=copy.message_id, reply_markup=markup

@@ -97,3 +97,14 @@ async def open_alert_count(db: AsyncSession, patient_id: int) -> int:
         select(Alert.id).where(Alert.patient_id == patient_id, Alert.state == AlertState.OPEN)
     )
     return len(list(rows.all()))
+
+
+async def next_checkin_at(db: AsyncSession, patient_id: int) -> datetime | None:
+    """When the patient's next scheduled check-in falls due (None: nothing planned)."""
+    rows = await db.exec(
+        select(Checkin.due_at)
+        .where(Checkin.patient_id == patient_id, Checkin.state == CheckinState.SCHEDULED)
+        .order_by(col(Checkin.due_at))
+        .limit(1)
+    )
+    return rows.first()

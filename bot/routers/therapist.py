@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
+from bot.desk.menu import desk_url_for_chat
 from bot.filters import HasRole
 from bot.therapist_view import (
     ALERTS_SHOWN,
@@ -86,7 +87,8 @@ async def _repost(
     bot: Bot, chat_id: int, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
 ) -> None:
     """The card again, below; recorded as a copy so every change of state edits it too."""
-    text, markup = await alert_card(db, alert, settings.clinic_timezone)
+    desk_url = desk_url_for_chat(chat_id, settings.desk_url)
+    text, markup = await alert_card(db, alert, settings.clinic_timezone, desk_url=desk_url)
     sent = await bot.send_message(chat_id, text, reply_markup=markup)
     assert alert.id is not None
     await record_shown(

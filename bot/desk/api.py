@@ -1,0 +1,267 @@
+"""The desk's JSON API (under /desk/api/), for therapists and admins.
+
+Every call names its caller with the Mini App's initData (auth.py), and every action
+is a care/ operation the chat's buttons call too: acknowledging here is
+`care.alerts.acknowledge`, which checks the caller may act on the alert and queues the
+edit of every chat copy of its card (one truth for the chat and the desk). Every view
+is audited (care/audit.py), ids and counts only. Handlers never commit: the care/
+operation (or the audit of a read) is the unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.alert_view import TIER_LABELS
+from bot.config import Settings
+from bot.desk.auth import Caller, DeskRefused, desk_caller
+from bot.desk.models import (
+    AlertDone,
+    AlertItem,
+    AlertQueue,
+    Me,
+    PatientList,
+    PatientRow,
+    Problem,
+)
+from bot.therapist_view import NOT_AVAILABLE, already_done, done, trend
+from care import audit
+from care.alerts import AckOutcome, acknowledge, open_alerts_for, waiting
+from care.context import sessions_of
+from care.patient_view import (
+    adherence_days,
+    checkin_response,
+    next_checkin_at,
+    open_alert_count,
+    recent_ratings,
+    therapist_patients,
+)
+from flows.triage import Tier
+from scheduler.clock import Clock
+from store.db import SessionFactory
+from store.models import Alert, AlertState, Patient, Role, StaffMember
+
+log = logging.getLogger(__name__)
+
+MAX_PATIENTS = 500  # one screen; a clinic's therapist follows far fewer
+
+
+@dataclass(frozen=True)
+class DeskContext:
+    """What the API needs of the running bot."""
+
+    sessions: SessionFactory
+    settings: Settings
+    clock: Clock
+
+
+DeskSource = Callable[[], DeskContext]
+"""The running bot's context, asked for at each request (the sandbox restarts its bot)."""
+
+Wall = Callable[[], datetime]
+SOURCE_KEY: web.AppKey[DeskSource] = web.AppKey("desk_source")
+WALL_KEY: web.AppKey[Wall] = web.AppKey("desk_wall")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        text=model.model_dump_json(),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def problem(status: int, error: str) -> web.Response:
+    return _json(Problem(error=error), status)
+
+
+@web.middleware
+async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A refused caller gets a Problem body with 401 or 403, never a traceback."""
+    try:
+        return await handler(request)
+    except DeskRefused as exc:
+        return problem(exc.status, NOT_AVAILABLE if exc.status == 403 else exc.reason)
+
+
+def _context(request: web.Request) -> DeskContext:
+    return request.app[SOURCE_KEY]()
+
+
+async def _caller(request: web.Request, db: AsyncSession, ctx: DeskContext) -> Caller:
+    return await desk_caller(
+        db,
+        request.headers.get("Authorization"),
+        ctx.settings.bot_token,
+        admin_ids=ctx.settings.admin_ids,
+        wall=request.app[WALL_KEY],
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _name_of(db: AsyncSession, staff_id: int | None) -> str | None:
+    if staff_id is None:
+        return None
+    person = await db.get(StaffMember, staff_id)
+    return person.name if person else "—"
+
+
+async def alert_item(db: AsyncSession, alert: Alert, now: datetime) -> AlertItem:
+    """An alert as the queue shows it (the chat card's facts, without its wording)."""
+    assert alert.id is not None
+    patient = await db.get(Patient, alert.patient_id)
+    raised = _utc(alert.created_at)
+    assert raised is not None
+    tier = Tier(alert.tier)
+    return AlertItem(
+        id=alert.id,
+        tier=tier.value,
+        tier_label=TIER_LABELS[tier],
+        patient_id=alert.patient_id,
+        patient_name=(patient.display_name if patient else None) or "—",
+        reasons=list(alert.reasons),
+        raised_at=raised,
+        age_minutes=max(0, int((now - raised).total_seconds() // 60)),
+        state=alert.state,
+        escalation_level=alert.escalation_level,
+        occurrences=alert.occurrences,
+        acknowledged_by=await _name_of(db, alert.acknowledged_by),
+        acknowledged_at=_utc(alert.acknowledged_at),
+        called_back_by=await _name_of(db, alert.called_back_by),
+        called_back_at=_utc(alert.called_back_at),
+        can_acknowledge=alert.state == AlertState.OPEN,
+        can_call_back=waiting(alert),
+    )
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        assert staff.id is not None
+        return _json(
+            Me(
+                staff_id=staff.id,
+                name=staff.name,
+                role=staff.role,
+                clinic=ctx.settings.clinic_name,
+                timezone=ctx.settings.clinic_timezone.key,
+            )
+        )
+
+
+async def alerts(request: web.Request) -> web.StreamResponse:
+    """The queue: what /alerts would post, as data (care.alerts.open_alerts_for)."""
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        now = ctx.clock.now()
+        found = await open_alerts_for(db, staff)
+        items = [await alert_item(db, alert, now) for alert in found]
+        await audit.record_access(
+            db, now=now, action="desk_alerts_viewed", staff_id=staff.id, alerts=len(items)
+        )
+        return _json(AlertQueue(alerts=items))
+
+
+def _alert_id(request: web.Request) -> int | None:
+    raw = request.match_info["alert_id"]
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+async def acknowledged(request: web.Request) -> web.StreamResponse:
+    return await _done(request, called_back=False)
+
+
+async def called_back(request: web.Request) -> web.StreamResponse:
+    return await _done(request, called_back=True)
+
+
+async def _done(request: web.Request, *, called_back: bool) -> web.StreamResponse:
+    """Acknowledge or Call back done, exactly as the chat's buttons do."""
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        alert_id = _alert_id(request)
+        if alert_id is None:
+            return problem(404, NOT_AVAILABLE)
+        now = ctx.clock.now()
+        result = await acknowledge(
+            db, alert_id=alert_id, staff=staff, now=now, called_back=called_back
+        )
+        if result.outcome == AckOutcome.REFUSED or result.alert is None:
+            log.info("desk: alert %s refused for staff %s", alert_id, staff.id)
+            return problem(403, NOT_AVAILABLE)
+        if result.outcome == AckOutcome.ALREADY:
+            by = result.by.name if result.by else None
+            message, outcome = already_done(called_back=called_back, by=by), "already"
+        else:
+            log.info("desk: alert %s %s by staff %s", alert_id, result.outcome, staff.id)
+            message, outcome = done(result.outcome), str(result.outcome)
+        item = await alert_item(db, result.alert, now)
+        return _json(AlertDone(outcome=outcome, message=message, alert=item))
+
+
+async def patient_row(db: AsyncSession, patient: Patient) -> PatientRow:
+    """The chat's /patients line, with the numbers the desk can sort by."""
+    assert patient.id is not None
+    ratings = await recent_ratings(db, patient.id, keys=("Q2",), limit=1)
+    last = ratings[0] if ratings else None
+    answered, sent = await checkin_response(db, patient.id)
+    weeks = await adherence_days(db, patient.id)
+    return PatientRow(
+        id=patient.id,
+        name=patient.display_name or "—",
+        status=patient.status,
+        baseline_pain=patient.baseline_pain,
+        last_pain=last.value if last else None,
+        last_pain_at=_utc(last.at) if last else None,
+        trend=trend(patient.baseline_pain, last.value if last else None),
+        sessions=len(await sessions_of(db, patient.id)),
+        answered=answered,
+        sent=sent,
+        response_rate=round(answered / sent, 3) if sent else None,
+        exercise_days_last_week=weeks[-1] if weeks else None,
+        open_alerts=await open_alert_count(db, patient.id),
+        next_checkin_at=_utc(await next_checkin_at(db, patient.id)),
+    )
+
+
+async def patients(request: web.Request) -> web.StreamResponse:
+    """My patients: a therapist's own (care.patient_view.therapist_patients), an admin's all."""
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        owner = None if staff.role == Role.ADMIN else staff.id
+        found, _ = await therapist_patients(db, owner, offset=0, limit=MAX_PATIENTS)
+        rows = [await patient_row(db, patient) for patient in found]
+        await audit.record_access(
+            db,
+            now=ctx.clock.now(),
+            action="desk_patients_viewed",
+            staff_id=staff.id,
+            patients=len(rows),
+        )
+        return _json(PatientList(patients=rows))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/alerts", alerts)
+    app.router.add_post("/api/alerts/{alert_id}/ack", acknowledged)
+    app.router.add_post("/api/alerts/{alert_id}/called-back", called_back)
+    app.router.add_get("/api/patients", patients)

@@ -1,0 +1,90 @@
+"""The desk API's JSON shapes, one pydantic model each (README: "Desk (Mini App)").
+
+The page (static/desk.js) reads exactly these fields; times are ISO 8601 in UTC, ages
+in whole minutes of protocol time, patient names as stored (the page escapes them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class Me(BaseModel):
+    """GET api/me: who the desk recognised."""
+
+    staff_id: int
+    name: str
+    role: Literal["therapist", "admin"]
+    clinic: str
+    timezone: str  # the clinic's IANA zone: the page shows times in it
+
+
+class AlertItem(BaseModel):
+    """One alert of the queue, and what the caller may still do with it."""
+
+    id: int
+    tier: Literal["urgent", "urgent_callback", "soon", "routine"]
+    tier_label: str
+    patient_id: int
+    patient_name: str
+    reasons: list[str]
+    raised_at: datetime
+    age_minutes: int
+    state: Literal["open", "acknowledged", "closed", "superseded"]
+    escalation_level: int
+    occurrences: int
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    called_back_by: str | None = None
+    called_back_at: datetime | None = None
+    can_acknowledge: bool
+    can_call_back: bool
+
+
+class AlertQueue(BaseModel):
+    """GET api/alerts: open alerts and callbacks still to be made, oldest first."""
+
+    alerts: list[AlertItem]
+
+
+class AlertDone(BaseModel):
+    """POST api/alerts/{id}/ack and …/called-back: the outcome, said as the chat says it,
+    and the alert as it now is (every chat copy of its card is edited by the outbox)."""
+
+    outcome: Literal["acknowledged", "called_back", "already"]
+    message: str
+    alert: AlertItem
+
+
+class PatientRow(BaseModel):
+    """One patient in follow-up."""
+
+    id: int
+    name: str
+    status: Literal["active", "paused"]
+    baseline_pain: int
+    last_pain: int | None
+    last_pain_at: datetime | None
+    trend: Literal["↓", "→", "↑", "·"]
+    sessions: int
+    answered: int
+    sent: int
+    response_rate: float | None
+    exercise_days_last_week: int | None
+    open_alerts: int
+    next_checkin_at: datetime | None
+
+
+class PatientList(BaseModel):
+    """GET api/patients: the caller's patients in follow-up (an admin's: everyone's)."""
+
+    patients: list[PatientRow]
+
+
+class Problem(BaseModel):
+    """Any refusal (401, 403, 404, 409): one sentence for a person."""
+
+    error: str

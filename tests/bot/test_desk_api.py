@@ -1,0 +1,239 @@
+"""The desk's API (bot/desk/): who is asking, and acting on alerts through care/.
+
+initData signed by the local Bot API's signer (sandbox/botapi/webapp.py, as Telegram
+signs it) is checked by aiogram's helper on the desk's side: correct, tampered, another
+bot's token, too old, a patient, a stranger. A therapist acting on another therapist's
+patient's alert is refused and nothing changes; one acting on their own edits the chat
+cards through the outbox, as the chat's button does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import col, select
+
+from bot.config import load_settings
+from bot.desk.api import DeskContext
+from bot.desk.auth import BAD_SIGNATURE
+from bot.desk.models import AlertDone, AlertQueue, Me, PatientList
+from bot.desk.web import make_desk_app, mount
+from care.alerts import record_copy
+from sandbox.botapi.webapp import sign_init_data
+from scheduler.clock import Clock
+from store.db import SessionFactory
+from store.models import Alert, AlertState, AuditEvent, OutboxMessage
+from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, clinic, raise_
+from tests.support.harness import TOKEN
+
+PATIENT_TG, STRANGER_TG, DESK_TG = 4000, 9999, 3000
+OTHER_TOKEN = "654321:OTHER-TOKEN-0123456789abcdefghij"
+
+
+def init_data(user_id: int, *, at: datetime = MONDAY_10, token: str = TOKEN) -> str:
+    return sign_init_data(token, {"id": user_id, "first_name": "Someone"}, auth_date=at)
+
+
+def header(data: str) -> dict[str, str]:
+    return {"Authorization": f"tma {data}"}
+
+
+@pytest.fixture
+async def desk(sessions: SessionFactory) -> AsyncIterator[TestClient[Any, Any]]:
+    """The desk mounted at /desk/ as on the bot's server; wall and protocol time both
+    Monday 10:05 in Madrid."""
+    await clinic(sessions)
+    settings = load_settings(
+        {
+            "BOT_TOKEN": TOKEN,
+            "ADMIN_IDS": str(ADA),
+            "CLINIC_TIMEZONE": "Europe/Madrid",
+            "CLINIC_PHONE": "+34 900 123 456",
+            "EMERGENCY_NUMBER": "112",
+            "DESK_URL": "https://clinic.example/desk/",
+        }
+    )
+    now = MONDAY_10 + timedelta(minutes=5)
+    clock = Clock(1.0, anchor_wall=now, anchor_protocol=now, wall=lambda: now)
+    parent = web.Application()
+    mount(parent, make_desk_app(lambda: DeskContext(sessions, settings, clock), wall=lambda: now))
+    async with TestClient(TestServer(parent)) as client:
+        yield client
+
+
+async def snapshot(sessions: SessionFactory) -> tuple[list[tuple[Any, ...]], int, int]:
+    """Every alert's state, and how many outbox rows and audit events there are."""
+    async with sessions() as db:
+        alerts = (await db.exec(select(Alert).order_by(col(Alert.id)))).all()
+        state = [
+            (a.id, a.state, a.acknowledged_by, a.called_back_by, a.next_escalation_at)
+            for a in alerts
+        ]
+        outbox = len((await db.exec(select(OutboxMessage.id))).all())
+        audits = len((await db.exec(select(AuditEvent.id))).all())
+        return state, outbox, audits
+
+
+async def test_a_therapist_is_recognised_from_correct_init_data(
+    desk: TestClient[Any, Any],
+) -> None:
+    response = await desk.get("/desk/api/me", headers=header(init_data(THEO)))
+    assert response.status == 200
+    me = Me.model_validate(await response.json())
+    assert (me.name, me.role, me.timezone) == ("Theo", "therapist", "Europe/Madrid")
+
+
+@pytest.mark.parametrize(
+    "field, value", [("user", '{"id":2500,"first_name":"Someone"}'), ("auth_date", "1")]
+)
+async def test_a_tampered_field_is_refused(
+    desk: TestClient[Any, Any], field: str, value: str
+) -> None:
+    fields = dict(parse_qsl(init_data(THEO)))
+    fields[field] = value  # Theo's signature, another user (Olga) or another date
+    response = await desk.get("/desk/api/me", headers=header(urlencode(fields)))
+    assert response.status == 401
+    assert await response.json() == {"error": BAD_SIGNATURE}
+
+
+async def test_init_data_signed_with_another_bot_token_is_refused(
+    desk: TestClient[Any, Any],
+) -> None:
+    response = await desk.get(
+        "/desk/api/alerts", headers=header(init_data(THEO, token=OTHER_TOKEN))
+    )
+    assert response.status == 401
+
+
+async def test_init_data_older_than_an_hour_is_refused(desk: TestClient[Any, Any]) -> None:
+    fresh = MONDAY_10 + timedelta(minutes=5) - timedelta(minutes=59)
+    stale = MONDAY_10 + timedelta(minutes=5) - timedelta(minutes=61)
+    assert (await desk.get("/desk/api/me", headers=header(init_data(THEO, at=fresh)))).status == 200
+    response = await desk.get("/desk/api/me", headers=header(init_data(THEO, at=stale)))
+    assert response.status == 401
+    assert await response.json() == {
+        "error": "The desk was opened more than an hour ago: close it and open it again."
+    }
+
+
+async def test_no_init_data_is_refused(desk: TestClient[Any, Any]) -> None:
+    assert (await desk.get("/desk/api/alerts")).status == 401
+    assert (await desk.get("/desk/api/alerts", headers={"Authorization": "Bearer x"})).status == 401
+
+
+@pytest.mark.parametrize("who", [PATIENT_TG, STRANGER_TG, DESK_TG])
+async def test_patients_strangers_and_the_front_desk_get_403(
+    desk: TestClient[Any, Any], sessions: SessionFactory, who: int
+) -> None:
+    [alert] = await raise_(sessions, SOON, now=MONDAY_10)
+    before = await snapshot(sessions)
+    for method, path in (
+        ("GET", "/desk/api/me"),
+        ("GET", "/desk/api/alerts"),
+        ("GET", "/desk/api/patients"),
+        ("POST", f"/desk/api/alerts/{alert.id}/ack"),
+    ):
+        response = await desk.request(method, path, headers=header(init_data(who)))
+        assert response.status == 403, path
+        assert await response.json() == {"error": "Sorry, that is not available to you."}
+    assert await snapshot(sessions) == before
+
+
+async def test_another_therapists_patient_is_refused_and_nothing_changes(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    """Zoë is Theo's patient: Olga may neither see nor act on her alert."""
+    [alert] = await raise_(sessions, CALLBACK, now=MONDAY_10)
+    before = await snapshot(sessions)
+    olga = header(init_data(OLGA))
+    for action in ("ack", "called-back"):
+        response = await desk.post(f"/desk/api/alerts/{alert.id}/{action}", headers=olga)
+        assert response.status == 403
+    queue = AlertQueue.model_validate(
+        await (await desk.get("/desk/api/alerts", headers=olga)).json()
+    )
+    patients = PatientList.model_validate(
+        await (await desk.get("/desk/api/patients", headers=olga)).json()
+    )
+    assert (queue.alerts, patients.patients) == ([], [])
+    state, outbox, audits = await snapshot(sessions)
+    assert (state, outbox) == before[:2]  # the alert as it was, no card edit queued
+    assert audits == before[2] + 2  # only Olga's two (empty) views are audited
+
+
+async def test_acknowledging_in_the_desk_edits_every_chat_card(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    [alert] = await raise_(sessions, CALLBACK, now=MONDAY_10)
+    assert alert.id is not None
+    async with sessions() as db:  # the card as shown in Theo's chat
+        await record_copy(db, alert_id=alert.id, chat_id=THEO, message_id=41)
+        await db.commit()
+    theo = header(init_data(THEO))
+    queue = AlertQueue.model_validate(
+        await (await desk.get("/desk/api/alerts", headers=theo)).json()
+    )
+    [item] = queue.alerts
+    assert (item.id, item.patient_name, item.tier, item.age_minutes) == (
+        alert.id,
+        "Zoë",
+        "urgent_callback",
+        5,
+    )
+    assert item.reasons == ["Usual pain 9/10", "Call back in 2 h"]
+    assert (item.can_acknowledge, item.can_call_back) == (True, True)
+
+    response = await desk.post(f"/desk/api/alerts/{alert.id}/ack", headers=theo)
+    done = AlertDone.model_validate(await response.json())
+    assert (done.outcome, done.message) == ("acknowledged", "Acknowledged ✓")
+    assert (done.alert.acknowledged_by, done.alert.can_call_back) == ("Theo", True)
+    again = AlertDone.model_validate(
+        await (await desk.post(f"/desk/api/alerts/{alert.id}/ack", headers=theo)).json()
+    )
+    assert (again.outcome, again.message) == ("already", "Already acknowledged by Theo.")
+    called = AlertDone.model_validate(
+        await (await desk.post(f"/desk/api/alerts/{alert.id}/called-back", headers=theo)).json()
+    )
+    assert (called.outcome, called.message) == ("called_back", "Call back recorded ✓")
+    async with sessions() as db:
+        stored = await db.get(Alert, alert.id)
+        assert stored is not None and stored.state == AlertState.CLOSED
+        edits = (
+            await db.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.alert_id == alert.id, OutboxMessage.chat_id == THEO
+                )
+            )
+        ).all()
+        assert sum(1 for row in edits if row.kind == "alert_edit") == 2  # ack, then call back
+        actions = (
+            await db.exec(
+                select(AuditEvent.action).where(AuditEvent.actor_id == stored.therapist_id)
+            )
+        ).all()
+        assert {"alert_acknowledged", "alert_called_back", "desk_alerts_viewed"} <= set(actions)
+    assert (await (await desk.get("/desk/api/alerts", headers=theo)).json()) == {"alerts": []}
+
+
+async def test_my_patients_lists_the_therapists_own_with_their_numbers(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    await raise_(sessions, SOON, now=MONDAY_10)
+    response = await desk.get("/desk/api/patients", headers=header(init_data(THEO)))
+    [row] = PatientList.model_validate(await response.json()).patients
+    assert (row.name, row.baseline_pain, row.last_pain, row.trend, row.open_alerts) == (
+        "Zoë",
+        5,
+        None,
+        "·",
+        1,
+    )
+    assert (row.response_rate, row.next_checkin_at) == (None, None)
+    admin = await desk.get("/desk/api/patients", headers=header(init_data(ADA)))
+    assert [p.name for p in PatientList.model_validate(await admin.json()).patients] == ["Zoë"]
