@@ -15,29 +15,49 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import BufferedInputFile
 from aiohttp import web
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import TIER_LABELS
+from bot.alert_view import QUESTION_NAMES, TIER_LABELS
 from bot.config import Settings
 from bot.desk.auth import Caller, DeskRefused, desk_caller
 from bot.desk.models import (
     AlertDone,
     AlertItem,
     AlertQueue,
+    AnswerItem,
+    ExportSent,
     Me,
+    PatientDetail,
     PatientList,
     PatientRow,
+    Point,
     Problem,
 )
-from bot.therapist_view import NOT_AVAILABLE, already_done, done, trend
+from bot.therapist_view import (
+    FHIR_CAPTION,
+    NOT_AVAILABLE,
+    already_done,
+    csv_caption,
+    done,
+    trend,
+)
 from care import audit
 from care.alerts import AckOutcome, acknowledge, open_alerts_for, waiting
+from care.charts import responder_ceiling
 from care.context import sessions_of
+from care.export_rows import export_rows
+from care.exports import answers_csv, fhir_bundle, fhir_json
 from care.patient_view import (
     adherence_days,
+    answers_of,
+    chart_series,
     checkin_response,
+    may_see_patient,
     next_checkin_at,
     open_alert_count,
     recent_ratings,
@@ -46,7 +66,7 @@ from care.patient_view import (
 from flows.triage import Tier
 from scheduler.clock import Clock
 from store.db import SessionFactory
-from store.models import Alert, AlertState, Patient, Role, StaffMember
+from store.models import Alert, AlertState, Patient, PatientStatus, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +75,12 @@ MAX_PATIENTS = 500  # one screen; a clinic's therapist follows far fewer
 
 @dataclass(frozen=True)
 class DeskContext:
-    """What the API needs of the running bot."""
+    """What the API needs of the running bot (the bot: exports go to the caller's chat)."""
 
     sessions: SessionFactory
     settings: Settings
     clock: Clock
+    bot: Bot
 
 
 DeskSource = Callable[[], DeskContext]
@@ -107,10 +128,13 @@ async def _caller(request: web.Request, db: AsyncSession, ctx: DeskContext) -> C
     )
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC instants; the API says UTC explicitly."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _aware(moment)
 
 
 async def _name_of(db: AsyncSession, staff_id: int | None) -> str | None:
@@ -259,9 +283,125 @@ async def patients(request: web.Request) -> web.StreamResponse:
         return _json(PatientList(patients=rows))
 
 
+QUESTION_LABELS = {**QUESTION_NAMES, "Q9": "exercise days"}
+ANSWERS_SHOWN = 200
+
+
+def _patient_id(request: web.Request) -> int | None:
+    raw = request.match_info["patient_id"]
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+async def _patient_for(
+    request: web.Request, db: AsyncSession, staff: StaffMember
+) -> Patient | None:
+    """The patient the path names, when the caller may see them (care.patient_view's
+    rule, the chat's too); None otherwise — absent, erased or another's, all alike."""
+    patient_id = _patient_id(request)
+    patient = await db.get(Patient, patient_id) if patient_id is not None else None
+    if patient is None or patient.status == PatientStatus.DELETED:
+        return None
+    if not may_see_patient(staff, patient):
+        log.info("desk: patient %s refused for staff %s", patient_id, staff.id)
+        return None
+    return patient
+
+
+async def patient_page(request: web.Request) -> web.StreamResponse:
+    """The patient page: chart series, baseline and responder line, answers. Audited as
+    the chat's patient card is (`patient_viewed`)."""
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        patient = await _patient_for(request, db, staff)
+        if patient is None or patient.id is None:
+            return problem(403, NOT_AVAILABLE)
+        usual, soreness, sessions = await chart_series(db, patient.id)
+        answers = await answers_of(db, patient.id, limit=ANSWERS_SHOWN)
+        detail = PatientDetail(
+            patient=await patient_row(db, patient),
+            responder_ceiling=responder_ceiling(patient.baseline_pain),
+            usual_pain=[Point(at=_aware(p.at), value=p.value) for p in usual],
+            soreness=[Point(at=_aware(p.at), value=p.value) for p in soreness],
+            sessions=[_aware(at) for at in sessions],
+            answers=[
+                AnswerItem(
+                    at=_aware(a.at),
+                    checkin=a.checkin_key,
+                    question=a.question_key,
+                    label=QUESTION_LABELS.get(a.question_key, a.question_key),
+                    value=a.value,
+                )
+                for a in answers
+            ],
+        )
+        await audit.record_access(
+            db,
+            now=ctx.clock.now(),
+            action="patient_viewed",
+            staff_id=staff.id,
+            subject_kind="patient",
+            subject_id=patient.id,
+            via="desk",
+        )
+        return _json(detail)
+
+
+async def export_patient(request: web.Request) -> web.StreamResponse:
+    """The patient's answers as CSV and as a FHIR R4 Bundle, sent to the caller's private
+    chat with the bot (as /export sends them); audited as an export."""
+    ctx = _context(request)
+    async with ctx.sessions() as db:
+        staff = (await _caller(request, db, ctx)).staff
+        patient = await _patient_for(request, db, staff)
+        if patient is None or patient.id is None:
+            return problem(403, NOT_AVAILABLE)
+        now = ctx.clock.now()
+        rows = [
+            r for r in await export_rows(db, patient.therapist_id) if r.patient_id == patient.id
+        ]
+        stamp = now.astimezone(ctx.settings.clinic_timezone).strftime("%Y%m%d-%H%M")
+        bundle = fhir_bundle(rows, generated_at=now, clinic_name=ctx.settings.clinic_name)
+        name = f"careloop-patient-{patient.id}-{stamp}"
+        try:
+            await ctx.bot.send_document(
+                staff.tg_user_id,
+                BufferedInputFile(answers_csv(rows), filename=f"{name}.csv"),
+                caption=csv_caption(len(rows)),
+            )
+            await ctx.bot.send_document(
+                staff.tg_user_id,
+                BufferedInputFile(fhir_json(bundle), filename=f"{name}-fhir.json"),
+                caption=FHIR_CAPTION,
+            )
+        except (TelegramForbiddenError, TelegramBadRequest):
+            log.info("desk: export for staff %s not delivered to their chat", staff.id)
+            return problem(409, NO_PRIVATE_CHAT)
+        await audit.record_access(
+            db,
+            now=now,
+            action="export",
+            staff_id=staff.id,
+            subject_kind="patient",
+            subject_id=patient.id,
+            rows=len(rows),
+            via="desk",
+        )
+        log.info(
+            "desk: export of %d answers of patient %s by staff %s", len(rows), patient.id, staff.id
+        )
+        return _json(ExportSent(rows=len(rows), message=EXPORT_SENT))
+
+
+EXPORT_SENT = "CSV and FHIR files sent to your chat with the bot."
+NO_PRIVATE_CHAT = "Open your chat with the bot (tap Start), then export again."
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_post("/api/alerts/{alert_id}/ack", acknowledged)
     app.router.add_post("/api/alerts/{alert_id}/called-back", called_back)
     app.router.add_get("/api/patients", patients)
+    app.router.add_get("/api/patients/{patient_id}", patient_page)
+    app.router.add_post("/api/patients/{patient_id}/export", export_patient)

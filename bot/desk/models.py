@@ -64,7 +64,9 @@ class PatientRow(BaseModel):
 
     id: int
     name: str
-    status: Literal["active", "paused"]
+    status: Literal[
+        "active", "paused", "invited", "discharged", "stopped", "declined", "unreachable"
+    ]
     baseline_pain: int
     last_pain: int | None
     last_pain_at: datetime | None
@@ -82,6 +84,43 @@ class PatientList(BaseModel):
     """GET api/patients: the caller's patients in follow-up (an admin's: everyone's)."""
 
     patients: list[PatientRow]
+
+
+class Point(BaseModel):
+    """One 0–10 rating on the chart."""
+
+    at: datetime
+    value: int
+
+
+class AnswerItem(BaseModel):
+    """One answer of the patient, as the answers table shows it."""
+
+    at: datetime
+    checkin: str
+    question: str
+    label: str  # "usual pain", "soreness", … or the question key
+    value: int
+
+
+class PatientDetail(BaseModel):
+    """GET api/patients/{id}: the patient page — the chart's series (usual pain Q2,
+    soreness Q1, sessions, baseline and responder line) and the answers, newest first."""
+
+    patient: PatientRow
+    responder_ceiling: int
+    usual_pain: list[Point]
+    soreness: list[Point]
+    sessions: list[datetime]
+    answers: list[AnswerItem]
+
+
+class ExportSent(BaseModel):
+    """POST api/patients/{id}/export: the CSV and FHIR files were sent to the caller's
+    chat with the bot (a Mini App cannot hand a phone a file reliably; a chat can)."""
+
+    rows: int
+    message: str
 
 
 class Problem(BaseModel):

@@ -44,6 +44,7 @@ from care.patient_view import (
     adherence_days,
     chart_series,
     checkin_response,
+    may_see_patient,
     recent_ratings,
 )
 from scheduler.clock import Clock
@@ -77,10 +78,6 @@ async def _card_to_private(
 
 def _owner_filter(staff: StaffMember) -> int | None:
     return None if staff.role == Role.ADMIN else staff.id
-
-
-def _may_see_patient(staff: StaffMember, patient: Patient) -> bool:
-    return staff.role == Role.ADMIN or patient.therapist_id == staff.id
 
 
 async def _repost(
@@ -294,7 +291,7 @@ async def patient_card_button(
 ) -> None:
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
-    if patient is None or not _may_see_patient(staff, patient):
+    if patient is None or not may_see_patient(staff, patient):
         await query.answer(NOT_AVAILABLE, show_alert=True)
         return
     if not await _card_to_private(bot, staff, db, patient, settings, clock):

@@ -15,6 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
@@ -22,7 +25,7 @@ from sqlmodel import col, select
 from bot.config import load_settings
 from bot.desk.api import DeskContext
 from bot.desk.auth import BAD_SIGNATURE
-from bot.desk.models import AlertDone, AlertQueue, Me, PatientList
+from bot.desk.models import AlertDone, AlertQueue, Me, PatientDetail, PatientList
 from bot.desk.web import make_desk_app, mount
 from care.alerts import record_copy
 from sandbox.botapi.webapp import sign_init_data
@@ -62,9 +65,13 @@ async def desk(sessions: SessionFactory) -> AsyncIterator[TestClient[Any, Any]]:
     now = MONDAY_10 + timedelta(minutes=5)
     clock = Clock(1.0, anchor_wall=now, anchor_protocol=now, wall=lambda: now)
     parent = web.Application()
-    mount(parent, make_desk_app(lambda: DeskContext(sessions, settings, clock), wall=lambda: now))
+    # a bot that is never reached: no call below may send anything (a send would fail)
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:9")))
+    context = DeskContext(sessions, settings, clock, bot)
+    mount(parent, make_desk_app(lambda: context, wall=lambda: now))
     async with TestClient(TestServer(parent)) as client:
         yield client
+    await bot.session.close()
 
 
 async def snapshot(sessions: SessionFactory) -> tuple[list[tuple[Any, ...]], int, int]:
@@ -138,6 +145,8 @@ async def test_patients_strangers_and_the_front_desk_get_403(
         ("GET", "/desk/api/alerts"),
         ("GET", "/desk/api/patients"),
         ("POST", f"/desk/api/alerts/{alert.id}/ack"),
+        ("GET", "/desk/api/patients/1"),
+        ("POST", "/desk/api/patients/1/export"),
     ):
         response = await desk.request(method, path, headers=header(init_data(who)))
         assert response.status == 403, path
@@ -155,6 +164,10 @@ async def test_another_therapists_patient_is_refused_and_nothing_changes(
     for action in ("ack", "called-back"):
         response = await desk.post(f"/desk/api/alerts/{alert.id}/{action}", headers=olga)
         assert response.status == 403
+    for method, path in (("GET", "/desk/api/patients/1"), ("POST", "/desk/api/patients/1/export")):
+        response = await desk.request(method, path, headers=olga)
+        assert response.status == 403
+        assert await response.json() == {"error": "Sorry, that is not available to you."}
     queue = AlertQueue.model_validate(
         await (await desk.get("/desk/api/alerts", headers=olga)).json()
     )
@@ -237,3 +250,34 @@ async def test_my_patients_lists_the_therapists_own_with_their_numbers(
     assert (row.response_rate, row.next_checkin_at) == (None, None)
     admin = await desk.get("/desk/api/patients", headers=header(init_data(ADA)))
     assert [p.name for p in PatientList.model_validate(await admin.json()).patients] == ["Zoë"]
+
+
+async def test_the_patient_page_is_audited_and_unknown_patients_are_refused(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    theo = header(init_data(THEO))
+    response = await desk.get("/desk/api/patients/1", headers=theo)
+    detail = PatientDetail.model_validate(await response.json())
+    assert (detail.patient.name, detail.patient.baseline_pain, detail.responder_ceiling) == (
+        "Zoë",
+        5,
+        3,  # clinical.md: at least −2 points and −30 % from 5
+    )
+    assert (detail.usual_pain, detail.soreness, detail.answers) == ([], [], [])
+    async with sessions() as db:
+        viewed = (
+            await db.exec(select(AuditEvent).where(AuditEvent.action == "patient_viewed"))
+        ).one()
+    assert (viewed.subject_kind, viewed.subject_id, viewed.detail) == (
+        "patient",
+        1,
+        {"via": "desk"},
+    )
+    before = await snapshot(sessions)
+    for path in (
+        "/desk/api/patients/2",
+        "/desk/api/patients/x",
+        "/desk/api/patients/99999999999999",
+    ):
+        assert (await desk.get(path, headers=theo)).status in (403, 404)
+    assert await snapshot(sessions) == before

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.desk.api import DeskContext
-from bot.desk.models import AlertDone, AlertQueue
+from bot.desk.models import AlertDone, AlertQueue, ExportSent, PatientDetail
 from bot.desk.web import make_desk_app, mount
 from sandbox.botapi.webapp import sign_init_data
 from scheduler.clock import Clock
@@ -50,7 +50,9 @@ async def bot(fake: FakeBotAPI, sqlite_url: str, wall: ManualWall) -> AsyncItera
 async def desk(bot: Running) -> AsyncIterator[TestClient[Any, Any]]:
     app = bot.app
     parent = web.Application()
-    mount(parent, make_desk_app(lambda: DeskContext(app.sessions, app.settings, app.clock)))
+    mount(
+        parent, make_desk_app(lambda: DeskContext(app.sessions, app.settings, app.clock, app.bot))
+    )
     async with TestClient(TestServer(parent)) as client:
         yield client
 
@@ -114,3 +116,40 @@ async def test_acknowledged_in_the_desk_the_chat_cards_are_edited_too(
     )
     assert in_group.buttons() == [["History"]]
     assert fake.refused == []
+
+
+async def test_export_from_the_desk_arrives_in_the_therapists_chat(
+    bot: Running, fake: FakeBotAPI, desk: TestClient[Any, Any]
+) -> None:
+    patient = await enrolled_patient(fake)
+    mark = patient.mark()
+    await patient.send("/symptom")
+    questions = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    await report_symptom_red_flag(bot, fake, patient, questions)
+    therapist = fake.user(THERAPIST)
+    page = PatientDetail.model_validate(
+        await (await desk.get("/desk/api/patients/1", headers=as_therapist(fake))).json()
+    )
+    assert {a.question for a in page.answers} == {"Q3", "Q4", "Q5"}
+    assert len(page.sessions) == 1 and page.patient.open_alerts == 1
+    mark = therapist.mark()
+    response = await desk.post("/desk/api/patients/1/export", headers=as_therapist(fake))
+    sent = ExportSent.model_validate(await response.json())
+    assert sent.message == "CSV and FHIR files sent to your chat with the bot."
+    csv_doc = await therapist.wait_for(lambda m: m.document is not None, after=mark)
+    assert csv_doc.filename is not None and csv_doc.filename.endswith(".csv")
+    assert csv_doc.document is not None and csv_doc.document.count(b"\n") == sent.rows + 1
+    fhir_doc = await therapist.wait_for(
+        lambda m: m.document is not None and m.message_id > csv_doc.message_id, after=mark
+    )
+    assert fhir_doc.filename is not None and fhir_doc.filename.endswith("-fhir.json")
+    # the front desk has no desk: refused, nothing sent
+    staff = sign_init_data(
+        fake.token, {"id": STAFF, "first_name": "Sam"}, auth_date=datetime.now(UTC)
+    )
+    mark = fake.seq
+    refused = await desk.post(
+        "/desk/api/patients/1/export", headers={"Authorization": f"tma {staff}"}
+    )
+    assert refused.status == 403
+    assert [m for m in fake.user(STAFF).inbox if m.seq > mark] == []

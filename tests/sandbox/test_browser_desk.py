@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from sandbox.people import PATIENT, STAFF, THERAPIST, sim_user
+from tests.support.e2e import answer_all, chooser
 from tests.support.harness import ROOT
 from tests.support.journey import enroll, join_and_consent
 from tests.support.sandbox import running_sandbox, sandbox_config
@@ -105,7 +106,7 @@ async def _phone_shot(
     theme: dict[str, str],
     name: str,
     *,
-    patients: bool = False,
+    view: str = "alerts",
 ) -> None:  # type: ignore[no-untyped-def]
     """The desk alone at phone width, launched with `theme` as Telegram would."""
     fragment = urlencode(
@@ -120,9 +121,14 @@ async def _phone_shot(
     try:
         await phone.goto(f"{url}{opened['path']}#{fragment}")
         await expect(phone.locator("#alerts .card")).to_have_count(1)
-        if patients:
+        if view != "alerts":
             await phone.locator("#tab-patients").click()
             await expect(phone.locator("#patients .card")).to_have_count(1)
+        if view == "patient":
+            await phone.locator("#patients .card").click()
+            await expect(phone.locator("#chart circle").first).to_be_visible()
+            await phone.locator("#chart circle").last.hover()
+            await expect(phone.locator("#readout")).to_contain_text("/10 ·")
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"]  # nothing wider than the phone
         await phone.screenshot(path=str(SHOTS / name), full_page=True)
@@ -139,7 +145,15 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
     ):
         fake = running.sandbox.fake
         token, _, _ = await enroll(fake, sim_user(fake, STAFF), name="Zoë <Navarro>")
-        await join_and_consent(sim_user(fake, PATIENT), token)
+        zoe = sim_user(fake, PATIENT)
+        await join_and_consent(zoe, token)
+        # the first check-in, answered (soreness 4), so the chart has a point to read
+        mark = zoe.mark()
+        await running.sandbox.jump()
+        first = await zoe.wait_for(
+            lambda m: m.reply_markup is not None and m.text.startswith("A quick check"), after=mark
+        )
+        await answer_all(zoe, first, chooser({"sore": "4"}))
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
@@ -177,9 +191,10 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             SHOTS.mkdir(parents=True, exist_ok=True)
             await _phone_shot(browser, running.url, opened, LIGHT, "queue-light.png")
             await _phone_shot(browser, running.url, opened, DARK, "queue-dark.png")
-            await _phone_shot(
-                browser, running.url, opened, LIGHT, "patients-light.png", patients=True
-            )
+            for theme, suffix in ((LIGHT, "light"), (DARK, "dark")):
+                for view in ("patients", "patient"):
+                    shot = f"{view}-{suffix}.png"
+                    await _phone_shot(browser, running.url, opened, theme, shot, view=view)
             refused = await page.evaluate(
                 """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
                    headers: {"Content-Type": "application/json"},
@@ -206,7 +221,24 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             await expect(therapist.locator(".webapp-back")).to_be_visible()
             await therapist.locator(".webapp-back").click()
             await expect(desk.locator("#view-alerts")).to_be_visible()
+
+            # the patient page: the chart reads an answer, the export goes to the chat
+            await therapist.locator(".webapp-main").click()
+            await desk.locator("#patients .card").click()
+            await expect(desk.locator("#patient-name")).to_have_text("Zoë <Navarro> (#1)")
+            await desk.locator("#chart circle.dot-soreness").first.hover()
+            await expect(desk.locator("#readout")).to_contain_text("Soreness 4/10")
+            await expect(desk.locator("#answers tbody tr").first).to_be_visible()
+            main = therapist.locator(".webapp-main")
+            await expect(main).to_have_text("Send CSV + FHIR to my chat")
+            await main.click()
+            await expect(desk.locator("#toast")).to_have_text(
+                "CSV and FHIR files sent to your chat with the bot."
+            )
+            await therapist.locator(".webapp-back").click()
+            await expect(desk.locator("#view-patients")).to_be_visible()
             await therapist.locator(".webapp-close").click()
+            await expect(therapist.locator(".kind-document")).to_have_count(2)
 
             # one truth: the card in the chat was edited by the same acknowledgement
             await expect(card).to_contain_text("Acknowledged by Theo Rapist")

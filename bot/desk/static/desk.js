@@ -5,7 +5,8 @@
 
 const tg = window.Telegram && window.Telegram.WebApp;
 const $ = (id) => document.getElementById(id);
-const state = { me: null, view: "alerts", patients: [], sort: "open_alerts", desc: true };
+const state = { me: null, view: "alerts", patients: [], sort: "open_alerts", desc: true, patient: null };
+const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -144,9 +145,15 @@ function sorted(patients) {
   });
 }
 
+function rateOf(p) {
+  return p.response_rate === null ? "—" : `${Math.round(p.response_rate * 100)}% (${p.answered}/${p.sent})`;
+}
+
 function patientCard(p) {
-  const rate = p.response_rate === null ? "—" : `${Math.round(p.response_rate * 100)}% (${p.answered}/${p.sent})`;
-  return el("li", { class: "card patient", "data-patient": String(p.id) },
+  const rate = rateOf(p);
+  const open = () => openPatient(p.id);
+  return el("li", { class: "card patient", "data-patient": String(p.id), tabindex: "0", role: "button",
+      onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
     el("div", { class: "row" },
       el("h2", {}, `${p.name} (#${p.id})`),
       el("span", { class: "pain", title: `baseline ${p.baseline_pain}` },
@@ -172,25 +179,148 @@ async function loadPatients() {
   renderPatients();
 }
 
+// ------------------------------------------------------------- patient page
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// The chart is drawn here, in a few lines of SVG, rather than with a vendored library:
+// two series of a few dozen points, a baseline, a responder line and session marks need
+// no more, it takes the Telegram theme from the same CSS variables as the page, and the
+// page stays plain files with nothing to vendor, license or update.
+function drawChart(detail) {
+  const box = $("chart");
+  const W = 340, H = 220, left = 26, right = 8, top = 10, bottom = 24;
+  const points = [
+    ...detail.usual_pain.map((p) => ({ ...p, series: "usual", t: Date.parse(p.at) })),
+    ...detail.soreness.map((p) => ({ ...p, series: "soreness", t: Date.parse(p.at) })),
+  ];
+  const sessions = detail.sessions.map((at) => Date.parse(at));
+  const times = [...points.map((p) => p.t), ...sessions];
+  let t0 = Math.min(...times), t1 = Math.max(...times);
+  if (!times.length) { t0 = Date.now() - 864e5; t1 = Date.now(); }
+  if (t1 - t0 < 36e5) { t0 -= 18e5; t1 += 18e5; }
+  const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
+  const y = (v) => top + (1 - v / 10) * (H - top - bottom);
+  const nodes = [];
+  for (let v = 0; v <= 10; v += 2) {
+    nodes.push(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
+    nodes.push(svg("text", { class: "axis", x: left - 6, y: y(v) + 3, "text-anchor": "end" }, String(v)));
+  }
+  const day = new Intl.DateTimeFormat(undefined, { day: "2-digit", month: "2-digit", timeZone: state.me.timezone });
+  nodes.push(svg("text", { class: "axis", x: left, y: H - 6 }, day.format(new Date(t0))));
+  nodes.push(svg("text", { class: "axis", x: W - right, y: H - 6, "text-anchor": "end" }, day.format(new Date(t1))));
+  const base = detail.patient.baseline_pain;
+  nodes.push(svg("line", { class: "baseline", x1: left, x2: W - right, y1: y(base), y2: y(base) }));
+  nodes.push(svg("line", { class: "responder", x1: left, x2: W - right, y1: y(detail.responder_ceiling), y2: y(detail.responder_ceiling) }));
+  sessions.forEach((t, i) => {
+    nodes.push(svg("line", { class: "session", x1: x(t), x2: x(t), y1: top, y2: H - bottom }));
+    nodes.push(svg("text", { class: "session-label", x: x(t) + 3, y: top + 9 }, `S${i + 1}`));
+  });
+  for (const series of ["soreness", "usual"]) {
+    const mine = points.filter((p) => p.series === series).sort((a, b) => a.t - b.t);
+    if (mine.length > 1) {
+      nodes.push(svg("polyline", { class: series, points: mine.map((p) => `${x(p.t)},${y(p.value)}`).join(" ") }));
+    }
+  }
+  const dots = points.map((p) => {
+    const dot = svg("circle", { class: `dot-${p.series}`, cx: x(p.t), cy: y(p.value), r: 4 });
+    dot.append(svg("title", {}, describe(p)));
+    p.dot = dot;
+    return dot;
+  });
+  box.replaceChildren(...nodes, ...dots);
+  // hover (or touch) reads the nearest answer
+  const pick = (event) => {
+    if (!points.length) return;
+    const rect = box.getBoundingClientRect();
+    const px = ((event.clientX - rect.left) / rect.width) * W;
+    const py = ((event.clientY - rect.top) / rect.height) * H;
+    let best = points[0], bestD = Infinity;
+    for (const p of points) {
+      const d = (x(p.t) - px) ** 2 + ((y(p.value) - py) ** 2) / 4;
+      if (d < bestD) { best = p; bestD = d; }
+    }
+    for (const p of points) p.dot.classList.toggle("dot-active", p === best);
+    $("readout").textContent = describe(best);
+  };
+  box.onpointermove = pick;
+  box.onpointerdown = pick;
+}
+
+function describe(p) {
+  return `${p.series === "usual" ? "Usual pain" : "Soreness"} ${p.value}/10 · ${when(p.at)}`;
+}
+
+function renderPatient(detail) {
+  const p = detail.patient;
+  $("patient-name").textContent = `${p.name} (#${p.id})`;
+  $("patient-summary").textContent =
+    `Baseline ${p.baseline_pain}/10 · responder if usual pain ≤ ${detail.responder_ceiling} · ` +
+    `${p.sessions} session(s) · check-ins answered ${rateOf(p)}`;
+  $("readout").textContent = "Touch the chart to read an answer.";
+  drawChart(detail);
+  const rows = detail.answers.map((a) => el("tr", {},
+    el("td", {}, when(a.at)), el("td", {}, a.checkin), el("td", {}, a.label), el("td", {}, String(a.value))));
+  $("answers").tBodies[0].replaceChildren(...rows);
+  $("answers").hidden = rows.length === 0;
+  $("answers-empty").hidden = rows.length > 0;
+}
+
+async function openPatient(id) {
+  state.patient = id;
+  await show("patient");
+}
+
+async function loadPatient() {
+  renderPatient(await api(`api/patients/${state.patient}`));
+}
+
+async function exportPatient() {
+  const button = $("export");
+  button.disabled = true;
+  if (tg && tg.MainButton) tg.MainButton.disable();
+  try {
+    const sent = await api(`api/patients/${state.patient}/export`, { method: "POST", body: "{}" });
+    toast(sent.message);
+  } catch (error) {
+    toast(refusal(error));
+  } finally {
+    button.disabled = false;
+    if (tg && tg.MainButton) tg.MainButton.enable();
+  }
+}
+
 // -------------------------------------------------------------- navigation
 
-function mainButtonClicked() { show("patients"); }
-function backButtonClicked() { show("alerts"); }
+function mainButtonClicked() {
+  if (state.view === "alerts") show("patients");
+  else if (state.view === "patient") exportPatient();
+}
+function backButtonClicked() { show(state.view === "patient" ? "patients" : "alerts"); }
+
+const LOADERS = { alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient() };
 
 async function show(view) {
   state.view = view;
+  for (const name of ["alerts", "patients", "patient"]) $(`view-${name}`).hidden = name !== view;
   for (const name of ["alerts", "patients"]) {
-    $(`view-${name}`).hidden = name !== view;
-    $(`tab-${name}`).setAttribute("aria-selected", String(name === view));
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
   }
   if (tg && tg.BackButton) { view === "alerts" ? tg.BackButton.hide() : tg.BackButton.show(); }
   if (tg && tg.MainButton) {
     if (view === "alerts") tg.MainButton.setText("My patients").show();
+    else if (view === "patient") tg.MainButton.setText("Send CSV + FHIR to my chat").show();
     else tg.MainButton.hide();
   }
+  window.scrollTo(0, 0);
   try {
     notice("");
-    await (view === "alerts" ? loadAlerts() : loadPatients());
+    await LOADERS[view]();
   } catch (error) {
     notice(refusal(error));
   }
@@ -212,11 +342,14 @@ async function start() {
     if (tg.BackButton) tg.BackButton.onClick(backButtonClicked);
     if (tg.MainButton) tg.MainButton.onClick(mainButtonClicked);
   }
+  // in Telegram the export is the MainButton; in a plain browser, a button on the page
+  $("export").parentElement.hidden = Boolean(tg && tg.MainButton);
   for (const tab of document.querySelectorAll(".tabs button")) {
     tab.addEventListener("click", () => show(tab.dataset.view));
   }
   $("sort").addEventListener("change", (e) => { state.sort = e.target.value; state.desc = e.target.value !== "name" && e.target.value !== "next_checkin_at"; renderPatients(); });
   $("sort-dir").addEventListener("click", () => { state.desc = !state.desc; renderPatients(); });
+  $("export").addEventListener("click", exportPatient);
   try {
     state.me = await api("api/me");
     $("who").textContent = `${state.me.clinic} · ${state.me.name} (${state.me.role})`;
