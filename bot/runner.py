@@ -223,7 +223,11 @@ def desk_app(app: App) -> web.Application | None:
     """The desk (bot/desk/), when `DESK_URL` says where the clinic reaches it."""
     if app.settings.desk_url is None:
         return None
-    return make_desk_app(lambda: DeskContext(app.sessions, app.settings, app.clock, app.bot))
+    return make_desk_app(
+        lambda: DeskContext(
+            app.sessions, app.settings, app.clock, app.bot, app.protocol, app.bot_username
+        )
+    )
 
 
 async def _listen(web_app: web.Application, host: str, port: int, setting: str) -> web.AppRunner:

@@ -109,7 +109,9 @@ def make_web_app(sandbox: Sandbox) -> web.Application:
 def _desk_context(sandbox: Sandbox) -> DeskContext:
     """The running bot's sessions, settings and clock (SandboxBusy during a reset: 503)."""
     app = sandbox.bot().app
-    return DeskContext(app.sessions, app.settings, app.clock, app.bot)
+    return DeskContext(
+        app.sessions, app.settings, app.clock, app.bot, app.protocol, app.bot_username
+    )
 
 
 async def serve(sandbox: Sandbox, host: str, port: int) -> tuple[web.AppRunner, int]:

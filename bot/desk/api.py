@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import QUESTION_NAMES, TIER_LABELS
 from bot.config import Settings
-from bot.desk.auth import Caller, DeskRefused, desk_caller
+from bot.desk.auth import DESK_ROLES, THERAPIST_ROLES, Caller, DeskRefused, desk_caller
 from bot.desk.models import (
     AlertDone,
     AlertItem,
@@ -63,6 +63,7 @@ from care.patient_view import (
     recent_ratings,
     therapist_patients,
 )
+from flows.protocol import Protocol
 from flows.triage import Tier
 from scheduler.clock import Clock
 from store.db import SessionFactory
@@ -75,12 +76,15 @@ MAX_PATIENTS = 500  # one screen; a clinic's therapist follows far fewer
 
 @dataclass(frozen=True)
 class DeskContext:
-    """What the API needs of the running bot (the bot: exports go to the caller's chat)."""
+    """What the API needs of the running bot (the bot: exports and join links go to the
+    caller's chat; the protocol: the regions offered at enrollment)."""
 
     sessions: SessionFactory
     settings: Settings
     clock: Clock
     bot: Bot
+    protocol: Protocol
+    bot_username: str
 
 
 DeskSource = Callable[[], DeskContext]
@@ -118,12 +122,18 @@ def _context(request: web.Request) -> DeskContext:
     return request.app[SOURCE_KEY]()
 
 
-async def _caller(request: web.Request, db: AsyncSession, ctx: DeskContext) -> Caller:
+async def _caller(
+    request: web.Request,
+    db: AsyncSession,
+    ctx: DeskContext,
+    roles: tuple[Role, ...] = THERAPIST_ROLES,
+) -> Caller:
     return await desk_caller(
         db,
         request.headers.get("Authorization"),
         ctx.settings.bot_token,
         admin_ids=ctx.settings.admin_ids,
+        roles=roles,
         wall=request.app[WALL_KEY],
     )
 
@@ -175,7 +185,7 @@ async def alert_item(db: AsyncSession, alert: Alert, now: datetime) -> AlertItem
 async def me(request: web.Request) -> web.StreamResponse:
     ctx = _context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await _caller(request, db, ctx, DESK_ROLES)).staff
         assert staff.id is not None
         return _json(
             Me(

@@ -27,9 +27,11 @@ SCHEME = "tma "  # Authorization: tma <initData>
 NO_INIT_DATA = "Open the desk from the bot's chat in Telegram."
 BAD_SIGNATURE = "The desk could not tell who you are: open it again from the bot's chat."
 EXPIRED = "The desk was opened more than an hour ago: close it and open it again."
-#: what the desk shows today: the alert queue and the patient list, a therapist's (and an
-#: admin's) — the front desk's work is still in the chat
-DESK_ROLES = (Role.THERAPIST, Role.ADMIN)
+#: who has the desk: therapists and admins (the queue, patients), the front desk and
+#: admins (enrollment) — the same roles as the chat's therapist and enroll routers
+THERAPIST_ROLES = (Role.THERAPIST, Role.ADMIN)
+ENROLL_ROLES = (Role.STAFF, Role.ADMIN)
+DESK_ROLES = (Role.THERAPIST, Role.ADMIN, Role.STAFF)
 
 
 class DeskRefused(Exception):
@@ -76,9 +78,10 @@ async def desk_caller(
     token: str,
     *,
     admin_ids: frozenset[int],
+    roles: tuple[Role, ...] = THERAPIST_ROLES,
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Caller:
-    """The active staff member (therapist or admin) the request comes from, or DeskRefused.
+    """The active staff member of `roles` the request comes from, or DeskRefused.
 
     `ADMIN_IDS` is authoritative as in the chat (bot/middlewares.py): an admin record
     whose id is no longer listed is not an admin here either."""
@@ -88,7 +91,7 @@ async def desk_caller(
     if (
         staff is None
         or not staff.active
-        or staff.role not in DESK_ROLES
+        or staff.role not in roles
         or (staff.role == Role.ADMIN and staff.tg_user_id not in admin_ids)
     ):
         log.info("desk: refused a Telegram user who is not active desk staff")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Me(BaseModel):
@@ -17,7 +17,7 @@ class Me(BaseModel):
 
     staff_id: int
     name: str
-    role: Literal["therapist", "admin"]
+    role: Literal["therapist", "admin", "staff"]
     clinic: str
     timezone: str  # the clinic's IANA zone: the page shows times in it
 
@@ -120,6 +120,57 @@ class ExportSent(BaseModel):
     chat with the bot (a Mini App cannot hand a phone a file reliably; a chat can)."""
 
     rows: int
+    message: str
+
+
+class Choice(BaseModel):
+    id: int
+    name: str
+
+
+class Region(BaseModel):
+    key: str
+    label: str
+
+
+class EnrollForm(BaseModel):
+    """GET api/enroll/form: what the one-screen enrollment offers."""
+
+    therapists: list[Choice]
+    regions: list[Region]
+    minutes_ago: list[int]  # when the session ended: now, 30 min ago …
+    link_hours: int
+
+
+class EnrollRequest(BaseModel):
+    """POST api/enroll. `enroll_key` is made by the page once per form: a second copy of
+    the same submit (a double tap, a retry) enrolls nobody twice."""
+
+    enroll_key: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+    name: str = Field(max_length=256)
+    therapist_id: int
+    minutes_ago: int
+    regions: list[str] = Field(max_length=32)
+    baseline_pain: int
+
+
+class Enrolled(BaseModel):
+    """The patient is enrolled: the one-time join link and its QR code (PNG, base64)."""
+
+    patient_id: int
+    name: str
+    link: str
+    qr_png_base64: str
+    link_hours: int
+
+
+class SendLink(BaseModel):
+    """POST api/enroll/{patient_id}/send: the join link (as shown) to send to your chat."""
+
+    link: str = Field(max_length=256)
+
+
+class LinkSent(BaseModel):
     message: str
 
 

@@ -9,6 +9,7 @@ cards through the outbox, as the chat's button does.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,13 +26,22 @@ from sqlmodel import col, select
 from bot.config import load_settings
 from bot.desk.api import DeskContext
 from bot.desk.auth import BAD_SIGNATURE
-from bot.desk.models import AlertDone, AlertQueue, Me, PatientDetail, PatientList
+from bot.desk.models import (
+    AlertDone,
+    AlertQueue,
+    Enrolled,
+    EnrollForm,
+    Me,
+    PatientDetail,
+    PatientList,
+)
 from bot.desk.web import make_desk_app, mount
 from care.alerts import record_copy
+from flows.loader import load_protocol
 from sandbox.botapi.webapp import sign_init_data
 from scheduler.clock import Clock
 from store.db import SessionFactory
-from store.models import Alert, AlertState, AuditEvent, OutboxMessage
+from store.models import Alert, AlertState, AuditEvent, OutboxMessage, Patient
 from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, clinic, raise_
 from tests.support.harness import TOKEN
 
@@ -67,7 +77,7 @@ async def desk(sessions: SessionFactory) -> AsyncIterator[TestClient[Any, Any]]:
     parent = web.Application()
     # a bot that is never reached: no call below may send anything (a send would fail)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:9")))
-    context = DeskContext(sessions, settings, clock, bot)
+    context = DeskContext(sessions, settings, clock, bot, load_protocol(), "careloop_test_bot")
     mount(parent, make_desk_app(lambda: context, wall=lambda: now))
     async with TestClient(TestServer(parent)) as client:
         yield client
@@ -134,24 +144,51 @@ async def test_no_init_data_is_refused(desk: TestClient[Any, Any]) -> None:
     assert (await desk.get("/desk/api/alerts", headers={"Authorization": "Bearer x"})).status == 401
 
 
-@pytest.mark.parametrize("who", [PATIENT_TG, STRANGER_TG, DESK_TG])
-async def test_patients_strangers_and_the_front_desk_get_403(
+FORM = {
+    "enroll_key": "k" * 32,
+    "name": "Ana <Ruiz>",
+    "therapist_id": 1,
+    "minutes_ago": 30,
+    "regions": ["piriformis"],
+    "baseline_pain": 6,
+}
+THERAPIST_CALLS = (
+    ("GET", "/desk/api/alerts"),
+    ("GET", "/desk/api/patients"),
+    ("POST", "/desk/api/alerts/1/ack"),
+    ("GET", "/desk/api/patients/1"),
+    ("POST", "/desk/api/patients/1/export"),
+)
+ENROLL_CALLS = (("GET", "/desk/api/enroll/form"), ("POST", "/desk/api/enroll"))
+
+
+@pytest.mark.parametrize("who", [PATIENT_TG, STRANGER_TG])
+async def test_patients_and_strangers_get_403_for_everything(
     desk: TestClient[Any, Any], sessions: SessionFactory, who: int
 ) -> None:
-    [alert] = await raise_(sessions, SOON, now=MONDAY_10)
+    await raise_(sessions, SOON, now=MONDAY_10)
     before = await snapshot(sessions)
-    for method, path in (
-        ("GET", "/desk/api/me"),
-        ("GET", "/desk/api/alerts"),
-        ("GET", "/desk/api/patients"),
-        ("POST", f"/desk/api/alerts/{alert.id}/ack"),
-        ("GET", "/desk/api/patients/1"),
-        ("POST", "/desk/api/patients/1/export"),
-    ):
-        response = await desk.request(method, path, headers=header(init_data(who)))
+    for method, path in (("GET", "/desk/api/me"), *THERAPIST_CALLS, *ENROLL_CALLS):
+        response = await desk.request(method, path, headers=header(init_data(who)), json=FORM)
         assert response.status == 403, path
         assert await response.json() == {"error": "Sorry, that is not available to you."}
     assert await snapshot(sessions) == before
+
+
+async def test_the_front_desk_enrolls_and_a_therapist_does_not(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    await raise_(sessions, SOON, now=MONDAY_10)
+    before = await snapshot(sessions)
+    front_desk, theo = header(init_data(DESK_TG)), header(init_data(THEO))
+    for method, path in THERAPIST_CALLS:
+        response = await desk.request(method, path, headers=front_desk, json={})
+        assert response.status == 403, path
+    for method, path in ENROLL_CALLS:
+        assert (await desk.request(method, path, headers=theo, json=FORM)).status == 403, path
+    assert await snapshot(sessions) == before
+    me = Me.model_validate(await (await desk.get("/desk/api/me", headers=front_desk)).json())
+    assert (me.name, me.role) == ("Sam", "staff")
 
 
 async def test_another_therapists_patient_is_refused_and_nothing_changes(
@@ -281,3 +318,69 @@ async def test_the_patient_page_is_audited_and_unknown_patients_are_refused(
     ):
         assert (await desk.get(path, headers=theo)).status in (403, 404)
     assert await snapshot(sessions) == before
+
+
+async def patients_named(sessions: SessionFactory, name: str) -> list[Patient]:
+    async with sessions() as db:
+        return list((await db.exec(select(Patient).where(Patient.display_name == name))).all())
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"name": "   "}, "Type the patient's name."),
+        ({"name": "x" * 65}, "The name is too long: 64 characters at most."),
+        ({"regions": []}, "Choose at least one region needled."),
+        ({"regions": ["elbow"]}, "Choose at least one region needled."),
+        ({"baseline_pain": 11}, "Choose a baseline pain from 0 to 10."),
+        ({"minutes_ago": 45}, "Choose when the session ended."),
+        ({"therapist_id": 3}, "Choose an active therapist."),  # Ada: an admin
+        ({"therapist_id": 999}, "Choose an active therapist."),
+        ({"enroll_key": "short"}, "The form could not be read: reload the desk and try again."),
+    ],
+)
+async def test_a_bad_form_is_refused_in_words_and_nothing_is_written(
+    desk: TestClient[Any, Any], sessions: SessionFactory, change: dict[str, Any], error: str
+) -> None:
+    before = await snapshot(sessions)
+    async with sessions() as db:
+        count = len((await db.exec(select(Patient.id))).all())
+    response = await desk.post(
+        "/desk/api/enroll", headers=header(init_data(DESK_TG)), json={**FORM, **change}
+    )
+    assert (response.status, await response.json()) == (400, {"error": error})
+    assert await snapshot(sessions) == before
+    async with sessions() as db:
+        assert len((await db.exec(select(Patient.id))).all()) == count
+
+
+async def test_one_form_enrolls_one_patient_however_often_it_is_sent(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    front_desk = header(init_data(DESK_TG))
+    form = EnrollForm.model_validate(
+        await (await desk.get("/desk/api/enroll/form", headers=front_desk)).json()
+    )
+    assert [t.name for t in form.therapists] == ["Olga", "Theo"]  # by name, as /enroll
+    assert "piriformis" in [r.key for r in form.regions] and form.minutes_ago == [0, 30, 60, 120]
+    response = await desk.post("/desk/api/enroll", headers=front_desk, json=FORM)
+    done = Enrolled.model_validate(await response.json())
+    assert done.name == "Ana <Ruiz>"
+    assert done.link.startswith("https://t.me/careloop_test_bot?start=")
+    assert base64.b64decode(done.qr_png_base64).startswith(b"\x89PNG")
+    again = await desk.post("/desk/api/enroll", headers=front_desk, json=FORM)
+    assert (again.status, await again.json()) == (
+        409,
+        {"error": "This form was already sent: the patient is enrolled once."},
+    )
+    [ana] = await patients_named(sessions, "Ana <Ruiz>")
+    assert (ana.therapist_id, ana.baseline_pain, ana.enrolled_by) == (1, 6, 4)
+    # someone else's link, or a link of another patient, is not sent anywhere
+    other = await desk.post(
+        f"/desk/api/enroll/{done.patient_id}/send",
+        headers=header(init_data(ADA)),
+        json={"link": done.link},
+    )
+    assert other.status == 403
+    wrong = await desk.post("/desk/api/enroll/1/send", headers=front_desk, json={"link": done.link})
+    assert wrong.status == 403

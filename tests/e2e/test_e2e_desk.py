@@ -51,7 +51,12 @@ async def desk(bot: Running) -> AsyncIterator[TestClient[Any, Any]]:
     app = bot.app
     parent = web.Application()
     mount(
-        parent, make_desk_app(lambda: DeskContext(app.sessions, app.settings, app.clock, app.bot))
+        parent,
+        make_desk_app(
+            lambda: DeskContext(
+                app.sessions, app.settings, app.clock, app.bot, app.protocol, app.bot_username
+            )
+        ),
     )
     async with TestClient(TestServer(parent)) as client:
         yield client
@@ -68,14 +73,12 @@ def as_therapist(fake: FakeBotAPI) -> dict[str, str]:
     return {"Authorization": f"tma {data}"}
 
 
-async def test_therapists_and_admins_get_the_desk_menu_patients_and_front_desk_do_not(
-    bot: Running, fake: FakeBotAPI
-) -> None:
+async def test_staff_get_the_desk_menu_and_patients_do_not(bot: Running, fake: FakeBotAPI) -> None:
     await enrolled_patient(fake)
     desk = {"type": "web_app", "text": "Desk", "web_app": {"url": DESK_URL}}
     assert fake.menu_buttons.get(f"chat:{THERAPIST}") == desk
     assert fake.menu_buttons.get(f"chat:{ADMIN_ID}") == desk
-    assert fake.menu_buttons.get(f"chat:{STAFF}", {"type": "default"}) == {"type": "default"}
+    assert fake.menu_buttons.get(f"chat:{STAFF}") == desk  # the front desk: enrollment
     assert fake.menu_buttons.get(f"chat:{PATIENT}", {"type": "default"}) == {"type": "default"}
     assert "default" not in fake.menu_buttons  # never the bot's menu for everyone
     patient_messages = fake.user(PATIENT).inbox

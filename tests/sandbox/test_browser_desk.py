@@ -21,7 +21,6 @@ import pytest
 from sandbox.people import PATIENT, STAFF, THERAPIST, sim_user
 from tests.support.e2e import answer_all, chooser
 from tests.support.harness import ROOT
-from tests.support.journey import enroll, join_and_consent
 from tests.support.sandbox import running_sandbox, sandbox_config
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -120,6 +119,13 @@ async def _phone_shot(
     phone = await browser.new_page(viewport=PHONE)
     try:
         await phone.goto(f"{url}{opened['path']}#{fragment}")
+        if view == "enroll":  # the front desk's screen, filled in, not sent
+            await phone.locator("#enroll-name").fill("Ana Ruiz")
+            await phone.locator("#enroll-regions label", has_text="Piriformis").click()
+            await phone.locator("#enroll-baseline label").filter(has_text=_exactly("7")).click()
+            await expect(phone.locator("#enroll-baseline input:checked")).to_have_value("7")
+            await phone.screenshot(path=str(SHOTS / name), full_page=True)
+            return
         await expect(phone.locator("#alerts .card")).to_have_count(1)
         if view != "alerts":
             await phone.locator("#tab-patients").click()
@@ -144,16 +150,6 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
         async_api.async_playwright() as playwright,
     ):
         fake = running.sandbox.fake
-        token, _, _ = await enroll(fake, sim_user(fake, STAFF), name="Zoë <Navarro>")
-        zoe = sim_user(fake, PATIENT)
-        await join_and_consent(zoe, token)
-        # the first check-in, answered (soreness 4), so the chart has a point to read
-        mark = zoe.mark()
-        await running.sandbox.jump()
-        first = await zoe.wait_for(
-            lambda m: m.reply_markup is not None and m.text.startswith("A quick check"), after=mark
-        )
-        await answer_all(zoe, first, chooser({"sore": "4"}))
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
@@ -167,10 +163,49 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             patient = page.locator('[data-pane="patient"]')
             therapist = page.locator('[data-pane="therapist"]')
             front_desk = page.locator('[data-pane="staff"]')
-            # the desk is the therapist's menu button; the patient and front desk have none
+            # the desk is the staff's menu button; the patient has none
             await expect(therapist.locator(".menu-button")).to_have_text("Desk")
+            await expect(front_desk.locator(".menu-button")).to_have_text("Desk")
             await expect(patient.locator(".menu-button")).to_be_hidden()
-            await expect(front_desk.locator(".menu-button")).to_be_hidden()
+
+            # the front desk enrolls on one screen, in the desk
+            await front_desk.locator(".menu-button").click()
+            form = front_desk.frame_locator(".webapp-frame")
+            await form.locator("#enroll-name").fill("Zoë <Navarro>")
+            therapist_choice = form.locator("#enroll-therapist option:checked")
+            await expect(therapist_choice).to_have_text("Theo Rapist")  # the only one
+            await form.locator("#enroll-when label", has_text="30 min ago").click()
+            await form.locator("#enroll-regions label", has_text="Upper back / chest wall").click()
+            await form.locator("#enroll-baseline label").filter(has_text=_exactly("6")).click()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await front_desk.screenshot(path=str(SHOTS / "enroll-pane.png"))
+            await expect(front_desk.locator(".webapp-main")).to_have_text("Enroll")
+            await expect(form.locator("#enroll-submit")).to_be_hidden()  # the MainButton is it
+            await front_desk.locator(".webapp-main").click()
+            await expect(form.locator("#enrolled-title")).to_have_text("Zoë <Navarro> is enrolled")
+            await expect(form.locator("#enrolled-qr")).to_be_visible()
+            await expect(form.locator("#enrolled-link")).to_contain_text("?start=")
+            await expect(front_desk.locator(".webapp-main")).to_be_hidden()
+            await form.locator("#enrolled-send").click()
+            await expect(form.locator("#toast")).to_have_text(
+                "The join link and its QR code are in your chat with the bot."
+            )
+            await front_desk.locator(".webapp-close").click()
+
+            # the patient opens the link from the front desk's chat and consents
+            await expect(front_desk.locator(".kind-photo img")).to_be_visible()  # the QR code
+            await front_desk.locator("a.deeplink").last.click()
+            await _tap(patient, "I agree")
+            await expect(patient.locator(".chat")).to_contain_text("Thank you")
+            # the first check-in, answered (soreness 4), so the chart has a point to read
+            zoe = sim_user(fake, PATIENT)
+            mark = zoe.mark()
+            await running.sandbox.jump()
+            first = await zoe.wait_for(
+                lambda m: m.reply_markup is not None and m.text.startswith("A quick check"),
+                after=mark,
+            )
+            await answer_all(zoe, first, chooser({"sore": "4"}))
 
             await _report_chest_pain(patient)
             await expect(patient.locator(".chat")).to_contain_text("112")
@@ -191,7 +226,16 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             SHOTS.mkdir(parents=True, exist_ok=True)
             await _phone_shot(browser, running.url, opened, LIGHT, "queue-light.png")
             await _phone_shot(browser, running.url, opened, DARK, "queue-dark.png")
+            desk_opened = await page.evaluate(
+                """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify({chat_id})})).json()""",
+                STAFF.user_id,
+            )
             for theme, suffix in ((LIGHT, "light"), (DARK, "dark")):
+                await _phone_shot(
+                    browser, running.url, desk_opened, theme, f"enroll-{suffix}.png", view="enroll"
+                )
                 for view in ("patients", "patient"):
                     shot = f"{view}-{suffix}.png"
                     await _phone_shot(browser, running.url, opened, theme, shot, view=view)

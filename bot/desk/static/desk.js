@@ -5,7 +5,10 @@
 
 const tg = window.Telegram && window.Telegram.WebApp;
 const $ = (id) => document.getElementById(id);
-const state = { me: null, view: "alerts", patients: [], sort: "open_alerts", desc: true, patient: null };
+const state = {
+  me: null, view: "alerts", home: "alerts", patients: [], sort: "open_alerts", desc: true, patient: null,
+  form: null, enrollKey: null, enrolled: null, enrolling: false,
+};
 const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs, ...children) {
@@ -295,26 +298,122 @@ async function exportPatient() {
   }
 }
 
+// ---------------------------------------------------------------- enrollment
+
+function newKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const WHEN_LABELS = { 0: "Just now", 30: "30 min ago", 60: "1 h ago", 120: "2 h ago" };
+
+function choice(type, name, value, label, checked) {
+  const input = el("input", { type, name, value: String(value) });
+  input.checked = Boolean(checked);
+  return el("label", {}, input, el("span", {}, label));
+}
+
+async function loadEnroll() {
+  if (state.form) return;
+  const form = await api("api/enroll/form");
+  state.form = form;
+  $("enroll-therapist").replaceChildren(
+    el("option", { value: "" }, "Choose…"),
+    ...form.therapists.map((t) => el("option", { value: String(t.id) }, t.name)));
+  if (form.therapists.length === 1) $("enroll-therapist").value = String(form.therapists[0].id);
+  $("enroll-when").replaceChildren(...form.minutes_ago.map((m, i) =>
+    choice("radio", "when", m, WHEN_LABELS[m] || `${m} min ago`, i === 0)));
+  $("enroll-regions").replaceChildren(...form.regions.map((r) => choice("checkbox", "region", r.key, r.label)));
+  $("enroll-baseline").replaceChildren(...Array.from({ length: 11 }, (_, v) => choice("radio", "baseline", v, String(v))));
+  resetEnroll();
+}
+
+function resetEnroll() {
+  state.enrollKey = newKey();
+  $("enroll-form").reset();
+  $("enroll-form").hidden = false;
+  $("enrolled").hidden = true;
+  const first = document.querySelector('#enroll-when input');
+  if (first) first.checked = true;
+  if (state.form && state.form.therapists.length === 1) $("enroll-therapist").value = String(state.form.therapists[0].id);
+  if (tg && tg.MainButton && state.view === "enroll") tg.MainButton.setText("Enroll").show();
+}
+
+function formValues() {
+  const picked = (name) => [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  const baseline = picked("baseline")[0];
+  return {
+    enroll_key: state.enrollKey,
+    name: $("enroll-name").value,
+    therapist_id: Number($("enroll-therapist").value || 0),
+    minutes_ago: Number(picked("when")[0] || 0),
+    regions: picked("region"),
+    baseline_pain: baseline === undefined ? -1 : Number(baseline),
+  };
+}
+
+async function submitEnroll() {
+  if (state.enrolling) return;
+  state.enrolling = true;
+  $("enroll-submit").disabled = true;
+  if (tg && tg.MainButton) tg.MainButton.disable();
+  try {
+    const done = await api("api/enroll", { method: "POST", body: JSON.stringify(formValues()) });
+    state.enrolled = done;
+    $("enrolled-title").textContent = `${done.name} is enrolled`;
+    $("enrolled-hint").textContent = `Show the QR code to the patient, or send them the one-time link (valid ${done.link_hours} h).`;
+    $("enrolled-qr").src = `data:image/png;base64,${done.qr_png_base64}`;
+    $("enrolled-link").href = done.link;
+    $("enrolled-link").textContent = done.link;
+    $("enroll-form").hidden = true;
+    $("enrolled").hidden = false;
+    if (tg && tg.MainButton) tg.MainButton.hide();
+    if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred("success");
+  } catch (error) {
+    toast(refusal(error));
+  } finally {
+    state.enrolling = false;
+    $("enroll-submit").disabled = false;
+    if (tg && tg.MainButton) tg.MainButton.enable();
+  }
+}
+
+async function sendLink() {
+  try {
+    const sent = await api(`api/enroll/${state.enrolled.patient_id}/send`, {
+      method: "POST", body: JSON.stringify({ link: state.enrolled.link }),
+    });
+    toast(sent.message);
+  } catch (error) {
+    toast(refusal(error));
+  }
+}
+
 // -------------------------------------------------------------- navigation
 
 function mainButtonClicked() {
   if (state.view === "alerts") show("patients");
   else if (state.view === "patient") exportPatient();
+  else if (state.view === "enroll") submitEnroll();
 }
-function backButtonClicked() { show(state.view === "patient" ? "patients" : "alerts"); }
+function backButtonClicked() { show(state.view === "patient" ? "patients" : state.home); }
 
-const LOADERS = { alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient() };
+const LOADERS = {
+  alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient(), enroll: () => loadEnroll(),
+};
 
 async function show(view) {
   state.view = view;
-  for (const name of ["alerts", "patients", "patient"]) $(`view-${name}`).hidden = name !== view;
-  for (const name of ["alerts", "patients"]) {
+  for (const name of ["alerts", "patients", "patient", "enroll"]) $(`view-${name}`).hidden = name !== view;
+  for (const name of ["alerts", "patients", "enroll"]) {
     $(`tab-${name}`).setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
   }
-  if (tg && tg.BackButton) { view === "alerts" ? tg.BackButton.hide() : tg.BackButton.show(); }
+  if (tg && tg.BackButton) { view === state.home ? tg.BackButton.hide() : tg.BackButton.show(); }
   if (tg && tg.MainButton) {
     if (view === "alerts") tg.MainButton.setText("My patients").show();
     else if (view === "patient") tg.MainButton.setText("Send CSV + FHIR to my chat").show();
+    else if (view === "enroll" && $("enrolled").hidden) tg.MainButton.setText("Enroll").show();
     else tg.MainButton.hide();
   }
   window.scrollTo(0, 0);
@@ -342,24 +441,34 @@ async function start() {
     if (tg.BackButton) tg.BackButton.onClick(backButtonClicked);
     if (tg.MainButton) tg.MainButton.onClick(mainButtonClicked);
   }
-  // in Telegram the export is the MainButton; in a plain browser, a button on the page
+  // in Telegram the export and the enrollment are the MainButton; in a browser, buttons
   $("export").parentElement.hidden = Boolean(tg && tg.MainButton);
+  $("enroll-submit").parentElement.hidden = Boolean(tg && tg.MainButton);
   for (const tab of document.querySelectorAll(".tabs button")) {
     tab.addEventListener("click", () => show(tab.dataset.view));
   }
   $("sort").addEventListener("change", (e) => { state.sort = e.target.value; state.desc = e.target.value !== "name" && e.target.value !== "next_checkin_at"; renderPatients(); });
   $("sort-dir").addEventListener("click", () => { state.desc = !state.desc; renderPatients(); });
   $("export").addEventListener("click", exportPatient);
+  $("enroll-form").addEventListener("submit", (e) => { e.preventDefault(); submitEnroll(); });
+  $("enrolled-send").addEventListener("click", sendLink);
+  $("enrolled-again").addEventListener("click", resetEnroll);
   try {
     state.me = await api("api/me");
     $("who").textContent = `${state.me.clinic} · ${state.me.name} (${state.me.role})`;
+    // what each role has: the queue and patients (therapist, admin), enrollment (front desk, admin)
+    const role = state.me.role;
+    $("tab-alerts").hidden = role === "staff";
+    $("tab-patients").hidden = role === "staff";
+    $("tab-enroll").hidden = role === "therapist";
+    state.home = role === "staff" ? "enroll" : "alerts";
   } catch (error) {
     notice(refusal(error));
     $("view-alerts").hidden = true;
     document.querySelector(".tabs").hidden = true;
     return;
   }
-  await show("alerts");
+  await show(state.home);
   // the queue stays current while the desk is open (an alert raised meanwhile, a colleague's ack)
   setInterval(() => { if (!document.hidden && state.view === "alerts") loadAlerts().catch((e) => notice(refusal(e))); }, 30000);
 }
