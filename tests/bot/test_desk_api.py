@@ -41,7 +41,7 @@ from flows.loader import load_protocol
 from sandbox.botapi.webapp import sign_init_data
 from scheduler.clock import Clock
 from store.db import SessionFactory
-from store.models import Alert, AlertState, AuditEvent, OutboxMessage, Patient
+from store.models import Alert, AlertState, AuditEvent, OutboxMessage, Patient, Role, StaffMember
 from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, clinic, raise_
 from tests.support.harness import TOKEN
 
@@ -384,3 +384,17 @@ async def test_one_form_enrolls_one_patient_however_often_it_is_sent(
     assert other.status == 403
     wrong = await desk.post("/desk/api/enroll/1/send", headers=front_desk, json={"link": done.link})
     assert wrong.status == 403
+
+
+async def test_a_deactivated_therapist_and_an_admin_no_longer_listed_are_refused(
+    desk: TestClient[Any, Any], sessions: SessionFactory
+) -> None:
+    async with sessions() as db:
+        theo = (await db.exec(select(StaffMember).where(StaffMember.tg_user_id == THEO))).one()
+        theo.active = False
+        db.add(StaffMember(tg_user_id=1500, role=Role.ADMIN, name="Former", created_at=MONDAY_10))
+        await db.commit()
+    for who in (THEO, 1500):  # 1500: an admin record, but not in ADMIN_IDS
+        for path in ("/desk/api/me", "/desk/api/alerts", "/desk/api/enroll/form"):
+            response = await desk.get(path, headers=header(init_data(who)))
+            assert response.status == 403, (who, path)
