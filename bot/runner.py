@@ -197,13 +197,15 @@ async def _run(settings: Settings, stop: asyncio.Event) -> None:
                 "HEALTH_PORT",
             )
         public = make_public_app(health)
-        if desk is not None:  # webhook mode: on the public server; polling: on DESK_PORT
-            mount_desk(public if settings.webhook_url else (desk_site := web.Application()), desk)
-            if not settings.webhook_url:
-                desk_runner = await _listen(
-                    desk_site, settings.desk_host, settings.desk_port, "DESK_PORT"
-                )
-            await sync_desk_menus(app.bot, app.sessions, settings.desk_url)
+        if desk is not None and settings.webhook_url:
+            mount_desk(public, desk)  # webhook mode: on the public server
+        elif desk is not None:  # polling mode: a server of its own on DESK_PORT
+            desk_site = web.Application()
+            mount_desk(desk_site, desk)
+            desk_runner = await _listen(
+                desk_site, settings.desk_host, settings.desk_port, "DESK_PORT"
+            )
+        await sync_desk_menus(app.bot, app.sessions, settings.desk_url)
         if settings.webhook_url:
             await _run_webhook(app, background, public, metrics, stop)
         else:

@@ -96,7 +96,7 @@ WALL_KEY: web.AppKey[Wall] = web.AppKey("desk_wall")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(model: BaseModel, status: int = 200) -> web.Response:
+def json_answer(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(
         text=model.model_dump_json(),
         status=status,
@@ -106,7 +106,7 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
 
 
 def problem(status: int, error: str) -> web.Response:
-    return _json(Problem(error=error), status)
+    return json_answer(Problem(error=error), status)
 
 
 @web.middleware
@@ -118,11 +118,11 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem(exc.status, NOT_AVAILABLE if exc.status == 403 else exc.reason)
 
 
-def _context(request: web.Request) -> DeskContext:
+def desk_context(request: web.Request) -> DeskContext:
     return request.app[SOURCE_KEY]()
 
 
-async def _caller(
+async def desk_caller_of(
     request: web.Request,
     db: AsyncSession,
     ctx: DeskContext,
@@ -138,13 +138,13 @@ async def _caller(
     )
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     """SQLite hands back naive UTC instants; the API says UTC explicitly."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _aware(moment)
+    return None if moment is None else aware(moment)
 
 
 async def _name_of(db: AsyncSession, staff_id: int | None) -> str | None:
@@ -183,11 +183,11 @@ async def alert_item(db: AsyncSession, alert: Alert, now: datetime) -> AlertItem
 
 
 async def me(request: web.Request) -> web.StreamResponse:
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx, DESK_ROLES)).staff
+        staff = (await desk_caller_of(request, db, ctx, DESK_ROLES)).staff
         assert staff.id is not None
-        return _json(
+        return json_answer(
             Me(
                 staff_id=staff.id,
                 name=staff.name,
@@ -200,16 +200,16 @@ async def me(request: web.Request) -> web.StreamResponse:
 
 async def alerts(request: web.Request) -> web.StreamResponse:
     """The queue: what /alerts would post, as data (care.alerts.open_alerts_for)."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await desk_caller_of(request, db, ctx)).staff
         now = ctx.clock.now()
         found = await open_alerts_for(db, staff)
         items = [await alert_item(db, alert, now) for alert in found]
         await audit.record_access(
             db, now=now, action="desk_alerts_viewed", staff_id=staff.id, alerts=len(items)
         )
-        return _json(AlertQueue(alerts=items))
+        return json_answer(AlertQueue(alerts=items))
 
 
 def _alert_id(request: web.Request) -> int | None:
@@ -227,9 +227,9 @@ async def called_back(request: web.Request) -> web.StreamResponse:
 
 async def _done(request: web.Request, *, called_back: bool) -> web.StreamResponse:
     """Acknowledge or Call back done, exactly as the chat's buttons do."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await desk_caller_of(request, db, ctx)).staff
         alert_id = _alert_id(request)
         if alert_id is None:
             return problem(404, NOT_AVAILABLE)
@@ -247,7 +247,7 @@ async def _done(request: web.Request, *, called_back: bool) -> web.StreamRespons
             log.info("desk: alert %s %s by staff %s", alert_id, result.outcome, staff.id)
             message, outcome = done(result.outcome), str(result.outcome)
         item = await alert_item(db, result.alert, now)
-        return _json(AlertDone(outcome=outcome, message=message, alert=item))
+        return json_answer(AlertDone(outcome=outcome, message=message, alert=item))
 
 
 async def patient_row(db: AsyncSession, patient: Patient) -> PatientRow:
@@ -277,9 +277,9 @@ async def patient_row(db: AsyncSession, patient: Patient) -> PatientRow:
 
 async def patients(request: web.Request) -> web.StreamResponse:
     """My patients: a therapist's own (care.patient_view.therapist_patients), an admin's all."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await desk_caller_of(request, db, ctx)).staff
         owner = None if staff.role == Role.ADMIN else staff.id
         found, _ = await therapist_patients(db, owner, offset=0, limit=MAX_PATIENTS)
         rows = [await patient_row(db, patient) for patient in found]
@@ -290,7 +290,7 @@ async def patients(request: web.Request) -> web.StreamResponse:
             staff_id=staff.id,
             patients=len(rows),
         )
-        return _json(PatientList(patients=rows))
+        return json_answer(PatientList(patients=rows))
 
 
 QUESTION_LABELS = {**QUESTION_NAMES, "Q9": "exercise days"}
@@ -320,9 +320,9 @@ async def _patient_for(
 async def patient_page(request: web.Request) -> web.StreamResponse:
     """The patient page: chart series, baseline and responder line, answers. Audited as
     the chat's patient card is (`patient_viewed`)."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await desk_caller_of(request, db, ctx)).staff
         patient = await _patient_for(request, db, staff)
         if patient is None or patient.id is None:
             return problem(403, NOT_AVAILABLE)
@@ -331,12 +331,12 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
         detail = PatientDetail(
             patient=await patient_row(db, patient),
             responder_ceiling=responder_ceiling(patient.baseline_pain),
-            usual_pain=[Point(at=_aware(p.at), value=p.value) for p in usual],
-            soreness=[Point(at=_aware(p.at), value=p.value) for p in soreness],
-            sessions=[_aware(at) for at in sessions],
+            usual_pain=[Point(at=aware(p.at), value=p.value) for p in usual],
+            soreness=[Point(at=aware(p.at), value=p.value) for p in soreness],
+            sessions=[aware(at) for at in sessions],
             answers=[
                 AnswerItem(
-                    at=_aware(a.at),
+                    at=aware(a.at),
                     checkin=a.checkin_key,
                     question=a.question_key,
                     label=QUESTION_LABELS.get(a.question_key, a.question_key),
@@ -354,15 +354,15 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
             subject_id=patient.id,
             via="desk",
         )
-        return _json(detail)
+        return json_answer(detail)
 
 
 async def export_patient(request: web.Request) -> web.StreamResponse:
     """The patient's answers as CSV and as a FHIR R4 Bundle, sent to the caller's private
     chat with the bot (as /export sends them); audited as an export."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx)).staff
+        staff = (await desk_caller_of(request, db, ctx)).staff
         patient = await _patient_for(request, db, staff)
         if patient is None or patient.id is None:
             return problem(403, NOT_AVAILABLE)
@@ -400,7 +400,7 @@ async def export_patient(request: web.Request) -> web.StreamResponse:
         log.info(
             "desk: export of %d answers of patient %s by staff %s", len(rows), patient.id, staff.id
         )
-        return _json(ExportSent(rows=len(rows), message=EXPORT_SENT))
+        return json_answer(ExportSent(rows=len(rows), message=EXPORT_SENT))
 
 
 EXPORT_SENT = "CSV and FHIR files sent to your chat with the bot."

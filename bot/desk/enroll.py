@@ -18,7 +18,7 @@ from aiogram.types import BufferedInputFile
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.desk.api import NO_PRIVATE_CHAT, _aware, _caller, _context, _json, problem
+from bot.desk.api import NO_PRIVATE_CHAT, aware, desk_caller_of, desk_context, json_answer, problem
 from bot.desk.auth import ENROLL_ROLES
 from bot.desk.models import (
     Choice,
@@ -54,11 +54,11 @@ LINK_SENT = "The join link and its QR code are in your chat with the bot."
 
 
 async def form(request: web.Request) -> web.StreamResponse:
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx, ENROLL_ROLES)).staff
+        staff = (await desk_caller_of(request, db, ctx, ENROLL_ROLES)).staff
         people = await therapists(db)
-        return _json(
+        return json_answer(
             EnrollForm(
                 therapists=[Choice(id=p.id or 0, name=p.name) for p in people],
                 regions=[
@@ -77,9 +77,9 @@ def _link_hours(ttl: timedelta) -> int:
 
 async def submit(request: web.Request) -> web.StreamResponse:
     """Enroll from the form; 400 with one sentence (nothing written) for a bad answer."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx, ENROLL_ROLES)).staff
+        staff = (await desk_caller_of(request, db, ctx, ENROLL_ROLES)).staff
         try:
             body = EnrollRequest.model_validate(await request.json())
         except (ValueError, ValidationError):  # not JSON, or not the form's shape
@@ -112,7 +112,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
         assert result.patient.id is not None
         log.info("desk: patient enrolled patient_id=%s by staff_id=%s", result.patient.id, staff.id)
         link = deep_link(ctx.bot_username, result.token)
-        return _json(
+        return json_answer(
             Enrolled(
                 patient_id=result.patient.id,
                 name=result.patient.display_name or "",
@@ -126,9 +126,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
 async def send_link(request: web.Request) -> web.StreamResponse:
     """The join link and its QR code to the caller's chat, as /enroll sends them: only a
     link of this patient, made by the caller, not yet used or expired."""
-    ctx = _context(request)
+    ctx = desk_context(request)
     async with ctx.sessions() as db:
-        staff = (await _caller(request, db, ctx, ENROLL_ROLES)).staff
+        staff = (await desk_caller_of(request, db, ctx, ENROLL_ROLES)).staff
         try:
             body = SendLink.model_validate(await request.json())
         except (ValueError, ValidationError):
@@ -143,7 +143,7 @@ async def send_link(request: web.Request) -> web.StreamResponse:
             or link.patient_id != int(raw)
             or link.created_by != staff.id
             or link.used_at is not None
-            or _aware(link.expires_at) <= now
+            or aware(link.expires_at) <= now
         ):
             return problem(403, NOT_AVAILABLE)
         patient = await db.get(Patient, link.patient_id)
@@ -156,7 +156,7 @@ async def send_link(request: web.Request) -> web.StreamResponse:
             staff.language,
             name=patient.display_name or "—",
             therapist=therapist.name if therapist else "—",
-            ended=_aware(first.ended_at).astimezone(ctx.settings.clinic_timezone).strftime("%H:%M"),
+            ended=aware(first.ended_at).astimezone(ctx.settings.clinic_timezone).strftime("%H:%M"),
             regions=", ".join(labels.get(k, k) for k in first.regions),
             baseline=patient.baseline_pain,
             hours=_link_hours(ctx.settings.invite_ttl),
@@ -173,7 +173,7 @@ async def send_link(request: web.Request) -> web.StreamResponse:
         except (TelegramForbiddenError, TelegramBadRequest):
             return problem(409, NO_PRIVATE_CHAT)
         log.info("desk: join link of patient %s sent to staff %s", patient.id, staff.id)
-        return _json(LinkSent(message=LINK_SENT))
+        return json_answer(LinkSent(message=LINK_SENT))
 
 
 def add_routes(app: web.Application) -> None:

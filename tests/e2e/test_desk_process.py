@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 
 from sandbox.botapi.webapp import sign_init_data
+from store.db import create_engine, session_factory
 from store.migrate import upgrade_async
+from store.models import Role, StaffMember
 from tests.fakebot import FakeBotAPI
 from tests.support.harness import bot_process
 from tests.support.process import free_port
@@ -18,6 +20,7 @@ from tests.support.process import free_port
 DESK_URL = "https://clinic.example/desk/"
 SECRET = "careloop-Webhook_secret-42-0123456789abcdef"
 STRANGER = 987654
+THEO = 2000
 
 
 async def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -46,12 +49,25 @@ async def _assert_desk_served(fake: FakeBotAPI, base: str) -> None:
 
 
 async def test_polling_mode_serves_the_desk_on_desk_port(fake: FakeBotAPI, tmp_path: Path) -> None:
+    """…and a therapist registered before the desk was configured gets its menu button
+    at the start, without writing to the bot."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     await upgrade_async(db_url)
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as db:
+        theo = StaffMember(
+            tg_user_id=THEO, role=Role.THERAPIST, name="Theo", created_at=datetime.now(UTC)
+        )
+        db.add(theo)
+        await db.commit()
+    await engine.dispose()
+    fake.user(THEO, "Theo")  # their chat with the bot exists
     port = free_port()
     extra = {"DESK_URL": DESK_URL, "DESK_PORT": str(port), "DESK_HOST": "127.0.0.1"}
     async with bot_process(fake, db_url, tmp_path, extra):
         await _assert_desk_served(fake, f"http://127.0.0.1:{port}")
+        await fake.wait_until(lambda: f"chat:{THEO}" in fake.menu_buttons, timeout=30)
+        assert fake.menu_buttons[f"chat:{THEO}"]["web_app"] == {"url": DESK_URL}
 
 
 async def test_webhook_mode_serves_the_desk_on_the_webhook_port(
