@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import AlertAction, AlertCb
+from bot.desk.menu import open_desk_button
 from bot.desk_view import screening_summary
 from care.alerts import waiting
 from care.patient_view import recent_ratings
@@ -74,8 +75,10 @@ async def alert_card(
     *,
     level: int = 0,
     payload: dict[str, object] | None = None,
+    desk_url: str | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """The alert's message: tier, patient (escaped), reasons, last ratings, state."""
+    """The alert's message: tier, patient (escaped), reasons, last ratings, state; with
+    `desk_url` (a private chat of desk staff) an "Open desk" button below."""
     patient = await db.get(Patient, alert.patient_id)
     name = (patient.display_name if patient else None) or "—"
     tier = Tier(alert.tier)
@@ -132,10 +135,16 @@ async def alert_card(
         ]
         if tier == Tier.URGENT_CALLBACK:
             row.append(call_back)
-        return text, InlineKeyboardMarkup(inline_keyboard=[row])
+        return text, _keyboard([row], desk_url)
     if waiting(alert):  # acknowledged, the call back still to be made
-        return text, InlineKeyboardMarkup(inline_keyboard=[[history, call_back]])
-    return text, InlineKeyboardMarkup(inline_keyboard=[[history]])
+        return text, _keyboard([[history, call_back]], desk_url)
+    return text, _keyboard([[history]], desk_url)
+
+
+def _keyboard(rows: list[list[InlineKeyboardButton]], desk_url: str | None) -> InlineKeyboardMarkup:
+    if desk_url is not None:
+        rows = [*rows, [open_desk_button(desk_url)]]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def alert_notice(db: AsyncSession, alert: Alert, first: int) -> str:

@@ -8,6 +8,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
+from bot.desk.menu import set_desk_menu
+
 log = logging.getLogger(__name__)
 
 # command -> (English, Spanish) description
@@ -91,11 +93,15 @@ async def set_default_commands(bot: Bot) -> None:
     )
 
 
-async def set_commands_for(bot: Bot, chat_id: int, role: str | None, lang: str = "en") -> None:
-    """Give this chat the menu of its role. A failure here never breaks the flow."""
+async def set_commands_for(
+    bot: Bot, chat_id: int, role: str | None, lang: str = "en", *, desk_url: str | None = None
+) -> None:
+    """Give this chat the menu of its role (and, with a desk, its menu button: the desk
+    for therapists and admins). A failure here never breaks the flow."""
     try:
         await bot.set_my_commands(
             _bot_commands(role, lang), scope=BotCommandScopeChat(chat_id=chat_id)
         )
     except TelegramAPIError as exc:
         log.warning("setMyCommands failed for chat %s: %s", chat_id, exc.message)
+    await set_desk_menu(bot, chat_id, role, desk_url)

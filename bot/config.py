@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -68,6 +69,11 @@ class Settings:
     global_rate_per_second: float = 30.0
     per_chat_rate_per_second: float = 1.0
     escalation_minutes: tuple[int, ...] = (15, 60)
+    # the clinic desk Mini App: its public HTTPS address (None: no desk), and where it
+    # listens in polling mode (webhook mode serves it on the webhook port)
+    desk_url: str | None = None
+    desk_port: int = 8081
+    desk_host: str = "0.0.0.0"
 
 
 def _int(name: str, raw: str) -> int:
@@ -93,6 +99,22 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
         expected = " or ".join(f"{s}://…" for s in schemes)
         raise ConfigError(f"{name}: expected a URL starting with {expected}, got {raw!r}")
     return value
+
+
+def _desk_url(raw: str) -> str:
+    """The desk's public address: HTTPS (Telegram opens Mini Apps over HTTPS only), a
+    host, no query or fragment; kept with a trailing slash, as the page's relative API
+    calls (`api/...`) resolve against it."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"DESK_URL: expected the desk's public HTTPS address such as "
+            f"https://clinic.example/desk/, got {raw!r}"
+        )
+    if parts.query or parts.fragment or len(value) > 512:
+        raise ConfigError(f"DESK_URL: expected an address without ? or #, got {raw!r}")
+    return value if value.endswith("/") else value + "/"
 
 
 def _admin_ids(raw: str) -> frozenset[int]:
@@ -253,6 +275,27 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
                 f"ESCALATION_MINUTES: expected rising minutes like 15,60, got {raw!r}"
             )
         kwargs["escalation_minutes"] = steps
+    if (raw := get("DESK_URL")) is not None:
+        kwargs["desk_url"] = _desk_url(raw)
+    if (raw := get("DESK_PORT")) is not None:
+        port = _int("DESK_PORT", raw)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"DESK_PORT: expected a port 1-65535, got {raw!r}")
+        kwargs["desk_port"] = port
+    if (raw := get("DESK_HOST")) is not None:
+        if not re.fullmatch(r"[A-Za-z0-9.:_\-]{1,253}", raw.strip()):
+            raise ConfigError(
+                f"DESK_HOST: expected an address to listen on such as 127.0.0.1, got {raw!r}"
+            )
+        kwargs["desk_host"] = raw.strip()
+    if (
+        kwargs.get("desk_url")
+        and not kwargs.get("webhook_url")
+        and kwargs.get("health_port") == kwargs.get("desk_port", 8081)
+    ):
+        raise ConfigError(
+            "DESK_PORT: must differ from HEALTH_PORT (/metrics is never on the public port)"
+        )
     if kwargs.get("webhook_url") and not kwargs.get("webhook_secret"):
         raise ConfigError("WEBHOOK_SECRET: required when WEBHOOK_URL is set")
     if kwargs.get("webhook_url") and kwargs.get("health_port") == kwargs.get("webhook_port", 8080):

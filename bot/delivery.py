@@ -39,6 +39,7 @@ from bot.alert_view import alert_card, alert_notice
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
+from bot.desk.menu import desk_url_for_chat
 from bot.programme_view import (
     exercise_line,
     programme_change_text,
@@ -400,7 +401,13 @@ class Delivery:
             ):
                 return await self._cancel(db, row, "alert no longer open")
             shown = alert_version(alert)
-            text, markup = await alert_card(db, alert, tz, payload=payload)
+            text, markup = await alert_card(
+                db,
+                alert,
+                tz,
+                payload=payload,
+                desk_url=desk_url_for_chat(row.chat_id, self.settings.desk_url),
+            )
         try:
             message = await self._send(row.chat_id, text, reply_markup=markup)
         except TelegramForbiddenError:
@@ -472,7 +479,8 @@ class Delivery:
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            text, markup = await alert_card(db, alert, tz)
+            desk_url = desk_url_for_chat(copy.chat_id, self.settings.desk_url)
+            text, markup = await alert_card(db, alert, tz, desk_url=desk_url)
         await self._edit(copy.chat_id, copy.message_id, text, markup)
         return await self._mark_sent(row, copy.message_id)
 

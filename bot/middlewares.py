@@ -70,7 +70,9 @@ class IdentityMiddleware(BaseMiddleware):
             log.info("staff_id=%s role now %s active=%s", staff.id, staff.role, staff.active)
             bot: Bot = data["bot"]
             role = staff.role if staff.active else None
-            await set_commands_for(bot, user.id, role, staff.language)
+            await set_commands_for(
+                bot, user.id, role, staff.language, desk_url=self.settings.desk_url
+            )
         if staff is not None and not staff.active:
             await self._refuse(event, db, staff, now)
             return None

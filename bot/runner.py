@@ -27,6 +27,10 @@ from bot.app import App, build_app
 from bot.background import Background, make_background
 from bot.commands import set_default_commands
 from bot.config import Settings
+from bot.desk.api import DeskContext
+from bot.desk.menu import sync_desk_menus
+from bot.desk.web import make_desk_app
+from bot.desk.web import mount as mount_desk
 from bot.metrics import Metrics
 from bot.middlewares import HandledOnce
 from bot.web import (
@@ -181,6 +185,8 @@ async def _run(settings: Settings, stop: asyncio.Event) -> None:
     in_flight = InFlightUpdates()
     app.dispatcher.update.outer_middleware(in_flight)
     runner: web.AppRunner | None = None
+    desk_runner: web.AppRunner | None = None
+    desk = desk_app(app)
     try:
         if settings.health_port is not None:
             # the operator's server (/healthz, /metrics), never the public webhook port
@@ -190,17 +196,40 @@ async def _run(settings: Settings, stop: asyncio.Event) -> None:
                 settings.health_port,
                 "HEALTH_PORT",
             )
+        public = make_public_app(health)
+        if desk is not None and settings.webhook_url:
+            mount_desk(public, desk)  # webhook mode: on the public server
+        elif desk is not None:  # polling mode: a server of its own on DESK_PORT
+            desk_site = web.Application()
+            mount_desk(desk_site, desk)
+            desk_runner = await _listen(
+                desk_site, settings.desk_host, settings.desk_port, "DESK_PORT"
+            )
+        await sync_desk_menus(app.bot, app.sessions, settings.desk_url)
         if settings.webhook_url:
-            await _run_webhook(app, background, make_public_app(health), metrics, stop)
+            await _run_webhook(app, background, public, metrics, stop)
         else:
             await _run_polling(app, background, stop)
         await in_flight.wait(UPDATES_GRACE_SECONDS)
     finally:
+        if desk_runner is not None:
+            await desk_runner.cleanup()
         await background.stop()
         if runner is not None:
             await runner.cleanup()
         await app.close()
         log.info("careloop stopped")
+
+
+def desk_app(app: App) -> web.Application | None:
+    """The desk (bot/desk/), when `DESK_URL` says where the clinic reaches it."""
+    if app.settings.desk_url is None:
+        return None
+    return make_desk_app(
+        lambda: DeskContext(
+            app.sessions, app.settings, app.clock, app.bot, app.protocol, app.bot_username
+        )
+    )
 
 
 async def _listen(web_app: web.Application, host: str, port: int, setting: str) -> web.AppRunner:

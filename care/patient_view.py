@@ -10,7 +10,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.charts import ChartPoint
 from care.context import sessions_of
-from store.models import Alert, AlertState, Answer, Checkin, CheckinState, Patient, PatientStatus
+from store.models import (
+    Alert,
+    AlertState,
+    Answer,
+    Checkin,
+    CheckinState,
+    Patient,
+    PatientStatus,
+    Role,
+    StaffMember,
+)
+
+
+def may_see_patient(staff: StaffMember, patient: Patient) -> bool:
+    """A therapist sees their own patients, an admin all: the one rule for a patient's
+    card, chart, answers and export, in the chat and in the desk."""
+    return staff.active and (staff.role == Role.ADMIN or patient.therapist_id == staff.id)
 
 
 @dataclass(frozen=True)
@@ -101,3 +117,26 @@ async def open_alert_count(db: AsyncSession, patient_id: int) -> int:
         select(Alert.id).where(Alert.patient_id == patient_id, Alert.state == AlertState.OPEN)
     )
     return len(list(rows.all()))
+
+
+async def next_checkin_at(db: AsyncSession, patient_id: int) -> datetime | None:
+    """When the patient's next scheduled check-in falls due (None: nothing planned)."""
+    rows = await db.exec(
+        select(Checkin.due_at)
+        .where(Checkin.patient_id == patient_id, Checkin.state == CheckinState.SCHEDULED)
+        .order_by(col(Checkin.due_at))
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def answers_of(db: AsyncSession, patient_id: int, *, limit: int = 200) -> list[Rating]:
+    """Every answer of the patient (any question), newest first."""
+    rows = await db.exec(
+        select(Answer, Checkin.key)
+        .join(Checkin, col(Checkin.id) == col(Answer.checkin_id))
+        .where(Answer.patient_id == patient_id)
+        .order_by(col(Answer.answered_at).desc(), col(Answer.id).desc())
+        .limit(limit)
+    )
+    return [Rating(a.answered_at, key, a.question_key, a.value) for a, key in rows.all()]

@@ -34,7 +34,13 @@ _LIVE_ONLY = (
     "HEALTH_PORT",
     "ALERT_CHAT_ID",
     "LOG_FORMAT",
+    "DESK_URL",
+    "DESK_PORT",
+    "DESK_HOST",
 )
+# The desk's address in the sandbox: HTTPS as Telegram requires for a Web App; the page
+# opens its path on the sandbox's own server (sandbox/web.py mounts the desk at /desk/).
+DESK_URL = "https://127.0.0.1/desk/"
 # Sandbox defaults that make the preview feel immediate; the environment may override.
 # the demo clinic's numbers (a live bot must set its own: bot/config.py requires them)
 #: The demo clinic a fresh `make run` shows (the README's screenshots are of it); a
@@ -87,5 +93,6 @@ class SandboxConfig:
             TELEGRAM_API_URL=api_url,
             DATABASE_URL=self.database_url,
             ADMIN_IDS=str(admin_id),
+            DESK_URL=DESK_URL,
         )
         return load_settings(env)

@@ -30,6 +30,8 @@ def _buttons(msg: SentMessage, bot_username: str) -> list[list[Json]]:
             if isinstance(button.get("url"), str):
                 item["url"] = button["url"]
                 item["link"] = link_html(button["url"], "", bot_username)
+            elif isinstance(button.get("web_app"), dict):
+                item["web_app"] = True  # opened inside the pane (POST /api/webapp)
             else:
                 item["callback"] = isinstance(button.get("callback_data"), str)
             out.append(item)
@@ -98,6 +100,32 @@ def menu_of(fake: FakeBotAPI, chat_id: int) -> list[Json]:
     ]
 
 
+def menu_button_of(fake: FakeBotAPI, chat_id: int) -> Json | None:
+    """The chat's menu button when the bot made it a Web App (setChatMenuButton)."""
+    button = fake.menu_buttons.get(f"chat:{chat_id}") or fake.menu_buttons.get("default") or {}
+    if button.get("type") != "web_app":
+        return None
+    return {"text": str(button.get("text", ""))}
+
+
+def web_app_url(fake: FakeBotAPI, user: SimUser, message_id: int | None, text: str | None) -> str:
+    """The Web App a person opens: the `web_app` button `text` of the bot's message
+    `message_id` in their chat, or (no message) their chat's menu button. LookupError
+    when there is no such button: a pane opens only what the bot gave that person."""
+    if message_id is None:
+        button = fake.menu_buttons.get(f"chat:{user.id}") or fake.menu_buttons.get("default")
+        if not button or button.get("type") != "web_app":
+            raise LookupError("this chat has no Web App menu button")
+        return str(button["web_app"]["url"])
+    message = user.message(message_id)
+    rows = (message.reply_markup or {}).get("inline_keyboard") or [] if message else []
+    for row in rows:
+        for button in row:
+            if button.get("text") == text and isinstance(button.get("web_app"), dict):
+                return str(button["web_app"]["url"])
+    raise LookupError("no such Web App button")
+
+
 def panes_json() -> list[Json]:
     return [
         {
@@ -115,6 +143,7 @@ def panes_json() -> list[Json]:
 class _PaneState:
     versions: dict[str, int] = field(default_factory=dict)
     menu: list[Json] | None = None
+    menu_button: Json | None = None
     answers_seen: int = 0
 
 
@@ -165,8 +194,9 @@ class PaneWatcher:
         for key in removed:
             del state.versions[key]
         menu = menu_of(self.fake, person.user_id)
-        menu_changed = menu != state.menu
-        state.menu = menu
+        menu_button = menu_button_of(self.fake, person.user_id)
+        menu_changed = menu != state.menu or menu_button != state.menu_button
+        state.menu, state.menu_button = menu, menu_button
         toasts: list[Json] = []
         answers = user.callback_answers if user is not None else []
         for answer in answers[state.answers_seen :]:
@@ -178,6 +208,7 @@ class PaneWatcher:
         change: Json = {"chat_id": person.user_id, "upserts": upserts, "removed": removed}
         if menu_changed:
             change["menu"] = menu
+            change["menu_button"] = menu_button
         if toasts:
             change["toasts"] = toasts
         return change

@@ -7,6 +7,10 @@
 * ``POST /api/send|tap|open|scale|jump|reset`` — what a click does: a simulated
   person types or taps (the same calls the tests make), or time moves.
 * ``GET /media/<chat>/<message>`` — a photo or document the bot sent.
+* ``/desk/…`` — the clinic desk Mini App (bot/desk/), served by the running bot's code
+  with the sandbox's stand-in for ``window.Telegram.WebApp`` (static/webapp.js);
+  ``POST /api/webapp`` opens it as Telegram would: the pane's person taps a ``web_app``
+  button (or their chat's menu button) and gets ``initData`` signed with the bot token.
 
 It listens on 127.0.0.1 only. Actions must be JSON posts from the page itself
 (checked Host and Origin), so another web page open in the same browser cannot
@@ -22,14 +26,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.desk.api import DeskContext
+from bot.desk.web import PREFIX as DESK_PREFIX
+from bot.desk.web import make_desk_app
+from bot.desk.web import mount as mount_desk
 from sandbox.app import Sandbox, SandboxBusy
 from sandbox.botapi import SimUser
+from sandbox.botapi.webapp import sign_init_data
 from sandbox.guide import pane_meta
 from sandbox.people import CAST, PATIENT, sim_user, start_param
-from sandbox.view import PaneWatcher, panes_json
+from sandbox.view import PaneWatcher, panes_json, web_app_url
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 _STATIC_FILES = {
     "app.js": "text/javascript",
     "style.css": "text/css",
+    "webapp.js": "text/javascript",
 }
 KEEPALIVE_SECONDS = 15.0
 TAP_ANSWER_SECONDS = 10.0  # Telegram's client gives up on an unanswered tap after about this
@@ -90,7 +101,19 @@ def make_web_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post("/api/scale", scale)
     app.router.add_post("/api/jump", jump)
     app.router.add_post("/api/reset", reset)
+    app.router.add_post("/api/webapp", open_web_app)
+    mount_desk(
+        app, make_desk_app(lambda: _desk_context(sandbox), webapp_script="/static/webapp.js")
+    )
     return app
+
+
+def _desk_context(sandbox: Sandbox) -> DeskContext:
+    """The running bot's sessions, settings and clock (SandboxBusy during a reset: 503)."""
+    app = sandbox.bot().app
+    return DeskContext(
+        app.sessions, app.settings, app.clock, app.bot, app.protocol, app.bot_username
+    )
 
 
 async def serve(sandbox: Sandbox, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -341,6 +364,34 @@ async def jump(request: web.Request) -> web.StreamResponse:
     """Skip to the next scheduled message."""
     due = await _sandbox(request).jump()
     return _ok(due=None if due is None else due.astimezone(UTC).isoformat())
+
+
+async def open_web_app(request: web.Request) -> web.StreamResponse:
+    """The pane's person opens a Web App: a `web_app` button of one of the bot's messages
+    (message_id and text) or their chat's menu button (no message_id). Only a button the
+    bot gave that person opens (a patient has none); the answer is the page's path on
+    this server and the `initData` Telegram would hand it, signed with the bot token."""
+    sandbox = _sandbox(request)
+    body = await _body(request)
+    chat_id = _chat(body)
+    message_id, label = body.get("message_id"), body.get("text")
+    if message_id is not None and (not isinstance(message_id, int) or not isinstance(label, str)):
+        raise web.HTTPBadRequest(text="expected message_id and text")
+    user = _user(sandbox, chat_id)
+    try:
+        url = web_app_url(sandbox.fake, user, message_id, label)
+    except LookupError as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    path = urlsplit(url).path
+    if not path.startswith(DESK_PREFIX):
+        raise web.HTTPConflict(text="the sandbox opens only the clinic desk")
+    person = _PEOPLE[chat_id]
+    profile: dict[str, Any] = {"id": person.user_id, "first_name": person.first_name}
+    if person.last_name:
+        profile["last_name"] = person.last_name
+    profile["language_code"] = "en"
+    init_data = sign_init_data(sandbox.fake.token, profile, auth_date=datetime.now(UTC))
+    return _ok(path=path, init_data=init_data)
 
 
 async def reset(request: web.Request) -> web.StreamResponse:

@@ -102,7 +102,9 @@ async def deactivate_confirm(
     log.info("staff_id=%s deactivated by staff_id=%s", done.member.id, staff.id)
     await query.answer()
     # their menu goes back to a stranger's (they keep /start and /help, which are refused)
-    await set_commands_for(bot, done.member.tg_user_id, None, done.member.language)
+    await set_commands_for(
+        bot, done.member.tg_user_id, None, done.member.language, desk_url=settings.desk_url
+    )
     if not isinstance(query.message, Message):
         return
     name = done.member.name

@@ -83,7 +83,7 @@ async def start_with_token(
                     hint=Raw(hint),
                 )
             )
-            await set_commands_for(bot, actor.tg_user_id, role)
+            await set_commands_for(bot, actor.tg_user_id, role, desk_url=settings.desk_url)
         elif result.outcome == InviteOutcome.ALREADY_STAFF and result.member is not None:
             await message.answer(
                 t("already_staff", actor.lang, role=t(f"role_{result.member.role}"))
@@ -116,7 +116,9 @@ async def start_plain(message: Message, actor: Actor, settings: Settings, bot: B
     if actor.role is None:
         await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
         return
-    await set_commands_for(bot, actor.tg_user_id, actor.role, actor.lang)
+    await set_commands_for(
+        bot, actor.tg_user_id, actor.role, actor.lang, desk_url=settings.desk_url
+    )
     await send_help(message, actor, settings)
 
 

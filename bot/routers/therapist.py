@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.alert_view import alert_card
 from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
 from bot.config import Settings
+from bot.desk.menu import desk_url_for_chat
 from bot.desk_view import desk_matches
 from bot.filters import HasRole
 from bot.programme_view import programme_button
@@ -46,6 +47,7 @@ from care.patient_view import (
     adherence_days,
     chart_series,
     checkin_response,
+    may_see_patient,
     recent_ratings,
 )
 from care.sessions import ENDED_COURSES, FOLLOWED, patients_in
@@ -83,15 +85,12 @@ def _owner_filter(staff: StaffMember) -> int | None:
     return None if staff.role == Role.ADMIN else staff.id
 
 
-def _may_see_patient(staff: StaffMember, patient: Patient) -> bool:
-    return staff.role == Role.ADMIN or patient.therapist_id == staff.id
-
-
 async def _repost(
     bot: Bot, chat_id: int, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
 ) -> None:
     """The card again, below; recorded as a copy so every change of state edits it too."""
-    text, markup = await alert_card(db, alert, settings.clinic_timezone)
+    desk_url = desk_url_for_chat(chat_id, settings.desk_url)
+    text, markup = await alert_card(db, alert, settings.clinic_timezone, desk_url=desk_url)
     sent = await bot.send_message(chat_id, text, reply_markup=markup)
     assert alert.id is not None
     await record_shown(
@@ -321,7 +320,7 @@ async def patient_card_button(
 ) -> None:
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
-    if patient is None or not _may_see_patient(staff, patient):
+    if patient is None or not may_see_patient(staff, patient):
         await query.answer(NOT_AVAILABLE, show_alert=True)
         return
     if not await _card_to_private(bot, staff, db, patient, settings, clock):

@@ -144,3 +144,16 @@ def check_reply_markup(markup: Any, *, inline_only: bool = False) -> dict[str, A
                 raise bad_request(f'field "{name}" must be of type Boolean')
             return markup
     raise bad_request("can't parse reply keyboard markup JSON object")
+
+
+def check_web_app_chat(markup: dict[str, Any] | None, chat_id: int) -> None:
+    """Web App buttons exist only in private chats: Telegram refuses a keyboard with one
+    sent to (or edited in) a group with ``BUTTON_TYPE_INVALID``. A private chat's id is
+    the person's (positive) user id; groups' ids are negative."""
+    if markup is None or chat_id > 0:
+        return
+    rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+    for row in rows:
+        for button in row:
+            if isinstance(button, dict) and _present(button.get("web_app")):
+                raise bad_request("BUTTON_TYPE_INVALID")

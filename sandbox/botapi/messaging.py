@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.botapi import errors
 from sandbox.botapi.errors import ApiError, bad_request
-from sandbox.botapi.markup import check_reply_markup
+from sandbox.botapi.markup import check_reply_markup, check_web_app_chat
 from sandbox.botapi.models import SentMessage, UploadedFile
 from sandbox.botapi.texts import FormattedText, format_body
 
@@ -73,6 +73,7 @@ def _new_message(
     *,
     kind: str = "text",
 ) -> SentMessage:
+    check_web_app_chat(markup, conversation.id)
     reply_to = _reply_to(conversation, p)
     msg = SentMessage(
         message_id=conversation.next_message_id(),
@@ -227,6 +228,7 @@ def _target(api: FakeBotAPI, p: Params) -> SentMessage:
 def _apply_edit(
     api: FakeBotAPI, msg: SentMessage, body: FormattedText | None, markup: dict[str, Any] | None
 ) -> Any:
+    check_web_app_chat(markup, msg.chat_id)
     if body is not None:
         msg.text, msg.html, msg.parse_mode, msg.entities = (
             body.text,

@@ -48,7 +48,12 @@ function buildPanes(list) {
     const entry = {
       el, key: pane.key, chatId: pane.chat_id, stick: true,
       chat: $(".chat", el), menu: $(".menu", el), toasts: $(".toasts", el),
+      webapp: $(".webapp", el), frame: $(".webapp-frame", el), menuButton: $(".menu-button", el),
     };
+    entry.menuButton.addEventListener("click", () => openWebApp(entry, { chat_id: pane.chat_id }));
+    $(".webapp-close", el).addEventListener("click", () => closeWebApp(entry));
+    $(".webapp-back", el).addEventListener("click", () => tellWebApp(entry, "back_button_pressed"));
+    $(".webapp-main", el).addEventListener("click", () => tellWebApp(entry, "main_button_pressed"));
     // follow new messages unless the person scrolled up to read; our own scrolls
     // (their events arrive later, maybe after an image grew the chat) do not count
     entry.chat.addEventListener("scroll", () => {
@@ -112,6 +117,10 @@ function renderButtons(item) {
       if (button.url) {
         b.classList.add("url");
         b.dataset.url = button.url;
+      } else if (button.web_app) {
+        b.classList.add("opens-web-app");
+        b.dataset.webApp = "true";
+        b.dataset.messageId = item.message_id;
       } else {
         b.dataset.messageId = item.message_id;
       }
@@ -220,6 +229,10 @@ function applyChange(change) {
   for (const key of change.removed) entry.chat.querySelector(`[data-key="${key}"]`)?.remove();
   for (const item of change.upserts) added = upsert(entry, item) || added;
   if (change.menu) renderMenu(entry, change.menu);
+  if ("menu_button" in change) {
+    entry.menuButton.hidden = !change.menu_button;
+    entry.menuButton.textContent = change.menu_button ? change.menu_button.text : "";
+  }
   for (const t of change.toasts || []) toast(entry, t);
   if (added || entry.stick) {
     entry.stick = true;
@@ -248,6 +261,12 @@ document.addEventListener("click", (event) => {
     else window.open(url, "_blank", "noopener");
     return;
   }
+  if (button.dataset.webApp) {
+    openWebApp(panes.get(chatId), {
+      chat_id: chatId, message_id: Number(button.dataset.messageId), text: button.textContent,
+    });
+    return;
+  }
   // disabled until the bot has handled the tap; a tap answered with only a toast leaves
   // the message as it was, so its button works again (an edit replaces the button anyway)
   button.disabled = true;
@@ -265,6 +284,78 @@ function openInPatientPane(link) {
     }
   }).catch(() => {});
 }
+
+// ------------------------------------------------------- desk Mini App
+
+// Telegram's default themes, as themeParams reach a Mini App
+const THEMES = {
+  light: {
+    bg_color: "#ffffff", text_color: "#000000", hint_color: "#999999", link_color: "#2481cc",
+    button_color: "#2481cc", button_text_color: "#ffffff", secondary_bg_color: "#efeff3",
+    section_bg_color: "#f4f4f7", destructive_text_color: "#d14e4e",
+  },
+  dark: {
+    bg_color: "#17212b", text_color: "#f5f5f5", hint_color: "#708499", link_color: "#6ab3f3",
+    button_color: "#5288c1", button_text_color: "#ffffff", secondary_bg_color: "#232e3c",
+    section_bg_color: "#232e3c", destructive_text_color: "#ec3942",
+  },
+};
+
+function theme() { return $("#dark-theme").checked ? "dark" : "light"; }
+
+// As Telegram opens a Mini App: the sandbox's Bot API signs initData for the pane's
+// person, and the page gets it in the URL fragment, with the theme.
+function openWebApp(entry, body) {
+  post("/api/webapp", body).then((answer) => {
+    const fragment = new URLSearchParams({
+      tgWebAppData: answer.init_data,
+      tgWebAppVersion: "7.0",
+      tgWebAppPlatform: "sandbox",
+      tgWebAppThemeParams: JSON.stringify(THEMES[theme()]),
+    });
+    entry.webapp.classList.toggle("dark", theme() === "dark");
+    $(".webapp-back", entry.el).hidden = true;
+    $(".webapp-main", entry.el).hidden = true;
+    entry.frame.src = `${answer.path}#${fragment}`;
+    entry.webapp.hidden = false;
+  }).catch(() => {});
+}
+
+function closeWebApp(entry) {
+  entry.webapp.hidden = true;
+  entry.frame.src = "about:blank";
+}
+
+function tellWebApp(entry, eventType, eventData = {}) {
+  entry.frame.contentWindow?.postMessage(JSON.stringify({ eventType, eventData }), location.origin);
+}
+
+window.addEventListener("message", (event) => {
+  if (event.origin !== location.origin) return;
+  const entry = [...panes.values()].find((e) => e.frame.contentWindow === event.source);
+  if (!entry) return;
+  let message;
+  try { message = JSON.parse(event.data); } catch (_) { return; }
+  const data = message.eventData || {};
+  if (message.eventType === "web_app_setup_main_button") {
+    const main = $(".webapp-main", entry.el);
+    main.hidden = !data.is_visible;
+    main.disabled = data.is_active === false;
+    main.textContent = data.text || "";
+  } else if (message.eventType === "web_app_setup_back_button") {
+    $(".webapp-back", entry.el).hidden = !data.is_visible;
+  } else if (message.eventType === "web_app_close") {
+    closeWebApp(entry);
+  }
+});
+
+$("#dark-theme").addEventListener("change", () => {
+  for (const entry of panes.values()) {
+    if (entry.webapp.hidden) continue;
+    entry.webapp.classList.toggle("dark", theme() === "dark");
+    tellWebApp(entry, "theme_changed", { theme_params: THEMES[theme()] });
+  }
+});
 
 $("#show-admin").addEventListener("change", applyAdminSwitch);
 for (const button of document.querySelectorAll("[data-scale]")) {
@@ -327,6 +418,8 @@ function connect() {
     for (const entry of panes.values()) {
       entry.chat.textContent = "";
       entry.menu.textContent = "";
+      entry.menuButton.hidden = true;
+      closeWebApp(entry);
       entry.stick = true;
     }
   });

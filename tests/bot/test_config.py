@@ -38,6 +38,11 @@ def test_missing_token() -> None:
         ("REDIS_URL", "http://x", "REDIS_URL: expected a URL"),
         ("ADMIN_IDS", "12,abc", "ADMIN_IDS: expected comma-separated Telegram user ids"),
         ("CLINIC_TIMEZONE", "Mars/Base", "CLINIC_TIMEZONE: expected an IANA time zone"),
+        ("DESK_URL", "http://clinic.example/desk/", "DESK_URL: expected the desk's public HTTPS"),
+        ("DESK_URL", "https:///desk", "DESK_URL: expected the desk's public HTTPS"),
+        ("DESK_URL", "https://clinic.example/desk?x=1", "DESK_URL: expected an address without"),
+        ("DESK_PORT", "0", "DESK_PORT: expected a port 1-65535"),
+        ("DESK_HOST", "a b", "DESK_HOST: expected an address to listen on"),
         ("CLINIC_TIMEZONE", "Europe", "CLINIC_TIMEZONE: expected an IANA time zone"),
         ("CLINIC_PHONE", "call us!", "CLINIC_PHONE: expected a phone number"),
         ("EMERGENCY_NUMBER", "nine-one-one", "EMERGENCY_NUMBER: expected a short number"),
@@ -211,3 +216,15 @@ def test_broken_protocol_file_stops_the_start(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("careloop: PROTOCOL_FILE:")
     assert "protocol.toml" in lines[0]
+
+
+def test_desk_url_is_kept_with_a_trailing_slash_and_off_by_default() -> None:
+    assert load_settings(LIVE).desk_url is None
+    settings = load_settings({**LIVE, "DESK_URL": "https://clinic.example/desk"})
+    assert (settings.desk_url, settings.desk_port) == ("https://clinic.example/desk/", 8081)
+
+
+def test_desk_port_cannot_be_the_metrics_port() -> None:
+    env = {**LIVE, "DESK_URL": "https://clinic.example/desk/", "DESK_PORT": "9090"}
+    with pytest.raises(ConfigError, match="DESK_PORT: must differ from HEALTH_PORT"):
+        load_settings({**env, "HEALTH_PORT": "9090"})

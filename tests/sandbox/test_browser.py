@@ -190,7 +190,8 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await _tap(alert, "Acknowledge")
             await expect(alert).to_contain_text("Acknowledged by Theo Rapist")
             await expect(alert.locator(".edited")).to_be_visible()  # edited in place
-            await expect(alert.locator("button.kb")).to_have_count(1)  # History only
+            buttons = alert.locator("button.kb")  # History, and the desk (bot/desk/)
+            await expect(buttons).to_have_text([_exactly("History"), _exactly("Open desk")])
 
             await expect(page.locator(".toast")).to_have_count(0)  # "Acknowledged ✓" faded
             SHOTS.mkdir(parents=True, exist_ok=True)

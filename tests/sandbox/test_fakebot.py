@@ -40,7 +40,10 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MenuButtonCommands,
+    MenuButtonDefault,
+    MenuButtonWebApp,
     Message,
+    WebAppInfo,
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -842,6 +845,38 @@ async def test_commands_by_scope(fake: FakeBotAPI, bot: Bot, alice: SimUser) -> 
         await bot.set_my_commands([BotCommand(command="Bad-Name", description="x")])
     with pytest.raises(TelegramBadRequest, match="chat not found"):
         await bot.set_my_commands(staff, scope=BotCommandScopeChat(chat_id=555))
+
+
+async def test_web_app_buttons_only_in_private_chats_and_over_https(
+    fake: FakeBotAPI, bot: Bot, alice: SimUser
+) -> None:
+    desk = InlineKeyboardButton(text="Open desk", web_app=WebAppInfo(url="https://c.example/desk/"))
+    assert await bot.send_message(alice.id, "Alert", reply_markup=kb(desk))
+    group = fake.group(-1001234567890)
+    with pytest.raises(TelegramBadRequest, match="BUTTON_TYPE_INVALID"):
+        await bot.send_message(group.id, "Alert", reply_markup=kb(desk))
+    sent = await bot.send_message(group.id, "Alert", reply_markup=kb(cb("Ack", "ack:1")))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_TYPE_INVALID"):
+        await bot.edit_message_reply_markup(
+            chat_id=group.id, message_id=sent.message_id, reply_markup=kb(desk)
+        )
+    plain = InlineKeyboardButton(text="Open desk", web_app=WebAppInfo(url="http://c.example/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.send_message(alice.id, "Alert", reply_markup=kb(plain))
+    assert [m.text for m in group.inbox] == ["Alert"]  # only the callback card
+
+
+async def test_menu_button_web_app_is_validated(fake: FakeBotAPI, bot: Bot, alice: SimUser) -> None:
+    desk = MenuButtonWebApp(text="Desk", web_app=WebAppInfo(url="https://c.example/desk/"))
+    assert await bot.set_chat_menu_button(chat_id=alice.id, menu_button=desk)
+    assert fake.menu_buttons[f"chat:{alice.id}"]["web_app"] == {"url": "https://c.example/desk/"}
+    plain = MenuButtonWebApp(text="Desk", web_app=WebAppInfo(url="http://c.example/desk/"))
+    with pytest.raises(TelegramBadRequest, match="Only HTTPS links are allowed"):
+        await bot.set_chat_menu_button(chat_id=alice.id, menu_button=plain)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.set_chat_menu_button(chat_id=424242, menu_button=desk)
+    assert await bot.set_chat_menu_button(chat_id=alice.id, menu_button=MenuButtonDefault())
+    assert fake.menu_buttons[f"chat:{alice.id}"] == {"type": "default"}
 
 
 async def test_menu_button_and_misc_methods(fake: FakeBotAPI, bot: Bot, alice: SimUser) -> None:

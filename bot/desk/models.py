@@ -1,0 +1,180 @@
+"""The desk API's JSON shapes, one pydantic model each (README: "Desk (Mini App)").
+
+The page (static/desk.js) reads exactly these fields; times are ISO 8601 in UTC, ages
+in whole minutes of protocol time, patient names as stored (the page escapes them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Me(BaseModel):
+    """GET api/me: who the desk recognised."""
+
+    staff_id: int
+    name: str
+    role: Literal["therapist", "admin", "staff"]
+    clinic: str
+    timezone: str  # the clinic's IANA zone: the page shows times in it
+
+
+class AlertItem(BaseModel):
+    """One alert of the queue, and what the caller may still do with it."""
+
+    id: int
+    tier: Literal["urgent", "urgent_callback", "soon", "routine"]
+    tier_label: str
+    patient_id: int
+    patient_name: str
+    reasons: list[str]
+    raised_at: datetime
+    age_minutes: int
+    state: Literal["open", "acknowledged", "closed", "superseded"]
+    escalation_level: int
+    occurrences: int
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    called_back_by: str | None = None
+    called_back_at: datetime | None = None
+    can_acknowledge: bool
+    can_call_back: bool
+
+
+class AlertQueue(BaseModel):
+    """GET api/alerts: open alerts and callbacks still to be made, oldest first."""
+
+    alerts: list[AlertItem]
+
+
+class AlertDone(BaseModel):
+    """POST api/alerts/{id}/ack and …/called-back: the outcome, said as the chat says it,
+    and the alert as it now is (every chat copy of its card is edited by the outbox)."""
+
+    outcome: Literal["acknowledged", "called_back", "already"]
+    message: str
+    alert: AlertItem
+
+
+class PatientRow(BaseModel):
+    """One patient in follow-up."""
+
+    id: int
+    name: str
+    status: Literal[
+        "active", "paused", "invited", "discharged", "stopped", "declined", "unreachable"
+    ]
+    baseline_pain: int
+    last_pain: int | None
+    last_pain_at: datetime | None
+    trend: Literal["↓", "→", "↑", "·"]
+    sessions: int
+    answered: int
+    sent: int
+    response_rate: float | None
+    exercise_days_last_week: int | None
+    open_alerts: int
+    next_checkin_at: datetime | None
+
+
+class PatientList(BaseModel):
+    """GET api/patients: the caller's patients in follow-up (an admin's: everyone's)."""
+
+    patients: list[PatientRow]
+
+
+class Point(BaseModel):
+    """One 0–10 rating on the chart."""
+
+    at: datetime
+    value: int
+
+
+class AnswerItem(BaseModel):
+    """One answer of the patient, as the answers table shows it."""
+
+    at: datetime
+    checkin: str
+    question: str
+    label: str  # "usual pain", "soreness", … or the question key
+    value: int
+
+
+class PatientDetail(BaseModel):
+    """GET api/patients/{id}: the patient page — the chart's series (usual pain Q2,
+    soreness Q1, sessions, baseline and responder line) and the answers, newest first."""
+
+    patient: PatientRow
+    responder_ceiling: int
+    usual_pain: list[Point]
+    soreness: list[Point]
+    sessions: list[datetime]
+    answers: list[AnswerItem]
+
+
+class ExportSent(BaseModel):
+    """POST api/patients/{id}/export: the CSV and FHIR files were sent to the caller's
+    chat with the bot (a Mini App cannot hand a phone a file reliably; a chat can)."""
+
+    rows: int
+    message: str
+
+
+class Choice(BaseModel):
+    id: int
+    name: str
+
+
+class Region(BaseModel):
+    key: str
+    label: str
+
+
+class EnrollForm(BaseModel):
+    """GET api/enroll/form: what the one-screen enrollment offers."""
+
+    therapists: list[Choice]
+    regions: list[Region]
+    minutes_ago: list[int]  # when the session ended: now, 30 min ago …
+    link_hours: int
+
+
+class EnrollRequest(BaseModel):
+    """POST api/enroll. `enroll_key` is made by the page once per form: a second copy of
+    the same submit (a double tap, a retry) enrolls nobody twice."""
+
+    enroll_key: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+    name: str = Field(max_length=256)
+    therapist_id: int
+    minutes_ago: int
+    regions: list[str] = Field(max_length=32)
+    baseline_pain: int
+
+
+class Enrolled(BaseModel):
+    """The patient is enrolled: the one-time join link and its QR code (PNG, base64)."""
+
+    patient_id: int
+    name: str
+    link: str
+    qr_png_base64: str
+    link_hours: int
+
+
+class SendLink(BaseModel):
+    """POST api/enroll/{patient_id}/send: the join link (as shown) to send to your chat."""
+
+    link: str = Field(max_length=256)
+
+
+class LinkSent(BaseModel):
+    message: str
+
+
+class Problem(BaseModel):
+    """Any refusal (401, 403, 404, 409): one sentence for a person."""
+
+    error: str

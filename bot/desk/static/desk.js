@@ -1,0 +1,476 @@
+// The clinic desk page. Every call carries the Mini App's initData ("tma <initData>"),
+// which the server checks; the page builds the DOM with textContent only (names and
+// reasons are never HTML). Shapes: bot/desk/models.py.
+"use strict";
+
+const tg = window.Telegram && window.Telegram.WebApp;
+const $ = (id) => document.getElementById(id);
+const state = {
+  me: null, view: "alerts", home: "alerts", patients: [], sort: "open_alerts", desc: true, patient: null,
+  form: null, enrollKey: null, enrolled: null, enrolling: false,
+};
+const SVG = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class Refused extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, options) {
+  const response = await fetch(path, {
+    ...options,
+    headers: { Authorization: "tma " + ((tg && tg.initData) || ""), "Content-Type": "application/json" },
+  });
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* not JSON: a proxy's error page */ }
+  if (!response.ok) {
+    throw new Refused(response.status, (body && body.error) || "The desk could not be reached.");
+  }
+  return body;
+}
+
+function notice(text) {
+  $("notice").textContent = text || "";
+  $("notice").hidden = !text;
+}
+
+let toastTimer = null;
+function toast(text) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, 2500);
+}
+
+function refusal(error) {
+  if (error.status === 401) return error.message;
+  if (error.status === 403) return "The desk is for the clinic's therapists and admins.";
+  return error.message || "The desk could not be reached. Try again in a moment.";
+}
+
+function ago(minutes) {
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+function when(iso) {
+  if (!iso) return "—";
+  const options = { weekday: "short", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" };
+  if (state.me) options.timeZone = state.me.timezone;
+  return new Intl.DateTimeFormat(undefined, options).format(new Date(iso));
+}
+
+// ------------------------------------------------------------------ alerts
+
+function alertCard(alert) {
+  const meta = [`Raised ${ago(alert.age_minutes)}`];
+  if (alert.occurrences > 1) meta.push(`seen ×${alert.occurrences}`);
+  const lines = [];
+  if (alert.acknowledged_by) lines.push(`✅ Acknowledged by ${alert.acknowledged_by} at ${when(alert.acknowledged_at)}`);
+  if (alert.called_back_by) lines.push(`📞 Called back by ${alert.called_back_by} at ${when(alert.called_back_at)}`);
+  const buttons = [];
+  if (alert.can_acknowledge) {
+    buttons.push(el("button", { type: "button", "data-action": "ack", onclick: (e) => act(e, alert, "ack") }, "Acknowledge"));
+  }
+  if (alert.can_call_back) {
+    buttons.push(el("button", { type: "button", class: alert.can_acknowledge ? "secondary" : "", "data-action": "called-back", onclick: (e) => act(e, alert, "called-back") }, "Call back done"));
+  }
+  return el("li", { class: `card ${alert.tier}`, "data-alert": String(alert.id) },
+    el("div", { class: "tier" }, alert.tier_label),
+    el("h2", {}, `${alert.patient_name} (#${alert.patient_id})`),
+    el("ul", { class: "reasons" }, ...alert.reasons.map((r) => el("li", {}, r))),
+    el("div", { class: "meta" }, meta.join(" · "),
+      alert.escalation_level > 0 ? el("span", { class: "esc" }, ` · ⏫ escalation ${alert.escalation_level}`) : null),
+    ...lines.map((line) => el("div", { class: "state" }, line)),
+    buttons.length ? el("div", { class: "actions" }, ...buttons) : null);
+}
+
+async function loadAlerts() {
+  const queue = await api("api/alerts");
+  const list = $("alerts");
+  list.replaceChildren(...queue.alerts.map(alertCard));
+  $("alerts-empty").hidden = queue.alerts.length > 0;
+  $("alert-count").textContent = queue.alerts.length ? String(queue.alerts.length) : "";
+}
+
+async function act(event, alert, action) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const result = await api(`api/alerts/${alert.id}/${action}`, { method: "POST", body: "{}" });
+    toast(result.message);
+    if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred(result.outcome === "already" ? "warning" : "success");
+    await loadAlerts();
+  } catch (error) {
+    button.disabled = false;
+    toast(refusal(error));
+  }
+}
+
+// ---------------------------------------------------------------- patients
+
+const TREND_ORDER = { "↑": 3, "→": 2, "↓": 1, "·": 0 };
+const SORT_KEYS = {
+  open_alerts: (p) => p.open_alerts,
+  last_pain: (p) => p.last_pain,
+  trend: (p) => TREND_ORDER[p.trend],
+  response_rate: (p) => p.response_rate,
+  next_checkin_at: (p) => (p.next_checkin_at ? Date.parse(p.next_checkin_at) : null),
+  name: (p) => p.name.toLocaleLowerCase(),
+};
+
+function sorted(patients) {
+  const key = SORT_KEYS[state.sort];
+  const sign = state.desc ? -1 : 1;
+  return [...patients].sort((a, b) => {
+    const x = key(a), y = key(b);
+    if (x === y) return a.id - b.id;
+    if (x === null || x === undefined) return 1;  // no value: last, whichever the order
+    if (y === null || y === undefined) return -1;
+    return (x < y ? -1 : 1) * sign;
+  });
+}
+
+function rateOf(p) {
+  return p.response_rate === null ? "—" : `${Math.round(p.response_rate * 100)}% (${p.answered}/${p.sent})`;
+}
+
+function patientCard(p) {
+  const rate = rateOf(p);
+  const open = () => openPatient(p.id);
+  return el("li", { class: "card patient", "data-patient": String(p.id), tabindex: "0", role: "button",
+      onclick: open, onkeydown: (e) => { if (e.key === "Enter") open(); } },
+    el("div", { class: "row" },
+      el("h2", {}, `${p.name} (#${p.id})`),
+      el("span", { class: "pain", title: `baseline ${p.baseline_pain}` },
+        `${p.last_pain === null ? "–" : p.last_pain}/10 ${p.trend}`)),
+    el("dl", {},
+      el("dt", {}, "Baseline"), el("dt", {}, "Sessions"),
+      el("dd", {}, `${p.baseline_pain}/10`), el("dd", {}, String(p.sessions)),
+      el("dt", {}, "Response rate"), el("dt", {}, "Open alerts"),
+      el("dd", {}, rate), el("dd", {}, p.open_alerts ? `⚠️ ${p.open_alerts}` : "0"),
+      el("dt", {}, "Exercise days (last week)"), el("dt", {}, "Next check-in"),
+      el("dd", {}, p.exercise_days_last_week === null ? "—" : String(p.exercise_days_last_week)),
+      el("dd", {}, p.status === "paused" ? "paused" : when(p.next_checkin_at))));
+}
+
+function renderPatients() {
+  $("patients").replaceChildren(...sorted(state.patients).map(patientCard));
+  $("patients-empty").hidden = state.patients.length > 0;
+  $("sort-dir").textContent = state.desc ? "↓" : "↑";
+}
+
+async function loadPatients() {
+  state.patients = (await api("api/patients")).patients;
+  renderPatients();
+}
+
+// ------------------------------------------------------------- patient page
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// The chart is drawn here, in a few lines of SVG, rather than with a vendored library:
+// two series of a few dozen points, a baseline, a responder line and session marks need
+// no more, it takes the Telegram theme from the same CSS variables as the page, and the
+// page stays plain files with nothing to vendor, license or update.
+function drawChart(detail) {
+  const box = $("chart");
+  const W = 340, H = 220, left = 26, right = 8, top = 10, bottom = 24;
+  const points = [
+    ...detail.usual_pain.map((p) => ({ ...p, series: "usual", t: Date.parse(p.at) })),
+    ...detail.soreness.map((p) => ({ ...p, series: "soreness", t: Date.parse(p.at) })),
+  ];
+  const sessions = detail.sessions.map((at) => Date.parse(at));
+  const times = [...points.map((p) => p.t), ...sessions];
+  let t0 = Math.min(...times), t1 = Math.max(...times);
+  if (!times.length) { t0 = Date.now() - 864e5; t1 = Date.now(); }
+  if (t1 - t0 < 36e5) { t0 -= 18e5; t1 += 18e5; }
+  const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
+  const y = (v) => top + (1 - v / 10) * (H - top - bottom);
+  const nodes = [];
+  for (let v = 0; v <= 10; v += 2) {
+    nodes.push(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
+    nodes.push(svg("text", { class: "axis", x: left - 6, y: y(v) + 3, "text-anchor": "end" }, String(v)));
+  }
+  const day = new Intl.DateTimeFormat(undefined, { day: "2-digit", month: "2-digit", timeZone: state.me.timezone });
+  nodes.push(svg("text", { class: "axis", x: left, y: H - 6 }, day.format(new Date(t0))));
+  nodes.push(svg("text", { class: "axis", x: W - right, y: H - 6, "text-anchor": "end" }, day.format(new Date(t1))));
+  const base = detail.patient.baseline_pain;
+  nodes.push(svg("line", { class: "baseline", x1: left, x2: W - right, y1: y(base), y2: y(base) }));
+  nodes.push(svg("line", { class: "responder", x1: left, x2: W - right, y1: y(detail.responder_ceiling), y2: y(detail.responder_ceiling) }));
+  sessions.forEach((t, i) => {
+    nodes.push(svg("line", { class: "session", x1: x(t), x2: x(t), y1: top, y2: H - bottom }));
+    nodes.push(svg("text", { class: "session-label", x: x(t) + 3, y: top + 9 }, `S${i + 1}`));
+  });
+  for (const series of ["soreness", "usual"]) {
+    const mine = points.filter((p) => p.series === series).sort((a, b) => a.t - b.t);
+    if (mine.length > 1) {
+      nodes.push(svg("polyline", { class: series, points: mine.map((p) => `${x(p.t)},${y(p.value)}`).join(" ") }));
+    }
+  }
+  const dots = points.map((p) => {
+    const dot = svg("circle", { class: `dot-${p.series}`, cx: x(p.t), cy: y(p.value), r: 4 });
+    dot.append(svg("title", {}, describe(p)));
+    p.dot = dot;
+    return dot;
+  });
+  box.replaceChildren(...nodes, ...dots);
+  // hover (or touch) reads the nearest answer
+  const pick = (event) => {
+    if (!points.length) return;
+    const rect = box.getBoundingClientRect();
+    const px = ((event.clientX - rect.left) / rect.width) * W;
+    const py = ((event.clientY - rect.top) / rect.height) * H;
+    let best = points[0], bestD = Infinity;
+    for (const p of points) {
+      const d = (x(p.t) - px) ** 2 + ((y(p.value) - py) ** 2) / 4;
+      if (d < bestD) { best = p; bestD = d; }
+    }
+    for (const p of points) p.dot.classList.toggle("dot-active", p === best);
+    $("readout").textContent = describe(best);
+  };
+  box.onpointermove = pick;
+  box.onpointerdown = pick;
+}
+
+function describe(p) {
+  return `${p.series === "usual" ? "Usual pain" : "Soreness"} ${p.value}/10 · ${when(p.at)}`;
+}
+
+function renderPatient(detail) {
+  const p = detail.patient;
+  $("patient-name").textContent = `${p.name} (#${p.id})`;
+  $("patient-summary").textContent =
+    `Baseline ${p.baseline_pain}/10 · responder if usual pain ≤ ${detail.responder_ceiling} · ` +
+    `${p.sessions} session(s) · check-ins answered ${rateOf(p)}`;
+  $("readout").textContent = "Touch the chart to read an answer.";
+  drawChart(detail);
+  const rows = detail.answers.map((a) => el("tr", {},
+    el("td", {}, when(a.at)), el("td", {}, a.checkin), el("td", {}, a.label), el("td", {}, String(a.value))));
+  $("answers").tBodies[0].replaceChildren(...rows);
+  $("answers").hidden = rows.length === 0;
+  $("answers-empty").hidden = rows.length > 0;
+}
+
+async function openPatient(id) {
+  state.patient = id;
+  await show("patient");
+}
+
+async function loadPatient() {
+  renderPatient(await api(`api/patients/${state.patient}`));
+}
+
+async function exportPatient() {
+  const button = $("export");
+  button.disabled = true;
+  if (tg && tg.MainButton) tg.MainButton.disable();
+  try {
+    const sent = await api(`api/patients/${state.patient}/export`, { method: "POST", body: "{}" });
+    toast(sent.message);
+  } catch (error) {
+    toast(refusal(error));
+  } finally {
+    button.disabled = false;
+    if (tg && tg.MainButton) tg.MainButton.enable();
+  }
+}
+
+// ---------------------------------------------------------------- enrollment
+
+function newKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const WHEN_LABELS = { 0: "Just now", 30: "30 min ago", 60: "1 h ago", 120: "2 h ago" };
+
+function choice(type, name, value, label, checked) {
+  const input = el("input", { type, name, value: String(value) });
+  input.checked = Boolean(checked);
+  return el("label", {}, input, el("span", {}, label));
+}
+
+async function loadEnroll() {
+  if (state.form) return;
+  const form = await api("api/enroll/form");
+  state.form = form;
+  $("enroll-therapist").replaceChildren(
+    el("option", { value: "" }, "Choose…"),
+    ...form.therapists.map((t) => el("option", { value: String(t.id) }, t.name)));
+  if (form.therapists.length === 1) $("enroll-therapist").value = String(form.therapists[0].id);
+  $("enroll-when").replaceChildren(...form.minutes_ago.map((m, i) =>
+    choice("radio", "when", m, WHEN_LABELS[m] || `${m} min ago`, i === 0)));
+  $("enroll-regions").replaceChildren(...form.regions.map((r) => choice("checkbox", "region", r.key, r.label)));
+  $("enroll-baseline").replaceChildren(...Array.from({ length: 11 }, (_, v) => choice("radio", "baseline", v, String(v))));
+  resetEnroll();
+}
+
+function resetEnroll() {
+  state.enrollKey = newKey();
+  $("enroll-form").reset();
+  $("enroll-form").hidden = false;
+  $("enrolled").hidden = true;
+  const first = document.querySelector('#enroll-when input');
+  if (first) first.checked = true;
+  if (state.form && state.form.therapists.length === 1) $("enroll-therapist").value = String(state.form.therapists[0].id);
+  if (tg && tg.MainButton && state.view === "enroll") tg.MainButton.setText("Enroll").show();
+}
+
+function formValues() {
+  const picked = (name) => [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  const baseline = picked("baseline")[0];
+  return {
+    enroll_key: state.enrollKey,
+    name: $("enroll-name").value,
+    therapist_id: Number($("enroll-therapist").value || 0),
+    minutes_ago: Number(picked("when")[0] || 0),
+    regions: picked("region"),
+    baseline_pain: baseline === undefined ? -1 : Number(baseline),
+  };
+}
+
+async function submitEnroll() {
+  if (state.enrolling) return;
+  state.enrolling = true;
+  $("enroll-submit").disabled = true;
+  if (tg && tg.MainButton) tg.MainButton.disable();
+  try {
+    const done = await api("api/enroll", { method: "POST", body: JSON.stringify(formValues()) });
+    state.enrolled = done;
+    $("enrolled-title").textContent = `${done.name} is enrolled`;
+    $("enrolled-hint").textContent = `Show the QR code to the patient, or send them the one-time link (valid ${done.link_hours} h).`;
+    $("enrolled-qr").src = `data:image/png;base64,${done.qr_png_base64}`;
+    $("enrolled-link").href = done.link;
+    $("enrolled-link").textContent = done.link;
+    $("enroll-form").hidden = true;
+    $("enrolled").hidden = false;
+    if (tg && tg.MainButton) tg.MainButton.hide();
+    if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred("success");
+  } catch (error) {
+    toast(refusal(error));
+  } finally {
+    state.enrolling = false;
+    $("enroll-submit").disabled = false;
+    if (tg && tg.MainButton) tg.MainButton.enable();
+  }
+}
+
+async function sendLink() {
+  try {
+    const sent = await api(`api/enroll/${state.enrolled.patient_id}/send`, {
+      method: "POST", body: JSON.stringify({ link: state.enrolled.link }),
+    });
+    toast(sent.message);
+  } catch (error) {
+    toast(refusal(error));
+  }
+}
+
+// -------------------------------------------------------------- navigation
+
+function mainButtonClicked() {
+  if (state.view === "alerts") show("patients");
+  else if (state.view === "patient") exportPatient();
+  else if (state.view === "enroll") submitEnroll();
+}
+function backButtonClicked() { show(state.view === "patient" ? "patients" : state.home); }
+
+const LOADERS = {
+  alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient(), enroll: () => loadEnroll(),
+};
+
+async function show(view) {
+  state.view = view;
+  for (const name of ["alerts", "patients", "patient", "enroll"]) $(`view-${name}`).hidden = name !== view;
+  for (const name of ["alerts", "patients", "enroll"]) {
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
+  }
+  if (tg && tg.BackButton) { view === state.home ? tg.BackButton.hide() : tg.BackButton.show(); }
+  if (tg && tg.MainButton) {
+    if (view === "alerts") tg.MainButton.setText("My patients").show();
+    else if (view === "patient") tg.MainButton.setText("Send CSV + FHIR to my chat").show();
+    else if (view === "enroll" && $("enrolled").hidden) tg.MainButton.setText("Enroll").show();
+    else tg.MainButton.hide();
+  }
+  window.scrollTo(0, 0);
+  try {
+    notice("");
+    await LOADERS[view]();
+  } catch (error) {
+    notice(refusal(error));
+  }
+}
+
+function applyTheme() {
+  if (!tg) return;
+  const root = document.documentElement;
+  if (tg.themeParams && Object.keys(tg.themeParams).length) root.classList.add("tg");
+  root.dataset.scheme = tg.colorScheme || "light";
+}
+
+async function start() {
+  if (tg) {
+    tg.ready();
+    tg.expand();
+    applyTheme();
+    tg.onEvent("themeChanged", applyTheme);
+    if (tg.BackButton) tg.BackButton.onClick(backButtonClicked);
+    if (tg.MainButton) tg.MainButton.onClick(mainButtonClicked);
+  }
+  // in Telegram the export and the enrollment are the MainButton; in a browser, buttons
+  $("export").parentElement.hidden = Boolean(tg && tg.MainButton);
+  $("enroll-submit").parentElement.hidden = Boolean(tg && tg.MainButton);
+  for (const tab of document.querySelectorAll(".tabs button")) {
+    tab.addEventListener("click", () => show(tab.dataset.view));
+  }
+  $("sort").addEventListener("change", (e) => { state.sort = e.target.value; state.desc = e.target.value !== "name" && e.target.value !== "next_checkin_at"; renderPatients(); });
+  $("sort-dir").addEventListener("click", () => { state.desc = !state.desc; renderPatients(); });
+  $("export").addEventListener("click", exportPatient);
+  $("enroll-form").addEventListener("submit", (e) => { e.preventDefault(); submitEnroll(); });
+  $("enrolled-send").addEventListener("click", sendLink);
+  $("enrolled-again").addEventListener("click", resetEnroll);
+  try {
+    state.me = await api("api/me");
+    $("who").textContent = `${state.me.clinic} · ${state.me.name} (${state.me.role})`;
+    // what each role has: the queue and patients (therapist, admin), enrollment (front desk, admin)
+    const role = state.me.role;
+    $("tab-alerts").hidden = role === "staff";
+    $("tab-patients").hidden = role === "staff";
+    $("tab-enroll").hidden = role === "therapist";
+    state.home = role === "staff" ? "enroll" : "alerts";
+  } catch (error) {
+    notice(refusal(error));
+    $("view-alerts").hidden = true;
+    document.querySelector(".tabs").hidden = true;
+    return;
+  }
+  await show(state.home);
+  // the queue stays current while the desk is open (an alert raised meanwhile, a colleague's ack)
+  setInterval(() => { if (!document.hidden && state.view === "alerts") loadAlerts().catch((e) => notice(refusal(e))); }, 30000);
+}
+
+start();

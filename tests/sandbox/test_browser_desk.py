@@ -1,0 +1,296 @@
+"""The desk Mini App in a real browser (Debian's headless chromium), inside the sandbox.
+
+A patient reports a red flag in the Patient pane; the URGENT card reaches the therapist
+with an "Open desk" button; the desk opens inside the pane as Telegram would (initData
+signed by the sandbox's Bot API, the stand-in for window.Telegram.WebApp), the therapist
+acknowledges the alert there, and the chat card is edited too: one truth for both.
+Every wait is for text in the page, never a sleep. The screenshots it leaves in
+docs/desk/ (the queue at 360 px, light and dark; the sandbox with the desk open) are
+the ones the README shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from sandbox.people import PATIENT, STAFF, THERAPIST, sim_user
+from tests.support.e2e import answer_all, chooser
+from tests.support.harness import ROOT
+from tests.support.sandbox import running_sandbox, sandbox_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SHOTS = ROOT / "docs" / "desk"
+TIMEOUT_MS = 20_000
+PHONE = {"width": 360, "height": 740}
+DARK = {
+    "bg_color": "#17212b",
+    "text_color": "#f5f5f5",
+    "hint_color": "#708499",
+    "link_color": "#6ab3f3",
+    "button_color": "#5288c1",
+    "button_text_color": "#ffffff",
+    "secondary_bg_color": "#232e3c",
+    "section_bg_color": "#232e3c",
+}
+LIGHT = {
+    "bg_color": "#ffffff",
+    "text_color": "#000000",
+    "hint_color": "#999999",
+    "link_color": "#2481cc",
+    "button_color": "#2481cc",
+    "button_text_color": "#ffffff",
+    "secondary_bg_color": "#efeff3",
+    "section_bg_color": "#f4f4f7",
+}
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+async_api = pytest.importorskip("playwright.async_api", reason="needs the playwright package")
+expect = async_api.expect
+
+
+def _exactly(label: str) -> re.Pattern[str]:
+    return re.compile(rf"^\s*{re.escape(label)}\s*$")
+
+
+async def _tap(pane, label: str) -> None:  # type: ignore[no-untyped-def]
+    button = pane.locator("button.kb").filter(has_text=_exactly(label)).last
+    await expect(button).to_be_enabled()
+    await button.click()
+
+
+async def _report_chest_pain(patient) -> None:  # type: ignore[no-untyped-def]
+    """/symptom from the menu, calm answers, then Yes to the chest question."""
+    await patient.locator(".menu .chip").filter(has_text=_exactly("/symptom")).click()
+    report = patient.locator(".item").filter(has_text="Report a new symptom")
+    for _ in range(6):
+        await expect(report.locator("button.kb").first).to_be_enabled()
+        question = (await report.locator(".text").inner_text()).splitlines()[-1]
+        labels = [t.strip() for t in await report.locator("button.kb").all_inner_texts()]
+        if "chest" in question.lower():
+            await _tap(report, "Yes")
+            return
+        if "✅ Done" in labels:
+            await _tap(report, "☐ Nothing new")
+            await expect(
+                report.locator("button.kb").filter(has_text="☑ Nothing new")
+            ).to_be_visible()
+            await _tap(report, "✅ Done")
+        else:
+            await _tap(report, "No" if "No" in labels else labels[0])
+        await expect(report).not_to_contain_text(question)
+    raise AssertionError("the symptom report never asked the chest question")
+
+
+async def _phone_shot(
+    browser,
+    url: str,
+    opened: dict[str, str],
+    theme: dict[str, str],
+    name: str,
+    *,
+    view: str = "alerts",
+) -> None:  # type: ignore[no-untyped-def]
+    """The desk alone at phone width, launched with `theme` as Telegram would."""
+    fragment = urlencode(
+        {
+            "tgWebAppData": opened["init_data"],
+            "tgWebAppVersion": "7.0",
+            "tgWebAppPlatform": "sandbox",
+            "tgWebAppThemeParams": json.dumps(theme),
+        }
+    )
+    phone = await browser.new_page(viewport=PHONE)
+    try:
+        await phone.goto(f"{url}{opened['path']}#{fragment}")
+        if view == "enroll":  # the front desk's screen, filled in, not sent
+            await phone.locator("#enroll-name").fill("Ana Ruiz")
+            await phone.locator("#enroll-regions label", has_text="Piriformis").click()
+            await phone.locator("#enroll-baseline label").filter(has_text=_exactly("7")).click()
+            await expect(phone.locator("#enroll-baseline input:checked")).to_have_value("7")
+            await phone.screenshot(path=str(SHOTS / name), full_page=True)
+            return
+        await expect(phone.locator("#alerts .card")).to_have_count(1)
+        if view != "alerts":
+            await phone.locator("#tab-patients").click()
+            await expect(phone.locator("#patients .card")).to_have_count(1)
+        if view == "patient":
+            await phone.locator("#patients .card").click()
+            await expect(phone.locator("#chart circle").first).to_be_visible()
+            await phone.locator("#chart circle").last.hover()
+            await expect(phone.locator("#readout")).to_contain_text("/10 ·")
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"]  # nothing wider than the phone
+        await phone.screenshot(path=str(SHOTS / name), full_page=True)
+    finally:
+        await phone.close()
+
+
+async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_sandbox(sandbox_config(tmp_path)) as running,
+        async_api.async_playwright() as playwright,
+    ):
+        fake = running.sandbox.fake
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            page_errors: list[object] = []
+            page.on("pageerror", lambda error: page_errors.append(error))
+            await page.goto(running.url)
+            patient = page.locator('[data-pane="patient"]')
+            therapist = page.locator('[data-pane="therapist"]')
+            front_desk = page.locator('[data-pane="staff"]')
+            # the desk is the staff's menu button; the patient has none
+            await expect(therapist.locator(".menu-button")).to_have_text("Desk")
+            await expect(front_desk.locator(".menu-button")).to_have_text("Desk")
+            await expect(patient.locator(".menu-button")).to_be_hidden()
+
+            # the front desk enrolls on one screen, in the desk
+            await front_desk.locator(".menu-button").click()
+            form = front_desk.frame_locator(".webapp-frame")
+            await form.locator("#enroll-name").fill("Zoë <Navarro>")
+            therapist_choice = form.locator("#enroll-therapist option:checked")
+            await expect(therapist_choice).to_have_text("Theo Rapist")  # the only one
+            await form.locator("#enroll-when label", has_text="30 min ago").click()
+            await form.locator("#enroll-regions label", has_text="Upper back / chest wall").click()
+            await form.locator("#enroll-baseline label").filter(has_text=_exactly("6")).click()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await front_desk.screenshot(path=str(SHOTS / "enroll-pane.png"))
+            await expect(front_desk.locator(".webapp-main")).to_have_text("Enroll")
+            await expect(form.locator("#enroll-submit")).to_be_hidden()  # the MainButton is it
+            await front_desk.locator(".webapp-main").click()
+            await expect(form.locator("#enrolled-title")).to_have_text("Zoë <Navarro> is enrolled")
+            await expect(form.locator("#enrolled-qr")).to_be_visible()
+            await expect(form.locator("#enrolled-link")).to_contain_text("?start=")
+            await expect(front_desk.locator(".webapp-main")).to_be_hidden()
+            await form.locator("#enrolled-send").click()
+            await expect(form.locator("#toast")).to_have_text(
+                "The join link and its QR code are in your chat with the bot."
+            )
+            await front_desk.locator(".webapp-close").click()
+
+            # the patient opens the link from the front desk's chat and consents
+            await expect(front_desk.locator(".kind-photo img")).to_be_visible()  # the QR code
+            await front_desk.locator("a.deeplink").last.click()
+            await _tap(patient, "I agree")
+            await expect(patient.locator(".chat")).to_contain_text("Thank you")
+            # the first check-in, answered (soreness 4), so the chart has a point to read
+            zoe = sim_user(fake, PATIENT)
+            mark = zoe.mark()
+            await running.sandbox.jump()
+            first = await zoe.wait_for(
+                lambda m: m.reply_markup is not None and m.text.startswith("A quick check"),
+                after=mark,
+            )
+            await answer_all(zoe, first, chooser({"sore": "4"}))
+
+            await _report_chest_pain(patient)
+            await expect(patient.locator(".chat")).to_contain_text("112")
+            card = therapist.locator(".item").filter(has_text="URGENT")
+            await expect(card).to_contain_text("Zoë <Navarro>")
+            await expect(card.locator("button.kb")).to_have_text(
+                [_exactly("Acknowledge"), _exactly("History"), _exactly("Open desk")]
+            )
+            await expect(patient.locator("button.kb.opens-web-app")).to_have_count(0)
+
+            # the queue at phone width, light and dark, as the therapist's initData opens it
+            opened = await page.evaluate(
+                """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify({chat_id})})).json()""",
+                THERAPIST.user_id,
+            )
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await _phone_shot(browser, running.url, opened, LIGHT, "queue-light.png")
+            await _phone_shot(browser, running.url, opened, DARK, "queue-dark.png")
+            desk_opened = await page.evaluate(
+                """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify({chat_id})})).json()""",
+                STAFF.user_id,
+            )
+            for theme, suffix in ((LIGHT, "light"), (DARK, "dark")):
+                await _phone_shot(
+                    browser, running.url, desk_opened, theme, f"enroll-{suffix}.png", view="enroll"
+                )
+                for view in ("patients", "patient"):
+                    shot = f"{view}-{suffix}.png"
+                    await _phone_shot(browser, running.url, opened, theme, shot, view=view)
+            refused = await page.evaluate(
+                """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify({chat_id})})).status""",
+                PATIENT.user_id,
+            )
+            assert refused == 409  # a patient has no desk to open
+
+            # Open desk, inside the pane; acknowledge there
+            await _tap(card, "Open desk")
+            desk = therapist.frame_locator(".webapp-frame")
+            item = desk.locator("#alerts .card.urgent")
+            await expect(item).to_contain_text("Zoë <Navarro> (#1)")
+            await expect(item).to_contain_text("Chest pain")
+            await expect(therapist.locator(".webapp-main")).to_have_text("My patients")
+            await page.screenshot(path=str(SHOTS / "sandbox-desk.png"))
+            await item.locator("button", has_text="Acknowledge").click()
+            await expect(desk.locator("#toast")).to_have_text("Acknowledged ✓")
+            await expect(desk.locator("#alerts-empty")).to_be_visible()
+
+            # the MainButton and BackButton work through the pane, as in Telegram
+            await therapist.locator(".webapp-main").click()
+            await expect(desk.locator("#patients .card")).to_contain_text("Zoë <Navarro>")
+            await expect(therapist.locator(".webapp-back")).to_be_visible()
+            await therapist.locator(".webapp-back").click()
+            await expect(desk.locator("#view-alerts")).to_be_visible()
+
+            # the patient page: the chart reads an answer, the export goes to the chat
+            await therapist.locator(".webapp-main").click()
+            await desk.locator("#patients .card").click()
+            await expect(desk.locator("#patient-name")).to_have_text("Zoë <Navarro> (#1)")
+            await desk.locator("#chart circle.dot-soreness").first.hover()
+            await expect(desk.locator("#readout")).to_contain_text("Soreness 4/10")
+            await expect(desk.locator("#answers tbody tr").first).to_be_visible()
+            main = therapist.locator(".webapp-main")
+            await expect(main).to_have_text("Send CSV + FHIR to my chat")
+            await main.click()
+            await expect(desk.locator("#toast")).to_have_text(
+                "CSV and FHIR files sent to your chat with the bot."
+            )
+            await therapist.locator(".webapp-back").click()
+            await expect(desk.locator("#view-patients")).to_be_visible()
+            await therapist.locator(".webapp-close").click()
+            await expect(therapist.locator(".kind-document")).to_have_count(2)
+
+            # one truth: the card in the chat was edited by the same acknowledgement
+            await expect(card).to_contain_text("Acknowledged by Theo Rapist")
+            await expect(card.locator(".edited")).to_be_visible()
+            await expect(card.locator("button.kb")).to_have_text(
+                [_exactly("History"), _exactly("Open desk")]
+            )
+            assert page_errors == []
+        finally:
+            await browser.close()
+        assert fake.refused == []
