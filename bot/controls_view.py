@@ -23,6 +23,7 @@ from bot.callbacks import (
     SymptomAction,
     SymptomCb,
 )
+from bot.formatting import plural
 from bot.texts import LANGUAGES, t
 from store.models import Patient
 
@@ -71,7 +72,7 @@ def note_keyboard(note_id: int, lang: str) -> InlineKeyboardMarkup:
 
 def pause_keyboard(days: tuple[int, ...], lang: str) -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(text=t("btn_days", lang, days=n), callback_data=PauseCb(days=n).pack())
+        InlineKeyboardButton(text=plural("n_days", lang, n), callback_data=PauseCb(days=n).pack())
         for n in days
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons])

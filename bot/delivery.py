@@ -35,17 +35,18 @@ from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import alert_card, alert_notice
+from bot.alert_view import alert_card, alert_notice, digest_header, digest_line
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import exercise_keyboard, symptom_keyboard
+from bot.formatting import Style, language_of, staff_style
 from bot.routers.checkin import SAFETY_BY_TIER
 from bot.texts import Raw, safety_line, t
 from care import audit
 from care import checkins as care
 from care.alerts import AlertPolicy, queue_copy_edit, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
-from care.digest import close_listed_routine, digest_items
+from care.digest import close_listed_routine, digest_items, staff_tz
 from flows.exercises import exercises_for_day, reminder_text
 from flows.protocol import Protocol
 from flows.triage import Tier
@@ -354,14 +355,12 @@ class Delivery:
             items = await digest_items(db, staff.id, now=self.clock.now())
             if not items:
                 return await self._cancel(db, row, "nothing to report")
-        lines = [f"<b>Daily digest</b> · {html.quote(str(row.payload.get('date', '')))}"]
+            style = await self._staff_style(db, row.chat_id)
+        lines = [digest_header(row.payload.get("date"), style)]
         for item in items:
-            line = (
-                f"• <b>{html.quote(item.patient_name or '—')}</b> (#{item.patient_id}): "
-                f"{html.quote(item.what)}"
-            )
+            line = digest_line(item, style)
             if len("\n".join([*lines, line])) > 3800:
-                lines.append(f"…and {len(items) - len(lines) + 1} more: see /patients")
+                lines.append(t("digest_more", style.lang, count=len(items) - len(lines) + 1))
                 break
             lines.append(line)
         message = await self._send(row.chat_id, "\n".join(lines))
@@ -401,10 +400,19 @@ class Delivery:
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 
+    async def _staff_style(self, db: AsyncSession, chat_id: int) -> Style:
+        """How the person of `chat_id` reads times: the clinic's locale and zone, the zone
+        named when their own differs (a group reads the clinic's)."""
+        person = (
+            await db.exec(select(StaffMember).where(StaffMember.tg_user_id == chat_id))
+        ).first()
+        tz = self.settings.clinic_timezone
+        home = staff_tz(person, tz) if person is not None else tz
+        return staff_style(self.settings.clinic_locale, tz, home=home)
+
     async def _alert(self, row: OutboxMessage) -> Outcome:
         """An alert (or one step of its ladder, a re-send) to one chat; the copy is remembered
         so that every change of state can edit it later."""
-        tz = self.settings.clinic_timezone
         payload = dict(row.payload)
         async with self.sessions() as db:
             alert = await db.get(Alert, row.alert_id) if row.alert_id else None
@@ -414,7 +422,8 @@ class Delivery:
             ):
                 return await self._cancel(db, row, "alert no longer open")
             shown = _alert_version(alert)
-            text, markup = await alert_card(db, alert, tz, payload=payload)
+            style = await self._staff_style(db, row.chat_id)
+            text, markup = await alert_card(db, alert, style, payload=payload)
         try:
             message = await self._send(row.chat_id, text, reply_markup=markup)
         except TelegramForbiddenError:
@@ -483,7 +492,14 @@ class Delivery:
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            text = await alert_notice(db, alert, int(row.payload.get("from", 0)))
+            facts_from = row.payload.get("facts_from")
+            text = await alert_notice(
+                db,
+                alert,
+                await self._staff_style(db, row.chat_id),
+                first_line=int(row.payload.get("from", 0)),
+                first_fact=None if facts_from is None else int(facts_from),
+            )
         try:
             message = await self._send(
                 row.chat_id,
@@ -511,13 +527,12 @@ class Delivery:
 
     async def _alert_edit(self, row: OutboxMessage) -> Outcome:
         """Bring one shown copy up to date (acknowledged, or seen again)."""
-        tz = self.settings.clinic_timezone
         async with self.sessions() as db:
             copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            text, markup = await alert_card(db, alert, tz)
+            text, markup = await alert_card(db, alert, await self._staff_style(db, copy.chat_id))
         try:
             await self.bot.edit_message_text(
                 text=text, chat_id=copy.chat_id, message_id=copy.message_id, reply_markup=markup
@@ -563,9 +578,7 @@ class Delivery:
 
         A row settled by someone else while its message was on its way (its patient erased,
         or blocked the bot) stays as they left it: the mark is guarded by its claim."""
-        marked = await outbox.mark_sent(
-            db, _id(row), now=self.clock.now(), message_id=message_id
-        )
+        marked = await outbox.mark_sent(db, _id(row), now=self.clock.now(), message_id=message_id)
         await db.commit()
         if not marked:
             log.info("outbox %d %s: settled while on its way, left so", _id(row), row.kind)
@@ -627,7 +640,8 @@ class Delivery:
             if row.kind == OutboxKind.PATIENT_UNREACHABLE
             else row.payload.get("text", "notice_unreachable")
         )
-        text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
+        lang = language_of(self.settings.clinic_locale)  # a notice is read by staff
+        text = t(str(key), lang, name=name, patient_id=row.patient_id or 0)
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 

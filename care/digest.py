@@ -37,9 +37,15 @@ DIGEST_AT = time(8, 0)
 
 @dataclass(frozen=True)
 class DigestItem:
+    """One line of the digest, as data (the bot writes it in the clinic's language): an
+    unacknowledged pushed alert with how long it has `waited`, an open routine `alert`,
+    or a count of check-ins `missed` yesterday."""
+
     patient_id: int
     patient_name: str | None
-    what: str
+    alert: Alert | None = None
+    waited: timedelta | None = None
+    missed: int = 0
 
 
 def staff_tz(staff: StaffMember, default: ZoneInfo) -> ZoneInfo:
@@ -49,19 +55,7 @@ def staff_tz(staff: StaffMember, default: ZoneInfo) -> ZoneInfo:
         return default
 
 
-TIER_WORDS = {Tier.URGENT: "URGENT", Tier.URGENT_CALLBACK: "URGENT callback", Tier.SOON: "SOON"}
-
-
-def age_words(age: timedelta) -> str:
-    """'2 d 3 h', '5 h', '40 min': how long an alert has waited."""
-    minutes = max(0, int(age.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h"
-    return f"{mins} min"
+WAITING_TIERS = (Tier.URGENT, Tier.URGENT_CALLBACK, Tier.SOON)
 
 
 async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) -> list[DigestItem]:
@@ -74,18 +68,13 @@ async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) ->
         .where(
             Alert.therapist_id == therapist_id,
             Alert.state == AlertState.OPEN,
-            col(Alert.tier).in_([str(t) for t in TIER_WORDS]),
+            col(Alert.tier).in_([str(t) for t in WAITING_TIERS]),
         )
         .order_by(col(Alert.created_at), col(Alert.id))
     )
     for alert, patient in waiting.all():
         items.append(
-            DigestItem(
-                alert.patient_id,
-                patient.display_name,
-                f"⚠️ {TIER_WORDS[Tier(alert.tier)]} alert not acknowledged for "
-                f"{age_words(now - alert.created_at)}: " + "; ".join(alert.reasons[:3]),
-            )
+            DigestItem(alert.patient_id, patient.display_name, alert, waited=now - alert.created_at)
         )
     rows = await db.exec(
         select(Alert, Patient)
@@ -98,7 +87,7 @@ async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) ->
         .order_by(col(Alert.created_at))
     )
     for alert, patient in rows.all():
-        items.append(DigestItem(alert.patient_id, patient.display_name, "; ".join(alert.reasons)))
+        items.append(DigestItem(alert.patient_id, patient.display_name, alert))
     missed = await db.exec(
         select(Checkin, Patient)
         .join(Patient, col(Patient.id) == col(Checkin.patient_id))
@@ -114,7 +103,7 @@ async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) ->
         name, n = counts.get(checkin.patient_id, (patient.display_name, 0))
         counts[checkin.patient_id] = (name, n + 1)
     for patient_id, (name, n) in counts.items():
-        items.append(DigestItem(patient_id, name, f"{n} check-in(s) left unanswered yesterday"))
+        items.append(DigestItem(patient_id, name, missed=n))
     return items
 
 

@@ -97,3 +97,11 @@ async def open_alert_count(db: AsyncSession, patient_id: int) -> int:
         select(Alert.id).where(Alert.patient_id == patient_id, Alert.state == AlertState.OPEN)
     )
     return len(list(rows.all()))
+
+
+async def patient_names(db: AsyncSession, ids: set[int]) -> dict[int, str | None]:
+    """Display names by patient id (None for an erased patient), in one query."""
+    if not ids:
+        return {}
+    rows = await db.exec(select(Patient.id, Patient.display_name).where(col(Patient.id).in_(ids)))
+    return {pid: name for pid, name in rows.all() if pid is not None}

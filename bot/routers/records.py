@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.controls_view import delete_keyboard, note_keyboard
 from bot.desk_view import patient_picker
 from bot.filters import HasRole, IsPatient
+from bot.formatting import staff_style
 from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.staff_view import audit_text
@@ -169,7 +170,8 @@ async def discharge_chosen(
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
     """The last 30 audit events: who did what to what, when (ids only)."""
     events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
-    await message.answer(audit_text(events, settings.clinic_timezone))
+    style = staff_style(settings.clinic_locale, settings.clinic_timezone)
+    await message.answer(audit_text(events, style))
 
 
 def _in_follow_up(_message: Message, patient: Patient) -> bool:
