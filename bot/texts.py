@@ -319,7 +319,7 @@ _EN: dict[str, str] = {
     "reason_q1_no_24": "Needle-site soreness {value}/10 {after} (no answer the day before)",
     "reason_q5_chest_trunk": (
         "Chest pain, pain on a deep breath, shortness of breath or a new dry cough {after}; "
-        "the trunk was needled at session {trunk} {since} before"
+        "the trunk was needled at session {trunk}, {since} before"
     ),
     "reason_q5_chest": (
         "Chest pain, pain on a deep breath, shortness of breath or a new dry cough {after}; "

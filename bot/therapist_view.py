@@ -24,6 +24,7 @@ from store.models import Alert, AlertState, Patient
 
 PAGE = 8  # patients a page
 ALERTS_PAGE = 8  # alerts a page of /alerts
+SHORT_REASON = 80  # characters of the first reason a line of /alerts shows
 
 
 def open_private_chat(bot_username: str, lang: str) -> str:
@@ -67,9 +68,17 @@ def _short_reason(alert: Alert, style: Style) -> str:
         more = len(alert.reasons) - 1
     else:
         more = len(facts) - 1
+    first = html.quote(_shortened(stdlib_html.unescape(first)))
     if more > 0:
         return t("alerts_more_reasons", style.lang, reason=Raw(first), more=more)
     return first
+
+
+def _shortened(text: str, limit: int = SHORT_REASON) -> str:
+    """At most `limit` characters, cut at a word: "Chest pain, pain on a deep breath, …"."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def _order(alert: Alert) -> tuple[int, datetime, int]:

@@ -129,7 +129,7 @@ async def test_alerts_is_a_paged_one_line_summary_with_open_and_acknowledge(
         # most severe first: tier, name, a short reason, its age, the escalations
         assert lines[1] == (
             "1. 🔴 Patient 10 · Possible cauda equina signs (saddle numbness, bladder or bowel "
-            "change, or both legs) 5 hours after session 1 · 2 hr ago · ⏫ 2 escalations"
+            "change, or both… · 2 hr ago · ⏫ 2 escalations"
         )
         assert lines[2] == (
             "2. 🟠 Zoë · Pain 9/10 2 days after session 1, 4 above their usual 5 · 2 hr ago"
@@ -274,4 +274,37 @@ async def test_a_spanish_clinic_invites_and_registers_staff_in_spanish(
         await desk.send("/enroll")
         ask = await desk.wait_for(after=mark)
         assert ask.text.startswith("Registrar a un paciente. ¿Qué nombre")
+        assert fake.refused == []
+
+
+async def test_the_card_the_digest_and_the_patient_card_read_as_sentences(
+    fake: FakeBotAPI, sqlite_url: str, wall: ManualWall
+) -> None:
+    """What docs/samples/ show: a card, the next morning's digest and the patient card,
+    written from facts with real plurals and the clinic's date format."""
+    async with clinic_bot(fake, sqlite_url, wall, "en-GB") as (bot, theo, _):
+        mark = theo.mark()
+        await raise_for(bot, 1, SITE_SOON)
+        await settle(bot)
+        card = await theo.wait_for(lambda m: "review today" in m.text, after=mark)
+        assert card.text.split("\n")[1:] == [
+            "• Swelling or pus at a needle site 26 hours after session 1, no fever reported",
+            "Raised Mon 23 Nov, 10:00",
+        ]
+        write_sample("alert.txt", card)
+        wall.advance(timedelta(hours=22))  # Tuesday 08:00 in Madrid
+        mark = theo.mark()
+        await settle(bot)
+        digest = await theo.wait_for(lambda m: "Daily digest" in m.text, after=mark)
+        assert digest.text.split("\n") == [
+            "Daily digest · Tue 24 Nov",
+            "• Zoë (#1): ⚠️ SOON alert not acknowledged for 22 hours: Swelling or pus at a "
+            "needle site 26 hours after session 1, no fever reported",
+        ]
+        write_sample("digest.txt", digest)
+        mark = theo.mark()
+        await theo.tap(card, "History")
+        photo = await theo.wait_for(lambda m: m.photo is not None, after=mark)
+        assert photo.text.split("\n")[0] == "Zoë (#1) · baseline 5/10 · 0 sessions"
+        write_sample("patient-card.txt", photo)
         assert fake.refused == []
