@@ -322,6 +322,7 @@ async def _send_card(
         baseline=patient.baseline_pain,
         tz=tz,
         lang=_lang(settings),
+        locale=settings.clinic_locale,
     )
     caption = card_caption(
         patient,
