@@ -97,7 +97,7 @@ class Style:
     def ago(self, delta: timedelta) -> str:
         """How long ago: "2 hr ago", "hace 2 h" (a short form, for one-line summaries)."""
         return format_timedelta(
-            -max(delta, timedelta(0)),
+            -max(delta, timedelta(seconds=1)),  # never "in 0 sec"
             add_direction=True,
             format="short",
             threshold=1.5,
