@@ -162,6 +162,20 @@ class AlertCb(CallbackData, prefix="al"):
     alert_id: Num
 
 
+class AlertsAction(StrEnum):
+    open = "o"  # the full card, below
+    ack = "a"  # Acknowledge from the list; the page is drawn again
+    page = "p"  # Previous / Next
+
+
+class AlertsCb(CallbackData, prefix="als"):
+    """A button of the /alerts summary: the alert id (0 for a page turn) and the page."""
+
+    action: AlertsAction
+    alert_id: Num = 0
+    page: Num = 0
+
+
 class PatientCardCb(CallbackData, prefix="pc"):
     patient_id: Num
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from dotenv import dotenv_values
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -51,6 +52,8 @@ class Settings:
     # both required in live mode (load_settings); these values are only the sandbox's demo
     clinic_phone: str = "+34 910 000 000"
     emergency_number: str = "112"
+    # how staff texts, dates and numbers are written (a Babel identifier: en_GB, es_MX …)
+    clinic_locale: str = "en_GB"
     protocol_file: Path | None = None
     time_scale: float = 1.0
     webhook_url: str | None = None
@@ -141,6 +144,20 @@ def _database_url(raw: str) -> str:
     return value
 
 
+def _locale(raw: str) -> str:
+    """en-GB, en_US, es-MX … → Babel's identifier; texts exist in English and Spanish."""
+    expected = f"expected a locale such as en-GB, en-US, es-ES or es-MX, got {raw!r}"
+    try:
+        locale = Locale.parse(raw.strip().replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ConfigError(f"CLINIC_LOCALE: {expected}") from None
+    if locale.language not in ("en", "es"):
+        raise ConfigError(f"CLINIC_LOCALE: {expected} (staff texts are in English and Spanish)")
+    if locale.territory is None:
+        raise ConfigError(f"CLINIC_LOCALE: {expected} (name the country: how dates are written)")
+    return str(locale)
+
+
 def read_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
     """The process environment over the values of `.env` (the environment wins)."""
     values: dict[str, str] = {}
@@ -198,6 +215,8 @@ def load_settings(env: Mapping[str, str], *, require_token: bool = True) -> Sett
         if not re.fullmatch(r"[0-9+]{2,15}", raw.strip()):
             raise ConfigError(f"EMERGENCY_NUMBER: expected a short number like 112, got {raw!r}")
         kwargs["emergency_number"] = raw.strip()
+    if (raw := get("CLINIC_LOCALE")) is not None:
+        kwargs["clinic_locale"] = _locale(raw)
     if (raw := get("PROTOCOL_FILE")) is not None:
         path = Path(raw.strip())
         if not path.is_file():

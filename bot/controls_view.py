@@ -26,6 +26,7 @@ from bot.callbacks import (
     SymptomCb,
     TimezoneCb,
 )
+from bot.formatting import plural
 from bot.texts import LANGUAGES, t
 from flows.timezones import city_name, zone_label
 from store.models import Patient
@@ -92,7 +93,7 @@ def note_keyboard(note_id: int, lang: str) -> InlineKeyboardMarkup:
 
 def pause_keyboard(days: tuple[int, ...], lang: str) -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(text=t("btn_days", lang, days=n), callback_data=PauseCb(days=n).pack())
+        InlineKeyboardButton(text=plural("n_days", lang, n), callback_data=PauseCb(days=n).pack())
         for n in days
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons])

@@ -35,11 +35,12 @@ from aiohttp import ClientError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import alert_card, alert_notice
+from bot.alert_view import alert_card, alert_notice, digest_header, digest_line
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
 from bot.desk.menu import desk_url_for_chat
+from bot.formatting import Style, language_of, staff_style
 from bot.programme_view import (
     exercise_line,
     programme_change_text,
@@ -52,7 +53,7 @@ from care import checkins as care
 from care.alert_copies import alert_version, bring_copy_up_to_date, record_alert_sent
 from care.alerts import AlertPolicy, staff_unreachable, waiting
 from care.context import course_start, patient_tz, sessions_of
-from care.digest import digest_items, digest_sent
+from care.digest import digest_items, digest_sent, staff_tz
 from care.exercise_log import logs_of_day
 from care.programme import Entry, media_of, programme_of
 from flows.exercises import exercises_for_day, reminder_text
@@ -348,14 +349,12 @@ class Delivery:
             items = await digest_items(db, staff.id, now=self.clock.now())
             if not items:
                 return await self._cancel(db, row, "nothing to report")
-        lines = [f"<b>Daily digest</b> · {html.quote(str(row.payload.get('date', '')))}"]
+            style = await self._staff_style(db, row.chat_id)
+        lines = [digest_header(row.payload.get("date"), style)]
         for item in items:
-            line = (
-                f"• <b>{html.quote(item.patient_name or '—')}</b> (#{item.patient_id}): "
-                f"{html.quote(item.what)}"
-            )
+            line = digest_line(item, style)
             if len("\n".join([*lines, line])) > 3800:
-                lines.append(f"…and {len(items) - len(lines) + 1} more: see /patients")
+                lines.append(t("digest_more", style.lang, count=len(items) - len(lines) + 1))
                 break
             lines.append(line)
         message = await self._send(row.chat_id, "\n".join(lines))
@@ -388,10 +387,19 @@ class Delivery:
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 
+    async def _staff_style(self, db: AsyncSession, chat_id: int) -> Style:
+        """How the person of `chat_id` reads times: the clinic's locale and zone, the zone
+        named when their own differs (a group reads the clinic's)."""
+        person = (
+            await db.exec(select(StaffMember).where(StaffMember.tg_user_id == chat_id))
+        ).first()
+        tz = self.settings.clinic_timezone
+        home = staff_tz(person, tz) if person is not None else tz
+        return staff_style(self.settings.clinic_locale, tz, home=home)
+
     async def _alert(self, row: OutboxMessage) -> Outcome:
         """An alert (or one step of its ladder, a re-send) to one chat; the copy is remembered
         so that every change of state can edit it later."""
-        tz = self.settings.clinic_timezone
         payload = dict(row.payload)
         async with self.sessions() as db:
             alert = await db.get(Alert, row.alert_id) if row.alert_id else None
@@ -401,10 +409,11 @@ class Delivery:
             ):
                 return await self._cancel(db, row, "alert no longer open")
             shown = alert_version(alert)
+            style = await self._staff_style(db, row.chat_id)
             text, markup = await alert_card(
                 db,
                 alert,
-                tz,
+                style,
                 payload=payload,
                 desk_url=desk_url_for_chat(row.chat_id, self.settings.desk_url),
             )
@@ -445,7 +454,14 @@ class Delivery:
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            text = await alert_notice(db, alert, int(row.payload.get("from", 0)))
+            facts_from = row.payload.get("facts_from")
+            text = await alert_notice(
+                db,
+                alert,
+                await self._staff_style(db, row.chat_id),
+                first_line=int(row.payload.get("from", 0)),
+                first_fact=None if facts_from is None else int(facts_from),
+            )
         try:
             message = await self._send(
                 row.chat_id,
@@ -473,14 +489,17 @@ class Delivery:
 
     async def _alert_edit(self, row: OutboxMessage) -> Outcome:
         """Bring one shown copy up to date (acknowledged, or seen again)."""
-        tz = self.settings.clinic_timezone
         async with self.sessions() as db:
             copy = await db.get(AlertCopy, int(row.payload.get("copy_id", 0)))
             alert = await db.get(Alert, copy.alert_id) if copy else None
             if copy is None or alert is None:
                 return await self._cancel(db, row, "copy gone")
-            desk_url = desk_url_for_chat(copy.chat_id, self.settings.desk_url)
-            text, markup = await alert_card(db, alert, tz, desk_url=desk_url)
+            text, markup = await alert_card(
+                db,
+                alert,
+                await self._staff_style(db, copy.chat_id),
+                desk_url=desk_url_for_chat(copy.chat_id, self.settings.desk_url),
+            )
         await self._edit(copy.chat_id, copy.message_id, text, markup)
         return await self._mark_sent(row, copy.message_id)
 
@@ -596,7 +615,8 @@ class Delivery:
             if row.kind == OutboxKind.PATIENT_UNREACHABLE
             else row.payload.get("text", "notice_unreachable")
         )
-        text = t(str(key), "en", name=name, patient_id=row.patient_id or 0)
+        lang = language_of(self.settings.clinic_locale)  # a notice is read by staff
+        text = t(str(key), lang, name=name, patient_id=row.patient_id or 0)
         message = await self._send(row.chat_id, text)
         return await self._mark_sent(row, message.message_id)
 

@@ -8,7 +8,6 @@ patient reads the same everywhere ("name (#id)"), and a button carries the id on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from zoneinfo import ZoneInfo
 
 from aiogram import html
 from aiogram.filters.callback_data import CallbackData
@@ -27,6 +26,7 @@ from bot.callbacks import (
     PatientList,
     ScreenAction,
 )
+from bot.formatting import Style, plural
 from bot.texts import Raw, t
 from care.enrollment import SCREENING_FACTS
 from care.records import StillOpen
@@ -102,7 +102,7 @@ def paged_picker(
 def pick_text(key: str, lang: str, page: int, total: int) -> str:
     """A picker's question, with where this page is in the list and how to search."""
     pages = max(1, -(-total // PAGE))
-    return t(key, lang) + "\n" + t("pick_hint", lang, count=total, page=page + 1, pages=pages)
+    return t(key, lang) + "\n" + plural("pick_hint", lang, total, page=page + 1, pages=pages)
 
 
 def matches_text(lang: str, typed: str, matches: int) -> str:
@@ -111,7 +111,7 @@ def matches_text(lang: str, typed: str, matches: int) -> str:
         return t("search_none", lang, typed=typed)
     if matches > MATCHES_SHOWN:
         return t("search_many", lang, typed=typed, count=matches, shown=MATCHES_SHOWN)
-    return t("search_found", lang, typed=typed, count=matches)
+    return plural("search_found", lang, matches, typed=typed)
 
 
 def desk_page(
@@ -199,12 +199,10 @@ def baseline_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[buttons[:6], buttons[6:]])
 
 
-def discharge_confirmation(
-    seen: StillOpen, tz: ZoneInfo, lang: str
-) -> tuple[str, InlineKeyboardMarkup]:
+def discharge_confirmation(seen: StillOpen, style: Style) -> tuple[str, InlineKeyboardMarkup]:
     """ "Discharge X?" with what is still open (each waiting alert with its tier, the
     check-ins pending), what a discharge does, and Yes / No."""
-    patient = seen.patient
+    patient, lang = seen.patient, style.lang
     assert patient.id is not None
     lines = [t("discharge_confirm", lang, name=patient.display_name or "—", patient_id=patient.id)]
     if not seen.alerts and not seen.open_checkins and not seen.planned_checkins:
@@ -221,15 +219,15 @@ def discharge_confirmation(
                 t(
                     "discharge_open_alert",
                     lang,
-                    tier=t(f"tier_{Tier(alert.tier).value}", lang),
-                    raised=f"{alert.created_at.astimezone(tz):%d/%m %H:%M}",
+                    tier=t(f"tier_word_{Tier(alert.tier).value}", lang),
+                    raised=style.when(alert.created_at),
                     state=t(state, lang),
                 )
             )
         if seen.open_checkins:
-            lines.append(t("discharge_open_checkins", lang, count=seen.open_checkins))
+            lines.append(plural("discharge_open_checkins", lang, seen.open_checkins))
         if seen.planned_checkins:
-            lines.append(t("discharge_planned_checkins", lang, count=seen.planned_checkins))
+            lines.append(plural("discharge_planned_checkins", lang, seen.planned_checkins))
     lines += ["", t("discharge_consequences", lang)]
     buttons = [
         InlineKeyboardButton(

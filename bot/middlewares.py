@@ -13,12 +13,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import set_commands_for
 from bot.config import Settings
+from bot.formatting import language_of
 from bot.identity import Actor
 from bot.texts import lang_of, t
 from bot.typed import strip_control
 from care.alerts import staff_reachable_again
 from care.handled_updates import already_handled, mark_handled
-from care.people import person_by_tg, refused_inactive, seen, sync_admin_role
+from care.people import (
+    person_by_tg,
+    refused_inactive,
+    seen,
+    speak_clinic_language,
+    sync_admin_role,
+)
 from scheduler.clock import Clock
 from store.db import SessionFactory
 from store.models import StaffMember
@@ -77,7 +84,10 @@ class IdentityMiddleware(BaseMiddleware):
             await self._refuse(event, db, staff, now)
             return None
         if staff is not None:
-            patient, lang = None, staff.language  # staff act as staff, never as a patient
+            # staff act as staff, never as a patient, and read the clinic's language
+            if await speak_clinic_language(db, staff, language_of(self.settings.clinic_locale)):
+                await set_commands_for(data["bot"], user.id, staff.role, staff.language)
+            patient, lang = None, staff.language
             await seen(db, staff, now)
             if staff.unreachable_at is not None:  # they write again: alerts reach them again
                 await staff_reachable_again(db, staff)
@@ -106,6 +116,7 @@ class IdentityMiddleware(BaseMiddleware):
             await refused_inactive(db, staff, what=what, now=now)
             log.info("%s refused: staff_id=%s is inactive", what, staff.id)
             await event.message.answer(text)
+
 
 class HandledOnce(BaseMiddleware):
     """Webhook mode: skip an update whose `update_id` was already handled.

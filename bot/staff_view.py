@@ -8,34 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from aiogram import html
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import InviteRoleCb, ReassignAction, ReassignCb, StaffAction, StaffCb
 from bot.desk_view import staff_picker
+from bot.formatting import Style, plural
 from bot.texts import t
 from care.staff import Preview
 from store.models import AuditEvent, Role, StaffMember
 
 
-def invite_keyboard() -> InlineKeyboardMarkup:
+def invite_keyboard(lang: str) -> InlineKeyboardMarkup:
     """The role a new person is invited as (an admin is never invited: ADMIN_IDS)."""
     staff = InviteRoleCb(role=Role.STAFF).pack()
     therapist = InviteRoleCb(role=Role.THERAPIST).pack()
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text=t("btn_role_staff"), callback_data=staff),
-                InlineKeyboardButton(text=t("btn_role_therapist"), callback_data=therapist),
+                InlineKeyboardButton(text=t("btn_role_staff", lang), callback_data=staff),
+                InlineKeyboardButton(text=t("btn_role_therapist", lang), callback_data=therapist),
             ]
         ]
     )
 
 
-def _when(moment: datetime | None, tz: ZoneInfo, lang: str) -> str:
-    return t("staff_never", lang) if moment is None else f"{moment.astimezone(tz):%d/%m %H:%M}"
+def _when(moment: datetime | None, style: Style) -> str:
+    return t("staff_never", style.lang) if moment is None else style.when(moment)
 
 
 def staff_page(
@@ -43,11 +43,11 @@ def staff_page(
     *,
     admin: StaffMember,
     admin_ids: frozenset[int],
-    tz: ZoneInfo,
-    lang: str,
+    style: Style,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """/staff: everyone with a role and their last activity, and a Deactivate button for
     each active person but the admin reading it and those listed in ADMIN_IDS."""
+    lang = style.lang
     lines = [t("staff_header", lang, count=len(people))]
     rows = []
     for person in people:
@@ -55,7 +55,7 @@ def staff_page(
         state = (
             t("staff_active", lang)
             if person.active
-            else t("staff_inactive", lang, when=_when(person.deactivated_at, tz, lang))
+            else t("staff_inactive", lang, when=_when(person.deactivated_at, style))
         )
         lines.append(
             t(
@@ -65,7 +65,7 @@ def staff_page(
                 id=person.id,
                 role=t(f"role_{person.role}", lang),
                 state=state,
-                seen=_when(person.last_seen_at, tz, lang),
+                seen=_when(person.last_seen_at, style),
             )
         )
         if person.active and person.id != admin.id and person.tg_user_id not in admin_ids:
@@ -86,8 +86,8 @@ def deactivate_confirmation(
         lang,
         name=seen.member.name,
         role=t(f"role_{seen.member.role}", lang),
-        alerts=seen.open_alerts,
-        patients=seen.patients,
+        alerts=plural("n_open_alerts", lang, seen.open_alerts),
+        patients=plural("n_patients", lang, seen.patients),
     )
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
@@ -115,16 +115,16 @@ def reassign_targets(patient_id: int, targets: list[StaffMember]) -> InlineKeybo
     )
 
 
-def audit_text(events: Sequence[AuditEvent], tz: ZoneInfo) -> str:
+def audit_text(events: Sequence[AuditEvent], style: Style) -> str:
     """/audit: who did what to what, when — ids only, newest first."""
-    lines = ["<b>Last audit events</b>"]
+    lines = [t("audit_header", style.lang)]
     for event in events:
         subject = f" {event.subject_kind} #{event.subject_id}" if event.subject_kind else ""
         actor = f"{event.actor_kind} #{event.actor_id}" if event.actor_id else event.actor_kind
         lines.append(
-            f"{event.at.astimezone(tz):%d/%m %H:%M} · {html.quote(event.action)} · "
+            f"{style.when(event.at)} · {html.quote(event.action)} · "
             f"{html.quote(actor)}{html.quote(subject)}"
         )
     if not events:
-        lines.append("Nothing yet.")
+        lines.append(t("audit_none", style.lang))
     return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 Templates are HTML; every value put into them goes through aiogram's `html.quote`
 in `t()`, so a name like ``Zoë <O'Brien> & 🦵`` can never break a message.
-Staff-facing texts are English only for now; everything a patient sees is also in
-Spanish.
+Staff read the language of CLINIC_LOCALE, patients their own: every key is in both.
+A count is written with `bot.formatting.plural`: one key per CLDR plural form
+("n_sessions.one", "n_sessions.other").
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ _EN: dict[str, str] = {
     "notice_stopped": "ℹ️ <b>{name}</b> (#{patient_id}) has stopped the follow-up with /stop.",
     # --- patient controls ---
     "pause_ask": "Pause all messages for how long?",
-    "btn_days": "{days} day(s)",
+    "n_days.one": "{n} day",
+    "n_days.other": "{n} days",
     "paused": "Paused until {until}. /resume to start again earlier.",
     "not_paused": "Your follow-up is not paused.",
     "resumed": "Welcome back! Your follow-up continues.",
@@ -206,14 +208,14 @@ _EN: dict[str, str] = {
     "btn_deactivate": "Deactivate {name}",
     "staff_confirm": (
         "Turn off the access of <b>{name}</b> ({role})?\n"
-        "• {alerts} open alert(s) go to the other therapists and the admins\n"
-        "• {patients} patient(s) will be listed for you to reassign"
+        "• {alerts}: passed to the other therapists and the admins\n"
+        "• {patients}: listed for you to reassign"
     ),
     "btn_confirm_deactivate": "Yes, deactivate",
     "btn_keep": "No, keep",
     "staff_kept": "Nothing changed.",
     "staff_deactivated": (
-        "<b>{name}</b> is deactivated. {alerts} open alert(s) went to the other therapists."
+        "<b>{name}</b> is deactivated. {alerts}: passed to the other therapists."
     ),
     "staff_patients": "Their patients ({count}): tap one to give them a new therapist.",
     "staff_no_patients": "They had no patients in follow-up.",
@@ -282,12 +284,15 @@ _EN: dict[str, str] = {
     ),
     "btn_page_previous": "« Previous",
     "btn_page_next": "Next »",
-    "pick_hint": (
-        "{count} patient(s), page {page} of {pages}. Tap a name, or type part of a name to "
-        "find it."
+    "pick_hint.one": (
+        "{n} patient, page {page} of {pages}. Tap the name, or type part of a name to find it."
+    ),
+    "pick_hint.other": (
+        "{n} patients, page {page} of {pages}. Tap a name, or type part of a name to find it."
     ),
     "search_none": "No patient's name contains “{typed}”. Type another part of the name.",
-    "search_found": "{count} patient(s) match “{typed}”:",
+    "search_found.one": "{n} patient matches “{typed}”:",
+    "search_found.other": "{n} patients match “{typed}”:",
     "search_many": (
         "{count} patients match “{typed}”; here are the first {shown}. Type more of the "
         "name to narrow it down."
@@ -298,17 +303,15 @@ _EN: dict[str, str] = {
     "discharge_open_alert": "• {tier} alert raised {raised}, {state}",
     "discharge_alert_unacked": "not acknowledged yet",
     "discharge_alert_callback": "acknowledged, call back not done yet",
-    "discharge_open_checkins": "• {count} check-in(s) sent and not answered yet",
-    "discharge_planned_checkins": "• {count} check-in(s) planned",
+    "discharge_open_checkins.one": "• {n} check-in sent and not answered yet",
+    "discharge_open_checkins.other": "• {n} check-ins sent and not answered yet",
+    "discharge_planned_checkins.one": "• {n} check-in planned",
+    "discharge_planned_checkins.other": "• {n} check-ins planned",
     "discharge_consequences": (
         "If you discharge: the pending check-ins are cancelled and the patient gets a "
         "closing message with their exercises. Open alerts stay with the therapist until "
         "answered."
     ),
-    "tier_urgent": "🔴 URGENT",
-    "tier_urgent_callback": "🟠 URGENT call-back",
-    "tier_soon": "🟡 SOON",
-    "tier_routine": "⚪ routine",
     "btn_discharge_yes": "Yes, discharge",
     "btn_discharge_no": "No, keep in follow-up",
     "discharge_kept": "Nothing changed: <b>{name}</b> stays in follow-up.",
@@ -374,6 +377,158 @@ _EN: dict[str, str] = {
     "exercises_footer": (
         "Stop any exercise for sharp or worsening pain, dizziness or chest symptoms."
     ),
+    # --- counts (bot.formatting.plural) ---
+    "n_sessions.one": "{n} session",
+    "n_sessions.other": "{n} sessions",
+    "n_open_alerts.one": "{n} open alert",
+    "n_open_alerts.other": "{n} open alerts",
+    "n_patients.one": "{n} patient",
+    "n_patients.other": "{n} patients",
+    "n_escalations.one": "⏫ {n} escalation",
+    "n_escalations.other": "⏫ {n} escalations",
+    # --- alert cards ---
+    "tier_urgent": "🔴 URGENT",
+    "tier_urgent_callback": "🟠 URGENT — call back",
+    "tier_soon": "🟡 SOON — review today",
+    "tier_routine": "⚪ Routine",
+    "tier_word_urgent": "URGENT",
+    "tier_word_urgent_callback": "URGENT callback",
+    "tier_word_soon": "SOON",
+    "tier_word_routine": "routine",
+    "question_Q1": "soreness",
+    "question_Q2": "usual pain",
+    "card_escalation": "⏫ <b>Escalation {level}</b>: not acknowledged yet",
+    "card_callback_overdue": "⏫ <b>Call back overdue</b>: not marked done in time",
+    "card_resent": "🔁 <b>Re-sent</b>: not acknowledged since {when}",
+    "card_rerouted": "↪️ <b>Sent to you</b>: the treating therapist cannot be reached",
+    "card_earlier.one": "• … {n} earlier line: tap History",
+    "card_earlier.other": "• … {n} earlier lines: tap History",
+    "card_rating": "{question} {value} ({when})",
+    "card_last_ratings": "Last ratings: {ratings}",
+    "card_raised": "Raised {when}",
+    "card_seen": "{raised} · seen ×{count}",
+    "card_acknowledged": "✅ <b>Acknowledged by {name} at {when}</b>",
+    "card_called_back": "📞 <b>Called back by {name} at {when}</b>",
+    "card_superseded": "⏭ <b>Superseded</b>: a newer alert for this patient was sent",
+    "btn_acknowledge": "Acknowledge",
+    "btn_history": "History",
+    "btn_call_back_done": "Call back done",
+    "notice_new": "➕ <b>New for {name}</b> (#{patient_id}) · {tier}",
+    "notice_same": "The same finding again",
+    "notice_updated": "The alert above is updated.",
+    # --- alert reasons: one sentence each, from the finding's facts ---
+    "after_session": "{span} after session {session}",
+    "reason_pain_Q1": "Needle-site soreness {value}/10 {after}",
+    "reason_pain_Q2": "Pain {value}/10 {after}, {diff} above their usual {baseline}",
+    "reason_pain_Q2_not_above": "Pain {value}/10 {after} (their usual: {baseline})",
+    "reason_q1_not_falling": (
+        "Needle-site soreness {value}/10 {after}, not lower than {before}/10 the day before"
+    ),
+    "reason_q1_after_24": "Needle-site soreness {value}/10 {after} ({before}/10 the day before)",
+    "reason_q1_no_24": "Needle-site soreness {value}/10 {after} (no answer the day before)",
+    "reason_q5_chest_trunk": (
+        "Chest pain, pain on a deep breath, shortness of breath or a new dry cough {after}; "
+        "the trunk was needled at session {trunk}, {since} before"
+    ),
+    "reason_q5_chest": (
+        "Chest pain, pain on a deep breath, shortness of breath or a new dry cough {after}; "
+        "no trunk needling in the last {window} (they were shown the emergency text)"
+    ),
+    "reason_q6_cauda_equina": (
+        "Possible cauda equina signs (saddle numbness, bladder or bowel change, or both legs) "
+        "{after}"
+    ),
+    "reason_leg_weakness": "New leg weakness or foot catching {after}",
+    "reason_fainted": "Fainted after leaving the clinic, reported {after}",
+    "reason_bleeding": "Bleeding at a needle site that will not stop, {after}",
+    "reason_fever_spreading_redness": (
+        "Fever or chills {after} with spreading redness or warmth at a needle site {site_after}"
+    ),
+    "reason_fever_site_swelling": (
+        "Fever or chills {after} with swelling or pus at a needle site {site_after}"
+    ),
+    "reason_site_swelling": "Swelling or pus at a needle site {after}, no fever reported",
+    "reason_site_redness": (
+        "Spreading redness or warmth at a needle site {after}, no fever reported"
+    ),
+    "reason_fever": (
+        "Fever or chills {after}, with no redness, swelling or pus at the needle sites"
+    ),
+    "reason_felt_faint": (
+        "Felt faint {after} (it has passed); advised to lie down and not to drive"
+    ),
+    "reason_numbness": "New numbness or tingling {after}",
+    "reason_numbness_twice": "New numbness or tingling {first} and again {after}",
+    "reason_missed.one": "No reply to {n} check-in in a row after a session, one reminder each",
+    "reason_missed.other": (
+        "No reply to {n} check-ins in a row after a session, one reminder each"
+    ),
+    "reason_patient_message": "Asked to talk to you and passed on a message in their own words",
+    "reason_words": "{reason}: “{words}”",
+    "reason_late": "{reason} (tapped late, on a check-in that had closed)",
+    "reason_changed": "{reason} (changed by a second tap, after a calmer answer)",
+    "reason_low_adherence": (
+        "Exercises done on fewer than {percent} of the {planned} planned days, "
+        "{weeks} weeks running ({detail})"
+    ),
+    "reason_week": "week of {day}: {done}/{planned}",
+    # --- /alerts and the therapist's desk ---
+    "no_open_alerts": "No open alerts. 🎉",
+    "alerts_header": "<b>Open alerts</b> ({count}) · page {page} of {pages}",
+    "alerts_line": "{number}. {tier} <b>{name}</b> · {reason} · {age}",
+    "alerts_more_reasons": "{reason} (+{more})",
+    "btn_open": "{number}. {name}",
+    "btn_ack_number": "✅ {number}",
+    "btn_previous": "« Previous",
+    "btn_next": "Next »",
+    "open_private_chat": (
+        "Open a private chat with the bot first: t.me/{bot} (tap Start), then tap the button again."
+    ),
+    "already_acknowledged": "Already acknowledged by {name}.",
+    "already_called_back": "Call back already recorded by {name}.",
+    "someone": "someone",
+    "acknowledged_done": "Acknowledged ✓",
+    "called_back_done": "Call back recorded ✓",
+    "csv_caption.one": "{n} answer, CSV.",
+    "csv_caption.other": "{n} answers, CSV.",
+    "fhir_caption": "The same answers as a FHIR R4 Bundle of Observations.",
+    "patients_header": "<b>Your patients</b> ({count})",
+    "patients_pick": "Which patient?",
+    "patients_none": "No patients in follow-up.",
+    "patient_line": (
+        "• <b>{name}</b> (#{id}): pain {last}/10 {trend} (baseline {baseline}) · {sessions}"
+    ),
+    "patient_line_alerts": "{line} · ⚠️ {alerts}",
+    "card_head": "<b>{name}</b> (#{id}) · baseline {baseline}/10 · {sessions}",
+    "card_answered": "Check-ins answered: {answered}/{sent}",
+    "card_exercise_days": "Exercise days per week: {days}",
+    "card_not_reported": "not reported yet",
+    "card_none_yet": "none yet",
+    # --- the daily digest ---
+    "digest_header": "<b>Daily digest</b> · {date}",
+    "digest_waiting": "⚠️ {tier} alert not acknowledged for {age}: {reasons}",
+    "digest_missed.one": "{n} check-in left unanswered yesterday",
+    "digest_missed.other": "{n} check-ins left unanswered yesterday",
+    "digest_more": "…and {count} more: see /alerts and /patients",
+    "reason_no_progress_reading": (
+        "No weekly usual-pain reading to judge progress by at session {sessions}: ask for one"
+    ),
+    "reason_reevaluate": (
+        "Usual pain {last}/10 after {sessions_n}, baseline {baseline}: re-evaluate the "
+        "diagnosis and plan"
+    ),
+    "reason_stall": (
+        "No sign of benefit after {sessions_n} (usual pain {last}/10, baseline {baseline}): "
+        "review the plan"
+    ),
+    "reason_plateau": "Usual pain {values} on the last weekly readings: no longer improving",
+    "reason_recovered": (
+        "Usual pain {last}/10 (baseline {baseline}) after {sessions_n}: consider spacing "
+        "sessions or discharge"
+    ),
+    "reason_adherence_not_reported": "Exercise days not reported for {weeks} weeks in a row",
+    "audit_header": "<b>Last audit events</b>",
+    "audit_none": "Nothing yet.",
 }
 
 _ES: dict[str, str] = {
@@ -430,8 +585,9 @@ _ES: dict[str, str] = {
     "exercise_dose": "• <b>{name}</b>: {dose}",
     "exercise_rest_day": "Hoy no tocan ejercicios de fuerza; solo estiramientos si le apetece.",
     "pause_ask": "¿Durante cuánto tiempo quiere pausar los mensajes?",
-    "btn_days": "{days} día(s)",
-    "paused": "En pausa hasta el {until}. /resume para reanudar antes.",
+    "n_days.one": "{n} día",
+    "n_days.other": "{n} días",
+    "paused": "En pausa hasta {until}. /resume para reanudar antes.",
     "not_paused": "Su seguimiento no está en pausa.",
     "resumed": "¡Bienvenido/a de nuevo! Su seguimiento continúa.",
     "stop_ask": (
@@ -541,14 +697,19 @@ _ES: dict[str, str] = {
     ),
     "btn_page_previous": "« Anterior",
     "btn_page_next": "Siguiente »",
-    "pick_hint": (
-        "{count} paciente(s), página {page} de {pages}. Toque un nombre o escriba parte de "
-        "un nombre para buscarlo."
+    "pick_hint.one": (
+        "{n} paciente, página {page} de {pages}. Toque el nombre o escriba parte de un "
+        "nombre para buscarlo."
+    ),
+    "pick_hint.other": (
+        "{n} pacientes, página {page} de {pages}. Toque un nombre o escriba parte de un "
+        "nombre para buscarlo."
     ),
     "search_none": (
         "Ningún paciente tiene «{typed}» en el nombre. Escriba otra parte del nombre."
     ),
-    "search_found": "{count} paciente(s) coinciden con «{typed}»:",
+    "search_found.one": "{n} paciente coincide con «{typed}»:",
+    "search_found.other": "{n} pacientes coinciden con «{typed}»:",
     "search_many": (
         "{count} pacientes coinciden con «{typed}»; estos son los {shown} primeros. Escriba "
         "más del nombre para acotar."
@@ -559,17 +720,15 @@ _ES: dict[str, str] = {
     "discharge_open_alert": "• Alerta {tier} del {raised}, {state}",
     "discharge_alert_unacked": "aún sin confirmar",
     "discharge_alert_callback": "confirmada, falta devolver la llamada",
-    "discharge_open_checkins": "• {count} control(es) enviado(s) sin respuesta",
-    "discharge_planned_checkins": "• {count} control(es) programado(s)",
+    "discharge_open_checkins.one": "• {n} control enviado sin respuesta",
+    "discharge_open_checkins.other": "• {n} controles enviados sin respuesta",
+    "discharge_planned_checkins.one": "• {n} control programado",
+    "discharge_planned_checkins.other": "• {n} controles programados",
     "discharge_consequences": (
         "Si da el alta: se cancelan los controles pendientes y el paciente recibe un "
         "mensaje de cierre con sus ejercicios. Las alertas abiertas siguen con el "
         "fisioterapeuta hasta que las atienda."
     ),
-    "tier_urgent": "🔴 URGENTE",
-    "tier_urgent_callback": "🟠 URGENTE (devolver llamada)",
-    "tier_soon": "🟡 PRONTO",
-    "tier_routine": "⚪ rutinaria",
     "btn_discharge_yes": "Sí, dar el alta",
     "btn_discharge_no": "No, mantener el seguimiento",
     "discharge_kept": "No ha cambiado nada: <b>{name}</b> sigue en seguimiento.",
@@ -641,6 +800,283 @@ _ES: dict[str, str] = {
         "Pare cualquier ejercicio si nota dolor punzante o que va a más, mareo o molestias "
         "en el pecho."
     ),
+    # --- staff (the language of CLINIC_LOCALE): usted; a check-in is a «control» ---
+    "notice_unreachable": (
+        "⚠️ <b>{name}</b> (#{patient_id}) ha bloqueado el bot. Su seguimiento queda en espera "
+        "y no se le enviará nada más."
+    ),
+    "notice_stopped": "ℹ️ <b>{name}</b> (#{patient_id}) ha terminado el seguimiento con /stop.",
+    "notice_discharged": "ℹ️ <b>{name}</b> (#{patient_id}) ha recibido el alta.",
+    "notice_erased": "ℹ️ El paciente #{patient_id} ha borrado sus datos con /delete.",
+    "discharge_pick": "¿A qué paciente quiere dar el alta?",
+    "discharge_done": (
+        "<b>{name}</b> ha recibido el alta; se le ha enviado un mensaje de cierre con sus "
+        "ejercicios."
+    ),
+    "invite_choose_role": "¿A quién quiere invitar?",
+    "btn_role_staff": "Personal de recepción",
+    "btn_role_therapist": "Fisioterapeuta",
+    "invite_link": (
+        "Envíe este enlace de un solo uso al nuevo <b>{role}</b>. Funciona una vez y caduca "
+        "en {hours} horas:\n{link}"
+    ),
+    "role_staff": "miembro del personal de recepción",
+    "role_therapist": "fisioterapeuta",
+    "role_admin": "administrador",
+    "registered": "¡Bienvenido/a a careloop, {name}! Está registrado como <b>{role}</b>. {hint}",
+    "hint_staff": "Use /enroll después de una visita para registrar a un paciente.",
+    "hint_therapist": "Aquí recibirá las alertas de sus pacientes.",
+    "already_staff": "Ya está registrado como <b>{role}</b>.",
+    "invite_is_patient": (
+        "Esta cuenta de Telegram sigue un plan de cuidados, así que no puede ser personal."
+    ),
+    "admin_registered": (
+        "¡Bienvenido/a, administrador! Use /invite para invitar a personal y fisioterapeutas."
+    ),
+    "staff_header": "<b>Personal</b> ({count})",
+    "staff_line": "• <b>{name}</b> (#{id}) · {role} · {state} · última actividad {seen}",
+    "staff_active": "activo",
+    "staff_inactive": "inactivo desde {when}",
+    "staff_never": "nunca",
+    "btn_deactivate": "Desactivar a {name}",
+    "staff_confirm": (
+        "¿Desactivar el acceso de <b>{name}</b> ({role})?\n"
+        "• {alerts}: pasan a los demás fisioterapeutas y a los administradores\n"
+        "• {patients}: se le mostrarán para reasignarlos"
+    ),
+    "btn_confirm_deactivate": "Sí, desactivar",
+    "btn_keep": "No, mantener",
+    "staff_kept": "No se ha cambiado nada.",
+    "staff_deactivated": (
+        "<b>{name}</b> está desactivado. {alerts}: han pasado a los demás fisioterapeutas."
+    ),
+    "staff_patients": "Sus pacientes ({count}): toque uno para asignarle otro fisioterapeuta.",
+    "staff_no_patients": "No tenía pacientes en seguimiento.",
+    "staff_not_self": "No puede desactivarse a sí mismo.",
+    "staff_listed_admin": (
+        "Esta persona está en ADMIN_IDS, lo que la hace administradora en cada contacto. "
+        "Quítela primero de ADMIN_IDS (y reinicie el bot)."
+    ),
+    "staff_already_inactive": "Esta persona ya está desactivada.",
+    "reassign_pick": "¿Qué paciente pasa a otro fisioterapeuta?",
+    "reassign_none": "No hay ningún paciente que pueda reasignar.",
+    "reassign_to": "¿Quién es el nuevo fisioterapeuta de <b>{name}</b>?",
+    "reassign_no_targets": (
+        "No hay otro fisioterapeuta activo. Pida a un administrador que invite a uno con /invite."
+    ),
+    "reassign_bad_target": "Ese fisioterapeuta no puede recibir pacientes.",
+    "reassign_same": "Ya es su fisioterapeuta.",
+    "reassign_done": (
+        "<b>{name}</b> tiene ahora a <b>{therapist}</b> como fisioterapeuta; se le ha avisado."
+    ),
+    "enroll_name": (
+        "Registrar a un paciente. ¿Qué nombre deben usar los mensajes? (1–64 caracteres)\n"
+        "/cancel para salir."
+    ),
+    "enroll_name_empty": "Escriba el nombre del paciente (1–64 caracteres).",
+    "enroll_name_too_long": (
+        "Ese nombre tiene {length} caracteres; el máximo es 64. Acórtelo, por favor."
+    ),
+    "enroll_no_therapists": (
+        "Todavía no hay ningún fisioterapeuta registrado. Pida a un administrador que invite "
+        "a uno con /invite."
+    ),
+    "enroll_therapist": "¿Quién es el fisioterapeuta de <b>{name}</b>?",
+    "enroll_time": (
+        "¿Cuándo terminó la sesión? Toque una opción o escriba la hora de hoy como HH:MM ({tz})."
+    ),
+    "btn_now": "Ahora mismo",
+    "btn_minutes_ago": "Hace {minutes} min",
+    "btn_hours_ago": "Hace {hours} h",
+    "enroll_time_bad": "Escriba una hora como HH:MM (por ejemplo 14:30) o toque una opción.",
+    "enroll_time_future": (
+        "Las {time} es más tarde que ahora ({now}). Indique una hora que ya haya pasado."
+    ),
+    "enroll_regions": (
+        "¿Qué zonas se han tratado? Toque todas las que correspondan y luego <b>Listo</b>."
+    ),
+    "btn_done": "Listo",
+    "enroll_regions_none": "Seleccione al menos una zona.",
+    "enroll_baseline": (
+        "¿Dolor habitual antes del tratamiento, de 0 (nada) a 10 (el peor imaginable)?"
+    ),
+    "use_buttons": "Use los botones de arriba, o /cancel para salir.",
+    "enroll_done": (
+        "<b>{name}</b> queda registrado con {therapist}.\n"
+        "La sesión terminó {ended} · zonas: {regions} · dolor habitual {baseline}/10.\n\n"
+        "Enseñe el código QR al paciente o envíele este enlace de un solo uso "
+        "(válido {hours} h):\n{link}"
+    ),
+    "enroll_qr_caption": "Escanee para unirse al seguimiento de {clinic}.",
+    "session_pick": "¿Nueva sesión de qué paciente?",
+    "session_no_patients": "Ahora mismo no hay ningún paciente en seguimiento.",
+    "session_done": (
+        "Sesión {number} registrada para <b>{name}</b>. Sus controles están programados; los "
+        "pendientes de la sesión anterior se han sustituido."
+    ),
+    "session_patient_gone": "Este paciente ya no está en seguimiento.",
+    "session_future": "Esa hora todavía no ha llegado.",
+    "session_before_last": "No es posterior a la sesión anterior del paciente.",
+    "enroll_failed": "No se ha podido registrar al paciente: {reason}. No se ha guardado nada.",
+    "n_sessions.one": "{n} sesión",
+    "n_sessions.other": "{n} sesiones",
+    "n_open_alerts.one": "{n} alerta abierta",
+    "n_open_alerts.other": "{n} alertas abiertas",
+    "n_patients.one": "{n} paciente",
+    "n_patients.other": "{n} pacientes",
+    "n_escalations.one": "⏫ {n} escalado",
+    "n_escalations.other": "⏫ {n} escalados",
+    "tier_urgent": "🔴 URGENTE",
+    "tier_urgent_callback": "🟠 URGENTE — devolver la llamada",
+    "tier_soon": "🟡 PRONTO — revisar hoy",
+    "tier_routine": "⚪ Rutina",
+    "tier_word_urgent": "URGENTE",
+    "tier_word_urgent_callback": "URGENTE (llamada)",
+    "tier_word_soon": "PRONTO",
+    "tier_word_routine": "de rutina",
+    "question_Q1": "molestias",
+    "question_Q2": "dolor habitual",
+    "card_escalation": "⏫ <b>Escalado {level}</b>: todavía sin confirmar",
+    "card_callback_overdue": "⏫ <b>Llamada pendiente</b>: no se marcó como hecha a tiempo",
+    "card_resent": "🔁 <b>Reenviada</b>: sin confirmar desde {when}",
+    "card_rerouted": "↪️ <b>Enviada a usted</b>: no se puede contactar con su fisioterapeuta",
+    "card_earlier.one": "• … {n} línea anterior: toque Historial",
+    "card_earlier.other": "• … {n} líneas anteriores: toque Historial",
+    "card_rating": "{question} {value} ({when})",
+    "card_last_ratings": "Últimas puntuaciones: {ratings}",
+    "card_raised": "Abierta {when}",
+    "card_seen": "{raised} · vista ×{count}",
+    "card_acknowledged": "✅ <b>Confirmada por {name} a las {when}</b>",
+    "card_called_back": "📞 <b>Llamada hecha por {name}, {when}</b>",
+    "card_superseded": "⏭ <b>Sustituida</b>: se envió una alerta más reciente de este paciente",
+    "btn_acknowledge": "Confirmar",
+    "btn_history": "Historial",
+    "btn_call_back_done": "Llamada hecha",
+    "notice_new": "➕ <b>Novedad de {name}</b> (#{patient_id}) · {tier}",
+    "notice_same": "El mismo hallazgo otra vez",
+    "notice_updated": "La alerta de arriba se ha actualizado.",
+    "after_session": "{span} después de la sesión {session}",
+    "reason_pain_Q1": "Molestias en la zona de punción {value}/10 {after}",
+    "reason_pain_Q2": "Dolor {value}/10 {after}, {diff} por encima de su habitual {baseline}",
+    "reason_pain_Q2_not_above": "Dolor {value}/10 {after} (su habitual: {baseline})",
+    "reason_q1_not_falling": (
+        "Molestias en la zona de punción {value}/10 {after}, no menos que el día anterior "
+        "({before}/10)"
+    ),
+    "reason_q1_after_24": (
+        "Molestias en la zona de punción {value}/10 {after} ({before}/10 el día anterior)"
+    ),
+    "reason_q1_no_24": (
+        "Molestias en la zona de punción {value}/10 {after} (sin respuesta el día anterior)"
+    ),
+    "reason_q5_chest_trunk": (
+        "Dolor en el pecho, dolor al respirar hondo, falta de aire o tos seca nueva {after}; "
+        "se trató el tronco en la sesión {trunk}, {since} antes"
+    ),
+    "reason_q5_chest": (
+        "Dolor en el pecho, dolor al respirar hondo, falta de aire o tos seca nueva {after}; "
+        "sin punción en el tronco en el plazo de {window} (se le mostró el texto de urgencia)"
+    ),
+    "reason_q6_cauda_equina": (
+        "Posibles signos de cola de caballo (adormecimiento alrededor de los genitales o del "
+        "ano, cambios en la vejiga o el intestino, o síntomas en ambas piernas) {after}"
+    ),
+    "reason_leg_weakness": (
+        "Debilidad nueva en la pierna, o el pie se arrastra o se engancha al caminar, {after}"
+    ),
+    "reason_fainted": "Se desmayó después de salir de la clínica, {after}",
+    "reason_bleeding": "Sangrado en una zona de punción que no se detiene, {after}",
+    "reason_fever_spreading_redness": (
+        "Fiebre o escalofríos {after} con enrojecimiento o calor que se extiende en una zona "
+        "de punción {site_after}"
+    ),
+    "reason_fever_site_swelling": (
+        "Fiebre o escalofríos {after} con hinchazón o pus en una zona de punción {site_after}"
+    ),
+    "reason_site_swelling": "Hinchazón o pus en una zona de punción {after}, sin fiebre",
+    "reason_site_redness": (
+        "Enrojecimiento o calor que se extiende en una zona de punción {after}, sin fiebre"
+    ),
+    "reason_fever": (
+        "Fiebre o escalofríos {after}, sin enrojecimiento, hinchazón ni pus en las zonas de punción"
+    ),
+    "reason_felt_faint": (
+        "Sensación de mareo {after} (ya ha pasado); se le aconsejó tumbarse y no conducir"
+    ),
+    "reason_numbness": "Adormecimiento u hormigueo nuevo {after}",
+    "reason_numbness_twice": "Adormecimiento u hormigueo nuevo {first} y otra vez {after}",
+    "reason_missed.one": (
+        "Sin respuesta a {n} control seguido después de una sesión, con un recordatorio"
+    ),
+    "reason_missed.other": (
+        "Sin respuesta a {n} controles seguidos después de una sesión, con un recordatorio cada uno"
+    ),
+    "reason_patient_message": "Pidió hablar con usted y le envió un mensaje con sus palabras",
+    "reason_words": "{reason}: «{words}»",
+    "reason_late": "{reason} (marcado tarde, en un control ya cerrado)",
+    "reason_changed": "{reason} (cambiado con un segundo toque, tras una respuesta más tranquila)",
+    "reason_low_adherence": (
+        "Ejercicios hechos en menos del {percent} de los {planned} días previstos, "
+        "{weeks} semanas seguidas ({detail})"
+    ),
+    "reason_week": "semana del {day}: {done}/{planned}",
+    "no_open_alerts": "No hay alertas abiertas. 🎉",
+    "alerts_header": "<b>Alertas abiertas</b> ({count}) · página {page} de {pages}",
+    "alerts_line": "{number}. {tier} <b>{name}</b> · {reason} · {age}",
+    "alerts_more_reasons": "{reason} (+{more})",
+    "btn_open": "{number}. {name}",
+    "btn_ack_number": "✅ {number}",
+    "btn_previous": "« Anterior",
+    "btn_next": "Siguiente »",
+    "open_private_chat": (
+        "Abra primero un chat privado con el bot: t.me/{bot} (toque Iniciar) y vuelva a "
+        "tocar el botón."
+    ),
+    "already_acknowledged": "Ya la confirmó {name}.",
+    "already_called_back": "{name} ya registró la llamada.",
+    "someone": "otra persona",
+    "acknowledged_done": "Confirmada ✓",
+    "called_back_done": "Llamada registrada ✓",
+    "csv_caption.one": "{n} respuesta, CSV.",
+    "csv_caption.other": "{n} respuestas, CSV.",
+    "fhir_caption": "Las mismas respuestas como Bundle FHIR R4 de Observations.",
+    "patients_header": "<b>Sus pacientes</b> ({count})",
+    "patients_pick": "¿Qué paciente?",
+    "patients_none": "No hay pacientes en seguimiento.",
+    "patient_line": (
+        "• <b>{name}</b> (#{id}): dolor {last}/10 {trend} (habitual {baseline}) · {sessions}"
+    ),
+    "patient_line_alerts": "{line} · ⚠️ {alerts}",
+    "card_head": "<b>{name}</b> (#{id}) · dolor habitual {baseline}/10 · {sessions}",
+    "card_answered": "Controles respondidos: {answered}/{sent}",
+    "card_exercise_days": "Días de ejercicio por semana: {days}",
+    "card_not_reported": "aún sin datos",
+    "card_none_yet": "todavía ninguna",
+    "digest_header": "<b>Resumen diario</b> · {date}",
+    "digest_waiting": "⚠️ Alerta {tier} sin confirmar desde hace {age}: {reasons}",
+    "digest_missed.one": "{n} control sin responder ayer",
+    "digest_missed.other": "{n} controles sin responder ayer",
+    "digest_more": "…y {count} más: vea /alerts y /patients",
+    "reason_no_progress_reading": (
+        "Sin una puntuación semanal de dolor habitual para valorar la evolución en la sesión "
+        "{sessions}: pídala"
+    ),
+    "reason_reevaluate": (
+        "Dolor habitual {last}/10 tras {sessions_n}, inicial {baseline}: revalorar el "
+        "diagnóstico y el plan"
+    ),
+    "reason_stall": (
+        "Sin mejoría tras {sessions_n} (dolor habitual {last}/10, inicial {baseline}): "
+        "revisar el plan"
+    ),
+    "reason_plateau": "Dolor habitual {values} en las últimas puntuaciones semanales: ya no mejora",
+    "reason_recovered": (
+        "Dolor habitual {last}/10 (inicial {baseline}) tras {sessions_n}: valorar espaciar las "
+        "sesiones o el alta"
+    ),
+    "reason_adherence_not_reported": "Días de ejercicio sin comunicar {weeks} semanas seguidas",
+    "audit_header": "<b>Últimos eventos de auditoría</b>",
+    "audit_none": "Nada todavía.",
 }
 
 

@@ -195,6 +195,15 @@ def _lines(findings: list[Finding]) -> list[str]:
     return lines
 
 
+def _facts(findings: list[Finding]) -> list[dict[str, object]]:
+    """Each finding's facts, most severe first, each once (the card's sentences)."""
+    facts: list[dict[str, object]] = []
+    for finding in sorted(findings, key=lambda f: Tier(f.tier), reverse=True):
+        if finding.fact and finding.fact not in facts:
+            facts.append(dict(finding.fact))
+    return facts
+
+
 def _start_clocks(alert: Alert, policy: AlertPolicy, now: datetime) -> None:
     """Set the ladder (URGENT) and the callback deadline (URGENT-callback) from `now`."""
     tier = Tier(alert.tier)
@@ -254,6 +263,7 @@ async def _routine(db: AsyncSession, patient: Patient, finding: Finding, now: da
     ).first()
     if existing is not None:
         existing.reasons = list(finding.reasons)
+        existing.facts = _facts([finding])
         existing.occurrences += 1
         existing.updated_at = now
         return existing
@@ -265,6 +275,7 @@ async def _routine(db: AsyncSession, patient: Patient, finding: Finding, now: da
         reason_key=finding.reason_key,
         reason_keys=[finding.reason_key],
         reasons=list(finding.reasons),
+        facts=_facts([finding]),
         created_at=now,
         updated_at=now,
     )
@@ -320,6 +331,7 @@ async def _card(
         reason_key=top.reason_key,
         reason_keys=keys,
         reasons=_lines(findings),
+        facts=_facts(findings),
         created_at=now,
         updated_at=now,
     )
@@ -341,9 +353,10 @@ async def _update_card(
 ) -> Alert:
     """A later finding while the card is open: add its lines, edit every copy, and tell the
     same people with a short message pointing to the card."""
-    before = len(alert.reasons)
+    before, facts_before = len(alert.reasons), len(alert.facts)
     lines = [line for line in _lines(findings) if line not in alert.reasons]
     alert.reasons = [*alert.reasons, *lines]
+    alert.facts = [*alert.facts, *(f for f in _facts(findings) if f not in alert.facts)]
     alert.reason_keys = list(dict.fromkeys([*alert.reason_keys, *keys]))
     alert.occurrences += 1
     alert.updated_at = now
@@ -382,7 +395,7 @@ async def _update_card(
                 urgent=True,
                 due_at=now,
                 created_at=now,
-                payload={"copy_id": copy.id, "from": before},
+                payload={"copy_id": copy.id, "from": before, "facts_from": facts_before},
             )
         )
     pending = (

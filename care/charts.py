@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import matplotlib.style
+from babel.dates import format_skeleton
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import date2num
@@ -109,12 +110,9 @@ _TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-# Month names are ours, not the C library's locale: the process locale is not
-# the patient's language, and strftime("%b") would give English to everyone.
-_MONTHS: dict[str, tuple[str, ...]] = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"),
-}
+# Dates on the axis are written by Babel for the reader's locale ("23 Nov", "Nov 23",
+# "23 nov"), never by strftime: the process locale is not the reader's.
+_DEFAULT_LOCALES = {"en": "en_GB", "es": "es_ES"}
 
 #: Title lines: at most this many, each at most this wide (points; the image is 864 pt wide).
 _TITLE_MAX_PT = 820
@@ -156,6 +154,7 @@ def pain_chart_png(
     baseline: int,
     tz: ZoneInfo,
     lang: str = "en",
+    locale: str | None = None,
     responder_drop: int = 2,
     responder_fraction: float = 0.30,
 ) -> bytes:
@@ -166,7 +165,8 @@ def pain_chart_png(
     shown in `tz`, the patient's zone, because "the day after treatment" is
     the patient's day. `responder_drop`/`responder_fraction` default to
     clinical.md; pass `protocol.progress.responder_drop`/`responder_fraction`
-    when a clinic changed them. Unknown `lang` falls back to English.
+    when a clinic changed them. Unknown `lang` falls back to English. `locale` (a Babel
+    identifier such as en_US) writes the dates; by default the language's usual one.
 
     Returns PNG bytes of exactly WIDTH_PX × HEIGHT_PX (about 50–100 kB). Raises
     ValueError for naive datetimes or values/baseline outside 0–10: those are
@@ -174,7 +174,7 @@ def pain_chart_png(
     """
     _check(usual_pain, soreness, sessions, baseline)
     texts = _TEXTS.get(lang, _TEXTS["en"])
-    months = _MONTHS.get(lang, _MONTHS["en"])
+    date_locale = locale or _DEFAULT_LOCALES.get(lang, "en_GB")
     with _DRAW_LOCK, matplotlib.style.context(["default", _STYLE]):
         safe_title = _wrapped(_drawable(title))
         fig = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI, layout="constrained")
@@ -192,7 +192,7 @@ def pain_chart_png(
             fraction=responder_fraction,
             tz=tz,
             texts=texts,
-            months=months,
+            date_locale=date_locale,
         )
         _legend(fig, ax, texts)
         buf = io.BytesIO()
@@ -249,7 +249,7 @@ def _draw(
     fraction: float,
     tz: ZoneInfo,
     texts: dict[str, str],
-    months: tuple[str, ...],
+    date_locale: str,
 ) -> None:
     """Everything inside the axes; legend entries come from the artists' labels."""
     ax.set_title(title, parse_math=False, usetex=False, pad=28)
@@ -333,7 +333,7 @@ def _draw(
         )
 
     instants = [p.at for p in (*usual_pain, *soreness)] + list(sessions)
-    _date_axis(ax, instants, tz, months)
+    _date_axis(ax, instants, tz, date_locale)
 
 
 def _series(
@@ -359,9 +359,7 @@ def _series(
     return xs, ys
 
 
-def _date_axis(
-    ax: Axes, instants: Sequence[datetime], tz: ZoneInfo, months: tuple[str, ...]
-) -> None:
+def _date_axis(ax: Axes, instants: Sequence[datetime], tz: ZoneInfo, date_locale: str) -> None:
     """Whole local days on the x axis, labelled "3 Mar" at local noon.
 
     Ticks are placed by hand rather than by AutoDateLocator, which picks hours
@@ -385,7 +383,7 @@ def _date_axis(
     labelled = [first + timedelta(days=d) for d in range(0, days, step)]
     ax.set_xticks(
         [_local_num(d, time(12), tz) for d in labelled],
-        [f"{d.day} {months[d.month - 1]}" for d in labelled],
+        [format_skeleton("MMMd", d, locale=date_locale) for d in labelled],
     )
     ax.tick_params(axis="x", length=0)
     ax.set_xticks(

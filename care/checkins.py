@@ -990,7 +990,9 @@ async def _record_late_answer(
         return AnswerResult(AnswerStatus.CLOSED, checkin, definition, context=ctx)
     # the therapist reads that the answer came on a check-in that had closed, and when
     late_line = f"Tapped late, on a check-in that had closed ({checkin.state})"
-    findings = [replace(f, reasons=(*f.reasons, late_line)) for f in findings]
+    findings = [
+        replace(f, reasons=(*f.reasons, late_line), fact={**f.fact, "late": True}) for f in findings
+    ]
     await _insert_answer(db, checkin, patient, question_key, code, now, late=True)
     await raise_findings(db, policy, patient=patient, findings=findings, now=now)
     if reply_by_outbox:
@@ -1057,7 +1059,9 @@ async def _record_red_correction(
     if not is_red_flag(findings):
         return None
     note = "Changed by a second tap, after a calmer answer to the same question"
-    findings = [replace(f, reasons=(*f.reasons, note)) for f in findings]
+    findings = [
+        replace(f, reasons=(*f.reasons, note), fact={**f.fact, "changed": True}) for f in findings
+    ]
     changed = await db.exec(
         update(Answer)
         .where(

@@ -38,9 +38,15 @@ DIGEST_AT = time(8, 0)
 
 @dataclass(frozen=True)
 class DigestItem:
+    """One line of the digest, as data (the bot writes it in the clinic's language): an
+    unacknowledged pushed alert with how long it has `waited`, an open routine `alert`,
+    or a count of check-ins `missed` yesterday."""
+
     patient_id: int
     patient_name: str | None
-    what: str
+    alert: Alert | None = None
+    waited: timedelta | None = None
+    missed: int = 0
 
 
 def staff_tz(staff: StaffMember, default: ZoneInfo) -> ZoneInfo:
@@ -50,35 +56,18 @@ def staff_tz(staff: StaffMember, default: ZoneInfo) -> ZoneInfo:
         return default
 
 
-TIER_WORDS = {Tier.URGENT: "URGENT", Tier.URGENT_CALLBACK: "URGENT callback", Tier.SOON: "SOON"}
-
-
-def age_words(age: timedelta) -> str:
-    """'2 d 3 h', '5 h', '40 min': how long an alert has waited."""
-    minutes = max(0, int(age.total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h"
-    return f"{mins} min"
+WAITING_TIERS = (Tier.URGENT, Tier.URGENT_CALLBACK, Tier.SOON)
 
 
 async def digest_items(db: AsyncSession, therapist_id: int, *, now: datetime) -> list[DigestItem]:
     """Unacknowledged SOON/URGENT alerts (oldest first, with their age), then open routine
     flags, and check-ins left unanswered in the last day."""
     waiting = [
-        DigestItem(
-            alert.patient_id,
-            patient.display_name,
-            f"⚠️ {TIER_WORDS[Tier(alert.tier)]} alert not acknowledged for "
-            f"{age_words(now - alert.created_at)}: " + "; ".join(alert.reasons[:3]),
-        )
-        for alert, patient in await _open_alerts(db, therapist_id, list(TIER_WORDS))
+        DigestItem(alert.patient_id, patient.display_name, alert, waited=now - alert.created_at)
+        for alert, patient in await _open_alerts(db, therapist_id, list(WAITING_TIERS))
     ]
     routine = [
-        DigestItem(alert.patient_id, patient.display_name, "; ".join(alert.reasons))
+        DigestItem(alert.patient_id, patient.display_name, alert)
         for alert, patient in await _open_alerts(db, therapist_id, [Tier.ROUTINE])
     ]
     return waiting + routine + await _missed_checkins(db, therapist_id, now=now)
@@ -120,10 +109,7 @@ async def _missed_checkins(
     for checkin, patient in missed.all():
         name, n = counts.get(checkin.patient_id, (patient.display_name, 0))
         counts[checkin.patient_id] = (name, n + 1)
-    return [
-        DigestItem(patient_id, name, f"{n} check-in(s) left unanswered yesterday")
-        for patient_id, (name, n) in counts.items()
-    ]
+    return [DigestItem(patient_id, name, missed=n) for patient_id, (name, n) in counts.items()]
 
 
 async def plan_digests(db: AsyncSession, *, now: datetime, default_tz: ZoneInfo) -> int:

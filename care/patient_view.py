@@ -140,3 +140,11 @@ async def answers_of(db: AsyncSession, patient_id: int, *, limit: int = 200) -> 
         .limit(limit)
     )
     return [Rating(a.answered_at, key, a.question_key, a.value) for a, key in rows.all()]
+
+
+async def patient_names(db: AsyncSession, ids: set[int]) -> dict[int, str | None]:
+    """Display names by patient id (None for an erased patient), in one query."""
+    if not ids:
+        return {}
+    rows = await db.exec(select(Patient.id, Patient.display_name).where(col(Patient.id).in_(ids)))
+    return {pid: name for pid, name in rows.all() if pid is not None}

@@ -122,6 +122,23 @@ async def seen(db: AsyncSession, staff: StaffMember, now: datetime) -> None:
     staff.last_seen_at = now
 
 
+async def speak_clinic_language(db: AsyncSession, staff: StaffMember, lang: str) -> bool:
+    """Staff read the clinic's language (CLINIC_LOCALE), whatever their phone's: set it on
+    their record when it differs (one conditional write; a no-op on every later contact).
+    True when it changed (their command menu is then set again, in that language)."""
+    if staff.language == lang:
+        return False
+    await db.exec(
+        update(StaffMember)
+        .where(col(StaffMember.id) == staff.id, col(StaffMember.language) != lang)
+        .values(language=lang)
+        .execution_options(synchronize_session=False)
+    )
+    await db.commit()
+    staff.language = lang
+    return True
+
+
 async def refused_inactive(
     db: AsyncSession, staff: StaffMember, *, what: str, now: datetime
 ) -> None:

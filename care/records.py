@@ -497,6 +497,7 @@ async def pass_note(
         reason_key=finding.reason_key,
         reasons=(*finding.reasons, f"“{words}”"),
         stops_checkin=False,
+        fact={**finding.fact, "words": words},
     )
     cards = await raise_findings(db, policy, patient=patient, findings=[finding], now=now)
     if cards:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
 from flows.protocol import Protocol
 from flows.triage import Finding, Reason, Tier
@@ -139,6 +140,7 @@ def _no_reading(protocol: Protocol, facts: CourseFacts) -> Finding:
         f"{protocol.progress.progress_min_hours_after_session:g} h after a session, "
         f"at session {facts.sessions}, week {_weeks(facts.weeks_since_start)}",
         "Progress cannot be judged: ask for a usual-pain rating",
+        fact={"sessions": facts.sessions},
     )
 
 
@@ -161,6 +163,7 @@ def _plateau(protocol: Protocol, readings: Sequence[Reading], status: str) -> Fi
         f"{_series(values)} (moved {moved}, flag below {rule.plateau_move}; "
         f"still above {rule.plateau_floor}/10)",
         "Improving, but no longer changing: review the plan",
+        fact={"values": values},
     )
 
 
@@ -173,6 +176,7 @@ def _recovered(protocol: Protocol, facts: CourseFacts, p: int) -> Finding:
         f"Usual pain {p}/10 (recovered at {rule.recovered_max}/10 or less), "
         f"baseline {facts.baseline}, after {facts.sessions} sessions",
         "Consider spacing sessions or discharge",
+        fact={"last": p, "baseline": facts.baseline, "sessions": facts.sessions},
     )
 
 
@@ -200,6 +204,7 @@ def adherence_unreported(protocol: Protocol, unanswered_weeks: int) -> Finding |
         f"Exercise days (Q9) not reported for {unanswered_weeks} weeks in a row "
         f"(flag from {weeks})",
         "Ask about the home exercises at the next visit",
+        fact={"weeks": unanswered_weeks},
     )
 
 
@@ -234,7 +239,13 @@ def _reevaluate(
         )
     if not reasons:
         return None
-    return _finding(Tier.SOON, Reason.REEVALUATE, *reasons, "Re-evaluate the diagnosis and plan")
+    return _finding(
+        Tier.SOON,
+        Reason.REEVALUATE,
+        *reasons,
+        "Re-evaluate the diagnosis and plan",
+        fact={"last": readings[-1].value, "baseline": b, "sessions": facts.sessions},
+    )
 
 
 def _stall(
@@ -271,14 +282,27 @@ def _stall(
         q7_words,
         q8_words,
         "Review the plan",
+        fact={
+            "last": max(facts.readings, key=lambda r: r.at).value if facts.readings else None,
+            "baseline": facts.baseline,
+            "sessions": facts.sessions,
+        },
     )
 
 
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _finding(tier: Tier, reason: Reason, *reasons: str) -> Finding:
-    return Finding(tier, reason.value, tuple(reasons), stops_checkin=tier is Tier.URGENT)
+def _finding(
+    tier: Tier, reason: Reason, *reasons: str, fact: dict[str, Any] | None = None
+) -> Finding:
+    return Finding(
+        tier,
+        reason.value,
+        tuple(reasons),
+        stops_checkin=tier is Tier.URGENT,
+        fact={"reason": reason.value, **(fact or {})},
+    )
 
 
 def _fraction(value: float) -> Fraction:

@@ -20,11 +20,12 @@ in the docstrings below and listed in `AMBIGUOUS_READINGS`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 from itertools import pairwise
+from typing import Any
 
 from flows.answers import decode_answer
 from flows.context import TRUNK, PatientContext
@@ -158,11 +159,12 @@ class Finding:
     """One triage decision.
 
     reason_key: stable, one of `Reason` (the store keeps one open alert per
-    patient and reason). reasons: plain-English lines with the numbers, for the
-    therapist. stops_checkin: URGENT only — the patient sees the emergency
-    instruction and is asked nothing more in that check-in. emergency: the patient is
-    shown the emergency text (every URGENT finding, and readings the protocol sends to the
-    emergency text whatever the tier, such as Q5 = Yes outside the trunk window).
+    patient and reason). reasons: plain-English lines with the numbers and the rule behind
+    them (kept with the alert; the card is written from `fact`). stops_checkin: URGENT
+    only — the patient sees the emergency instruction and is asked nothing more in that
+    check-in. emergency: the patient is shown the emergency text (every URGENT finding,
+    and readings the protocol sends to the emergency text whatever the tier, such as Q5 =
+    Yes outside the trunk window).
     advice: keys of the protocol's [advice] texts the patient is shown with the
     safety reply ("felt_faint": lie down, don't drive).
     """
@@ -173,6 +175,9 @@ class Finding:
     stops_checkin: bool
     emergency: bool = False
     advice: tuple[str, ...] = ()
+    # what was seen, as JSON-ready data ("reason" and its numbers): the bot writes the
+    # therapist's sentence from it in the clinic's language (bot/alert_view.py)
+    fact: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 def highest(findings: Iterable[Finding]) -> Tier | None:
@@ -314,6 +319,11 @@ def _urgent_findings(
                 "Chest pain, pain on a deep breath, shortness of breath or a new dry cough",
                 f"Reported {when}; trunk region needled at session {trunk.number}, {since} "
                 f"before (pneumothorax screen for {_hours(t.trunk_window_hours)})",
+                fact=_at(
+                    answer,
+                    trunk=trunk.number,
+                    since=(answer.answered_at - trunk.ended_at).total_seconds() / 3600,
+                ),
             )
         ]
     if bank == _Q6 and answer.value == 1:
@@ -324,6 +334,7 @@ def _urgent_findings(
                 "Possible cauda equina signs: new saddle numbness, bladder or bowel change, "
                 "or symptoms in both legs",
                 f"Reported {when}",
+                fact=_at(answer),
             )
         ]
     chosen = _choices(protocol, answer)
@@ -336,6 +347,7 @@ def _urgent_findings(
                     Reason.LEG_WEAKNESS,
                     "New leg weakness or foot catching",
                     f"Reported {when}",
+                    fact=_at(answer),
                 )
             )
         if _FAINTED in chosen:
@@ -345,6 +357,7 @@ def _urgent_findings(
                     Reason.FAINTED,
                     "Fainted after leaving the clinic",
                     f"Reported {when}",
+                    fact=_at(answer),
                 )
             )
         if _FEVER in chosen:
@@ -362,6 +375,7 @@ def _urgent_findings(
                 Reason.BLEEDING,
                 "Bleeding at a needle site that will not stop",
                 f"Reported {when}",
+                fact=_at(answer),
             )
         )
     return found
@@ -390,6 +404,7 @@ def _fever_with_site(protocol: Protocol, *, fever: AnswerFact, site: AnswerFact)
         words,
         f"Fever reported {_when(fever)}; {site_words} reported {_when(site)} "
         f"({_hours(gap)} apart; paired within {window} for the same session)",
+        fact=_at(fever, site_hours=site.hours_after_session),
     )
 
 
@@ -444,6 +459,7 @@ def _callback_findings(
             f"{_score_words(answer, ctx)} (callback from {t.urgent_callback_min}/10)",
             f"Please call the patient back within {_hours(t.callback_within_hours)} "
             "in opening hours",
+            fact=_score_fact(answer, ctx, within=t.callback_within_hours),
         )
     ]
 
@@ -472,6 +488,7 @@ def _soon_findings(
                     f"Reported {when}; no trunk region needled in the last "
                     f"{_hours(t.trunk_window_hours)} (the patient was shown the emergency text)",
                     emergency=True,
+                    fact=_at(answer, window=t.trunk_window_hours),
                 )
             )
     elif bank == _Q3:
@@ -487,6 +504,7 @@ def _soon_findings(
                     Reason.SITE_INFECTION_SIGNS,
                     f"{words} at a needle site, reported {when}",
                     "No fever or chills reported for this session",
+                    fact=_at(answer, site=choice),
                 )
             )
     elif bank == _Q4:
@@ -497,6 +515,7 @@ def _soon_findings(
                     Reason.FEVER,
                     f"Fever or chills, reported {when}",
                     "No spreading redness, swelling or pus at the needle sites reported",
+                    fact=_at(answer),
                 )
             )
         if _FELT_FAINT in chosen and _FAINTED not in chosen:
@@ -507,6 +526,7 @@ def _soon_findings(
                     f"Felt faint (it has passed), reported {when}",
                     "The patient was advised to lie down and not to drive",
                     advice=(_FAINT_ADVICE,) if _FAINT_ADVICE in protocol.advice else (),
+                    fact=_at(answer),
                 )
             )
         if _NUMBNESS in chosen:
@@ -525,6 +545,7 @@ def _soon_findings(
                     _score_words(answer, ctx),
                     f"Alert from baseline +{t.baseline_rise} at "
                     f"{_hours(t.baseline_rise_min_hours)} or more after a session",
+                    fact=_score_fact(answer, ctx),
                 )
             )
     return found
@@ -569,6 +590,7 @@ def _numbness_finding(
             f"{_when(first)} and {_when(answer)}",
             f"Alert at the second report, or at a report {_hours(t.numbness_hours)} or more "
             "after the session",
+            fact=_at(answer, first_hours=first.hours_after_session),
         )
     if late:
         return _finding(
@@ -577,6 +599,7 @@ def _numbness_finding(
             f"New numbness or tingling reported {_when(answer)}",
             f"Alert when reported {_hours(t.numbness_hours)} or more after the session, "
             "or at two check-ins",
+            fact=_at(answer),
         )
     return None
 
@@ -603,6 +626,7 @@ def _q1_findings(
                 Reason.Q1_HIGH_24H,
                 head,
                 f"Alert from {t.soon_q1_24h}/10 at 24 h",
+                fact=_at(answer, value=v),
             )
         ]
     if answer.checkin_key == _H48 and v >= t.soon_q1_48h:
@@ -620,6 +644,7 @@ def _q1_findings(
                     Reason.Q1_NOT_FALLING_48H,
                     f"{head}, not lower than {at_24.value}/10 at 24 h",
                     f"Alert when not falling and {t.soon_q1_48h}/10 or more at 48 h",
+                    fact=_at(answer, value=v, before=at_24.value),
                 )
             ]
         if v >= t.soon_q1_48h_alone:
@@ -630,6 +655,7 @@ def _q1_findings(
                     Reason.Q1_HIGH_48H,
                     f"{head} ({before})",
                     f"Alert from {t.soon_q1_48h_alone}/10 at 48 h",
+                    fact=_at(answer, value=v, before=None if at_24 is None else at_24.value),
                 )
             ]
     if answer.checkin_key == _H72 and v >= t.soon_q1_72h:
@@ -639,6 +665,7 @@ def _q1_findings(
                 Reason.Q1_HIGH_72H,
                 head,
                 f"Alert from {t.soon_q1_72h}/10 at 72 h",
+                fact=_at(answer, value=v),
             )
         ]
     return []
@@ -691,6 +718,7 @@ def triage_silence(
         f"No reply to {missed_consecutive} check-ins in a row in the first "
         f"{_hours(t.missed_checkins_window_hours)} after a session, one reminder each",
         f"Alert from {t.missed_consecutive} in a row",
+        fact={"count": missed_consecutive},
     )
 
 
@@ -744,6 +772,11 @@ def triage_adherence(
         f"Exercises done on fewer than {_percent(t.adherence_fraction)} of the "
         f"{planned_days_per_week} planned days, {len(weeks)} weeks running",
         f"Days done: {detail}",
+        fact={
+            "percent": float(_fraction(t.adherence_fraction)),
+            "planned": planned_days_per_week,
+            "weeks": [[w.isoformat(), by_week[w]] for w in weeks],
+        },
     )
 
 
@@ -756,6 +789,7 @@ def _finding(
     *reasons: str,
     emergency: bool = False,
     advice: tuple[str, ...] = (),
+    fact: dict[str, Any] | None = None,
 ) -> Finding:
     return Finding(
         tier,
@@ -764,7 +798,23 @@ def _finding(
         stops_checkin=tier is Tier.URGENT,
         emergency=emergency or tier is Tier.URGENT,
         advice=advice,
+        fact={"reason": reason.value, **(fact or {})},
     )
+
+
+def _at(answer: AnswerFact, **more: Any) -> dict[str, Any]:
+    """When an answer came: the session it follows and the hours since (for the sentence)."""
+    return {
+        "question": _bank_key(answer),
+        "hours": round(answer.hours_after_session, 2),
+        "session": answer.session_number,
+        **more,
+    }
+
+
+def _score_fact(answer: AnswerFact, ctx: PatientContext, **more: Any) -> dict[str, Any]:
+    """A 0-10 rating with the patient's usual pain (Q2 is compared with it)."""
+    return _at(answer, value=answer.value, baseline=ctx.baseline, **more)
 
 
 def _before(answer: AnswerFact, history: Sequence[AnswerFact]) -> list[AnswerFact]:

@@ -295,8 +295,8 @@ class Alert(SQLModel, table=True):
     """A clinical alert for a therapist: one card for all the findings of an answer.
 
     `reason_key` is the key of its most severe finding (one open alert per patient and
-    reason_key), `reason_keys` every finding's key, `reasons` every line shown on the card
-    (see care.alerts for the model)."""
+    reason_key), `reason_keys` every finding's key, `facts` what each finding saw (the
+    card's sentences are written from them), `reasons` the rule lines (see care.alerts)."""
 
     __tablename__ = "alert"
     __table_args__ = (
@@ -316,6 +316,12 @@ class Alert(SQLModel, table=True):
     reason_key: str = Field(max_length=48)
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     reason_keys: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    # each finding's facts (a "reason" key and its numbers), in the order of the card: the
+    # bot writes the therapist's sentences from them in the clinic's language; `reasons`
+    # keeps the English rule lines for the audit (and for alerts raised before this column)
+    facts: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
     state: str = Field(default=AlertState.OPEN, max_length=16)

@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.alert_view import QUESTION_NAMES, TIER_LABELS
+from bot.alert_view import question_name, tier_label
 from bot.config import Settings
 from bot.desk.auth import DESK_ROLES, THERAPIST_ROLES, Caller, DeskRefused, desk_caller
 from bot.desk.models import (
@@ -38,14 +38,9 @@ from bot.desk.models import (
     Point,
     Problem,
 )
-from bot.therapist_view import (
-    FHIR_CAPTION,
-    NOT_AVAILABLE,
-    already_done,
-    csv_caption,
-    done,
-    trend,
-)
+from bot.formatting import language_of
+from bot.texts import t
+from bot.therapist_view import already_done, csv_caption, done, trend
 from care import audit
 from care.alerts import AckOutcome, acknowledge, open_alerts_for, waiting
 from care.charts import responder_ceiling
@@ -69,6 +64,8 @@ from scheduler.clock import Clock
 from store.db import SessionFactory
 from store.models import Alert, AlertState, Patient, PatientStatus, Role, StaffMember
 
+#: the desk page is in English for now (its own texts); the refusal is the chat's sentence
+NOT_AVAILABLE = t("not_allowed", "en")
 log = logging.getLogger(__name__)
 
 MAX_PATIENTS = 500  # one screen; a clinic's therapist follows far fewer
@@ -164,7 +161,7 @@ async def alert_item(db: AsyncSession, alert: Alert, now: datetime) -> AlertItem
     return AlertItem(
         id=alert.id,
         tier=tier.value,
-        tier_label=TIER_LABELS[tier],
+        tier_label=tier_label(tier, "en"),  # the desk is English for now
         patient_id=alert.patient_id,
         patient_name=(patient.display_name if patient else None) or "—",
         reasons=list(alert.reasons),
@@ -242,10 +239,13 @@ async def _done(request: web.Request, *, called_back: bool) -> web.StreamRespons
             return problem(403, NOT_AVAILABLE)
         if result.outcome == AckOutcome.ALREADY:
             by = result.by.name if result.by else None
-            message, outcome = already_done(called_back=called_back, by=by), "already"
+            lang = language_of(ctx.settings.clinic_locale)
+            message = already_done(called_back=called_back, by=by, lang=lang)
+            outcome = "already"
         else:
             log.info("desk: alert %s %s by staff %s", alert_id, result.outcome, staff.id)
-            message, outcome = done(result.outcome), str(result.outcome)
+            lang = language_of(ctx.settings.clinic_locale)
+            message, outcome = done(result.outcome, lang), str(result.outcome)
         item = await alert_item(db, result.alert, now)
         return json_answer(AlertDone(outcome=outcome, message=message, alert=item))
 
@@ -293,7 +293,11 @@ async def patients(request: web.Request) -> web.StreamResponse:
         return json_answer(PatientList(patients=rows))
 
 
-QUESTION_LABELS = {**QUESTION_NAMES, "Q9": "exercise days"}
+QUESTION_LABELS = {
+    "Q1": question_name("Q1", "en"),
+    "Q2": question_name("Q2", "en"),
+    "Q9": "exercise days",
+}
 ANSWERS_SHOWN = 200
 
 
@@ -378,12 +382,12 @@ async def export_patient(request: web.Request) -> web.StreamResponse:
             await ctx.bot.send_document(
                 staff.tg_user_id,
                 BufferedInputFile(answers_csv(rows), filename=f"{name}.csv"),
-                caption=csv_caption(len(rows)),
+                caption=csv_caption(len(rows), language_of(ctx.settings.clinic_locale)),
             )
             await ctx.bot.send_document(
                 staff.tg_user_id,
                 BufferedInputFile(fhir_json(bundle), filename=f"{name}-fhir.json"),
-                caption=FHIR_CAPTION,
+                caption=t("fhir_caption", language_of(ctx.settings.clinic_locale)),
             )
         except (TelegramForbiddenError, TelegramBadRequest):
             log.info("desk: export for staff %s not delivered to their chat", staff.id)

@@ -18,7 +18,15 @@ from aiogram.types import BufferedInputFile
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.desk.api import NO_PRIVATE_CHAT, aware, desk_caller_of, desk_context, json_answer, problem
+from bot.desk.api import (
+    NO_PRIVATE_CHAT,
+    NOT_AVAILABLE,
+    aware,
+    desk_caller_of,
+    desk_context,
+    json_answer,
+    problem,
+)
 from bot.desk.auth import ENROLL_ROLES
 from bot.desk.models import (
     Choice,
@@ -32,7 +40,6 @@ from bot.desk.models import (
 from bot.desk_view import TIME_CHOICES_MINUTES
 from bot.links import deep_link, qr_png
 from bot.texts import t
-from bot.therapist_view import NOT_AVAILABLE
 from care.context import sessions_of
 from care.enrollment import AlreadyEnrolled, EnrollmentError, enroll
 from care.people import find_link, therapists

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 async def invite(message: Message, actor: Actor) -> None:
-    await message.answer(t("invite_choose_role", actor.lang), reply_markup=invite_keyboard())
+    await message.answer(
+        t("invite_choose_role", actor.lang), reply_markup=invite_keyboard(actor.lang)
+    )
 
 
 async def invite_role_chosen(
@@ -45,7 +47,7 @@ async def invite_role_chosen(
     text = t(
         "invite_link",
         staff.language,
-        role=t(f"role_{role}"),
+        role=t(f"role_{role}", staff.language),
         hours=round(settings.invite_ttl.total_seconds() / 3600),
         link=deep_link(bot_username, token),
     )

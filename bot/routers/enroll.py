@@ -53,6 +53,7 @@ from bot.desk_view import (
     time_label,
 )
 from bot.filters import HasRole
+from bot.formatting import staff_style
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
 from bot.replies import close_with_choice, turn_page
@@ -73,6 +74,12 @@ from scheduler.clock import Clock
 from store.models import Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
+
+
+def _clock(settings: Settings, moment: datetime) -> str:
+    """A time of day as the clinic writes it ("14:30", "2:30 PM")."""
+    return staff_style(settings.clinic_locale, settings.clinic_timezone).clock(moment)
+
 
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 
@@ -207,8 +214,8 @@ async def got_time_text(
             t(
                 "enroll_time_future",
                 actor.lang,
-                time=ended_local.strftime("%H:%M"),
-                now=local_now.strftime("%H:%M"),
+                time=_clock(settings, ended_local),
+                now=_clock(settings, local_now),
             )
         )
         return
@@ -485,7 +492,7 @@ async def got_baseline(
         staff.language,
         name=result.patient.display_name,
         therapist=data["therapist_name"],
-        ended=ended.astimezone(settings.clinic_timezone).strftime("%H:%M"),
+        ended=_clock(settings, ended),
         regions=", ".join(labels.get(k, k) for k in data["regions"]),
         baseline=callback_data.value,
         hours=hours,

@@ -38,6 +38,7 @@ from bot.controls_view import (
     timezone_keyboard,
 )
 from bot.filters import IsPatient
+from bot.formatting import Style, patient_locale, plural
 from bot.replies import close_with_choice
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care import controls
@@ -88,10 +89,13 @@ async def pause_chosen(
         return
     log.info("patient %s paused for %s days", patient.id, callback_data.days)
     await query.answer()
-    local = until.astimezone(patient_tz(patient, settings.clinic_timezone))
+    style = Style(
+        patient_locale(lang, settings.clinic_locale),
+        patient_tz(patient, settings.clinic_timezone),
+    )
     if isinstance(query.message, Message):
-        await close_with_choice(query.message, t("btn_days", lang, days=callback_data.days))
-        await query.message.answer(t("paused", lang, until=local.strftime("%Y-%m-%d %H:%M")))
+        await close_with_choice(query.message, plural("n_days", lang, callback_data.days))
+        await query.message.answer(t("paused", lang, until=style.when(until)))
 
 
 async def resume_command(

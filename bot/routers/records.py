@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.controls_view import delete_keyboard, note_keyboard
 from bot.desk_view import desk_matches, desk_page, discharge_confirmation
 from bot.filters import HasRole, IsPatient
+from bot.formatting import staff_style
 from bot.identity import Actor
 from bot.replies import close_with_choice, turn_page
 from bot.staff_view import audit_text
@@ -207,7 +208,8 @@ async def discharge_chosen(
         await query.answer(t(str(exc), staff.language), show_alert=True)
         return
     await query.answer()
-    text, markup = discharge_confirmation(seen, settings.clinic_timezone, staff.language)
+    style = staff_style(settings.clinic_locale, settings.clinic_timezone)
+    text, markup = discharge_confirmation(seen, style)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
@@ -253,7 +255,8 @@ async def discharge_kept(
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
     """The last 30 audit events: who did what to what, when (ids only)."""
     events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
-    await message.answer(audit_text(events, settings.clinic_timezone))
+    style = staff_style(settings.clinic_locale, settings.clinic_timezone)
+    await message.answer(audit_text(events, style))
 
 
 def _in_follow_up(_message: Message, patient: Patient) -> bool:

@@ -19,6 +19,7 @@ from bot.commands import set_commands_for
 from bot.config import Settings
 from bot.desk_view import patient_picker
 from bot.filters import HasRole
+from bot.formatting import plural, staff_style
 from bot.identity import Actor
 from bot.replies import close_with_choice
 from bot.staff_view import deactivate_confirmation, reassign_pick, reassign_targets, staff_page
@@ -40,8 +41,7 @@ async def staff_command(
         people,
         admin=staff,
         admin_ids=settings.admin_ids,
-        tz=settings.clinic_timezone,
-        lang=staff.language,
+        style=staff_style(settings.clinic_locale, settings.clinic_timezone),
     )
     await message.answer(text, reply_markup=keyboard)
 
@@ -110,7 +110,12 @@ async def deactivate_confirm(
     name = done.member.name
     await close_with_choice(query.message, t("btn_confirm_deactivate", staff.language))
     await query.message.answer(
-        t("staff_deactivated", staff.language, name=name, alerts=done.moved_alerts)
+        t(
+            "staff_deactivated",
+            staff.language,
+            name=name,
+            alerts=plural("n_open_alerts", staff.language, done.moved_alerts),
+        )
     )
     if not done.patients:
         await query.message.answer(t("staff_no_patients", staff.language))

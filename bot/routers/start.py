@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.commands import commands_of, set_commands_for
 from bot.config import Settings
 from bot.controls_view import consent_keyboard, consent_text
+from bot.formatting import language_of
 from bot.identity import Actor
 from bot.texts import Raw, safety_line, t
 from bot.typed import strip_control
@@ -73,20 +74,23 @@ async def start_with_token(
         if result.outcome == InviteOutcome.REGISTERED and result.member is not None:
             role = result.member.role
             log.info("staff registered staff_id=%s role=%s", result.member.id, role)
-            hint = t("hint_staff") if role == Role.STAFF else t("hint_therapist")
+            staff_lang = language_of(settings.clinic_locale)  # staff read the clinic's
+            hint = t("hint_staff" if role == Role.STAFF else "hint_therapist", staff_lang)
             await message.answer(
                 t(
                     "registered",
-                    actor.lang,
+                    staff_lang,
                     name=result.member.name,
-                    role=t(f"role_{role}"),
+                    role=t(f"role_{role}", staff_lang),
                     hint=Raw(hint),
                 )
             )
-            await set_commands_for(bot, actor.tg_user_id, role, desk_url=settings.desk_url)
+            await set_commands_for(
+                bot, actor.tg_user_id, role, staff_lang, desk_url=settings.desk_url
+            )
         elif result.outcome == InviteOutcome.ALREADY_STAFF and result.member is not None:
             await message.answer(
-                t("already_staff", actor.lang, role=t(f"role_{result.member.role}"))
+                t("already_staff", actor.lang, role=t(f"role_{result.member.role}", actor.lang))
             )
         else:
             await message.answer(t(_INVITE_REFUSALS[result.outcome], actor.lang))

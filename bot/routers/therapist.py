@@ -12,27 +12,32 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card
-from bot.callbacks import AlertAction, AlertCb, PageCb, PatientCardCb, PatientList
+from bot.callbacks import (
+    AlertAction,
+    AlertCb,
+    AlertsAction,
+    AlertsCb,
+    PageCb,
+    PatientCardCb,
+    PatientList,
+)
 from bot.config import Settings
 from bot.desk.menu import desk_url_for_chat
 from bot.desk_view import desk_matches
 from bot.filters import HasRole
+from bot.formatting import Style, language_of, staff_style
 from bot.programme_view import programme_button
+from bot.texts import t
 from bot.therapist_view import (
-    ALERTS_SHOWN,
-    EXPIRED,
-    FHIR_CAPTION,
-    NO_OPEN_ALERTS,
-    NOT_AVAILABLE,
+    alerts_page,
     already_done,
     card_caption,
     csv_caption,
     done,
-    more_alerts,
     open_private_chat,
     patients_page,
 )
@@ -41,6 +46,7 @@ from care import audit
 from care.alerts import AckOutcome, acknowledge, may_see, open_alerts_for, record_shown
 from care.charts import pain_chart_png
 from care.context import patient_tz
+from care.digest import staff_tz
 from care.export_rows import export_rows
 from care.exports import answers_csv, fhir_bundle, fhir_json
 from care.patient_view import (
@@ -48,6 +54,7 @@ from care.patient_view import (
     chart_series,
     checkin_response,
     may_see_patient,
+    patient_names,
     recent_ratings,
 )
 from care.sessions import ENDED_COURSES, FOLLOWED, patients_in
@@ -81,16 +88,32 @@ async def _card_to_private(
     return True
 
 
+def _style(settings: Settings, staff: StaffMember) -> Style:
+    """The clinic's locale and zone; the zone is named when the reader's own differs."""
+    tz = settings.clinic_timezone
+    return staff_style(settings.clinic_locale, tz, home=staff_tz(staff, tz))
+
+
+def _lang(settings: Settings) -> str:
+    return language_of(settings.clinic_locale)
+
+
 def _owner_filter(staff: StaffMember) -> int | None:
     return None if staff.role == Role.ADMIN else staff.id
 
 
 async def _repost(
-    bot: Bot, chat_id: int, db: AsyncSession, alert: Alert, settings: Settings, clock: Clock
+    bot: Bot,
+    chat_id: int,
+    db: AsyncSession,
+    alert: Alert,
+    settings: Settings,
+    clock: Clock,
+    staff: StaffMember,
 ) -> None:
     """The card again, below; recorded as a copy so every change of state edits it too."""
     desk_url = desk_url_for_chat(chat_id, settings.desk_url)
-    text, markup = await alert_card(db, alert, settings.clinic_timezone, desk_url=desk_url)
+    text, markup = await alert_card(db, alert, _style(settings, staff), desk_url=desk_url)
     sent = await bot.send_message(chat_id, text, reply_markup=markup)
     assert alert.id is not None
     await record_shown(
@@ -106,18 +129,84 @@ async def alerts_command(
     clock: Clock,
     bot: Bot,
 ) -> None:
+    """A line per open alert with buttons to open its card or acknowledge it (not a
+    repost of every card)."""
+    text, markup = await _alerts_summary(db, staff, settings, clock, page=0)
+    await message.answer(text, reply_markup=markup)
+
+
+async def _alerts_summary(
+    db: AsyncSession, staff: StaffMember, settings: Settings, clock: Clock, *, page: int
+) -> tuple[str, InlineKeyboardMarkup]:
     alerts = await open_alerts_for(db, staff)
-    if not alerts:
-        await message.answer(NO_OPEN_ALERTS)
+    names = await patient_names(db, {a.patient_id for a in alerts})
+    return alerts_page(alerts, names, page, _style(settings, staff), now=clock.now())
+
+
+async def _redraw_summary(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    """Draw the summary page again in the tapped message (a no-op edit is not sent)."""
+    if not isinstance(query.message, Message) or query.message.text is None:
         return
-    for alert in alerts[:ALERTS_SHOWN]:
-        await _repost(bot, message.chat.id, db, alert, settings, clock)
-    if len(alerts) > ALERTS_SHOWN:
-        await message.answer(more_alerts(len(alerts) - ALERTS_SHOWN))
+    shown = query.message.reply_markup
+    same_markup = shown is not None and shown.model_dump(exclude_none=True) == markup.model_dump(
+        exclude_none=True
+    )
+    if query.message.html_text == text and (
+        same_markup or (shown is None and not markup.inline_keyboard)
+    ):
+        return
+    await query.message.edit_text(text, reply_markup=markup)
+
+
+async def alerts_summary_button(
+    query: CallbackQuery,
+    callback_data: AlertsCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    bot: Bot,
+) -> None:
+    """/alerts' buttons: open a full card below, acknowledge one, or turn the page.
+    Opening and acknowledging re-check ownership as the card's own buttons do."""
+    lang = _lang(settings)
+    if callback_data.action == AlertsAction.page:
+        text, markup = await _alerts_summary(db, staff, settings, clock, page=callback_data.page)
+        await query.answer()
+        await _redraw_summary(query, text, markup)
+        return
+    alert = await db.get(Alert, callback_data.alert_id)
+    if alert is None or not await may_see(db, staff, alert):
+        log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
+        await query.answer(t("not_allowed", lang), show_alert=True)
+        return
+    if callback_data.action == AlertsAction.open:
+        await query.answer()
+        chat_id = query.message.chat.id if query.message else staff.tg_user_id
+        await _repost(bot, chat_id, db, alert, settings, clock, staff)
+        return
+    result = await acknowledge(
+        db, alert_id=alert.id or 0, staff=staff, now=clock.now(), called_back=False
+    )
+    if result.outcome == AckOutcome.REFUSED:
+        await query.answer(t("not_allowed", lang), show_alert=True)
+        return
+    if result.outcome == AckOutcome.ALREADY:
+        by = result.by.name if result.by else None
+        await query.answer(already_done(called_back=False, by=by, lang=lang))
+    else:
+        log.info("alert %s %s by staff %s from /alerts", alert.id, result.outcome, staff.id)
+        await query.answer(done(result.outcome, lang))
+    text, markup = await _alerts_summary(db, staff, settings, clock, page=callback_data.page)
+    await _redraw_summary(query, text, markup)
 
 
 async def _alert_for(
-    query: CallbackQuery, callback_data: AlertCb, staff: StaffMember, db: AsyncSession
+    query: CallbackQuery,
+    callback_data: AlertCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
 ) -> Alert | None:
     """The alert a button points at, when this person may act on it; else the tap is
     refused (None): a therapist acts on their own patients' alerts or a copy the ladder
@@ -125,7 +214,7 @@ async def _alert_for(
     alert = await db.get(Alert, callback_data.alert_id)
     if alert is None or not await may_see(db, staff, alert):
         log.info("alert %s refused for staff %s", callback_data.alert_id, staff.id)
-        await query.answer(NOT_AVAILABLE, show_alert=True)
+        await query.answer(t("not_allowed", _lang(settings)), show_alert=True)
         return None
     return alert
 
@@ -143,17 +232,17 @@ async def alert_history(
     """History: the patient's card, then the alert again, in the tapper's private chat —
     also when tapped in a group (invariant 10): the patient's card and chart are never
     posted where others read."""
-    alert = await _alert_for(query, callback_data, staff, db)
+    alert = await _alert_for(query, callback_data, staff, db, settings)
     if alert is None:
         return
     patient = await db.get(Patient, alert.patient_id)
     if patient is None:
-        await query.answer(EXPIRED, show_alert=True)
+        await query.answer(t("button_expired", _lang(settings)), show_alert=True)
         return
     if not await _card_to_private(bot, staff, db, patient, settings, clock):
-        await query.answer(open_private_chat(bot_username), show_alert=True)
+        await query.answer(open_private_chat(bot_username, _lang(settings)), show_alert=True)
         return
-    await _repost(bot, staff.tg_user_id, db, alert, settings, clock)
+    await _repost(bot, staff.tg_user_id, db, alert, settings, clock, staff)
     await query.answer()
 
 
@@ -162,10 +251,11 @@ async def alert_acknowledged(
     callback_data: AlertCb,
     staff: StaffMember,
     db: AsyncSession,
+    settings: Settings,
     clock: Clock,
 ) -> None:
     """Acknowledge (also on the clinic group's copy)."""
-    await _acknowledge(query, callback_data, staff, db, clock, called_back=False)
+    await _acknowledge(query, callback_data, staff, db, settings, clock, called_back=False)
 
 
 async def alert_called_back(
@@ -173,10 +263,11 @@ async def alert_called_back(
     callback_data: AlertCb,
     staff: StaffMember,
     db: AsyncSession,
+    settings: Settings,
     clock: Clock,
 ) -> None:
     """Call back done (also on the clinic group's copy): acknowledges it too."""
-    await _acknowledge(query, callback_data, staff, db, clock, called_back=True)
+    await _acknowledge(query, callback_data, staff, db, settings, clock, called_back=True)
 
 
 async def _acknowledge(
@@ -184,11 +275,13 @@ async def _acknowledge(
     callback_data: AlertCb,
     staff: StaffMember,
     db: AsyncSession,
+    settings: Settings,
     clock: Clock,
     *,
     called_back: bool,
 ) -> None:
-    alert = await _alert_for(query, callback_data, staff, db)
+    lang = _lang(settings)
+    alert = await _alert_for(query, callback_data, staff, db, settings)
     if alert is None:
         return
     result = await acknowledge(
@@ -200,13 +293,13 @@ async def _acknowledge(
     )
     if result.outcome == AckOutcome.ALREADY:
         by = result.by.name if result.by else None
-        await query.answer(already_done(called_back=called_back, by=by))
+        await query.answer(already_done(called_back=called_back, by=by, lang=lang))
         return
     if result.outcome == AckOutcome.REFUSED:
-        await query.answer(NOT_AVAILABLE, show_alert=True)
+        await query.answer(t("not_allowed", lang), show_alert=True)
         return
     log.info("alert %s %s by staff %s", alert.id, result.outcome, staff.id)
-    await query.answer(done(result.outcome))
+    await query.answer(done(result.outcome, lang))
     # the tapped copy is edited by the outbox with every other copy, in one consistent way
 
 
@@ -232,16 +325,17 @@ async def _send_card(
         sessions=sessions,
         baseline=patient.baseline_pain,
         tz=tz,
-        lang="en",
+        lang=_lang(settings),
+        locale=settings.clinic_locale,
     )
     caption = card_caption(
         patient,
-        tz,
+        # the patient's own zone, named when it is not the clinic's
+        staff_style(settings.clinic_locale, tz, home=staff_tz(staff, settings.clinic_timezone)),
         sessions=len(sessions),
         response=await checkin_response(db, patient.id),
         weeks=await adherence_days(db, patient.id),
         ratings=await recent_ratings(db, patient.id, limit=6),
-        lang=staff.language,
     )
     await bot.send_photo(
         chat_id,
@@ -259,15 +353,21 @@ async def _send_card(
     )
 
 
-async def patients_command(message: Message, staff: StaffMember, db: AsyncSession) -> None:
+async def patients_command(
+    message: Message, staff: StaffMember, db: AsyncSession, settings: Settings
+) -> None:
     text, keyboard = await patients_page(
-        db, _owner_filter(staff), 0, pick=False, lang=staff.language
+        db, _owner_filter(staff), 0, pick=False, lang=_lang(settings)
     )
     await message.answer(text, reply_markup=keyboard)
 
 
 async def patient_command(
-    message: Message, command: CommandObject, staff: StaffMember, db: AsyncSession
+    message: Message,
+    command: CommandObject,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
 ) -> None:
     """/patient: pick a name (in follow-up or ended); /patient ana: the names holding "ana"."""
     typed = strip_control(command.args or "").strip()[:64]
@@ -276,18 +376,22 @@ async def patient_command(
             db, FOLLOWED + ENDED_COURSES, therapist_id=_owner_filter(staff)
         )
         text, markup = desk_matches(
-            patients, typed, lambda pid: PatientCardCb(patient_id=pid), staff.language
+            patients, typed, lambda pid: PatientCardCb(patient_id=pid), _lang(settings)
         )
         await message.answer(text, reply_markup=markup)
         return
     text, keyboard = await patients_page(
-        db, _owner_filter(staff), 0, pick=True, lang=staff.language
+        db, _owner_filter(staff), 0, pick=True, lang=_lang(settings)
     )
     await message.answer(text, reply_markup=keyboard)
 
 
 async def page_button(
-    query: CallbackQuery, callback_data: PageCb, staff: StaffMember, db: AsyncSession
+    query: CallbackQuery,
+    callback_data: PageCb,
+    staff: StaffMember,
+    db: AsyncSession,
+    settings: Settings,
 ) -> None:
     text, markup = await patients_page(
         db,
@@ -295,7 +399,7 @@ async def page_button(
         callback_data.page,
         pick=callback_data.what == PatientList.pick,
         ended=callback_data.what == PatientList.ended,
-        lang=staff.language,
+        lang=_lang(settings),
     )
     await query.answer()
     if isinstance(query.message, Message) and query.message.text is not None:
@@ -321,10 +425,10 @@ async def patient_card_button(
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
     if patient is None or not may_see_patient(staff, patient):
-        await query.answer(NOT_AVAILABLE, show_alert=True)
+        await query.answer(t("not_allowed", _lang(settings)), show_alert=True)
         return
     if not await _card_to_private(bot, staff, db, patient, settings, clock):
-        await query.answer(open_private_chat(bot_username), show_alert=True)
+        await query.answer(open_private_chat(bot_username, _lang(settings)), show_alert=True)
         return
     await query.answer()
 
@@ -347,12 +451,12 @@ async def export_command(
     stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
     await message.answer_document(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
-        caption=csv_caption(len(rows)),
+        caption=csv_caption(len(rows), _lang(settings)),
     )
     bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name)
     await message.answer_document(
         BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
-        caption=FHIR_CAPTION,
+        caption=t("fhir_caption", _lang(settings)),
     )
     await audit.record_access(db, now=now, action="export", staff_id=staff.id, rows=len(rows))
     log.info("export of %d answers by staff %s", len(rows), staff.id)
@@ -383,5 +487,6 @@ def make_router() -> Router:
         page_button,
         PageCb.filter(F.what.in_({PatientList.patients, PatientList.pick, PatientList.ended})),
     )
+    router.callback_query.register(alerts_summary_button, AlertsCb.filter())
     router.callback_query.register(patient_card_button, PatientCardCb.filter())
     return router

@@ -13,6 +13,7 @@ from bot.desk_view import (
     screening_keyboard,
     screening_summary,
 )
+from bot.formatting import Style
 from bot.texts import t
 from care.records import StillOpen
 from store.models import Alert, Patient
@@ -36,27 +37,27 @@ def open_items() -> StillOpen:
 
 
 def test_discharge_confirmation_lists_what_is_open_in_english_and_spanish() -> None:
-    text, keyboard = discharge_confirmation(open_items(), MADRID, "en")
+    text, keyboard = discharge_confirmation(open_items(), Style("en_GB", MADRID))
     assert text.splitlines()[:6] == [
         "Discharge <b>Zoë &lt;O'Brien&gt;</b> (#7)?",
         "<b>Still open:</b>",
-        "• 🟠 URGENT call-back alert raised 23/11 13:00, not acknowledged yet",
-        "• 🟡 SOON alert raised 23/11 13:00, acknowledged, call back not done yet",
-        "• 1 check-in(s) sent and not answered yet",
-        "• 3 check-in(s) planned",
+        "• URGENT callback alert raised Mon 23 Nov, 13:00, not acknowledged yet",
+        "• SOON alert raised Mon 23 Nov, 13:00, acknowledged, call back not done yet",
+        "• 1 check-in sent and not answered yet",
+        "• 3 check-ins planned",
     ]
     assert [b.text for b in keyboard.inline_keyboard[0]] == [
         "Yes, discharge",
         "No, keep in follow-up",
     ]
     assert [b.callback_data for b in keyboard.inline_keyboard[0]] == ["dcc:y:7", "dcc:n:7"]
-    text, keyboard = discharge_confirmation(open_items(), MADRID, "es")
+    text, keyboard = discharge_confirmation(open_items(), Style("es_ES", MADRID))
     assert text.splitlines()[:5] == [
         "¿Dar el alta a <b>Zoë &lt;O'Brien&gt;</b> (n.º 7)?",
         "<b>Sigue pendiente:</b>",
-        "• Alerta 🟠 URGENTE (devolver llamada) del 23/11 13:00, aún sin confirmar",
-        "• Alerta 🟡 PRONTO del 23/11 13:00, confirmada, falta devolver la llamada",
-        "• 1 control(es) enviado(s) sin respuesta",
+        "• Alerta URGENTE (llamada) del lun, 23 nov, 13:00, aún sin confirmar",
+        "• Alerta PRONTO del lun, 23 nov, 13:00, confirmada, falta devolver la llamada",
+        "• 1 control enviado sin respuesta",
     ]
     assert "mensaje de cierre con sus ejercicios" in text
     assert [b.text for b in keyboard.inline_keyboard[0]] == [
@@ -69,9 +70,9 @@ def test_discharge_with_nothing_open_says_so() -> None:
     quiet = StillOpen(patient=patient(), alerts=[], open_checkins=0, planned_checkins=0)
     assert (
         "Nothing is open: no alert waits, no check-in is pending."
-        in (discharge_confirmation(quiet, MADRID, "en")[0])
+        in (discharge_confirmation(quiet, Style("en_GB", MADRID))[0])
     )
-    assert "No hay nada pendiente" in discharge_confirmation(quiet, MADRID, "es")[0]
+    assert "No hay nada pendiente" in discharge_confirmation(quiet, Style("es_ES", MADRID))[0]
 
 
 def test_screening_step_and_summary_in_english_and_spanish() -> None:
@@ -101,10 +102,10 @@ def test_screening_step_and_summary_in_english_and_spanish() -> None:
 
 def test_picker_and_search_answers_in_english_and_spanish() -> None:
     assert pick_text("discharge_pick", "en", 1, 60).endswith(
-        "60 patient(s), page 2 of 8. Tap a name, or type part of a name to find it."
+        "60 patients, page 2 of 8. Tap a name, or type part of a name to find it."
     )
     assert pick_text("session_pick", "es", 0, 9).endswith(
-        "9 paciente(s), página 1 de 2. Toque un nombre o escriba parte de un nombre para buscarlo."
+        "9 pacientes, página 1 de 2. Toque un nombre o escriba parte de un nombre para buscarlo."
     )
     assert matches_text("en", "zac", 0) == (
         "No patient's name contains “zac”. Type another part of the name."

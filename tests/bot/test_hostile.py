@@ -966,8 +966,10 @@ async def test_hostile_words_passed_to_the_therapist(
     assert alert is not None and "Acknowledge" in str(alert.buttons())
     await clinic.bot.background.run_once()
     shown = alert.text
-    listed = await say(clinic, therapist, "/alerts")
-    assert listed.text == shown
+    listed = await say(clinic, therapist, "/alerts")  # a line; its button opens the card
+    assert "Asked to talk to you and passed on a message" in listed.text
+    opened = await press(clinic, therapist, listed, listed.buttons()[0][0])
+    assert [m.text for m in opened] == [shown]
     watch.check()
 
 

@@ -266,9 +266,9 @@ async def test_digest_lists_unacknowledged_soon_and_urgent_first_oldest_first(
     assert theo.id is not None
     async with sessions() as db:
         items = await digest_items(db, theo.id, now=MONDAY_10 + timedelta(days=1, hours=2))
-    assert [i.what.split(":")[0] for i in items] == [
-        "⚠️ SOON alert not acknowledged for 1 d 1 h",
-        "Review the plan",
+    assert [(i.alert and i.alert.tier, i.waited) for i in items] == [
+        (Tier.SOON, timedelta(days=1, hours=1)),
+        (Tier.ROUTINE, None),
     ]
     assert items[0].patient_id == patient.id
 

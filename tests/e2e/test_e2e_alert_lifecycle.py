@@ -43,18 +43,34 @@ CALLBACK = Finding(
         "Please call the patient back within 2 h in opening hours",
     ),
     stops_checkin=False,
+    fact={
+        "reason": "pain_9_10",
+        "question": "Q2",
+        "value": 9,
+        "baseline": 6,
+        "hours": 24.5,
+        "session": 1,
+    },
 )
 SOON = Finding(
     tier=Tier.SOON,
     reason_key="site_infection_signs",
     reasons=("Needle site: swelling or pus, no fever reported",),
     stops_checkin=False,
+    fact={
+        "reason": "site_infection_signs",
+        "question": "Q3",
+        "site": "swelling_or_pus",
+        "hours": 26,
+        "session": 1,
+    },
 )
 URGENT = Finding(
     tier=Tier.URGENT,
     reason_key="q6_cauda_equina",
     reasons=("New saddle numbness, bladder/bowel change or symptoms in both legs (Q6 = Yes)",),
     stops_checkin=True,
+    fact={"reason": "q6_cauda_equina", "question": "Q6", "hours": 5, "session": 1},
 )
 
 
@@ -121,7 +137,9 @@ async def test_a_9_of_10_answer_with_soon_findings_makes_one_card(
     assert len(new) == 1, [m.text for m in new]
     card = new[0]
     assert card.text.startswith("🟠 URGENT — call back")
-    assert "(callback from 9/10)" in card.text and "baseline 5 (+4)" in card.text
+    # one sentence a therapist would write (the callback and the rise read alike: once)
+    assert "• Pain 9/10 2 days after session 1, 4 above their usual 5" in card.text
+    assert card.text.count("• ") == 1 and "h after" not in card.text
     assert card.buttons() == [["Acknowledge", "History", "Call back done"]]
     alerts = await rows(sqlite_url, Alert)
     assert len(alerts) == 1
@@ -290,7 +308,7 @@ async def test_blocked_therapist_soon_and_callback_alerts_go_to_others_and_admin
     for person in (olga, admin):
         assert len(cards(person, mark, "call back")) == 1
     await therapist.send("/alerts")  # writing to the bot unblocks it and clears the mark
-    await therapist.wait_for(lambda m: "call back" in m.text)
+    await therapist.wait_for(lambda m: "Open alerts (1)" in m.text and "🟠" in m.text)
     theo = (await rows(sqlite_url, StaffMember, StaffMember.tg_user_id == THERAPIST))[0]
     assert theo.unreachable_at is None
 
@@ -298,16 +316,20 @@ async def test_blocked_therapist_soon_and_callback_alerts_go_to_others_and_admin
 async def test_acknowledge_from_an_alerts_repost_edits_every_copy(
     bot: Running, fake: FakeBotAPI
 ) -> None:
-    """Item 8: acknowledging from /alerts edited the original card, not the tapped copy."""
+    """Item 8: acknowledging from a card opened from /alerts edited the original card, not
+    only the tapped copy."""
     _, therapist, _, _ = await clinic(fake)
     await raise_now(bot, SOON)
     original = next(m for m in therapist.inbox if "SOON" in m.text)
     mark = therapist.mark()
     await therapist.send("/alerts")
+    summary = await therapist.wait_for(lambda m: "Open alerts" in m.text, after=mark)
+    mark = therapist.mark()
+    await therapist.tap(summary, "1. Zoë <O'Brien> & 🦵")
     repost = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)
     assert repost.message_id != original.message_id
     mark = therapist.mark()
-    await therapist.send("/alerts")  # a second repost, left untouched
+    await therapist.tap(summary, "1. Zoë <O'Brien> & 🦵")  # a second copy, left untouched
     second = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)
     await therapist.tap(repost, "Acknowledge")
     await settle(bot)

@@ -50,7 +50,8 @@ async def test_pain_rising_raises_one_soon_alert_then_updates_it(
     await bot.background.run_once()
     alert = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)
     assert "Zoë &lt;O'Brien&gt; &amp; 🦵" in alert.html
-    assert "baseline 5" in alert.text and alert.buttons()[0][:2] == ["Acknowledge", "History"]
+    assert "3 above their usual 5" in alert.text
+    assert alert.buttons()[0][:2] == ["Acknowledge", "History"]
     # the 72 h check-in comes (pain ≥ baseline + 2): a second high rating (9/10: a callback
     # too) updates the same card — every finding of the answer on it — AND notifies
     h72 = await advance_to_checkin(
@@ -225,13 +226,13 @@ async def test_a_course_without_improvement_shows_a_stall_in_the_digest(
         digests = [
             m for m in therapist.inbox if m.seq > therapist_mark and "Daily digest" in m.text
         ]
-        stall_digest = next((d for d in digests if "Review the plan" in d.text), None)
+        stall_digest = next((d for d in digests if "review the plan" in d.text), None)
         if stall_digest is not None:
             break
     await engine.dispose()
     assert stall_digest is not None
     assert "Zoë &lt;O'Brien&gt; &amp; 🦵" in stall_digest.html
-    assert "session 4" in stall_digest.text
+    assert "No sign of benefit after 4 sessions" in stall_digest.text
     local = wall.current.astimezone(bot.app.settings.clinic_timezone)
     assert local.hour == 8  # the digest goes out at 08:00 local
     assert fake.refused == []

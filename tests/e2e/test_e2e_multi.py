@@ -80,7 +80,7 @@ async def test_weakness_and_fever_then_done_reach_the_therapist_with_the_emergen
     assert (alert.reason_key, alert.tier) == ("leg_weakness", "urgent")
     assert sorted(alert.reason_keys) == ["fever", "leg_weakness"]
     card = await therapist.wait_for(lambda m: "URGENT" in m.text, after=therapist_mark)
-    assert WEAKNESS in card.text and "Fever or chills, reported" in card.text
+    assert WEAKNESS in card.text and "• Fever or chills 4 hours after session 1" in card.text
     assert await rows(sqlite_url, AnswerDraft) == []
     assert fake.refused == []
 

@@ -79,7 +79,7 @@ async def test_pause_holds_messages_and_resume_brings_them_back(
     await patient.send("/pause")
     ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     mark = patient.mark()
-    await patient.tap(ask, "1 day(s)")
+    await patient.tap(ask, "1 day")
     await patient.wait_for(lambda m: "Paused until" in m.text, after=mark)
     mark = patient.mark()
     wall.advance(timedelta(hours=3))

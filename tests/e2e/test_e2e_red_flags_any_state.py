@@ -108,7 +108,7 @@ async def test_red_flag_on_an_expired_checkin_at_two_in_the_night(
     (alert,) = await rows(sqlite_url, Alert)
     assert alert.tier == "urgent"
     card = fake.user(THERAPIST).last()
-    assert "URGENT" in card.text and "Tapped late, on a check-in that had closed" in card.text
+    assert "URGENT" in card.text and "(tapped late, on a check-in that had closed)" in card.text
     assert patient.message(q5.message_id).reply_markup is None  # type: ignore[union-attr]
     assert fake.refused == []
     if os.environ.get("WRITE_SAMPLES"):  # docs/samples from this run
@@ -190,7 +190,7 @@ async def test_red_flag_from_a_paused_patient(
     await patient.send("/pause")
     ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     mark = patient.mark()
-    await patient.tap(ask, "3 day(s)")
+    await patient.tap(ask, "3 days")
     await patient.wait_for(lambda m: "Paused until" in m.text, after=mark)
     await expire_at_two_am(bot, wall, sqlite_url)
     await tap_red_flag_late(bot, fake, patient, q5, yes)
@@ -287,7 +287,7 @@ async def test_symptom_command_while_paused_and_another_checkin_is_open(
     await patient.send("/pause")
     ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     mark = patient.mark()
-    await patient.tap(ask, "1 day(s)")
+    await patient.tap(ask, "1 day")
     await patient.wait_for(lambda m: "Paused until" in m.text, after=mark)
     mark = patient.mark()
     await patient.send("/symptom")
@@ -443,7 +443,7 @@ async def test_a_red_flag_tapped_after_a_calm_answer_to_the_same_question_counts
     (answer,) = await rows(sqlite_url, Answer, Answer.question_key == "Q5")
     assert answer.value == 1
     card = fake.user(THERAPIST).last()
-    assert "Changed by a second tap" in card.text
+    assert "(changed by a second tap, after a calmer answer)" in card.text
     mark = patient.mark()
     await patient.tap_data(q5.message_id, no)
     await patient.tap_data(q5.message_id, yes)

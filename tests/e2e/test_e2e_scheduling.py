@@ -246,7 +246,7 @@ async def test_a_stopped_patient_gets_no_closed_edit_a_paused_one_does(
     await patient.send("/pause")
     ask = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
     mark = patient.mark()
-    await patient.tap(ask, "1 day(s)")
+    await patient.tap(ask, "1 day")
     await patient.wait_for(lambda m: "Paused until" in m.text, after=mark)
     await walk_to(bot, wall, local(23, 22), timedelta(hours=2))
     nudged = [m for m in patient.inbox if m.text.startswith("⏰")]

@@ -88,7 +88,7 @@ async def test_deactivate_moves_alerts_lists_patients_and_reassign_tells_the_pat
     mark = admin.mark()
     await admin.tap(listing, "Deactivate Tina Second")
     confirm = await admin.wait_for(lambda m: m.reply_markup is not None, after=mark)
-    assert "1 open alert(s)" in confirm.text and "1 patient(s)" in confirm.text
+    assert "• 1 open alert: passed" in confirm.text and "• 1 patient: listed" in confirm.text
     mark, theo_mark = admin.mark(), theo.mark()
     await admin.tap(confirm, "Yes, deactivate")
     patients = await admin.wait_for(lambda m: "Their patients" in m.text, after=mark)

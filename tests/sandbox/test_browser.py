@@ -187,6 +187,14 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await expect(alert).to_contain_text("Screening: ⚠️ Takes anticoagulants")
             await expect(therapist.locator(".hint")).to_contain_text("Tap Acknowledge")
             await expect(page.locator("#next-due")).to_contain_text("13:1")  # its escalation
+            # /alerts: a line per open alert with its buttons, not a repost of every card
+            await _type(therapist, "/alerts")
+            summary = therapist.locator(".item").filter(has_text="Open alerts (1)")
+            await expect(summary).to_contain_text("1. 🔴 Zoë <Navarro> · Chest pain")
+            await expect(summary.locator("button.kb")).to_have_count(2)  # open, ✅ 1
+            await expect(page.locator(".toast")).to_have_count(0)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await therapist.screenshot(path=str(SHOTS / "alerts.png"))
             await _tap(alert, "Acknowledge")
             await expect(alert).to_contain_text("Acknowledged by Theo Rapist")
             await expect(alert.locator(".edited")).to_be_visible()  # edited in place

@@ -31,6 +31,44 @@ CALLBACK = finding(Tier.URGENT_CALLBACK, "pain_9_10", "Usual pain 9/10", "Call b
 URGENT = finding(Tier.URGENT, "q6_cauda_equina", "Q6 = Yes")
 
 
+# findings as triage makes them: with the facts the card's sentences are written from
+PAIN_CALLBACK = Finding(
+    tier=Tier.URGENT_CALLBACK,
+    reason_key="pain_9_10",
+    reasons=("Usual pain 9/10 at the 48 h check-in, 50.4 h after session 1",),
+    stops_checkin=False,
+    fact={
+        "reason": "pain_9_10",
+        "question": "Q2",
+        "value": 9,
+        "baseline": 5,
+        "hours": 50.4,
+        "session": 1,
+    },
+)
+SITE_SOON = Finding(
+    tier=Tier.SOON,
+    reason_key="site_infection_signs",
+    reasons=("Swelling or pus at a needle site",),
+    stops_checkin=False,
+    fact={
+        "reason": "site_infection_signs",
+        "question": "Q3",
+        "site": "swelling_or_pus",
+        "hours": 26.0,
+        "session": 1,
+    },
+)
+CAUDA_URGENT = Finding(
+    tier=Tier.URGENT,
+    reason_key="q6_cauda_equina",
+    reasons=("Q6 = Yes",),
+    stops_checkin=True,
+    emergency=True,
+    fact={"reason": "q6_cauda_equina", "question": "Q6", "hours": 5.0, "session": 1},
+)
+
+
 async def clinic(sessions: SessionFactory) -> Patient:
     async with sessions() as db:
         for tg, role, name in (
