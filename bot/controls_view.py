@@ -19,6 +19,7 @@ from bot.callbacks import (
     ReminderTimeCb,
     SettingsCb,
     SettingsField,
+    SnoozeCb,
     StopCb,
     SymptomAction,
     SymptomCb,
@@ -56,11 +57,14 @@ def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[symptom_button(lang)]])
 
 
-def exercise_keyboard(lang: str) -> InlineKeyboardMarkup:
-    """Under an exercise reminder: remind me in an hour, or no more reminders."""
-    snooze = _button(t("btn_snooze", lang), ExerciseCb(action=ExerciseAction.snooze))
+def exercise_keyboard(lang: str, reminder_id: int, *, snooze: bool) -> InlineKeyboardMarkup:
+    """Under an exercise reminder: remind me in an hour (not on a needling day: there is
+    nothing to do later), or no more reminders."""
     stop = _button(t("btn_stop_reminders", lang), ExerciseCb(action=ExerciseAction.stop))
-    return InlineKeyboardMarkup(inline_keyboard=[[snooze, stop]])
+    if not snooze:
+        return InlineKeyboardMarkup(inline_keyboard=[[stop]])
+    later = _button(t("btn_snooze", lang), SnoozeCb(r=reminder_id))
+    return InlineKeyboardMarkup(inline_keyboard=[[later, stop]])
 
 
 def note_keyboard(note_id: int, lang: str) -> InlineKeyboardMarkup:

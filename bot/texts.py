@@ -50,8 +50,8 @@ _EN: dict[str, str] = {
     "link_is_staff": "You are registered as clinic staff, so you cannot join as a patient.",
     # --- patient join ---
     "welcome": (
-        "Welcome! <b>{clinic}</b> has set up aftercare follow-up for you with your "
-        "therapist <b>{therapist}</b>."
+        "Welcome! Your therapist <b>{therapist}</b> at <b>{clinic}</b> has set up aftercare "
+        "follow-up for you."
     ),
     "consent": (
         "<b>Before we start</b>\n\n"
@@ -68,11 +68,20 @@ _EN: dict[str, str] = {
     ),
     "btn_agree": "I agree",
     "btn_decline": "No, thanks",
-    "consent_agreed": (
-        "Thank you! You are all set. I will send your first check-in soon.\n\n"
-        "Remember: this chat is not an emergency service. In an emergency call "
-        "<b>{emergency}</b>."
-    ),
+    "consent_agreed": "Thank you! You are all set. I will send your first check-in soon.",
+    # the promises of the protocol (clinical.md items 2–7), each under a short heading
+    "promise_line": "<b>{title}:</b> {text}",
+    "promise_no_diagnosis": "What I do not do",
+    "promise_what_is_normal": "What is normal",
+    "promise_emergency_signs": "Emergency",
+    "promise_same_day_signs": "Call the clinic the same day",
+    "promise_alerts_and_data": "Who reads your answers",
+    "promise_exercise_safety": "Exercises",
+    "promise_course_plan": "Your course",
+    "session_advice_title": "<b>After your session {number}</b>",
+    "clinic_unnamed": "the clinic",
+    "checkin_continued": "<i>Continued below ↓</i>",
+    "snooze_stale": "This reminder is from an earlier day, so it was not moved.",
     "consent_declined": (
         "Understood. I will not send you anything. If you change your mind, ask the "
         "clinic for a new link."
@@ -222,8 +231,7 @@ _EN: dict[str, str] = {
     "reassign_same": "That is already their therapist.",
     "reassign_done": "<b>{name}</b> now has <b>{therapist}</b> as therapist; they were told.",
     "therapist_changed": (
-        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on "
-        "as before."
+        "Your therapist at {clinic} is now <b>{therapist}</b>. Your follow-up carries on as before."
     ),
     # --- enrollment ---
     "enroll_name": (
@@ -314,7 +322,7 @@ _ES: dict[str, str] = {
         "Llame a la clínica al {phone} para contarles un síntoma nuevo. "
         "En caso de urgencia llame al <b>{emergency}</b>."
     ),
-    "btn_snooze": "Recuérdamelo en 1 h",
+    "btn_snooze": "Recuérdemelo en 1 h",
     "btn_stop_reminders": "Parar recordatorios de ejercicios",
     "exercise_snoozed": "De acuerdo, se lo recordaré dentro de una hora.",
     "exercise_stopped": (
@@ -379,8 +387,8 @@ _ES: dict[str, str] = {
     ),
     "link_is_staff": "Está registrado como personal de la clínica; no puede unirse como paciente.",
     "welcome": (
-        "¡Bienvenido/a! <b>{clinic}</b> ha preparado su seguimiento posterior al "
-        "tratamiento con su fisioterapeuta <b>{therapist}</b>."
+        "¡Bienvenido/a! Su fisioterapeuta <b>{therapist}</b>, de <b>{clinic}</b>, ha "
+        "preparado su seguimiento posterior al tratamiento."
     ),
     "consent": (
         "<b>Antes de empezar</b>\n\n"
@@ -398,11 +406,19 @@ _ES: dict[str, str] = {
     ),
     "btn_agree": "Acepto",
     "btn_decline": "No, gracias",
-    "consent_agreed": (
-        "¡Gracias! Todo listo. Pronto le enviaré su primer cuestionario.\n\n"
-        "Recuerde: este chat no es un servicio de urgencias. En caso de urgencia llame al "
-        "<b>{emergency}</b>."
-    ),
+    "consent_agreed": "¡Gracias! Todo listo. Pronto le enviaré su primer control.",
+    "promise_line": "<b>{title}:</b> {text}",
+    "promise_no_diagnosis": "Lo que no hago",
+    "promise_what_is_normal": "Qué es normal",
+    "promise_emergency_signs": "Urgencias",
+    "promise_same_day_signs": "Llame a la clínica el mismo día",
+    "promise_alerts_and_data": "Quién lee sus respuestas",
+    "promise_exercise_safety": "Ejercicios",
+    "promise_course_plan": "Su tratamiento",
+    "session_advice_title": "<b>Después de su sesión {number}</b>",
+    "clinic_unnamed": "la clínica",
+    "checkin_continued": "<i>Continúa abajo ↓</i>",
+    "snooze_stale": "Este recordatorio es de un día anterior; no se ha aplazado.",
     "consent_declined": (
         "Entendido. No le enviaré nada. Si cambia de opinión, pida un enlace nuevo en la clínica."
     ),
@@ -437,6 +453,13 @@ def t(key: str, lang: str = "en", /, **values: Any) -> str:
     template = (_ES if lang == "es" else _EN).get(key) or _EN[key]
     safe = {k: (v.html if isinstance(v, Raw) else html.quote(str(v))) for k, v in values.items()}
     return template.format(**safe)
+
+
+def clinic_of(name: str, lang: str) -> str:
+    """The clinic as patients read it: its CLINIC_NAME, or "the clinic" in their language
+    when none is set (never an English default inside a Spanish sentence). Templates put
+    it inside a sentence, never first, so a lower-case name ("physio+") reads right."""
+    return name or t("clinic_unnamed", lang)
 
 
 def safety_line(lang: str, emergency: str, phone: str | None) -> str:

@@ -72,6 +72,7 @@ class OutboxKind(StrEnum):
     SAFETY_REPLY = "safety_reply"  # the safety reply to an answer recorded off the tap
     THERAPIST_CHANGED = "therapist_changed"  # /reassign: the patient hears who it is now
     ERASED_EDIT = "erased_edit"  # a shown message naming an erased patient is redacted
+    SESSION_ADVICE = "session_advice"  # after a session: the aftercare, the emergency signs
 
 
 class CheckinState(StrEnum):

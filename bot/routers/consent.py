@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
+from bot.safety_view import promises_text
 from bot.texts import CONSENT_VERSION, t
 from care.enrollment import ConsentOutcome, decide_consent
 from flows.protocol import Protocol
@@ -53,7 +54,7 @@ async def consent_decision(
     log.info("consent %s patient_id=%s", outcome, patient.id)
     await query.answer()
     reply = (
-        t("consent_agreed", lang, emergency=settings.emergency_number)
+        t("consent_agreed", lang) + "\n\n" + promises_text(protocol, settings, lang)
         if outcome == ConsentOutcome.AGREED
         else t("consent_declined", lang)
     )

@@ -46,7 +46,7 @@ from bot.filters import HasRole
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
 from bot.replies import close_with_choice
-from bot.texts import t
+from bot.texts import clinic_of, t
 from care.enrollment import AlreadyEnrolled, EnrollmentError, clean_display_name, enroll
 from care.people import therapists
 from care.sessions import FOLLOWED, SessionError, followed_patients, record_session
@@ -378,7 +378,11 @@ async def got_baseline(
         await query.message.answer(text)
         await query.message.answer_photo(
             BufferedInputFile(qr_png(link), filename="join-qr.png"),
-            caption=t("enroll_qr_caption", staff.language, clinic=settings.clinic_name),
+            caption=t(
+                "enroll_qr_caption",
+                staff.language,
+                clinic=clinic_of(settings.clinic_name, staff.language),
+            ),
         )
 
 

@@ -7,13 +7,15 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
 from bot.identity import Actor
-from bot.texts import safety_line, t
+from bot.texts import clinic_of, safety_line, t
 
 
 async def any_message(message: Message, actor: Actor, settings: Settings) -> None:
     """Unknown people get the introduction; patients the safety line; staff a hint."""
     if actor.role is None:
-        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        await message.answer(
+            t("unknown_user", actor.lang, clinic=clinic_of(settings.clinic_name, actor.lang))
+        )
         return
     if actor.role == "patient":
         await message.answer(

@@ -312,7 +312,7 @@ async def export_command(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
         caption=csv_caption(len(rows)),
     )
-    bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name)
+    bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name or "our clinic")
     await message.answer_document(
         BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
         caption=FHIR_CAPTION,
