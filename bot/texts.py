@@ -8,6 +8,8 @@ Spanish.
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 
 from aiogram import html
@@ -453,6 +455,13 @@ def t(key: str, lang: str = "en", /, **values: Any) -> str:
     template = (_ES if lang == "es" else _EN).get(key) or _EN[key]
     safe = {k: (v.html if isinstance(v, Raw) else html.quote(str(v))) for k, v in values.items()}
     return template.format(**safe)
+
+
+def toast(key: str, lang: str = "en", /, **values: Any) -> str:
+    """The text `key` for a place that shows plain text, not HTML (a callback query's
+    toast or alert box): the same words as `t`, its tags dropped and its entities read,
+    so a clinic called "Río & Mar" does not show as "Río &amp; Mar"."""
+    return unescape(re.sub(r"<[^>]+>", "", t(key, lang, **values)))
 
 
 def clinic_of(name: str, lang: str) -> str:

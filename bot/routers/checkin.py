@@ -28,7 +28,7 @@ from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
 from bot.filters import IsPatient
-from bot.texts import clinic_of, t
+from bot.texts import clinic_of, t, toast
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
 from care.controls import SnoozeOutcome, snooze_exercise, stop_exercise_reminders
@@ -100,7 +100,7 @@ async def answer_tapped(
             )
         else:  # stopped, discharged …: nothing more comes, so no "next one at its time"
             await query.answer(
-                t("patient_inactive", lang, clinic=clinic_of(settings.clinic_name, lang)),
+                toast("patient_inactive", lang, clinic=clinic_of(settings.clinic_name, lang)),
                 show_alert=True,
             )
         await _edit_quietly(_remove_buttons(bot, query, chat_id))

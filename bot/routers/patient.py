@@ -38,7 +38,7 @@ from bot.controls_view import (
 )
 from bot.filters import IsPatient
 from bot.replies import close_with_choice
-from bot.texts import CONSENT_VERSION, LANGUAGES, clinic_of, t
+from bot.texts import CONSENT_VERSION, LANGUAGES, clinic_of, t, toast
 from care import controls
 from care.context import patient_tz
 from care.sessions import FOLLOWED
@@ -58,7 +58,19 @@ class SettingsInput(StatesGroup):
 async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings: Settings) -> None:
     text = t(key, lang, clinic=clinic_of(settings.clinic_name, lang))
     if isinstance(target, CallbackQuery):
-        await target.answer(text, show_alert=True)
+        await target.answer(
+            toast(key, lang, clinic=clinic_of(settings.clinic_name, lang)), show_alert=True
+        )
+        # the follow-up has ended: no question of it is open any more, so the tapped
+        # message's buttons go with the answer and cannot be tapped again
+        message = target.message
+        if (
+            key == "patient_inactive"
+            and isinstance(message, Message)
+            and message.reply_markup is not None
+        ):
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
     else:
         await target.answer(text)
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from care.records import discharge
 from scheduler.clock import Clock
-from store.models import OutboxMessage, StaffMember
+from store.models import OutboxMessage, Patient, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows
 from tests.support.e2e import (
@@ -487,3 +487,62 @@ async def test_a_typed_reminder_time_takes_the_time_buttons_away_in_spanish(
     shown = next(m for m in patient.inbox if m.message_id == ask.message_id)
     assert shown.reply_markup is None
     assert "19:15" in shown.text
+
+
+async def stop_following(patient: SimUser, ask: str, yes: str) -> None:
+    mark = patient.mark()
+    await patient.send("/stop")
+    question = await patient.wait_for(lambda m: ask in m.text, after=mark)
+    mark = patient.mark()
+    await patient.tap(question, yes)
+    await patient.wait_for(lambda m: m.message_id == question.message_id, after=mark)
+
+
+async def test_a_pause_button_after_stop_is_refused_and_goes(
+    bot: Running, fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    """/pause asked, then /stop: the old pause buttons answer that the follow-up is not
+    active, change nothing, and are taken away (English and Spanish)."""
+    for patient, days, stop_ask, yes, refusal in (
+        (
+            await enrolled_patient(fake),
+            "1 day(s)",
+            "Stop the follow-up completely?",
+            "Yes, stop",
+            "Your follow-up is not active. If you need help, please contact Clínica Río & Mar",
+        ),
+        (
+            await _second_spanish_patient(fake),
+            "1 día(s)",
+            "¿Quiere terminar el seguimiento",
+            "Sí, terminar",
+            "Su seguimiento no está activo. Si necesita ayuda, contacte directamente con "
+            "Clínica Río & Mar",
+        ),
+    ):
+        mark = patient.mark()
+        await patient.send("/pause")
+        pause = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+        await stop_following(patient, stop_ask, yes)
+        before = [(p.id, p.status, p.paused_until) for p in await rows(sqlite_url, Patient)]
+        mark = patient.mark()
+        query = await patient.tap(pause, days)
+        reply = await answered_callback(fake, patient, query)
+        assert reply.get("text", "").startswith(refusal)
+        gone = await patient.wait_for(
+            lambda m, mid=pause.message_id: m.message_id == mid, after=mark
+        )
+        assert gone.reply_markup is None
+        after = [(p.id, p.status, p.paused_until) for p in await rows(sqlite_url, Patient)]
+        assert after == before
+
+
+async def _second_spanish_patient(fake: FakeBotAPI) -> SimUser:
+    token, _, _ = await enroll(fake, fake.user(STAFF), name="Ana")
+    other = fake.user(4200, "Ana", language_code="es")
+    mark = other.mark()
+    await other.start(token)
+    consent = await other.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    await other.tap(consent, "Acepto")
+    await other.wait_for(lambda m: "¡Gracias!" in m.text, after=mark)
+    return other
