@@ -24,22 +24,20 @@ def protocol_values(settings: Settings, lang: str) -> dict[str, str]:
     }
 
 
-def promises_text(protocol: Protocol, settings: Settings, lang: str) -> str:
-    """Items 2–7 and the course plan, one headed paragraph each, then the safety line
-    (item 1: not an emergency service, the emergency number, the clinic's phone)."""
+def promises_text(protocol: Protocol, settings: Settings, lang: str, *, line: bool) -> str:
+    """Items 2–7 and the course plan, one short paragraph each (the emergency signs marked
+    ⚠️), and with `line` the safety line (item 1: not an emergency service, the emergency
+    number, the clinic's phone) — /help has it; the welcome follows the consent that
+    has just said it."""
     values = protocol_values(settings, lang)
     paragraphs = [
-        t(
-            "promise_line",
-            lang,
-            title=t(f"promise_{key}", lang),
-            text=source[key].render(lang, **values),
-        )
+        _marked(key, source[key].render(lang, **values))
         for source, keys in ((protocol.safety, PROMISE_SAFETY), (protocol.advice, PROMISE_ADVICE))
         for key in keys
         if key in source
     ]
-    paragraphs.append(safety_line(lang, settings.emergency_number, settings.clinic_phone))
+    if line:
+        paragraphs.append(safety_line(lang, settings.emergency_number, settings.clinic_phone))
     return "\n\n".join(paragraphs)
 
 
@@ -56,11 +54,11 @@ def session_advice_text(
     ]
     if signs:
         lines.append(
-            t(
-                "promise_line",
-                lang,
-                title=t("promise_emergency_signs", lang),
-                text=protocol.safety["emergency_signs"].render(lang, **values),
-            )
+            _marked("emergency_signs", protocol.safety["emergency_signs"].render(lang, **values))
         )
     return "\n\n".join(lines)
+
+
+def _marked(key: str, sentence: str) -> str:
+    """A paragraph of the promises: "⚠️" before the emergency signs, "•" before the rest."""
+    return f"{'⚠️' if key == 'emergency_signs' else '•'} {html.quote(sentence)}"

@@ -54,7 +54,7 @@ async def consent_decision(
     log.info("consent %s patient_id=%s", outcome, patient.id)
     await query.answer()
     reply = (
-        t("consent_agreed", lang) + "\n\n" + promises_text(protocol, settings, lang)
+        t("consent_agreed", lang) + "\n\n" + promises_text(protocol, settings, lang, line=False)
         if outcome == ConsentOutcome.AGREED
         else t("consent_declined", lang)
     )

@@ -145,7 +145,7 @@ async def send_help(message: Message, actor: Actor, settings: Settings, protocol
     lines = [t("help_header", actor.lang)]
     lines += [f"/{c} — {d}" for c, d in commands_of(actor.role, actor.lang)]
     if actor.role == "patient":
-        lines += ["", promises_text(protocol, settings, actor.lang)]
+        lines += ["", promises_text(protocol, settings, actor.lang, line=True)]
     await message.answer("\n".join(lines))
 
 

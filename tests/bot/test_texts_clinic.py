@@ -71,7 +71,7 @@ def test_the_new_patient_texts_have_their_spanish() -> None:
     keys = [
         k
         for k in _EN
-        if k.startswith(("promise_", "session_advice", "checkin_continued", "snooze_stale"))
+        if k.startswith(("session_advice", "checkin_continued", "snooze_stale"))
         or k in ("clinic_unnamed", "consent_agreed", "welcome", "btn_snooze")
     ]
     assert [k for k in keys if k not in _ES] == []
