@@ -318,8 +318,10 @@ class Delivery:
         )
         text = self._exercise_text(patient, local_day, needling_day, start is None)
         keyboard = exercise_keyboard(patient.language, row.id, snooze=not needling_day)
-        async with self.sessions() as db:
-            last = await _last_reminder_shown(db, patient.id, row.id)
+        last = None
+        if not row.payload.get("snoozed"):  # a snoozed copy's original lost its buttons at the tap
+            async with self.sessions() as db:
+                last = await _last_reminder_shown(db, patient.id, row.id)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
             sent = await self._mark_sent(row, message.message_id)
