@@ -105,7 +105,6 @@ class IdentityMiddleware(BaseMiddleware):
             log.info("%s refused: staff_id=%s is inactive", what, staff.id)
             await event.message.answer(text)
 
-
 class HandledOnce(BaseMiddleware):
     """Webhook mode: skip an update whose `update_id` was already handled.
 

@@ -181,9 +181,8 @@ class WebhookHandler(SimpleRequestHandler):
         try:
             return Update.model_validate(payload, context={"bot": bot})
         except ValidationError as exc:
-            log.warning(
-                "webhook: refused a JSON body that is not an update (%d errors)", exc.error_count()
-            )
+            log.warning("webhook: refused a JSON body that is not an update (%d errors)",
+                        exc.error_count())
             return None
 
     async def close(self) -> None:
