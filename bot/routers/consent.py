@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,6 +52,11 @@ async def consent_decision(
     lang = patient.language
     if outcome == ConsentOutcome.NOT_PENDING:
         await query.answer(t("consent_not_pending", lang))
+        # decided already (a second consent message, a double tap): its question is closed
+        message = query.message
+        if isinstance(message, Message) and message.reply_markup is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
         return
     log.info("consent %s patient_id=%s", outcome, patient.id)
     await query.answer()

@@ -18,7 +18,9 @@ from store.models import OutboxMessage, Patient, StaffMember
 from tests.fakebot import FakeBotAPI, SentMessage, SimUser
 from tests.support.dbutil import rows
 from tests.support.e2e import (
+    PATIENT,
     STAFF,
+    THERAPIST,
     answer_step,
     answered_callback,
     enrolled_patient,
@@ -28,7 +30,7 @@ from tests.support.e2e import (
     tick_and_done,
 )
 from tests.support.harness import ManualWall, Running, running_bot
-from tests.support.journey import enroll
+from tests.support.journey import enroll, invite
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
@@ -546,3 +548,42 @@ async def _second_spanish_patient(fake: FakeBotAPI) -> SimUser:
     await other.tap(consent, "Acepto")
     await other.wait_for(lambda m: "¡Gracias!" in m.text, after=mark)
     return other
+
+
+async def test_a_second_consent_message_loses_its_buttons_once_decided(
+    bot: Running, fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    """The link opened twice shows the consent twice; once agreed on one, a tap on the
+    other says the answer is recorded, changes nothing and takes its buttons away."""
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    token, _, _ = await enroll(fake, fake.user(STAFF))
+    for user_id, lang, agree, recorded in (
+        (PATIENT, "en", "I agree", "Your answer was already recorded."),
+        (4300, "es", "Acepto", "Su respuesta ya estaba registrada."),
+    ):
+        if lang == "es":
+            token, _, _ = await enroll(fake, fake.user(STAFF), name="Ana")
+        patient = fake.user(user_id, "Zoe", language_code=lang)
+        consents = []
+        for _ in range(2):
+            mark = patient.mark()
+            await patient.start(token)
+            consents.append(
+                await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+            )
+        mark = patient.mark()
+        await patient.tap(consents[0], agree)
+        await patient.wait_for(
+            lambda m, mid=consents[0].message_id: m.message_id == mid, after=mark
+        )
+        before = [(p.id, p.status, p.consented_at) for p in await rows(sqlite_url, Patient)]
+        mark = patient.mark()
+        query = await patient.tap(consents[1], agree)
+        reply = await answered_callback(fake, patient, query)
+        assert reply.get("text") == recorded
+        second = await patient.wait_for(
+            lambda m, mid=consents[1].message_id: m.message_id == mid, after=mark
+        )
+        assert second.reply_markup is None
+        assert [(p.id, p.status, p.consented_at) for p in await rows(sqlite_url, Patient)] == before
