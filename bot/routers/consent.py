@@ -54,7 +54,7 @@ async def consent_decision(
         await query.answer(t("consent_not_pending", lang))
         # decided already (a second consent message, a double tap): its question is closed
         message = query.message
-        if isinstance(message, Message) and message.reply_markup is not None:
+        if isinstance(message, Message) and _asks_consent(message):
             with contextlib.suppress(TelegramBadRequest):
                 await message.edit_reply_markup(reply_markup=None)
         return
@@ -72,6 +72,16 @@ async def consent_decision(
         await query.message.answer(reply)
     if outcome == ConsentOutcome.AGREED:
         await set_commands_for(bot, query.from_user.id, "patient", lang)
+
+
+def _asks_consent(message: Message) -> bool:
+    """Whether the message's buttons are consent buttons (not a forged tap's host)."""
+    markup = message.reply_markup
+    return markup is not None and any(
+        (button.callback_data or "").startswith(ConsentCb.__prefix__ + ConsentCb.__separator__)
+        for row in markup.inline_keyboard
+        for button in row
+    )
 
 
 async def consent_refused(query: CallbackQuery, callback_data: ConsentCb, actor: Actor) -> None:
