@@ -171,7 +171,27 @@ def _sentence(fact: dict[str, Any], style: Style) -> str:
         return t("reason_no_progress_reading", lang, sessions=fact["sessions"])
     if reason == "adherence_not_reported":
         return t("reason_adherence_not_reported", lang, weeks=fact["weeks"])
+    if reason == "exercise_painful":
+        told = "; ".join(_painful_days(one, style) for one in fact["exercises"])
+        return t("reason_exercise_painful", lang, exercises=told)
+    if reason == "exercise_painful_repeated":
+        return plural(
+            "reason_exercise_painful_repeated",
+            lang,
+            len(fact["days"]),
+            exercise=_painful_days(fact, style),
+            window=fact["window"],
+        )
     raise KeyError(reason)
+
+
+def _painful_days(told: dict[str, Any], style: Style) -> str:
+    """ "Glute bridge (23 Nov, 24 Nov)": an exercise, in the reader's language, and the days
+    it was too painful."""
+    names = told["name"]
+    name = names.get(style.lang) or next(iter(names.values()))
+    days = ", ".join(style.day(date.fromisoformat(day)) for day in told["days"])
+    return f"{name} ({days})"
 
 
 def reason_sentence(fact: dict[str, Any], style: Style) -> str | None:
@@ -195,12 +215,13 @@ def reasons_html(
 ) -> list[str]:
     """The alert's reasons as sentences (HTML), from its facts; an alert stored before facts
     were kept (or with facts this version cannot write) shows its stored lines."""
-    facts = list(alert.facts or [])
-    if facts:
-        lines = [reason_sentence(fact, style) for fact in facts[first_fact:]]
+    facts = list(alert.facts or [])[first_fact:]
+    stored = alert.reasons[first_line:]
+    if facts or not stored:  # new lines with no facts (a finding that kept none): the lines
+        lines = [reason_sentence(fact, style) for fact in facts]
         if all(line is not None for line in lines):  # a callback and a rise read alike
             return list(dict.fromkeys(line for line in lines if line is not None))
-    return [html.quote(reason) for reason in alert.reasons[first_line:]]
+    return [html.quote(reason) for reason in stored]
 
 
 def _reason_lines(reasons: list[str], lang: str) -> list[str]:

@@ -110,7 +110,16 @@ class ExerciseAction(StrEnum):
 
 
 class ExerciseCb(CallbackData, prefix="ex"):
+    """Stop (any reminder's), and the snooze of reminders sent before SnoozeCb: stale."""
+
     action: ExerciseAction
+
+
+class SnoozeCb(CallbackData, prefix="exz"):
+    """ "Remind me in 1 h" under one exercise reminder: `r` is its outbox row, so the
+    button works for that reminder on the day it was sent, and no later."""
+
+    r: Num
 
 
 class PauseCb(CallbackData, prefix="pz"):

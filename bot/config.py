@@ -47,7 +47,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     admin_ids: frozenset[int] = field(default_factory=frozenset)
-    clinic_name: str = "our clinic"
+    # unset: patients read "the clinic" / "la clínica" in their language (texts.clinic_of)
+    clinic_name: str = ""
     clinic_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     # both required in live mode (load_settings); these values are only the sandbox's demo
     clinic_phone: str = "+34 910 000 000"

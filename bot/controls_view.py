@@ -21,13 +21,14 @@ from bot.callbacks import (
     ReminderTimeCb,
     SettingsCb,
     SettingsField,
+    SnoozeCb,
     StopCb,
     SymptomAction,
     SymptomCb,
     TimezoneCb,
 )
 from bot.formatting import plural
-from bot.texts import LANGUAGES, t
+from bot.texts import LANGUAGES, clinic_of, t
 from flows.timezones import city_name, zone_label
 from store.models import Patient
 
@@ -44,7 +45,7 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
 def consent_text(lang: str, *, clinic: str, therapist: str, emergency: str) -> str:
     """The welcome and the consent in one message, so that choosing the other language
     below it shows all of it again in that language."""
-    welcome = t("welcome", lang, clinic=clinic, therapist=therapist)
+    welcome = t("welcome", lang, clinic=clinic_of(clinic, lang), therapist=therapist)
     return f"{welcome}\n\n{t('consent', lang, emergency=emergency)}"
 
 
@@ -78,11 +79,14 @@ def symptom_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[symptom_button(lang)]])
 
 
-def exercise_keyboard(lang: str) -> InlineKeyboardMarkup:
-    """Under an exercise reminder: remind me in an hour, or no more reminders."""
-    snooze = _button(t("btn_snooze", lang), ExerciseCb(action=ExerciseAction.snooze))
+def exercise_keyboard(lang: str, reminder_id: int, *, snooze: bool) -> InlineKeyboardMarkup:
+    """Under an exercise reminder: remind me in an hour (not on a needling day: there is
+    nothing to do later), or no more reminders."""
     stop = _button(t("btn_stop_reminders", lang), ExerciseCb(action=ExerciseAction.stop))
-    return InlineKeyboardMarkup(inline_keyboard=[[snooze, stop]])
+    if not snooze:
+        return InlineKeyboardMarkup(inline_keyboard=[[stop]])
+    later = _button(t("btn_snooze", lang), SnoozeCb(r=reminder_id))
+    return InlineKeyboardMarkup(inline_keyboard=[[later, stop]])
 
 
 def note_keyboard(note_id: int, lang: str) -> InlineKeyboardMarkup:

@@ -32,7 +32,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from aiohttp import ClientError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.alert_view import alert_card, alert_notice, digest_header, digest_line
@@ -48,7 +48,8 @@ from bot.programme_view import (
     send_with_media,
 )
 from bot.routers.checkin import SAFETY_BY_TIER
-from bot.texts import Raw, safety_line, t
+from bot.safety_view import session_advice_text
+from bot.texts import Raw, clinic_of, safety_line, t
 from care import checkins as care
 from care.alert_copies import alert_version, bring_copy_up_to_date, record_alert_sent
 from care.alerts import AlertPolicy, staff_unreachable, waiting
@@ -79,6 +80,7 @@ from store.models import (
     AlertState,
     OutboxKind,
     OutboxMessage,
+    OutboxState,
     Patient,
     PatientStatus,
     StaffMember,
@@ -256,11 +258,21 @@ class Delivery:
                 now=self.clock.now(),
             )
         if checkin.chat_message_id is not None:
-            # the old buttons go; the reminder carries the live ones (were this lost to a
-            # kill, a tap on them is a stale tap, handled as such: invariant 4)
+            # the old bubble is retired: what was answered, then "continued below ↓", no
+            # buttons; the reminder carries the live ones (were this lost to a kill, a tap
+            # on them is a stale tap, handled as such: invariant 4)
+            retired = checkin_text(
+                self.protocol,
+                prepared.definition,
+                prepared.context,
+                prepared.answered,
+                None,
+                lang,
+                closing=t("checkin_continued", lang),
+            )
             with contextlib.suppress(TelegramBadRequest):
-                await self.bot.edit_message_reply_markup(
-                    chat_id=row.chat_id, message_id=checkin.chat_message_id, reply_markup=None
+                await self.bot.edit_message_text(
+                    retired, chat_id=row.chat_id, message_id=checkin.chat_message_id
                 )
         return Sent(message.message_id)
 
@@ -305,20 +317,35 @@ class Delivery:
                 self.protocol, [e.exercise.key for e in programme], local_day, needling_day=False
             )
         )
-        keyboard = reminder_keyboard(row.id, todays, logged, self.protocol, patient.language)
+        keyboard = reminder_keyboard(
+            row.id, todays, logged, self.protocol, patient.language, snooze=not needling_day
+        )
+        last = None
+        if not row.payload.get("snoozed"):  # a snoozed copy's original lost its buttons at the tap
+            async with self.sessions() as db:
+                last = await _last_reminder_shown(db, patient.id, row.id)
         message = await self._send(row.chat_id, text, reply_markup=keyboard)
         if row.payload.get("snoozed"):  # a snoozed copy: the next reminder is planned already
-            return await self._mark_sent(row, message.message_id)
-        async with self.sessions() as db:
-            await care.mark_exercise_sent(
-                db,
-                self.protocol,
-                row_id=row.id,
-                message_id=message.message_id,
-                default_tz=tz,
-                now=self.clock.now(),
-            )
-        return Sent(message.message_id)
+            sent = await self._mark_sent(row, message.message_id)
+        else:
+            async with self.sessions() as db:
+                await care.mark_exercise_sent(
+                    db,
+                    self.protocol,
+                    row_id=row.id,
+                    message_id=message.message_id,
+                    default_tz=tz,
+                    now=self.clock.now(),
+                )
+            sent = Sent(message.message_id)
+        if last is not None:
+            # the previous reminder's question is over: its buttons go (a kill here leaves
+            # them; a tap on them is then a stale tap, answered as such)
+            with contextlib.suppress(TelegramBadRequest):
+                await self.bot.edit_message_reply_markup(
+                    chat_id=row.chat_id, message_id=last, reply_markup=None
+                )
+        return sent
 
     def _exercise_text(
         self,
@@ -378,7 +405,7 @@ class Delivery:
         text = t(
             "discharge_patient",
             lang,
-            clinic=self.settings.clinic_name,
+            clinic=clinic_of(self.settings.clinic_name, lang),
             exercises=Raw(exercises),
             safety=Raw(
                 safety_line(lang, self.settings.emergency_number, self.settings.clinic_phone)
@@ -568,6 +595,38 @@ class Delivery:
         )
         return await self._mark_sent(row, message.message_id)
 
+    async def _session_advice(self, row: OutboxMessage) -> Outcome:
+        """After a session: its aftercare advice and the emergency signs, once per session.
+        A second row for a session whose message went out (a double delivery, a row queued
+        twice) is cancelled, not sent; so is one for a patient no longer followed."""
+        session_id = row.payload.get("session_id")
+        async with self.sessions() as db:
+            patient = await db.get(Patient, row.patient_id) if row.patient_id else None
+            if patient is None or patient.status not in (
+                PatientStatus.ACTIVE,
+                PatientStatus.PAUSED,
+            ):
+                return await self._cancel(db, row, "patient not followed")
+            earlier = await db.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.kind == OutboxKind.SESSION_ADVICE,
+                    OutboxMessage.patient_id == row.patient_id,
+                    OutboxMessage.state == OutboxState.SENT,
+                    OutboxMessage.id != row.id,
+                )
+            )
+            if any(e.payload.get("session_id") == session_id for e in earlier.all()):
+                return await self._cancel(db, row, "already sent for this session")
+        text = session_advice_text(
+            self.protocol,
+            self.settings,
+            patient.language,
+            number=int(row.payload.get("session", 1)),
+            signs=bool(row.payload.get("signs", True)),
+        )
+        message = await self._send(row.chat_id, text)
+        return await self._mark_sent(row, message.message_id)
+
     async def _therapist_changed(self, row: OutboxMessage) -> Outcome:
         """/reassign: the patient hears who their therapist is now, in their language."""
         async with self.sessions() as db:
@@ -578,7 +637,7 @@ class Delivery:
         text = t(
             "therapist_changed",
             patient.language,
-            clinic=self.settings.clinic_name,
+            clinic=clinic_of(self.settings.clinic_name, patient.language),
             therapist=therapist.name,
         )
         message = await self._send(row.chat_id, text)
@@ -640,9 +699,28 @@ RENDERERS: Mapping[str, Renderer] = {
     OutboxKind.THERAPIST_CHANGED: Delivery._therapist_changed,
     OutboxKind.ERASED_EDIT: Delivery._erased_edit,
     OutboxKind.PROGRAMME_CHANGE: Delivery._programme_change,
+    OutboxKind.SESSION_ADVICE: Delivery._session_advice,
 }
 """Which method renders a row of each kind (the stored string looks it up: OutboxKind is a
 StrEnum). A new kind of row is one OutboxKind member and one entry here."""
+
+
+async def _last_reminder_shown(db: AsyncSession, patient_id: int, row_id: int) -> int | None:
+    """The message id of the patient's latest exercise reminder before row `row_id`."""
+    return (
+        await db.exec(
+            select(OutboxMessage.message_id)
+            .where(
+                OutboxMessage.kind == OutboxKind.EXERCISE,
+                OutboxMessage.patient_id == patient_id,
+                OutboxMessage.state == OutboxState.SENT,
+                OutboxMessage.id != row_id,
+                col(OutboxMessage.message_id).is_not(None),
+            )
+            .order_by(col(OutboxMessage.sent_at).desc())
+            .limit(1)
+        )
+    ).first()
 
 
 def _id(row: OutboxMessage) -> int:
@@ -658,7 +736,7 @@ def safety_reply_text(
     values = {
         "emergency_number": settings.emergency_number,
         "clinic_phone": settings.clinic_phone,
-        "clinic_name": settings.clinic_name,
+        "clinic_name": clinic_of(settings.clinic_name, lang),
     }
     tier = Tier.URGENT if payload.get("emergency") else Tier(str(payload.get("tier")))
     keys = SAFETY_BY_TIER.get(tier, ("not_emergency",))

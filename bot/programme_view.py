@@ -264,9 +264,12 @@ def reminder_keyboard(
     logged: Mapping[str, set[str]],
     protocol: Protocol,
     lang: str,
+    *,
+    snooze: bool,
 ) -> InlineKeyboardMarkup:
     """Under an exercise reminder: per exercise Done and Too painful (ticked once logged),
-    All done, then the reminder's own Remind me in 1 h / Stop reminders."""
+    All done, then the reminder's own Remind me in 1 h (not on a needling day) / Stop
+    reminders."""
     keys = list(protocol.exercises)
     rows: list[list[InlineKeyboardButton]] = []
     for exercise in todays:
@@ -298,7 +301,7 @@ def reminder_keyboard(
                 )
             ]
         )
-    rows += exercise_keyboard(lang).inline_keyboard
+    rows += exercise_keyboard(lang, row_id, snooze=snooze).inline_keyboard
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

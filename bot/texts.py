@@ -9,6 +9,8 @@ A count is written with `bot.formatting.plural`: one key per CLDR plural form
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from typing import Any
 
 from aiogram import html
@@ -51,8 +53,8 @@ _EN: dict[str, str] = {
     "link_is_staff": "You are registered as clinic staff, so you cannot join as a patient.",
     # --- patient join ---
     "welcome": (
-        "Welcome! <b>{clinic}</b> has set up aftercare follow-up for you with your "
-        "therapist <b>{therapist}</b>."
+        "Welcome! Your therapist <b>{therapist}</b> at <b>{clinic}</b> has set up aftercare "
+        "follow-up for you."
     ),
     "consent": (
         "<b>Before we start</b>\n\n"
@@ -69,11 +71,11 @@ _EN: dict[str, str] = {
     ),
     "btn_agree": "I agree",
     "btn_decline": "No, thanks",
-    "consent_agreed": (
-        "Thank you! You are all set. I will send your first check-in soon.\n\n"
-        "Remember: this chat is not an emergency service. In an emergency call "
-        "<b>{emergency}</b>."
-    ),
+    "consent_agreed": "Thank you! You are all set. I will send your first check-in soon.",
+    "session_advice_title": "<b>After your session {number}</b>",
+    "clinic_unnamed": "the clinic",
+    "checkin_continued": "<i>Continued below ↓</i>",
+    "snooze_stale": "This reminder is from an earlier day, so it was not moved.",
     "consent_declined": (
         "Understood. I will not send you anything. If you change your mind, ask the "
         "clinic for a new link."
@@ -421,6 +423,13 @@ _EN: dict[str, str] = {
     "reason_pain_Q1": "Needle-site soreness {value}/10 {after}",
     "reason_pain_Q2": "Pain {value}/10 {after}, {diff} above their usual {baseline}",
     "reason_pain_Q2_not_above": "Pain {value}/10 {after} (their usual: {baseline})",
+    "reason_exercise_painful": "Home exercise too painful: {exercises}",
+    "reason_exercise_painful_repeated.one": (
+        "{exercise} too painful on {n} day in {window}: review the exercise"
+    ),
+    "reason_exercise_painful_repeated.other": (
+        "{exercise} too painful on {n} days in {window}: review the exercise"
+    ),
     "reason_q1_not_falling": (
         "Needle-site soreness {value}/10 {after}, not lower than {before}/10 the day before"
     ),
@@ -652,8 +661,8 @@ _ES: dict[str, str] = {
     ),
     "link_is_staff": "Está registrado como personal de la clínica; no puede unirse como paciente.",
     "welcome": (
-        "¡Bienvenido/a! <b>{clinic}</b> ha preparado su seguimiento posterior al "
-        "tratamiento con su fisioterapeuta <b>{therapist}</b>."
+        "¡Bienvenido/a! Su fisioterapeuta <b>{therapist}</b>, de <b>{clinic}</b>, ha "
+        "preparado su seguimiento posterior al tratamiento."
     ),
     "consent": (
         "<b>Antes de empezar</b>\n\n"
@@ -671,11 +680,11 @@ _ES: dict[str, str] = {
     ),
     "btn_agree": "Acepto",
     "btn_decline": "No, gracias",
-    "consent_agreed": (
-        "¡Gracias! Todo listo. Pronto le enviaré su primer control.\n\n"
-        "Recuerde: este chat no es un servicio de urgencias. En caso de urgencia llame al "
-        "<b>{emergency}</b>."
-    ),
+    "consent_agreed": "¡Gracias! Todo listo. Pronto le enviaré su primer control.",
+    "session_advice_title": "<b>Después de su sesión {number}</b>",
+    "clinic_unnamed": "la clínica",
+    "checkin_continued": "<i>Continúa abajo ↓</i>",
+    "snooze_stale": "Este recordatorio es de un día anterior; no se ha aplazado.",
     "consent_declined": (
         "Entendido. No le enviaré nada. Si cambia de opinión, pida un enlace nuevo en la clínica."
     ),
@@ -959,6 +968,13 @@ _ES: dict[str, str] = {
     "reason_pain_Q1": "Molestias en la zona de punción {value}/10 {after}",
     "reason_pain_Q2": "Dolor {value}/10 {after}, {diff} por encima de su habitual {baseline}",
     "reason_pain_Q2_not_above": "Dolor {value}/10 {after} (su habitual: {baseline})",
+    "reason_exercise_painful": "Ejercicio en casa demasiado doloroso: {exercises}",
+    "reason_exercise_painful_repeated.one": (
+        "{exercise} demasiado doloroso {n} día de {window}: revise el ejercicio"
+    ),
+    "reason_exercise_painful_repeated.other": (
+        "{exercise} demasiado doloroso {n} días de {window}: revise el ejercicio"
+    ),
     "reason_q1_not_falling": (
         "Molestias en la zona de punción {value}/10 {after}, no menos que el día anterior "
         "({before}/10)"
@@ -1098,6 +1114,20 @@ def t(key: str, lang: str = "en", /, **values: Any) -> str:
     template = (_ES if lang == "es" else _EN).get(key) or _EN[key]
     safe = {k: (v.html if isinstance(v, Raw) else html.quote(str(v))) for k, v in values.items()}
     return template.format(**safe)
+
+
+def toast(key: str, lang: str = "en", /, **values: Any) -> str:
+    """The text `key` for a place that shows plain text, not HTML (a callback query's
+    toast or alert box): the same words as `t`, its tags dropped and its entities read,
+    so a clinic called "Río & Mar" does not show as "Río &amp; Mar"."""
+    return unescape(re.sub(r"<[^>]+>", "", t(key, lang, **values)))
+
+
+def clinic_of(name: str, lang: str) -> str:
+    """The clinic as patients read it: its CLINIC_NAME, or "the clinic" in their language
+    when none is set (never an English default inside a Spanish sentence). Templates put
+    it inside a sentence, never first, so a lower-case name ("physio+") reads right."""
+    return name or t("clinic_unnamed", lang)
 
 
 def safety_line(lang: str, emergency: str, phone: str | None) -> str:

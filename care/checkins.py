@@ -49,10 +49,10 @@ from flows.answers import exclusive_mask, is_valid_code
 from flows.engine import (
     PatientContext,
     QuestionRef,
-    after_texts,
     checkin_applies,
     next_question,
     questions_for,
+    reassurance_texts,
 )
 from flows.planner import defer_for_quiet_hours, held_by_quiet_hours, nudge_at
 from flows.protocol import AfterSession, CheckinDef, OnDemand, Protocol
@@ -947,7 +947,8 @@ async def _record_answer_once(
         checkin.state, checkin.finished_at = CheckinState.DONE, now
         patient.consecutive_missed = 0
         await release_waiting(db, patient.id, now)
-    texts = after_texts(protocol, question_key, code, ctx)
+    # the reassurance waits for the last answer, and never follows an urgent one
+    texts = reassurance_texts(protocol, answered, ctx) if following is None and not stopped else []
     if reply_by_outbox:
         queue_safety_reply(db, patient=patient, checkin_id=checkin.id, findings=findings, now=now)
     return AnswerResult(

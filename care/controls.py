@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
 from care.checkins import release_waiting
+from care.context import patient_tz
 from care.planning import (
     cancel_pending,
     cancel_scheduled_checkins,
@@ -85,9 +88,40 @@ async def resume(
     await db.commit()
 
 
-async def snooze_exercise(db: AsyncSession, patient: Patient, *, now: datetime) -> None:
-    """The exercise reminder's "later" button: one more reminder in an hour. One commit."""
+class SnoozeOutcome(StrEnum):
+    SNOOZED = "snoozed"
+    ALREADY = "already"  # this reminder was snoozed already (a double tap, an old copy)
+    STALE = "stale"  # not this patient's sent reminder, or not from today
+
+
+async def snooze_exercise(
+    db: AsyncSession, patient: Patient, *, reminder_id: int, default_tz: ZoneInfo, now: datetime
+) -> SnoozeOutcome:
+    """The exercise reminder's "later" button: one more reminder in an hour. One commit.
+
+    The button is open while its reminder is: the patient's own sent reminder, on the
+    local day it was sent. An older tap (a two-day-old message) changes nothing, and a
+    reminder is snoozed once however often its button is tapped."""
     assert patient.id is not None and patient.tg_user_id is not None
+    reminder = await db.get(OutboxMessage, reminder_id) if reminder_id else None
+    tz = patient_tz(patient, default_tz)
+    if (
+        reminder is None
+        or reminder.patient_id != patient.id
+        or reminder.kind != OutboxKind.EXERCISE
+        or reminder.sent_at is None
+        or reminder.sent_at.astimezone(tz).date() != now.astimezone(tz).date()
+    ):
+        return SnoozeOutcome.STALE
+    copies = await db.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.kind == OutboxKind.EXERCISE,
+            OutboxMessage.patient_id == patient.id,
+            OutboxMessage.created_at >= reminder.sent_at,
+        )
+    )
+    if any(c.payload.get("snoozed_from") == reminder_id for c in copies.all()):
+        return SnoozeOutcome.ALREADY
     db.add(
         OutboxMessage(
             kind=OutboxKind.EXERCISE,
@@ -95,11 +129,12 @@ async def snooze_exercise(db: AsyncSession, patient: Patient, *, now: datetime) 
             patient_id=patient.id,
             due_at=now + SNOOZE,
             expires_at=now + SNOOZE_EXPIRES,
-            payload={"snoozed": True},
+            payload={"snoozed": True, "snoozed_from": reminder_id},
             created_at=now,
         )
     )
     await db.commit()
+    return SnoozeOutcome.SNOOZED
 
 
 async def stop_exercise_reminders(db: AsyncSession, patient: Patient) -> None:

@@ -13,9 +13,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import audit
+from care.context import latest_session
 from care.planning import plan_after_consent
 from care.programme import add_default_rows
-from care.sessions import FOLLOWED
+from care.sessions import FOLLOWED, queue_session_advice
 from care.tokens import new_token
 from flows.protocol import Protocol
 from store.models import (
@@ -369,5 +370,8 @@ async def decide_consent(
     )
     if agree:
         await plan_after_consent(db, protocol, patient=patient, default_tz=default_tz, now=now)
+        first = await latest_session(db, patient.id)
+        if first is not None:  # its aftercare; the welcome itself lists the signs
+            queue_session_advice(db, patient, first, signs=False, now=now)
     await db.commit()
     return ConsentOutcome.AGREED if agree else ConsentOutcome.DECLINED

@@ -14,7 +14,14 @@ from care import audit
 from care.context import latest_session, patient_tz
 from care.planning import plan_session
 from flows.protocol import Protocol
-from store.models import NeedlingSession, Patient, PatientStatus, StaffMember
+from store.models import (
+    NeedlingSession,
+    OutboxKind,
+    OutboxMessage,
+    Patient,
+    PatientStatus,
+    StaffMember,
+)
 
 FOLLOWED = (PatientStatus.ACTIVE, PatientStatus.PAUSED)
 #: courses that ended with the patient's data kept: still found by staff (issue 14 item 8)
@@ -61,6 +68,27 @@ def name_matches(patients: Sequence[Patient], typed: str) -> list[Patient]:
     return [p for p in patients if all(w in folded(p.display_name or "") for w in words)]
 
 
+def queue_session_advice(
+    db: AsyncSession, patient: Patient, session: NeedlingSession, *, signs: bool, now: datetime
+) -> None:
+    """Queue the message after a session (in the caller's transaction, so once per session):
+    the aftercare advice, and with `signs` the emergency signs again (clinical.md, "What the
+    patient is told"). Session 1's goes at consent, after the welcome that has just listed
+    the signs; a later session's when staff record it."""
+    if patient.tg_user_id is None or session.id is None:
+        return
+    db.add(
+        OutboxMessage(
+            kind=OutboxKind.SESSION_ADVICE,
+            chat_id=patient.tg_user_id,
+            patient_id=patient.id,
+            payload={"session": session.number, "session_id": session.id, "signs": signs},
+            due_at=now,
+            created_at=now,
+        )
+    )
+
+
 async def record_session(
     db: AsyncSession,
     protocol: Protocol,
@@ -101,6 +129,7 @@ async def record_session(
         tz=patient_tz(patient, default_tz),
         now=now,
     )
+    queue_session_advice(db, patient, session, signs=True, now=now)
     audit.record(
         db,
         now=now,

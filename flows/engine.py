@@ -16,6 +16,9 @@ from flows.context import LOWER, TRUNK, PatientContext
 from flows.protocol import CheckinDef, Protocol, QuestionEntry
 from flows.text import Text
 
+#: The questions whose 9–10 asks for a callback (flows.triage's URGENT-callback rule).
+CALLBACK_QUESTIONS = frozenset({"Q1", "Q2"})
+
 __all__ = [
     "LOWER",
     "TRUNK",
@@ -31,6 +34,7 @@ __all__ = [
     "next_question",
     "prompt_text",
     "questions_for",
+    "reassurance_texts",
 ]
 
 
@@ -114,6 +118,27 @@ def after_texts(
         and rule.test.holds(value, ctx.baseline)
         and guard_passes(rule.guard, ctx)
     ]
+
+
+def reassurance_texts(
+    protocol: Protocol, answered: Mapping[str, int], ctx: PatientContext
+) -> list[Text]:
+    """The texts after a finished check-in's answers, once each, in answer order.
+
+    They are shown only after the last answer (never between two questions, where they
+    read as the end of the check-in), and not at all when an answer asked for a callback
+    (Q1 or Q2 at the callback score): "some soreness is normal" never goes with "that is
+    a very high score". An URGENT answer ends the check-in with its own reply instead.
+    """
+    high = protocol.triage.urgent_callback_min
+    if any(key.split(".", 1)[0] in CALLBACK_QUESTIONS and v >= high for key, v in answered.items()):
+        return []
+    texts: list[Text] = []
+    for key, value in answered.items():
+        for text in after_texts(protocol, key, value, ctx):
+            if text not in texts:
+                texts.append(text)
+    return texts
 
 
 def prompt_text(protocol: Protocol, ref: QuestionRef, lang: str | None) -> str:

@@ -115,12 +115,22 @@ def painful_findings(
         days = ", ".join(f"{d:%d/%m}" for d in recent[key])
         return f"exercise too painful: {protocol.exercises[key].name.get('en')} ({days})"
 
+    def told(key: str) -> dict[str, object]:  # the card writes it in the reader's language
+        return {
+            "name": dict(protocol.exercises[key].name.items),
+            "days": [d.isoformat() for d in recent[key]],
+        }
+
     findings = [
         Finding(
             tier=Tier.ROUTINE,
             reason_key=Reason.EXERCISE_PAINFUL,
             reasons=tuple(line(key) for key in recent),
             stops_checkin=False,
+            fact={
+                "reason": Reason.EXERCISE_PAINFUL.value,
+                "exercises": [told(key) for key in recent],
+            },
         )
     ]
     if len(recent[exercise]) >= plan.painful_soon_days:
@@ -133,6 +143,11 @@ def painful_findings(
                     f"{plan.painful_window_days} — review the exercise",
                 ),
                 stops_checkin=False,
+                fact={
+                    "reason": Reason.EXERCISE_PAINFUL_REPEATED.value,
+                    "window": plan.painful_window_days,
+                    **told(exercise),
+                },
             )
         )
     return findings

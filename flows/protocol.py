@@ -439,6 +439,24 @@ SAFETY_KEYS: tuple[str, ...] = (
 #: Advice texts every protocol must have; a clinic may add its own for [[after]] rules.
 REQUIRED_ADVICE: tuple[str, ...] = ("aftercare",)
 
+#: What the patient is told once after every session (clinical.md, "What the patient is
+#: told"), in this order; an advice key a clinic's file lacks is left out.
+SESSION_ADVICE: tuple[str, ...] = ("aftercare", "sitting_breaks", "return_to_training")
+
+#: Items 2–7 of "What the bot must tell patients": the welcome after consent and /help
+#: (item 1, not an emergency service, is the safety line they also carry).
+PROMISE_SAFETY: tuple[str, ...] = (
+    "no_diagnosis",
+    "what_is_normal",
+    "emergency_signs",
+    "same_day_signs",
+    "alerts_and_data",
+    "exercise_safety",
+)
+
+#: Advice with the promises: what a course looks like (sessions to expect, review point).
+PROMISE_ADVICE: tuple[str, ...] = ("course_plan",)
+
 
 @dataclass(frozen=True)
 class Protocol:

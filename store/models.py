@@ -73,6 +73,7 @@ class OutboxKind(StrEnum):
     THERAPIST_CHANGED = "therapist_changed"  # /reassign: the patient hears who it is now
     ERASED_EDIT = "erased_edit"  # a shown message naming an erased patient is redacted
     PROGRAMME_CHANGE = "programme_change"  # the patient hears what their therapist changed
+    SESSION_ADVICE = "session_advice"  # after a session: the aftercare, the emergency signs
 
 
 class CheckinState(StrEnum):

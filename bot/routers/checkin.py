@@ -22,15 +22,16 @@ from bot.callbacks import (
     ExerciseCb,
     MultiAction,
     MultiCb,
+    SnoozeCb,
 )
 from bot.checkin_view import checkin_text, question_keyboard
 from bot.config import Settings
 from bot.controls_view import symptom_keyboard
 from bot.filters import IsPatient
-from bot.texts import t
+from bot.texts import clinic_of, t, toast
 from care.alerts import AlertPolicy
 from care.checkins import LATE_ANSWER_STATUSES, AnswerResult, AnswerStatus, record_answer
-from care.controls import snooze_exercise, stop_exercise_reminders
+from care.controls import SnoozeOutcome, snooze_exercise, stop_exercise_reminders
 from care.multi_answers import (
     DraftStatus,
     answered_value,
@@ -99,7 +100,8 @@ async def answer_tapped(
             )
         else:  # stopped, discharged …: nothing more comes, so no "next one at its time"
             await query.answer(
-                t("patient_inactive", lang, clinic=settings.clinic_name), show_alert=True
+                toast("patient_inactive", lang, clinic=clinic_of(settings.clinic_name, lang)),
+                show_alert=True,
             )
         await _edit_quietly(_remove_buttons(bot, query, chat_id))
         return
@@ -123,7 +125,7 @@ async def answer_tapped(
     values = {
         "emergency_number": settings.emergency_number,
         "clinic_phone": settings.clinic_phone,
-        "clinic_name": settings.clinic_name,
+        "clinic_name": clinic_of(settings.clinic_name, lang),
     }
     tier = Tier.URGENT if result.emergency else result.tier
     safety = SAFETY_BY_TIER.get(tier) if tier else None
@@ -290,11 +292,30 @@ async def _quietly(call: object) -> None:
 
 
 async def exercise_snoozed(
-    query: CallbackQuery, patient: Patient, db: AsyncSession, clock: Clock
+    query: CallbackQuery,
+    callback_data: SnoozeCb | ExerciseCb,
+    patient: Patient,
+    db: AsyncSession,
+    clock: Clock,
+    settings: Settings,
 ) -> None:
-    """ "Remind me in 1 h" under an exercise reminder: a copy comes back in an hour."""
-    await snooze_exercise(db, patient, now=clock.now())
-    await query.answer(t("exercise_snoozed", patient.language))
+    """ "Remind me in 1 h" under an exercise reminder: a copy comes back in an hour. Only
+    while the reminder is today's; an older button (or one from before buttons named their
+    reminder) says so and changes nothing."""
+    outcome = await snooze_exercise(
+        db,
+        patient,
+        reminder_id=callback_data.r if isinstance(callback_data, SnoozeCb) else 0,
+        default_tz=settings.clinic_timezone,
+        now=clock.now(),
+    )
+    lang = patient.language
+    if outcome == SnoozeOutcome.STALE:
+        await query.answer(t("snooze_stale", lang), show_alert=True)
+    elif outcome == SnoozeOutcome.ALREADY:
+        await query.answer(t("already_recorded", lang))
+    else:
+        await query.answer(t("exercise_snoozed", lang))
     await _retire_keyboard(query)
 
 
@@ -399,6 +420,7 @@ def make_router() -> Router:
     router.callback_query.register(multi_toggled, MultiCb.filter(F.action == MultiAction.toggle))
     router.callback_query.register(multi_done, MultiCb.filter(F.action == MultiAction.done))
     # one handler per action: a forged action does not parse and reaches the fallback
+    router.callback_query.register(exercise_snoozed, SnoozeCb.filter())
     router.callback_query.register(
         exercise_snoozed, ExerciseCb.filter(F.action == ExerciseAction.snooze)
     )

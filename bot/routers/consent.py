@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +17,7 @@ from bot.controls_view import consent_keyboard, consent_text
 from bot.filters import IsPatient
 from bot.identity import Actor
 from bot.replies import close_with_choice
+from bot.safety_view import promises_text
 from bot.texts import CONSENT_VERSION, LANGUAGES, t
 from care.enrollment import ConsentOutcome, choose_consent_language, decide_consent
 from flows.protocol import Protocol
@@ -50,11 +53,16 @@ async def consent_decision(
     lang = patient.language
     if outcome == ConsentOutcome.NOT_PENDING:
         await query.answer(t("consent_not_pending", lang))
+        # decided already (a second consent message, a double tap): its question is closed
+        message = query.message
+        if isinstance(message, Message) and _asks_consent(message):
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
         return
     log.info("consent %s patient_id=%s", outcome, patient.id)
     await query.answer()
     reply = (
-        t("consent_agreed", lang, emergency=settings.emergency_number)
+        t("consent_agreed", lang) + "\n\n" + promises_text(protocol, settings, lang, line=False)
         if outcome == ConsentOutcome.AGREED
         else t("consent_declined", lang)
     )
@@ -107,6 +115,16 @@ async def consent_language(
             ),
             reply_markup=consent_keyboard(patient.id, lang),
         )
+
+
+def _asks_consent(message: Message) -> bool:
+    """Whether the message's buttons are consent buttons (not a forged tap's host)."""
+    markup = message.reply_markup
+    return markup is not None and any(
+        (button.callback_data or "").startswith(ConsentCb.__prefix__ + ConsentCb.__separator__)
+        for row in markup.inline_keyboard
+        for button in row
+    )
 
 
 async def consent_refused(

@@ -57,7 +57,7 @@ from bot.formatting import staff_style
 from bot.identity import Actor
 from bot.links import deep_link, qr_png
 from bot.replies import close_with_choice, turn_page
-from bot.texts import t
+from bot.texts import clinic_of, t
 from bot.typed import strip_control
 from care.context import latest_session
 from care.enrollment import (
@@ -504,7 +504,11 @@ async def got_baseline(
         await query.message.answer(text)
         await query.message.answer_photo(
             BufferedInputFile(qr_png(link), filename="join-qr.png"),
-            caption=t("enroll_qr_caption", staff.language, clinic=settings.clinic_name),
+            caption=t(
+                "enroll_qr_caption",
+                staff.language,
+                clinic=clinic_of(settings.clinic_name, staff.language),
+            ),
         )
 
 

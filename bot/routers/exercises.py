@@ -71,7 +71,8 @@ async def _redraw(
         protocol, [e.exercise.key for e in programme], day, needling_day=False
     )
     logged = await logs_of_day(db, patient.id, day)
-    markup = reminder_keyboard(row_id, todays, logged, protocol, patient.language)
+    # a reminder with exercises to log is never a needling day's: it offered the snooze
+    markup = reminder_keyboard(row_id, todays, logged, protocol, patient.language, snooze=True)
     shown = message.reply_markup
     if shown is None or shown.model_dump(exclude_none=True) == markup.model_dump(exclude_none=True):
         return  # no buttons any more (snoozed), or nothing to tick

@@ -8,7 +8,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.commands import ROLE_COMMANDS
 from bot.config import Settings
 from bot.identity import Actor
-from bot.texts import safety_line, t
+from bot.texts import clinic_of, safety_line, t
 
 #: the commands only clinic staff have (not /start, /help, /cancel, nor a patient's)
 STAFF_COMMANDS = (
@@ -33,7 +33,9 @@ async def any_message(message: Message, actor: Actor, settings: Settings) -> Non
         await message.answer(t("unknown_staff", actor.lang))
         return
     if actor.role is None:
-        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        await message.answer(
+            t("unknown_user", actor.lang, clinic=clinic_of(settings.clinic_name, actor.lang))
+        )
         return
     if actor.role == "patient":
         await message.answer(

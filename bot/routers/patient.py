@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -40,7 +41,7 @@ from bot.controls_view import (
 from bot.filters import IsPatient
 from bot.formatting import Style, patient_locale, plural
 from bot.replies import close_with_choice
-from bot.texts import CONSENT_VERSION, LANGUAGES, t
+from bot.texts import CONSENT_VERSION, LANGUAGES, clinic_of, t, toast
 from care import controls
 from care.context import patient_tz
 from care.sessions import FOLLOWED
@@ -59,9 +60,21 @@ class SettingsInput(StatesGroup):
 
 
 async def _refuse(target: Message | CallbackQuery, key: str, lang: str, settings: Settings) -> None:
-    text = t(key, lang, clinic=settings.clinic_name)
+    text = t(key, lang, clinic=clinic_of(settings.clinic_name, lang))
     if isinstance(target, CallbackQuery):
-        await target.answer(text, show_alert=True)
+        await target.answer(
+            toast(key, lang, clinic=clinic_of(settings.clinic_name, lang)), show_alert=True
+        )
+        # the follow-up has ended: no question of it is open any more, so the tapped
+        # message's buttons go with the answer and cannot be tapped again
+        message = target.message
+        if (
+            key == "patient_inactive"
+            and isinstance(message, Message)
+            and message.reply_markup is not None
+        ):
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
     else:
         await target.answer(text)
 
@@ -165,9 +178,10 @@ async def settings_time(query: CallbackQuery, patient: Patient, state: FSMContex
     """Change the reminder time: a few choices as buttons, or a time typed."""
     if isinstance(query.message, Message):
         await state.set_state(SettingsInput.time)
-        await query.message.answer(
+        asked = await query.message.answer(
             t("settings_time_ask", patient.language), reply_markup=reminder_time_keyboard()
         )
+        await state.update_data(time_keyboard=asked.message_id)  # to retire it if typed
     await query.answer()
 
 
@@ -285,6 +299,7 @@ async def reminder_time_chosen(
 
 async def setting_typed(
     message: Message,
+    bot: Bot,
     patient: Patient,
     db: AsyncSession,
     protocol: Protocol,
@@ -296,9 +311,19 @@ async def setting_typed(
     if await state.get_state() == SettingsInput.tz.state:
         await _timezone_typed(message, patient, db, protocol, clock, settings, state)
         return
+    keyboard_id = (await state.get_data()).get("time_keyboard")
     if await _apply(
         message, patient, db, protocol, clock, settings, state, reminder_time=message.text or ""
     ):
+        if isinstance(keyboard_id, int):
+            # the time buttons' question is answered: they go, the typed time shows instead
+            asked = t("settings_time_ask", patient.language)
+            with contextlib.suppress(TelegramBadRequest):
+                await bot.edit_message_text(
+                    f"{asked}\n✓ <b>{html.quote(patient.reminder_time)}</b>",
+                    chat_id=message.chat.id,
+                    message_id=keyboard_id,
+                )
         await message.answer(settings_text(patient, settings.clinic_timezone))
 
 
@@ -415,7 +440,9 @@ async def _ask_symptom_questions(
     without the check-in (a clinic's protocol may lack one) they get the clinic's number."""
     lang = patient.language
     if patient.status not in REPORTING_STATUSES:
-        await bot.send_message(chat_id, t("patient_inactive", lang, clinic=settings.clinic_name))
+        await bot.send_message(
+            chat_id, t("patient_inactive", lang, clinic=clinic_of(settings.clinic_name, lang))
+        )
         return
     ready = await open_symptom_report(
         db, protocol, patient=patient, default_tz=settings.clinic_timezone, now=clock.now()

@@ -15,11 +15,13 @@ from bot.config import Settings
 from bot.controls_view import consent_keyboard, consent_text
 from bot.formatting import language_of
 from bot.identity import Actor
-from bot.texts import Raw, safety_line, t
+from bot.safety_view import promises_text
+from bot.texts import Raw, clinic_of, t
 from bot.typed import strip_control
 from care.enrollment import JoinOutcome, open_join_link
 from care.people import InviteOutcome, find_link, redeem_invite
 from care.tokens import looks_like_token
+from flows.protocol import Protocol
 from scheduler.clock import Clock
 from store.models import Role
 
@@ -115,29 +117,38 @@ async def start_with_token(
     )
 
 
-async def start_plain(message: Message, actor: Actor, settings: Settings, bot: Bot) -> None:
+async def start_plain(
+    message: Message, actor: Actor, settings: Settings, bot: Bot, protocol: Protocol
+) -> None:
     """A plain /start: staff and patients get their help; others the introduction."""
     if actor.role is None:
-        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        await message.answer(
+            t("unknown_user", actor.lang, clinic=clinic_of(settings.clinic_name, actor.lang))
+        )
         return
     await set_commands_for(
         bot, actor.tg_user_id, actor.role, actor.lang, desk_url=settings.desk_url
     )
-    await send_help(message, actor, settings)
+    await send_help(message, actor, settings, protocol)
 
 
-async def help_command(message: Message, actor: Actor, settings: Settings) -> None:
+async def help_command(
+    message: Message, actor: Actor, settings: Settings, protocol: Protocol
+) -> None:
     if actor.role is None:
-        await message.answer(t("unknown_user", actor.lang, clinic=settings.clinic_name))
+        await message.answer(
+            t("unknown_user", actor.lang, clinic=clinic_of(settings.clinic_name, actor.lang))
+        )
         return
-    await send_help(message, actor, settings)
+    await send_help(message, actor, settings, protocol)
 
 
-async def send_help(message: Message, actor: Actor, settings: Settings) -> None:
+async def send_help(message: Message, actor: Actor, settings: Settings, protocol: Protocol) -> None:
+    """The person's commands; a patient also reads what the protocol promises them."""
     lines = [t("help_header", actor.lang)]
     lines += [f"/{c} — {d}" for c, d in commands_of(actor.role, actor.lang)]
     if actor.role == "patient":
-        lines += ["", safety_line(actor.lang, settings.emergency_number, settings.clinic_phone)]
+        lines += ["", promises_text(protocol, settings, actor.lang, line=True)]
     await message.answer("\n".join(lines))
 
 

@@ -453,7 +453,7 @@ async def export_command(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
         caption=csv_caption(len(rows), _lang(settings)),
     )
-    bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name)
+    bundle = fhir_bundle(rows, generated_at=now, clinic_name=settings.clinic_name or "our clinic")
     await message.answer_document(
         BufferedInputFile(fhir_json(bundle), filename=f"careloop-fhir-{stamp}.json"),
         caption=t("fhir_caption", _lang(settings)),

@@ -56,7 +56,7 @@ def test_a_change_reads_in_spanish_with_usted() -> None:
 
 def test_reminder_buttons_in_spanish() -> None:
     todays = [PROTOCOL.exercises["glute_bridge"]]
-    markup = reminder_keyboard(7, todays, {"glute_bridge": {"done"}}, PROTOCOL, "es")
+    markup = reminder_keyboard(7, todays, {"glute_bridge": {"done"}}, PROTOCOL, "es", snooze=True)
     labels = [[b.text for b in row] for row in markup.inline_keyboard]
     assert labels == [
         ["✅ Puente de glúteos", "😣 Duele demasiado"],

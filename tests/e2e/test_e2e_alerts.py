@@ -45,7 +45,11 @@ async def test_pain_rising_raises_one_soon_alert_then_updates_it(
     mark = therapist.mark()
     done = await answer_all(patient, h48, chooser({"usual pain": "8"}))  # baseline 5 + 3
     assert "Thank you" in done.text
-    advice = [m for m in patient.inbox if "contact the clinic today" in m.text.lower()]
+    advice = [
+        m
+        for m in patient.inbox
+        if m.text.startswith("⚠️") and "contact the clinic today" in m.text.lower()
+    ]  # the SOON reply (the welcome lists the same-day signs too)
     assert len(advice) == 1 and "+34 900 123 456" in advice[0].text
     await bot.background.run_once()
     alert = await therapist.wait_for(lambda m: "SOON" in m.text, after=mark)

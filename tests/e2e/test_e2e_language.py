@@ -63,8 +63,8 @@ async def test_spanish_phone_chooses_english_at_consent_and_keeps_it(
     assert "Before we start" in english.text and "Antes" not in english.text
     # the welcome is part of the consent message, so it changes language with it
     assert english.text.startswith(
-        "Welcome! Clínica Río & Mar has set up aftercare follow-up for you with your "
-        "therapist Theo Rapist."
+        "Welcome! Your therapist Theo Rapist at Clínica Río & Mar has set up aftercare "
+        "follow-up for you."
     )
     assert english.buttons() == [["I agree", "No, thanks"], ["✓ English", "Español"]]
     assert await _stored_language(sqlite_url) == "en"
@@ -93,7 +93,10 @@ async def test_english_phone_chooses_spanish_at_consent(
     assert "Before we start" in consent.text
     spanish = await _tap_and_see(patient, consent, "Español")
     assert "Antes de empezar" in spanish.text and "molestias" in spanish.text
-    assert spanish.text.startswith("¡Bienvenido/a! Clínica Río & Mar ha preparado su seguimiento")
+    assert spanish.text.startswith(
+        "¡Bienvenido/a! Su fisioterapeuta Theo Rapist, de Clínica Río & Mar, ha preparado su "
+        "seguimiento"
+    )
     assert "Welcome" not in spanish.text
     assert spanish.buttons() == [["Acepto", "No, gracias"], ["English", "✓ Español"]]
     mark = patient.mark()
@@ -285,8 +288,9 @@ async def test_a_checkin_answered_in_spanish(
     done = message.text
     assert "✓ ¿Cuánta molestia tiene ahora donde se pusieron las agujas?" in done
     assert "— 3/10" in done and "— Nada nuevo" in done and "— No" in done
+    # the reassurance comes after the last answer, as a new message
+    await patient.wait_for(lambda m: "molestia es normal" in m.text, after=mark)
     after = [m for m in patient.inbox if m.seq > mark and m.message_id != message.message_id]
-    assert any("molestia es normal" in m.text for m in after)
     for words in (*steps, *(m.text for m in after)):
         assert "Soreness" not in words and "check-in" not in words
     shown.append(

@@ -182,8 +182,11 @@ async def test_exercise_reminder_buttons_snooze_then_stop(
     an hour on, beside the next day's; "stop" turns reminders off and cancels both."""
     patient = await enrolled_patient(fake)
     [first] = await _pending_exercise(sqlite_url)
-    mark = patient.mark()
     wall.advance(first.due_at - bot.app.clock.now())
+    await bot.background.run_once()  # the needling day's: walking only, nothing to snooze
+    [second] = await _pending_exercise(sqlite_url)
+    mark = patient.mark()
+    wall.advance(second.due_at - bot.app.clock.now())
     await bot.background.run_once()
     reminder = await patient.wait_for(
         lambda m: m.reply_markup is not None and "Remind me in 1 h" in str(m.buttons()),

@@ -61,6 +61,8 @@ async def test_scaled_time_three_days_through_the_real_process(
                 while current.reply_markup:
                     current = await answer_step(patient, current)
                 assert "Thank you" in current.text
+            elif message.text.startswith("After your session"):
+                continue  # the session's aftercare advice, not a reminder
             elif "exercise" in message.text.lower() or "walk" in message.text.lower():
                 reminders += 1
     assert intros == [
@@ -79,6 +81,10 @@ async def _count(db_url: str, *where: object) -> int:
         ).one()
     await engine.dispose()
     return int(value)
+
+
+def _aftercare_received(fake: FakeBotAPI, tg: int) -> bool:
+    return any(m.text.startswith("After your session 1") for m in fake.user(tg).inbox)
 
 
 def _first_question(request: RecordedRequest) -> bool:
@@ -107,8 +113,12 @@ async def test_sigkill_during_a_burst_loses_nothing(fake: FakeBotAPI, tmp_path: 
     delivered_at_kill = sum(checkins_received(fake, tg) for tg in patients)
     assert delivered_at_kill < len(patients)  # really killed in the middle of the burst
     async with bot_process(fake, db_url, tmp_path, extra):
-        await fake.wait_until(
-            lambda: all(checkins_received(fake, tg) >= 1 for tg in patients), timeout=90
+        await fake.wait_until(  # each check-in, and each session 1's aftercare (due at consent)
+            lambda: all(
+                checkins_received(fake, tg) >= 1 and _aftercare_received(fake, tg)
+                for tg in patients
+            ),
+            timeout=90,
         )
     duplicates = sum(checkins_received(fake, tg) - 1 for tg in patients)
     print(f"\n{ledger.summary(duplicates)}")

@@ -44,6 +44,15 @@ async def _tap(
     return shown, str(answer.get("text") or "")
 
 
+async def _joined(bot: Running, fake: FakeBotAPI) -> SimUser:
+    """An enrolled patient who has agreed, and has had session 1's aftercare message (sent
+    after consent), so it is not counted as a programme message below."""
+    patient = await enrolled_patient(fake)
+    await bot.background.run_once()
+    await patient.wait_for(lambda m: m.text.startswith("After your session 1"))
+    return patient
+
+
 async def _patient_hears(bot: Running, patient: SimUser, mark: int) -> list[SentMessage]:
     await bot.background.run_once()
     await patient.wait_for(lambda m: "Your therapist" in m.text, after=mark)
@@ -53,7 +62,7 @@ async def _patient_hears(bot: Running, patient: SimUser, mark: int) -> list[Sent
 async def test_therapist_prescribes_and_the_patient_hears_each_change_once(
     bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
 ) -> None:
-    patient = await enrolled_patient(fake)
+    patient = await _joined(bot, fake)
     therapist = fake.user(THERAPIST)
     card = await _card(therapist)
     assert card.buttons() == [["🏋 Programme"]]
@@ -175,7 +184,7 @@ async def test_another_therapist_cannot_open_or_change_the_programme(
     bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
 ) -> None:
     """A forged tap by a therapist who is not this patient's: refused, nothing changed."""
-    patient = await enrolled_patient(fake)
+    patient = await _joined(bot, fake)
     therapist = fake.user(THERAPIST)
     card = await _card(therapist)
     mark = therapist.mark()
@@ -207,7 +216,7 @@ async def test_the_clinics_media_reach_the_patient_by_file_id(
     """A therapist adds a photo to an exercise with the caption /media, a video by picking
     the exercise; a dose change then reaches the patient as the photo by its file_id with
     the new instructions as the caption, and /exercises shows both media."""
-    patient = await enrolled_patient(fake)
+    patient = await _joined(bot, fake)
     therapist = fake.user(THERAPIST)
     mark = therapist.mark()
     await therapist.send_photo(caption="/media glute bridge")

@@ -280,8 +280,9 @@ def test_next_question_is_the_first_unanswered(
 
 def test_after_texts() -> None:
     aftercare = PROTOCOL.advice["aftercare"]
-    assert after_texts(PROTOCOL, "Q1", 5, LOWER_ONLY) == [aftercare]
-    assert after_texts(PROTOCOL, "Q1", 10, LOWER_ONLY) == [aftercare]
+    # the aftercare goes once after every session (bot: SESSION_ADVICE), not after Q1 ≥ 5
+    assert after_texts(PROTOCOL, "Q1", 5, LOWER_ONLY) == []
+    assert after_texts(PROTOCOL, "Q1", 10, LOWER_ONLY) == []
     assert after_texts(PROTOCOL, "Q1", 4, LOWER_ONLY) == [PROTOCOL.advice["soreness_normal"]]
     assert after_texts(PROTOCOL, "Q3", q3("small_bruise"), LOWER_ONLY) == [
         PROTOCOL.advice["bruise_normal"]

@@ -736,14 +736,14 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         "unknown-advice",
         'advice = "bruise_normal"',
         'advice = "bruise_is_normal"',
-        "after rule 3",
+        "after rule 2",
         'advice "bruise_is_normal" is not defined in [advice]',
     ),
     (
         "after-rule-unknown-question",
         '[[after]]\nquestion = "Q9"',
         '[[after]]\nquestion = "Q99"',
-        "after rule 4",
+        "after rule 3",
         'question "Q99" is not in the question bank',
     ),
     (

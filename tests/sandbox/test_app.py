@@ -56,6 +56,8 @@ async def test_jump_brings_the_next_scheduled_message_now(running: RunningSandbo
     sandbox = running.sandbox
     await _enrolled_patient(running)
     patient = sim_user(sandbox.fake, PATIENT)
+    # session 1's aftercare goes at once, after the welcome; the next due is the check-in
+    await patient.wait_for(lambda m: m.text.startswith("After your session 1"), after=0)
     due = await sandbox.next_due()
     assert due is not None and due > sandbox.clock.now()
     mark = patient.mark()

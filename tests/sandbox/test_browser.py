@@ -142,6 +142,14 @@ async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
             await expect(patient.locator(".chat")).to_contain_text("/start ")
             await _tap(patient, "I agree")
             await expect(patient.locator(".chat")).to_contain_text("Thank you")
+            # the welcome tells what the protocol promises (issue 14 item 1)
+            await expect(patient.locator(".chat")).to_contain_text("3 to 6 needling sessions")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await page.set_viewport_size({"width": 1440, "height": 1600})  # the whole message
+            welcome = patient.locator(".item").filter(has_text="Thank you! You are all set")
+            await welcome.scroll_into_view_if_needed()
+            await welcome.screenshot(path=str(SHOTS / "welcome.png"))
+            await page.set_viewport_size({"width": 1440, "height": 900})
             await expect(patient.locator(".menu")).to_contain_text("/pause")
             await expect(patient.locator(".hint")).to_contain_text("answer the check-ins")
 

@@ -183,3 +183,39 @@ def calm(message: SentMessage) -> str:
         if choice in labels:
             return choice
     return labels[0]
+
+
+async def enrolled_spanish_patient(fake: FakeBotAPI, **kwargs: object) -> SimUser:
+    """`enrolled_patient` for a patient whose phone is set to Spanish: they consent with
+    "Acepto" and read "¡Gracias!"."""
+    await invite(fake, "Therapist", fake.user(THERAPIST, "Theo", last_name="Rapist"))
+    await invite(fake, "Front-desk staff", fake.user(STAFF, "Sam"))
+    token, _, _ = await enroll(fake, fake.user(STAFF), **kwargs)  # type: ignore[arg-type]
+    patient = fake.user(PATIENT, "Zoe", language_code="es")
+    mark = patient.mark()
+    await patient.start(token)
+    consent = await patient.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = patient.mark()
+    await patient.tap(consent, "Acepto")
+    await patient.wait_for(lambda m: "¡Gracias!" in m.text, after=mark)
+    return patient
+
+
+async def record_session(fake: FakeBotAPI, region: str = "Hamstrings") -> None:
+    """The front desk records a new session that ended just now (/session)."""
+    staff = fake.user(STAFF)
+    mark = staff.mark()
+    await staff.send("/session")
+    pick = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(pick, pick.buttons()[0][0])
+    when = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(when, "Just now")
+    regions = await staff.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = staff.mark()
+    await staff.tap(regions, region)
+    await staff.wait_for(lambda m: f"✅ {region}" in str(m.buttons()), after=mark)
+    mark = staff.mark()
+    await staff.tap(regions, "Done")
+    await staff.wait_for(lambda m: "recorded" in m.text, after=mark)
