@@ -38,6 +38,7 @@ from tests.fakebot import FakeBotAPI
 from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, pushes, raise_
 from tests.support.dbutil import rows, snapshot
 from tests.support.desk import DESK_NOW, as_user, desk_client
+from tests.support.harness import ADMIN_ID, running_bot
 
 PATIENT_TG, STRANGER_TG, DESK_TG = 4000, 9999, 3000
 THEO_ID, OLGA_ID, ADA_ID, SAM_ID = 1, 2, 3, 4  # the clinic's staff ids, in planting order
@@ -377,3 +378,22 @@ async def test_a_bad_audit_filter_is_refused_in_words_and_rows_are_unchanged(
     response = await desk.get("/desk/api/admin/audit", headers=as_user(ADA), params=query)
     assert await answer(response) == (400, {"error": error})
     assert await snapshot(db_url) == before
+
+
+async def test_the_chats_audit_shows_the_newest_events_as_the_desk_log_does(
+    fake: FakeBotAPI, sqlite_url: str
+) -> None:
+    """/audit and the desk read the log through one query (care.audit.events)."""
+    admin = fake.user(ADMIN_ID, "Ada")
+    async with running_bot(fake, sqlite_url) as running:
+        await admin.start()  # registered: admin_registered is the log's first event
+        await _plant_events(running.app.sessions)
+        mark = admin.mark()
+        await admin.send("/audit")
+        shown = await admin.wait_for(lambda m: m.text.startswith("Last audit events"), after=mark)
+        async with running.app.sessions() as db:
+            newest = await audit.events(db, limit=30)
+    lines = shown.text.splitlines()[1:]
+    assert len(lines) == 30
+    assert [line.split(" · ")[1] for line in lines] == [e.action for e in newest]
+    assert fake.refused == []
