@@ -178,3 +178,114 @@ class Problem(BaseModel):
     """Any refusal (401, 403, 404, 409): one sentence for a person."""
 
     error: str
+
+
+# ------------------------------------------------------------------ admin (bot/desk/admin.py)
+
+
+class StaffRow(BaseModel):
+    """One person of the staff list, as /staff shows them."""
+
+    id: int
+    name: str
+    role: Literal["therapist", "admin", "staff"]
+    role_label: str
+    active: bool
+    deactivated_at: datetime | None
+    last_seen_at: datetime | None
+    can_deactivate: bool  # active, not the caller, not in ADMIN_IDS (care.staff's rule)
+
+
+class StaffList(BaseModel):
+    """GET api/admin/staff: everyone with a role, active first; what may be invited."""
+
+    staff: list[StaffRow]
+    invite_roles: list[Region]  # key "therapist" | "staff", and its label
+    link_hours: int
+
+
+class InviteRequest(BaseModel):
+    """POST api/admin/invites: a one-time invitation for this role."""
+
+    role: Literal["therapist", "staff"]
+
+
+class Invited(BaseModel):
+    """The one-time invitation link (works once, for `link_hours`)."""
+
+    role: Literal["therapist", "staff"]
+    role_label: str
+    link: str
+    link_hours: int
+
+
+class DeactivatePreview(BaseModel):
+    """GET api/admin/staff/{id}/deactivate: the chat's confirmation — what would move."""
+
+    staff_id: int
+    name: str
+    role_label: str
+    open_alerts: int
+    patients: int
+
+
+class ReassignPatient(BaseModel):
+    """A patient who may get another therapist, and the active therapists they may move to."""
+
+    id: int
+    name: str
+    status: Literal["active", "paused", "invited"]
+    therapist_id: int
+    therapist: str
+    targets: list[Choice]
+
+
+class StaffDeactivated(BaseModel):
+    """POST api/admin/staff/{id}/deactivate: done once; their open alerts moved, their
+    patients listed to reassign."""
+
+    staff_id: int
+    name: str
+    moved_alerts: int
+    message: str
+    patients: list[ReassignPatient]
+
+
+class ReassignList(BaseModel):
+    """GET api/admin/reassign: the patients the admin may move (the /reassign picker)."""
+
+    patients: list[ReassignPatient]
+
+
+class ReassignRequest(BaseModel):
+    """POST api/admin/patients/{id}/reassign."""
+
+    therapist_id: int
+
+
+class Reassigned(BaseModel):
+    patient_id: int
+    therapist_id: int
+    message: str
+
+
+class AuditRow(BaseModel):
+    """One audit event: ids and the action, nothing personal (as /audit)."""
+
+    id: int
+    at: datetime
+    action: str
+    actor_kind: str
+    actor_id: int | None
+    subject_kind: str | None
+    subject_id: int | None
+
+
+class AuditPage(BaseModel):
+    """GET api/admin/audit?action=&actor_kind=&actor=&subject_kind=&subject=&from=&to=&before=
+    — newest first, `page_size` at a time; `next_before` asks for the next page."""
+
+    events: list[AuditRow]
+    page_size: int
+    next_before: int | None
+    actions: list[str]  # every action in the log, for the filter

@@ -11,7 +11,6 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import (
@@ -34,12 +33,12 @@ from bot.replies import close_with_choice, turn_page
 from bot.staff_view import audit_text
 from bot.texts import safety_line, t
 from bot.typed import strip_control
-from care import records
+from care import audit, records
 from care.alerts import AlertPolicy
 from care.sessions import FOLLOWED, followed_patients
 from flows.protocol import Protocol
 from scheduler.clock import Clock
-from store.models import AuditEvent, Patient, Role, StaffMember
+from store.models import Patient, Role, StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +253,7 @@ async def discharge_kept(
 
 async def audit_command(message: Message, db: AsyncSession, settings: Settings) -> None:
     """The last 30 audit events: who did what to what, when (ids only)."""
-    events = (await db.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(30))).all()
+    events = await audit.events(db, limit=30)
     style = staff_style(settings.clinic_locale, settings.clinic_timezone)
     await message.answer(audit_text(events, style))
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from sandbox.people import PATIENT, STAFF, THERAPIST, sim_user
+from sandbox.people import ADMIN, PATIENT, STAFF, THERAPIST, sim_user
 from tests.support.e2e import answer_all, chooser
 from tests.support.harness import ROOT
 from tests.support.sandbox import running_sandbox, sandbox_config
@@ -294,3 +294,140 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
         finally:
             await browser.close()
         assert fake.refused == []
+
+
+# ------------------------------------------------------------------ the admin's screens
+
+
+async def _admin_phone_shot(browser, url: str, opened: dict[str, str], view: str) -> None:  # type: ignore[no-untyped-def]
+    """The admin's staff list or audit log alone at phone width, light, into docs/desk/."""
+    fragment = urlencode(
+        {
+            "tgWebAppData": opened["init_data"],
+            "tgWebAppVersion": "7.0",
+            "tgWebAppPlatform": "sandbox",
+            "tgWebAppThemeParams": json.dumps(LIGHT),
+        }
+    )
+    phone = await browser.new_page(viewport=PHONE)
+    try:
+        await phone.goto(f"{url}{opened['path']}#{fragment}")
+        await phone.locator(f"#tab-{view}").click()
+        rows = "#staff .card" if view == "staff" else "#audit li"
+        await expect(phone.locator(rows).first).to_be_visible()
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"]  # nothing wider than the phone
+        await phone.screenshot(path=str(SHOTS / f"{view}-light.png"), full_page=True)
+    finally:
+        await phone.close()
+
+
+async def test_the_admin_invites_deactivates_and_reads_the_audit_log_in_the_desk(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_sandbox(sandbox_config(tmp_path)) as running,
+        async_api.async_playwright() as playwright,
+    ):
+        fake = running.sandbox.fake
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            page_errors: list[object] = []
+            page.on("pageerror", lambda error: page_errors.append(error))
+            await page.goto(running.url)
+            await page.locator("#show-admin").check()  # the "Admin" switch
+            admin = page.locator('[data-pane="admin"]')
+            therapist = page.locator('[data-pane="therapist"]')
+            await admin.locator(".menu-button").click()
+            desk = admin.frame_locator(".webapp-frame")
+
+            # a therapist's desk has no admin tabs; the admin's has both
+            await therapist.locator(".menu-button").click()
+            theirs = therapist.frame_locator(".webapp-frame")
+            await expect(theirs.locator("#tab-alerts")).to_be_visible()
+            await expect(theirs.locator("#tab-staff")).to_be_hidden()
+            await expect(theirs.locator("#tab-audit")).to_be_hidden()
+            await therapist.locator(".webapp-close").click()
+
+            # the staff list: roles, state, last activity; no Deactivate for the admin
+            await desk.locator("#tab-staff").click()
+            staff = desk.locator("#staff .card")
+            await expect(staff).to_have_count(3)
+            sam = staff.filter(has_text="Sam Desk")
+            await expect(sam).to_contain_text("front-desk staff member · active · last seen")
+            ada = staff.filter(has_text="Ada Admin")
+            await expect(ada.locator("button")).to_have_count(0)
+            await expect(desk.locator("#reassign .card")).to_have_count(0)
+            await expect(desk.locator("#reassign-empty")).to_be_visible()
+
+            # an invitation: the one-time link shown, then sent to the admin's chat
+            await desk.locator("#invite-roles button", has_text="Therapist").click()
+            await expect(desk.locator("#invited-title")).to_have_text(
+                "Invitation for a new therapist"
+            )
+            await expect(desk.locator("#invited-link")).to_contain_text("?start=")
+            link = await desk.locator("#invited-link").inner_text()
+            await desk.locator("#invited-send").click()
+            await expect(desk.locator("#toast")).to_have_text(
+                "The invitation link is in your chat with the bot."
+            )
+
+            # deactivating the front desk: the chat's confirmation, then done once
+            await sam.locator("button", has_text="Deactivate").click()
+            await expect(sam.locator(".confirm")).to_contain_text(
+                "Turn off the access of Sam Desk (front-desk staff member)?"
+            )
+            await expect(sam.locator(".confirm")).to_contain_text(
+                "0 open alert(s) go to the other therapists and the admins"
+            )
+            await sam.locator("button", has_text="Yes, deactivate").click()
+            await expect(desk.locator("#toast")).to_have_text(
+                "Sam Desk is deactivated. 0 open alerts: passed to the other therapists."
+            )
+            await expect(sam).to_contain_text("inactive since")
+            await expect(sam.locator("button")).to_have_count(0)
+            await _admin_phone_shot(
+                browser, running.url, await _open_for(page, ADMIN.user_id), "staff"
+            )
+
+            # the audit log: filtered by action; a bad filter is refused in words
+            await desk.locator("#tab-audit").click()
+            await expect(desk.locator("#audit li").first).to_be_visible()
+            await desk.locator("#audit-action").select_option("staff_deactivated")
+            await desk.locator("#audit-apply").click()
+            rows = desk.locator("#audit li")
+            await expect(rows).to_have_count(1)
+            await expect(rows).to_contain_text("staff_deactivated · staff #")
+            await expect(rows).not_to_contain_text("Sam")  # ids and actions only
+            await desk.locator("#audit-actor").fill("Ada")
+            await desk.locator("#audit-apply").click()
+            await expect(desk.locator("#notice")).to_have_text(
+                "The actor must be a number, e.g. 12."
+            )
+            await expect(rows).to_have_count(1)  # the rows shown stay as they were
+            await _admin_phone_shot(
+                browser, running.url, await _open_for(page, ADMIN.user_id), "audit"
+            )
+            await admin.locator(".webapp-close").click()
+            # the invitation reached the admin's chat, as /invite words it
+            await expect(admin.locator(".chat")).to_contain_text(link)
+            assert page_errors == []
+        finally:
+            await browser.close()
+        assert fake.refused == []
+
+
+async def _open_for(page, chat_id: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """What the sandbox's Bot API hands a Mini App opened in `chat_id`'s chat."""
+    opened: dict[str, str] = await page.evaluate(
+        """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
+           headers: {"Content-Type": "application/json"},
+           body: JSON.stringify({chat_id})})).json()""",
+        chat_id,
+    )
+    return opened

@@ -390,6 +390,167 @@ async function sendLink() {
   }
 }
 
+// ------------------------------------------------------------- admin: staff
+// Staff, invitations, deactivation and reassignment (bot/desk/admin.py): every change
+// is the chat's care/ operation, which decides again; a refusal is its sentence.
+
+const admin = { invited: null, auditBefore: null, auditRows: [] };
+
+function staffCard(person) {
+  const seen = person.last_seen_at ? when(person.last_seen_at) : "never";
+  const state = person.active ? "active" : `inactive since ${when(person.deactivated_at)}`;
+  const confirm = el("div", { class: "confirm", hidden: "" });
+  const buttons = person.can_deactivate
+    ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", "data-action": "deactivate",
+        onclick: (e) => askDeactivate(e, person, confirm) }, "Deactivate"))
+    : null;
+  return el("li", { class: `card staff-member${person.active ? "" : " inactive"}`, "data-staff": String(person.id) },
+    el("h2", {}, `${person.name} (#${person.id})`),
+    el("div", { class: "meta" }, `${person.role_label} · ${state} · last seen ${seen}`),
+    buttons, confirm);
+}
+
+async function askDeactivate(event, person, box) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const seen = await api(`api/admin/staff/${person.id}/deactivate`);
+    // the chat's confirmation, in its words: who, and what moves
+    const yes = el("button", { type: "button", "data-action": "confirm" }, "Yes, deactivate");
+    const no = el("button", { type: "button", class: "secondary" }, "No, keep");
+    yes.addEventListener("click", () => deactivate(yes, no, person, box));
+    no.addEventListener("click", () => { box.hidden = true; button.disabled = false; toast("Nothing changed."); });
+    box.replaceChildren(
+      el("p", {}, `Turn off the access of ${seen.name} (${seen.role_label})?\n` +
+        `• ${seen.open_alerts} open alert(s) go to the other therapists and the admins\n` +
+        `• ${seen.patients} patient(s) will be listed for you to reassign`),
+      el("div", { class: "actions" }, yes, no));
+    box.hidden = false;
+  } catch (error) {
+    button.disabled = false;
+    toast(error.message);
+  }
+}
+
+async function deactivate(yes, no, person, box) {
+  if (yes.disabled) return;  // one tap acts once (the server refuses a second copy anyway)
+  yes.disabled = true;
+  no.disabled = true;
+  try {
+    const done = await api(`api/admin/staff/${person.id}/deactivate`, { method: "POST", body: "{}" });
+    toast(done.message);
+    await loadStaff();
+  } catch (error) {
+    box.hidden = true;
+    toast(error.message);
+    await loadStaff();
+  }
+}
+
+function reassignRow(patient) {
+  const select = el("select", { "aria-label": `New therapist of ${patient.name}` },
+    ...patient.targets.map((t) => el("option", { value: String(t.id) }, t.name)));
+  const move = el("button", { type: "button" }, "Move");
+  move.addEventListener("click", async () => {
+    move.disabled = true;
+    try {
+      const done = await api(`api/admin/patients/${patient.id}/reassign`, {
+        method: "POST", body: JSON.stringify({ therapist_id: Number(select.value) }),
+      });
+      toast(done.message);
+      await loadStaff();
+    } catch (error) {
+      move.disabled = false;
+      toast(error.message);
+    }
+  });
+  return el("li", { class: "card", "data-reassign": String(patient.id) },
+    el("h2", {}, `${patient.name} (#${patient.id})`),
+    el("div", { class: "meta" }, `therapist: ${patient.therapist} · ${patient.status}`),
+    patient.targets.length
+      ? el("div", { class: "move" }, select, move)
+      : el("div", { class: "meta" }, "There is no other active therapist. Invite one above."));
+}
+
+async function loadStaff() {
+  const [listed, movable] = await Promise.all([api("api/admin/staff"), api("api/admin/reassign")]);
+  $("staff").replaceChildren(...listed.staff.map(staffCard));
+  $("invite-roles").replaceChildren(...listed.invite_roles.map((role) =>
+    el("button", { type: "button", "data-role": role.key, onclick: (e) => invite(e, role) }, `Invite: ${role.label}`)));
+  $("reassign").replaceChildren(...movable.patients.map(reassignRow));
+  $("reassign-empty").hidden = movable.patients.length > 0;
+}
+
+async function invite(event, role) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const done = await api("api/admin/invites", { method: "POST", body: JSON.stringify({ role: role.key }) });
+    admin.invited = done;
+    $("invited-title").textContent = `Invitation for a new ${done.role_label}`;
+    $("invited-hint").textContent = `Send this one-time link to the new ${done.role_label}. It works once and expires in ${done.link_hours} hours.`;
+    $("invited-link").href = done.link;
+    $("invited-link").textContent = done.link;
+    $("invited").hidden = false;
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function sendInvite() {
+  try {
+    const sent = await api("api/admin/invites/send", { method: "POST", body: JSON.stringify({ link: admin.invited.link }) });
+    toast(sent.message);
+  } catch (error) {
+    toast(refusal(error));
+  }
+}
+
+// ------------------------------------------------------------- admin: audit log
+
+function auditQuery(before) {
+  const fields = {
+    action: $("audit-action").value, actor_kind: $("audit-actor-kind").value, actor: $("audit-actor").value,
+    subject_kind: $("audit-subject-kind").value, subject: $("audit-subject").value,
+    from: $("audit-from").value, to: $("audit-to").value,
+  };
+  if (before) fields.before = String(before);
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) if (value.trim()) query.set(key, value.trim());
+  return query.toString();
+}
+
+function auditRow(event) {
+  const actor = event.actor_id ? `${event.actor_kind} #${event.actor_id}` : event.actor_kind;
+  const subject = event.subject_kind ? ` → ${event.subject_kind} #${event.subject_id}` : "";
+  return el("li", { "data-event": String(event.id) },
+    `${when(event.at)} · `, el("span", { class: "action" }, event.action), ` · ${actor}${subject}`);
+}
+
+async function loadAudit(more) {
+  const page = await api(`api/admin/audit?${auditQuery(more ? admin.auditBefore : null)}`);
+  admin.auditRows = more ? [...admin.auditRows, ...page.events] : page.events;
+  admin.auditBefore = page.next_before;
+  const chosen = $("audit-action").value;
+  $("audit-action").replaceChildren(el("option", { value: "" }, "Any"),
+    ...page.actions.map((a) => el("option", { value: a }, a)));
+  $("audit-action").value = chosen;
+  $("audit").replaceChildren(...admin.auditRows.map(auditRow));
+  $("audit-empty").hidden = admin.auditRows.length > 0;
+  $("audit-more").hidden = page.next_before === null;
+}
+
+async function filterAudit(more) {
+  try {
+    notice("");
+    await loadAudit(more);
+  } catch (error) {
+    notice(refusal(error));  // the filter refused in words; the rows shown stay as they were
+  }
+}
+
 // -------------------------------------------------------------- navigation
 
 function mainButtonClicked() {
@@ -401,13 +562,15 @@ function backButtonClicked() { show(state.view === "patient" ? "patients" : stat
 
 const LOADERS = {
   alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient(), enroll: () => loadEnroll(),
+  staff: () => loadStaff(), audit: () => loadAudit(false),
 };
 
 async function show(view) {
   state.view = view;
-  for (const name of ["alerts", "patients", "patient", "enroll"]) $(`view-${name}`).hidden = name !== view;
-  for (const name of ["alerts", "patients", "enroll"]) {
-    $(`tab-${name}`).setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
+  for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== `view-${view}`;
+  for (const tab of document.querySelectorAll(".tabs button")) {
+    const name = tab.dataset.view;
+    tab.setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
   }
   if (tg && tg.BackButton) { view === state.home ? tg.BackButton.hide() : tg.BackButton.show(); }
   if (tg && tg.MainButton) {
@@ -453,6 +616,10 @@ async function start() {
   $("enroll-form").addEventListener("submit", (e) => { e.preventDefault(); submitEnroll(); });
   $("enrolled-send").addEventListener("click", sendLink);
   $("enrolled-again").addEventListener("click", resetEnroll);
+  $("invited-send").addEventListener("click", sendInvite);
+  $("audit-form").addEventListener("submit", (e) => { e.preventDefault(); filterAudit(false); });
+  $("audit-clear").addEventListener("click", () => { $("audit-form").reset(); filterAudit(false); });
+  $("audit-more").addEventListener("click", () => filterAudit(true));
   try {
     state.me = await api("api/me");
     $("who").textContent = `${state.me.clinic} · ${state.me.name} (${state.me.role})`;
@@ -461,6 +628,8 @@ async function start() {
     $("tab-alerts").hidden = role === "staff";
     $("tab-patients").hidden = role === "staff";
     $("tab-enroll").hidden = role === "therapist";
+    $("tab-staff").hidden = role !== "admin";  // the admin's screens (bot/desk/admin.py)
+    $("tab-audit").hidden = role !== "admin";
     state.home = role === "staff" ? "enroll" : "alerts";
   } catch (error) {
     notice(refusal(error));
