@@ -297,3 +297,23 @@ async def test_a_discharged_patient_is_no_longer_offered(
         409,
         {"error": "This patient is no longer in follow-up."},
     )
+
+
+async def test_a_session_before_the_last_one_is_refused_and_nothing_is_written(
+    desk: TestClient[Any, Any], sessions: SessionFactory, db_url: str
+) -> None:
+    patient = await zoe(sessions)
+    path = f"/desk/api/frontdesk/patients/{patient.id}/session"
+    first = await desk.post(path, headers=header(DESK_TG), json={**SESSION, "minutes_ago": 30})
+    assert first.status == 200
+    before = await snapshot(db_url)
+    earlier = await desk.post(
+        path,
+        headers=header(DESK_TG),
+        json={"last_number": 1, "minutes_ago": 120, "regions": ["piriformis"]},
+    )
+    assert (earlier.status, await earlier.json()) == (
+        400,
+        {"error": "That is not after the patient's previous session."},
+    )
+    assert await snapshot(db_url) == before
