@@ -340,12 +340,12 @@ async function loadEnroll() {
       $("enroll-screen-none").checked = false;
     }
   });
-  resetEnroll();
+  resetEnroll(true);  // the first load keeps what was typed while the form was loading
 }
 
-function resetEnroll() {
+function resetEnroll(keepTyped) {
   state.enrollKey = newKey();
-  $("enroll-form").reset();
+  if (keepTyped !== true) $("enroll-form").reset();
   $("enroll-form").hidden = false;
   $("enrolled").hidden = true;
   const first = document.querySelector('#enroll-when input');
