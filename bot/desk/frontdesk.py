@@ -16,7 +16,15 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.desk.api import aware, desk_caller_of, desk_context, json_answer, problem
+from bot.desk.api import (
+    NOT_AVAILABLE,
+    DeskContext,
+    aware,
+    desk_caller_of,
+    desk_context,
+    json_answer,
+    problem,
+)
 from bot.desk.auth import ENROLL_ROLES
 from bot.desk.enroll import plain
 from bot.desk.models import (
@@ -32,7 +40,6 @@ from bot.desk.models import (
 )
 from bot.desk_view import TIME_CHOICES_MINUTES, discharge_confirmation
 from bot.texts import t
-from bot.therapist_view import NOT_AVAILABLE
 from care import audit, records
 from care.context import latest_session, sessions_of
 from care.sessions import FOLLOWED, SessionError, followed_patients, name_matches, record_session
@@ -174,7 +181,7 @@ async def discharge_check(request: web.Request) -> web.StreamResponse:
             seen = await records.still_open(db, patient_id=patient_id)
         except records.RecordError as exc:
             return problem(409, plain(t(str(exc), staff.language)))
-        text, _ = discharge_confirmation(seen, ctx.settings.clinic_timezone, staff.language)
+        text = _confirmation(seen, ctx, staff.language)
         alerts = []
         for alert in seen.alerts:
             assert alert.id is not None
@@ -208,6 +215,12 @@ async def discharge_check(request: web.Request) -> web.StreamResponse:
                 keep=plain(t("btn_discharge_no", staff.language)),
             )
         )
+
+
+def _confirmation(seen: records.StillOpen, ctx: DeskContext, lang: str) -> str:
+    """The chat's /discharge confirmation (bot/desk_view.py), its words only."""
+    text, _ = discharge_confirmation(seen, ctx.settings.clinic_timezone, lang)
+    return text
 
 
 async def discharge(request: web.Request) -> web.StreamResponse:

@@ -352,7 +352,7 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
                 "Discharge Zoë <Navarro> (#1)?"
             )
             await expect(fd.locator("#discharge-lines")).to_contain_text("Still open:")
-            await expect(fd.locator("#discharge-lines")).to_contain_text("check-in(s) planned")
+            await expect(fd.locator("#discharge-lines")).to_contain_text("planned")
             await expect(front_desk.locator(".webapp-main")).to_be_hidden()
             await fd.locator("#discharge-confirm").click()
             await expect(fd.locator("#notice")).to_have_text(
