@@ -10,7 +10,9 @@ to the caller's chat as /enroll does, for a link the caller made and that is sti
 from __future__ import annotations
 
 import base64
+import html
 import logging
+import re
 from datetime import timedelta
 
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -41,7 +43,7 @@ from bot.desk_view import TIME_CHOICES_MINUTES
 from bot.links import deep_link, qr_png
 from bot.texts import t
 from care.context import sessions_of
-from care.enrollment import AlreadyEnrolled, EnrollmentError, enroll
+from care.enrollment import SCREENING_FACTS, AlreadyEnrolled, EnrollmentError, enroll
 from care.people import find_link, therapists
 from store.models import Patient, StaffMember
 
@@ -55,7 +57,33 @@ REFUSALS = {
     "regions": "Choose at least one region needled.",
     "future": "The session cannot end in the future.",
     "therapist": "Choose an active therapist.",
+    "screening": "Tick what applies, or tap “None of these”.",
 }
+LEGS_UNANSWERED = "Say whether the patient has buttock or leg symptoms: Yes or No."
+SCREENING_BOTH = "Tick what applies, or “None of these”, not both."
+_TAG = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """A catalogue text (Telegram HTML, values quoted by `t`) as plain words for the page,
+    which sets it as textContent."""
+    return html.unescape(_TAG.sub("", text))
+
+
+def screening_refusal(body: EnrollRequest) -> str | None:
+    """Both screening answers are required, as the chat's /enroll asks them: buttock or leg
+    symptoms Yes or No, and the facts ticked or "None of these" (one sentence if not)."""
+    if body.leg_symptoms is None:
+        return LEGS_UNANSWERED
+    if body.screening_none and body.screening:
+        return SCREENING_BOTH
+    if not body.screening_none and not body.screening:
+        return plain(t("enroll_screening_pick", "en"))
+    if not set(body.screening) <= set(SCREENING_FACTS):
+        return REFUSALS["screening"]
+    return None
+
+
 ALREADY = "This form was already sent: the patient is enrolled once."
 LINK_SENT = "The join link and its QR code are in your chat with the bot."
 
@@ -64,6 +92,7 @@ async def form(request: web.Request) -> web.StreamResponse:
     ctx = desk_context(request)
     async with ctx.sessions() as db:
         staff = (await desk_caller_of(request, db, ctx, ENROLL_ROLES)).staff
+        lang = staff.language
         people = await therapists(db)
         return json_answer(
             EnrollForm(
@@ -74,6 +103,15 @@ async def form(request: web.Request) -> web.StreamResponse:
                 ],
                 minutes_ago=list(TIME_CHOICES_MINUTES),
                 link_hours=_link_hours(ctx.settings.invite_ttl),
+                # the chat's /enroll words (bot/texts.py), as plain text
+                legs_question=plain(t("screening_legs_yes", lang)).capitalize(),
+                legs_yes=plain(t("btn_legs_yes", lang)),
+                legs_no=plain(t("btn_legs_no", lang)),
+                screening=[
+                    Region(key=fact, label=plain(t(f"screen_{fact}", lang)))
+                    for fact in SCREENING_FACTS
+                ],
+                screening_none=plain(t("btn_screen_none", lang)),
             )
         )
 
@@ -97,6 +135,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
             return problem(400, REFUSALS["regions"])
         if not 0 <= body.baseline_pain <= 10:
             return problem(400, REFUSALS["baseline"])
+        refused = screening_refusal(body)
+        if refused is not None:
+            return problem(400, refused)
         now = ctx.clock.now()
         try:
             result = await enroll(
@@ -111,6 +152,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
                 now=now,
                 link_ttl=ctx.settings.invite_ttl,
                 enroll_key=body.enroll_key,
+                leg_symptoms=bool(body.leg_symptoms),
+                screening=[] if body.screening_none else list(body.screening),
                 protocol=ctx.protocol,  # the default home programme, as the chat's /enroll
             )
         except AlreadyEnrolled:

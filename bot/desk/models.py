@@ -140,6 +140,11 @@ class EnrollForm(BaseModel):
     regions: list[Region]
     minutes_ago: list[int]  # when the session ended: now, 30 min ago …
     link_hours: int
+    legs_question: str  # buttock or leg symptoms: Yes / No (the chat's /enroll step)
+    legs_yes: str
+    legs_no: str
+    screening: list[Region]  # the screening facts (care.enrollment.SCREENING_FACTS)
+    screening_none: str  # "None of these"
 
 
 class EnrollRequest(BaseModel):
@@ -152,6 +157,10 @@ class EnrollRequest(BaseModel):
     minutes_ago: int
     regions: list[str] = Field(max_length=32)
     baseline_pain: int
+    # required answers, as in the chat: None means "not answered" and is refused in words
+    leg_symptoms: bool | None = None
+    screening: list[str] = Field(default_factory=list, max_length=8)  # the facts ticked
+    screening_none: bool = False  # "None of these" chosen
 
 
 class Enrolled(BaseModel):
@@ -289,3 +298,85 @@ class AuditPage(BaseModel):
     page_size: int
     next_before: int | None
     actions: list[str]  # every action in the log, for the filter
+
+
+# ---------------------------------------------------------------- front desk (issue 16 item 4)
+
+
+class FollowedPatient(BaseModel):
+    """One patient in follow-up, as the front desk picks them (the chat's /session and
+    /discharge pickers)."""
+
+    id: int
+    name: str
+    status: Literal["active", "paused"]
+    therapist: str
+    sessions: int
+    last_session_at: datetime | None
+
+
+class FollowedList(BaseModel):
+    """GET api/frontdesk/patients?q=…: the patients in follow-up, newest first; with `q`,
+    those whose name holds every typed word (case and accents ignored)."""
+
+    patients: list[FollowedPatient]
+
+
+class SessionForm(BaseModel):
+    """GET api/frontdesk/patients/{id}/session: what "Record a session" offers; the last
+    session's regions come preselected, as /session ticks them."""
+
+    patient_id: int
+    name: str
+    last_number: int  # 0: no session yet
+    last_ended_at: datetime | None
+    last_regions: list[str]
+    regions: list[Region]
+    minutes_ago: list[int]
+
+
+class SessionRequest(BaseModel):
+    """POST api/frontdesk/patients/{id}/session. `last_number` is the session the form
+    saw last: a second copy of the same submit records nothing more."""
+
+    last_number: int
+    minutes_ago: int
+    regions: list[str] = Field(max_length=32)
+
+
+class SessionRecorded(BaseModel):
+    patient_id: int
+    number: int
+    message: str
+
+
+class OpenAlert(BaseModel):
+    """An alert still waiting for someone, as the discharge confirmation lists it."""
+
+    id: int
+    tier: Literal["urgent", "urgent_callback", "soon", "routine"]
+    tier_label: str
+    raised_at: datetime
+    waiting_for: Literal["acknowledge", "call_back"]
+
+
+class DischargeCheck(BaseModel):
+    """GET api/frontdesk/patients/{id}/discharge: what is still open (care.records.still_open)
+    and the chat's confirmation in words (`lines`); nothing changes yet."""
+
+    patient_id: int
+    name: str
+    alerts: list[OpenAlert]
+    open_checkins: int  # sent, not answered yet
+    planned_checkins: int  # not sent yet
+    lines: list[str]
+    confirm: str
+    keep: str
+
+
+class Discharged(BaseModel):
+    """POST api/frontdesk/patients/{id}/discharge: done, once (a second confirmation is a
+    409 saying the patient is already discharged, and changes nothing)."""
+
+    patient_id: int
+    message: str

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.desk import admin, enroll
+from bot.desk import admin, enroll, frontdesk
 from bot.desk.api import SOURCE_KEY, WALL_KEY, DeskSource, add_routes, refusals
 
 PREFIX = "/desk/"
@@ -38,6 +38,7 @@ def make_desk_app(
     app.router.add_get("/static/{name}", static)
     add_routes(app)
     enroll.add_routes(app)
+    frontdesk.add_routes(app)
     admin.add_routes(app)
     return app
 

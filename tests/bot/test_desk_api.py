@@ -151,6 +151,8 @@ FORM = {
     "minutes_ago": 30,
     "regions": ["piriformis"],
     "baseline_pain": 6,
+    "leg_symptoms": False,
+    "screening_none": True,
 }
 THERAPIST_CALLS = (
     ("GET", "/desk/api/alerts"),

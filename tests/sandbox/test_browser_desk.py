@@ -122,8 +122,27 @@ async def _phone_shot(
         if view == "enroll":  # the front desk's screen, filled in, not sent
             await phone.locator("#enroll-name").fill("Ana Ruiz")
             await phone.locator("#enroll-regions label", has_text="Piriformis").click()
+            await phone.locator("#enroll-legs label", has_text="No").click()
+            await phone.locator(
+                "#enroll-screening label", has_text="First-ever dry needling"
+            ).click()
             await phone.locator("#enroll-baseline label").filter(has_text=_exactly("7")).click()
             await expect(phone.locator("#enroll-baseline input:checked")).to_have_value("7")
+            await phone.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top
+            await phone.screenshot(path=str(SHOTS / name), full_page=True)
+            return
+        if view in ("followup", "session", "discharge"):  # the front desk's follow-up screens
+            await phone.locator("#tab-followup").click()
+            found = phone.locator("#followup .card")
+            await expect(found).to_have_count(1)
+            if view == "session":
+                await found.locator("button", has_text="Record a session").click()
+                await expect(phone.locator("#session-regions input:checked")).to_have_count(1)
+            if view == "discharge":
+                await found.locator("button", has_text="Discharge").click()
+                await expect(phone.locator("#discharge-confirm")).to_be_enabled()
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"]
             await phone.screenshot(path=str(SHOTS / name), full_page=True)
             return
         await expect(phone.locator("#alerts .card")).to_have_count(1)
@@ -171,11 +190,20 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             # the front desk enrolls on one screen, in the desk
             await front_desk.locator(".menu-button").click()
             form = front_desk.frame_locator(".webapp-frame")
-            await form.locator("#enroll-name").fill("Zoë <Navarro>")
             therapist_choice = form.locator("#enroll-therapist option:checked")
             await expect(therapist_choice).to_have_text("Theo Rapist")  # the only one
+            await form.locator("#enroll-name").fill("Zoë <Navarro>")  # once the form is loaded
             await form.locator("#enroll-when label", has_text="30 min ago").click()
             await form.locator("#enroll-regions label", has_text="Upper back / chest wall").click()
+            # the chat's /enroll questions: both must be answered
+            await form.locator("#enroll-legs label", has_text="No").click()
+            await form.locator("#enroll-screening label", has_text="Takes anticoagulants").click()
+            await form.locator("#enroll-screening label", has_text="None of these").click()
+            await expect(
+                form.locator('#enroll-screening input[name="screen"]:checked')
+            ).to_have_count(0)  # "None of these" unticks the facts
+            await form.locator("#enroll-screening label", has_text="Takes anticoagulants").click()
+            await expect(form.locator("#enroll-screen-none")).not_to_be_checked()
             await form.locator("#enroll-baseline label").filter(has_text=_exactly("6")).click()
             SHOTS.mkdir(parents=True, exist_ok=True)
             await front_desk.screenshot(path=str(SHOTS / "enroll-pane.png"))
@@ -206,6 +234,27 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
                 after=mark,
             )
             await answer_all(zoe, first, chooser({"sore": "4"}))
+
+            # the front desk records session 2 in the desk: found by name, last regions ticked
+            await front_desk.locator(".menu-button").click()
+            fd = front_desk.frame_locator(".webapp-frame")
+            await fd.locator("#tab-followup").click()
+            await fd.locator("#followup-search").fill("zoe")
+            found = fd.locator("#followup .card")
+            await expect(found).to_have_count(1)
+            await expect(found).to_contain_text("Zoë <Navarro> (#1)")
+            await expect(found).to_contain_text("1 session(s)")
+            await found.locator("button", has_text="Record a session").click()
+            await expect(fd.locator("#session-name")).to_have_text("Zoë <Navarro> (#1)")
+            ticked = fd.locator("#session-regions label:has(input:checked)")
+            await expect(ticked).to_have_text([_exactly("Upper back / chest wall")])
+            await expect(front_desk.locator(".webapp-main")).to_have_text("Record session")
+            await front_desk.locator(".webapp-main").click()
+            await expect(fd.locator("#notice")).to_contain_text(
+                "Session 2 recorded for Zoë <Navarro>."
+            )
+            await expect(found).to_contain_text("2 session(s)")
+            await front_desk.locator(".webapp-close").click()
 
             await _report_chest_pain(patient)
             await expect(patient.locator(".chat")).to_contain_text("112")
@@ -239,6 +288,9 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
                 for view in ("patients", "patient"):
                     shot = f"{view}-{suffix}.png"
                     await _phone_shot(browser, running.url, opened, theme, shot, view=view)
+            for view in ("followup", "session", "discharge"):
+                shot = f"{view}-light.png"
+                await _phone_shot(browser, running.url, desk_opened, LIGHT, shot, view=view)
             refused = await page.evaluate(
                 """async (chat_id) => (await fetch("/api/webapp", {method: "POST",
                    headers: {"Content-Type": "application/json"},
@@ -290,6 +342,25 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             await expect(card.locator("button.kb")).to_have_text(
                 [_exactly("History"), _exactly("Open desk")]
             )
+
+            # the front desk discharges in the desk: what is still open, then a confirmation
+            await front_desk.locator(".menu-button").click()
+            fd = front_desk.frame_locator(".webapp-frame")
+            await fd.locator("#tab-followup").click()
+            await fd.locator("#followup .card button", has_text="Discharge").click()
+            await expect(fd.locator("#discharge-name")).to_have_text(
+                "Discharge Zoë <Navarro> (#1)?"
+            )
+            await expect(fd.locator("#discharge-lines")).to_contain_text("Still open:")
+            await expect(fd.locator("#discharge-lines")).to_contain_text("planned")
+            await expect(front_desk.locator(".webapp-main")).to_be_hidden()
+            await fd.locator("#discharge-confirm").click()
+            await expect(fd.locator("#notice")).to_have_text(
+                "Zoë <Navarro> is discharged; they got a closing message with their exercises."
+            )
+            await expect(fd.locator("#followup-empty")).to_be_visible()
+            await front_desk.locator(".webapp-close").click()
+            await expect(patient.locator(".chat")).to_contain_text("Your follow-up with")
             assert page_errors == []
         finally:
             await browser.close()

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -24,6 +26,8 @@ from tests.support.alerts import ADA, MONDAY_10, clinic
 from tests.support.harness import TOKEN
 
 DESK_NOW = MONDAY_10 + timedelta(minutes=5)
+#: Telegram ids of the clinic's patient, someone unknown, and the front desk (Sam)
+PATIENT_TG, STRANGER_TG, DESK_TG = 4000, 9999, 3000
 
 
 def init_data(user_id: int, *, at: datetime = MONDAY_10, token: str = TOKEN) -> str:
@@ -37,9 +41,10 @@ def as_user(user_id: int) -> dict[str, str]:
 
 @asynccontextmanager
 async def desk_client(
-    sessions: SessionFactory, bot: Bot, *, admin_ids: str = str(ADA)
+    sessions: SessionFactory, bot: Bot | None = None, *, admin_ids: str = str(ADA)
 ) -> AsyncIterator[TestClient[Any, Any]]:
-    """The clinic planted, the desk served; `bot` is where its sends go."""
+    """The clinic planted, the desk served; `bot` is where its sends go (None: a bot that
+    is never reached, so that no call may send anything: a send would fail)."""
     await clinic(sessions)
     settings = load_settings(
         {
@@ -53,7 +58,16 @@ async def desk_client(
     )
     clock = Clock(1.0, anchor_wall=DESK_NOW, anchor_protocol=DESK_NOW, wall=lambda: DESK_NOW)
     parent = web.Application()
+    unreachable = bot is None
+    if bot is None:
+        bot = Bot(
+            TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:9"))
+        )
     context = DeskContext(sessions, settings, clock, bot, load_protocol(), "careloop_test_bot")
     mount(parent, make_desk_app(lambda: context, wall=lambda: DESK_NOW))
-    async with TestClient(TestServer(parent)) as client:
-        yield client
+    try:
+        async with TestClient(TestServer(parent)) as client:
+            yield client
+    finally:
+        if unreachable:
+            await bot.session.close()

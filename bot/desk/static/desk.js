@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   me: null, view: "alerts", home: "alerts", patients: [], sort: "open_alerts", desc: true, patient: null,
   form: null, enrollKey: null, enrolled: null, enrolling: false,
+  sessionForm: null, recording: false, dischargeCheck: null, discharging: false, followupTimer: null,
 };
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -326,12 +327,25 @@ async function loadEnroll() {
     choice("radio", "when", m, WHEN_LABELS[m] || `${m} min ago`, i === 0)));
   $("enroll-regions").replaceChildren(...form.regions.map((r) => choice("checkbox", "region", r.key, r.label)));
   $("enroll-baseline").replaceChildren(...Array.from({ length: 11 }, (_, v) => choice("radio", "baseline", v, String(v))));
-  resetEnroll();
+  // the chat's /enroll questions: buttock or leg symptoms, then the screening facts
+  $("enroll-legs-legend").textContent = form.legs_question;
+  $("enroll-legs").replaceChildren(choice("radio", "legs", "yes", form.legs_yes), choice("radio", "legs", "no", form.legs_no));
+  const none = choice("checkbox", "screen-none", "none", form.screening_none);
+  none.querySelector("input").id = "enroll-screen-none";
+  $("enroll-screening").replaceChildren(...form.screening.map((f) => choice("checkbox", "screen", f.key, f.label)), none);
+  $("enroll-screening").addEventListener("change", (e) => {  // a fact, or "None of these": not both
+    if (e.target.name === "screen-none" && e.target.checked) {
+      for (const box of document.querySelectorAll('input[name="screen"]')) box.checked = false;
+    } else if (e.target.name === "screen" && e.target.checked) {
+      $("enroll-screen-none").checked = false;
+    }
+  });
+  resetEnroll(true);  // the first load keeps what was typed while the form was loading
 }
 
-function resetEnroll() {
+function resetEnroll(keepTyped) {
   state.enrollKey = newKey();
-  $("enroll-form").reset();
+  if (keepTyped !== true) $("enroll-form").reset();
   $("enroll-form").hidden = false;
   $("enrolled").hidden = true;
   const first = document.querySelector('#enroll-when input');
@@ -350,6 +364,9 @@ function formValues() {
     minutes_ago: Number(picked("when")[0] || 0),
     regions: picked("region"),
     baseline_pain: baseline === undefined ? -1 : Number(baseline),
+    leg_symptoms: picked("legs").length ? picked("legs")[0] === "yes" : null,
+    screening: picked("screen"),
+    screening_none: $("enroll-screen-none").checked,
   };
 }
 
@@ -551,19 +568,129 @@ async function filterAudit(more) {
   }
 }
 
+// ------------------------------------------- front desk: follow-up, session, discharge
+
+function followupCard(p) {
+  const last = p.last_session_at ? `last ${when(p.last_session_at)}` : "no session yet";
+  return el("li", { class: "card" },
+    el("h2", {}, `${p.name} (#${p.id})`),
+    el("p", { class: "meta" }, `${p.therapist} · ${p.sessions} session(s), ${last}${p.status === "paused" ? " · paused" : ""}`),
+    el("div", { class: "actions" },
+      el("button", { type: "button", onclick: () => openSession(p.id) }, "Record a session"),
+      el("button", { type: "button", class: "secondary", onclick: () => openDischarge(p.id) }, "Discharge")));
+}
+
+async function loadFollowup() {
+  const typed = $("followup-search").value.trim();
+  const list = await api(`api/frontdesk/patients${typed ? `?q=${encodeURIComponent(typed)}` : ""}`);
+  $("followup").replaceChildren(...list.patients.map(followupCard));
+  $("followup-empty").hidden = list.patients.length > 0;
+}
+
+function searchFollowup() {
+  clearTimeout(state.followupTimer);
+  state.followupTimer = setTimeout(() => loadFollowup().catch((e) => notice(refusal(e))), 250);
+}
+
+async function openSession(id) {
+  state.sessionForm = { patient_id: id };
+  await show("session");
+}
+
+async function loadSession() {
+  const form = await api(`api/frontdesk/patients/${state.sessionForm.patient_id}/session`);
+  state.sessionForm = form;
+  $("session-name").textContent = `${form.name} (#${form.patient_id})`;
+  $("session-last").textContent = form.last_number
+    ? `Session ${form.last_number + 1}. The last one ended ${when(form.last_ended_at)}.`
+    : "Session 1.";
+  $("session-when").replaceChildren(...form.minutes_ago.map((m, i) =>
+    choice("radio", "session-when", m, WHEN_LABELS[m] || `${m} min ago`, i === 0)));
+  $("session-regions").replaceChildren(...form.regions.map((r) =>
+    choice("checkbox", "session-region", r.key, r.label, form.last_regions.includes(r.key))));
+}
+
+async function submitSession() {
+  if (state.recording || !state.sessionForm || !state.sessionForm.regions) return;
+  state.recording = true;
+  $("session-submit").disabled = true;
+  if (tg && tg.MainButton) tg.MainButton.disable();
+  const picked = (name) => [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  try {
+    const done = await api(`api/frontdesk/patients/${state.sessionForm.patient_id}/session`, {
+      method: "POST",
+      body: JSON.stringify({
+        last_number: state.sessionForm.last_number,
+        minutes_ago: Number(picked("session-when")[0] || 0),
+        regions: picked("session-region"),
+      }),
+    });
+    if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred("success");
+    await show("followup");
+    notice(done.message);
+  } catch (error) {
+    toast(refusal(error));
+  } finally {
+    state.recording = false;
+    $("session-submit").disabled = false;
+    if (tg && tg.MainButton) tg.MainButton.enable();
+  }
+}
+
+async function openDischarge(id) {
+  state.dischargeCheck = { patient_id: id };
+  await show("discharge");
+}
+
+async function loadDischarge() {
+  $("discharge-lines").replaceChildren();
+  $("discharge-confirm").disabled = true;
+  const check = await api(`api/frontdesk/patients/${state.dischargeCheck.patient_id}/discharge`);
+  state.dischargeCheck = check;
+  const [title, ...rest] = check.lines;  // the chat's confirmation, line by line
+  $("discharge-name").textContent = title;
+  $("discharge-lines").replaceChildren(...rest.map((line, i) =>
+    el("li", { class: i === rest.length - 1 ? "consequence" : "" }, line)));
+  $("discharge-confirm").textContent = check.confirm;
+  $("discharge-keep").textContent = check.keep;
+  $("discharge-confirm").disabled = false;
+}
+
+async function confirmDischarge() {
+  if (state.discharging || !state.dischargeCheck) return;
+  state.discharging = true;
+  $("discharge-confirm").disabled = true;
+  try {
+    const done = await api(`api/frontdesk/patients/${state.dischargeCheck.patient_id}/discharge`, { method: "POST" });
+    if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred("success");
+    await show("followup");
+    notice(done.message);
+  } catch (error) {
+    notice(refusal(error));  // e.g. discharged meanwhile: said, nothing changed
+  } finally {
+    state.discharging = false;
+  }
+}
+
 // -------------------------------------------------------------- navigation
 
 function mainButtonClicked() {
   if (state.view === "alerts") show("patients");
   else if (state.view === "patient") exportPatient();
   else if (state.view === "enroll") submitEnroll();
+  else if (state.view === "session") submitSession();
 }
-function backButtonClicked() { show(state.view === "patient" ? "patients" : state.home); }
+function backButtonClicked() {
+  if (state.view === "session" || state.view === "discharge") show("followup");
+  else show(state.view === "patient" ? "patients" : state.home);
+}
 
 const LOADERS = {
   alerts: () => loadAlerts(), patients: () => loadPatients(), patient: () => loadPatient(), enroll: () => loadEnroll(),
   staff: () => loadStaff(), audit: () => loadAudit(false),
+  followup: () => loadFollowup(), session: () => loadSession(), discharge: () => loadDischarge(),
 };
+const FRONTDESK_VIEWS = ["followup", "session", "discharge"];
 
 async function show(view) {
   state.view = view;
@@ -572,11 +699,13 @@ async function show(view) {
     const name = tab.dataset.view;
     tab.setAttribute("aria-selected", String(name === view || (name === "patients" && view === "patient")));
   }
+  $("tab-followup").setAttribute("aria-selected", String(FRONTDESK_VIEWS.includes(view)));
   if (tg && tg.BackButton) { view === state.home ? tg.BackButton.hide() : tg.BackButton.show(); }
   if (tg && tg.MainButton) {
     if (view === "alerts") tg.MainButton.setText("My patients").show();
     else if (view === "patient") tg.MainButton.setText("Send CSV + FHIR to my chat").show();
     else if (view === "enroll" && $("enrolled").hidden) tg.MainButton.setText("Enroll").show();
+    else if (view === "session") tg.MainButton.setText("Record session").show();
     else tg.MainButton.hide();
   }
   window.scrollTo(0, 0);
@@ -607,6 +736,7 @@ async function start() {
   // in Telegram the export and the enrollment are the MainButton; in a browser, buttons
   $("export").parentElement.hidden = Boolean(tg && tg.MainButton);
   $("enroll-submit").parentElement.hidden = Boolean(tg && tg.MainButton);
+  $("session-submit").parentElement.hidden = Boolean(tg && tg.MainButton);
   for (const tab of document.querySelectorAll(".tabs button")) {
     tab.addEventListener("click", () => show(tab.dataset.view));
   }
@@ -620,6 +750,10 @@ async function start() {
   $("audit-form").addEventListener("submit", (e) => { e.preventDefault(); filterAudit(false); });
   $("audit-clear").addEventListener("click", () => { $("audit-form").reset(); filterAudit(false); });
   $("audit-more").addEventListener("click", () => filterAudit(true));
+  $("followup-search").addEventListener("input", searchFollowup);
+  $("session-form").addEventListener("submit", (e) => { e.preventDefault(); submitSession(); });
+  $("discharge-confirm").addEventListener("click", confirmDischarge);
+  $("discharge-keep").addEventListener("click", () => show("followup"));
   try {
     state.me = await api("api/me");
     $("who").textContent = `${state.me.clinic} · ${state.me.name} (${state.me.role})`;
@@ -630,6 +764,7 @@ async function start() {
     $("tab-enroll").hidden = role === "therapist";
     $("tab-staff").hidden = role !== "admin";  // the admin's screens (bot/desk/admin.py)
     $("tab-audit").hidden = role !== "admin";
+    $("tab-followup").hidden = role === "therapist";  // record a session, discharge: as /session, /discharge
     state.home = role === "staff" ? "enroll" : "alerts";
   } catch (error) {
     notice(refusal(error));
