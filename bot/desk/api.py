@@ -372,7 +372,10 @@ async def export_patient(request: web.Request) -> web.StreamResponse:
             return problem(403, NOT_AVAILABLE)
         now = ctx.clock.now()
         everyone = await export_rows(
-            db, patient.therapist_id, protocol=ctx.protocol, lang=ctx.protocol.default_language
+            db,
+            patient.therapist_id,
+            protocol=ctx.protocol,
+            lang=language_of(ctx.settings.clinic_locale),
         )
         rows = [r for r in everyone if r.patient_id == patient.id]
         stamp = now.astimezone(ctx.settings.clinic_timezone).strftime("%Y%m%d-%H%M")

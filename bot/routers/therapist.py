@@ -442,12 +442,10 @@ async def export_command(
     protocol: Protocol,
 ) -> None:
     """The therapist's patients' answers as CSV and as a FHIR R4 Bundle. The CSV says each
-    question and answer in words in the clinic's language (the protocol's default,
-    English unless the clinic's own protocol says otherwise), beside the codes."""
+    question and answer in words in the staff's language (CLINIC_LOCALE's), beside the
+    codes."""
     now = clock.now()
-    rows = await export_rows(
-        db, _owner_filter(staff), protocol=protocol, lang=protocol.default_language
-    )
+    rows = await export_rows(db, _owner_filter(staff), protocol=protocol, lang=_lang(settings))
     stamp = now.astimezone(settings.clinic_timezone).strftime("%Y%m%d-%H%M")
     await message.answer_document(
         BufferedInputFile(answers_csv(rows), filename=f"careloop-answers-{stamp}.csv"),
