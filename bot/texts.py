@@ -374,6 +374,10 @@ _EN: dict[str, str] = {
     "exercises_footer": (
         "Stop any exercise for sharp or worsening pain, dizziness or chest symptoms."
     ),
+    # the patient card's adherence from the exercise logs (issue 15 step 6)
+    "card_adherence_header": "<b>Home exercises</b>, days done/planned (7 d · 28 d):",
+    "card_adherence_line": "• {name}: {done7}/{planned7} · {done28}/{planned28}",
+    "card_adherence_none": "<b>Home exercises:</b> nothing logged yet",
 }
 
 _ES: dict[str, str] = {
@@ -641,6 +645,10 @@ _ES: dict[str, str] = {
         "Pare cualquier ejercicio si nota dolor punzante o que va a más, mareo o molestias "
         "en el pecho."
     ),
+    # the patient card's adherence from the exercise logs (issue 15 step 6)
+    "card_adherence_header": "<b>Ejercicios en casa</b>, días hechos/previstos (7 d · 28 d):",
+    "card_adherence_line": "• {name}: {done7}/{planned7} · {done28}/{planned28}",
+    "card_adherence_none": "<b>Ejercicios en casa:</b> nada registrado aún",
 }
 
 

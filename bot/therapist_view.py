@@ -15,7 +15,13 @@ from bot.desk_view import patient_picker, screening_summary
 from bot.texts import t
 from care.alerts import AckOutcome
 from care.context import sessions_of
-from care.patient_view import Rating, open_alert_count, recent_ratings, therapist_patients
+from care.patient_view import (
+    Adherence,
+    Rating,
+    open_alert_count,
+    recent_ratings,
+    therapist_patients,
+)
 from care.sessions import ENDED_COURSES, FOLLOWED
 from store.models import Patient
 
@@ -135,6 +141,7 @@ def card_caption(
     weeks: list[int],
     ratings: list[Rating],
     lang: str = "en",
+    adherence: Adherence | None = None,
 ) -> str:
     """Under the chart: who, baseline and sessions, the screening facts recorded at
     enrollment, check-ins answered of those sent,
@@ -156,7 +163,29 @@ def card_caption(
             screening_summary(patient, lang),
             f"Check-ins answered: {answered}/{sent}",
             "Exercise days per week: " + (", ".join(str(d) for d in weeks) or "not reported yet"),
+            *adherence_lines(adherence, lang),
             f"Last ratings: {last}",
         ]
     )
     return caption[:1024]
+
+
+def adherence_lines(adherence: Adherence | None, lang: str) -> list[str]:
+    """Per exercise of the programme: days logged done / days planned, last 7 and 28 days
+    (from the logs; "nothing logged yet" until the patient logs one)."""
+    if adherence is None:
+        return []
+    if not adherence.logged_any:
+        return [t("card_adherence_none", lang)]
+    return [t("card_adherence_header", lang)] + [
+        t(
+            "card_adherence_line",
+            lang,
+            name=a.exercise.name.get(lang),
+            done7=a.done[0],
+            planned7=a.planned[0],
+            done28=a.done[1],
+            planned28=a.planned[1],
+        )
+        for a in adherence.per_exercise
+    ]

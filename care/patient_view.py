@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.charts import ChartPoint
-from care.context import sessions_of
+from care.context import patient_tz, sessions_of
+from care.programme import programme_of
+from flows.exercises import exercises_for_day
+from flows.planner import is_exercise_day
+from flows.protocol import Exercise, Protocol
 from store.models import (
     Alert,
     AlertState,
     Answer,
     Checkin,
     CheckinState,
+    ExerciseLog,
     Patient,
     PatientStatus,
     Role,
@@ -140,3 +148,121 @@ async def answers_of(db: AsyncSession, patient_id: int, *, limit: int = 200) -> 
         .limit(limit)
     )
     return [Rating(a.answered_at, key, a.question_key, a.value) for a, key in rows.all()]
+
+
+# -- adherence from the logs (issue 15 step 6) -------------------------------------------
+
+#: the card's two windows, in days ending today
+ADHERENCE_WINDOWS = (7, 28)
+DONE = "done"
+
+
+class DayMark(StrEnum):
+    """One day of the chart's adherence strip."""
+
+    LOGGED = "logged"  # at least one exercise logged done
+    MISSED = "missed"  # exercises were planned, none logged
+    REST = "rest"  # nothing planned (before the course, a needling day, a rest day, today)
+
+
+@dataclass(frozen=True)
+class ExerciseAdherence:
+    """Done / planned days of one exercise of the programme, per window (ADHERENCE_WINDOWS)."""
+
+    exercise: Exercise
+    done: tuple[int, ...]
+    planned: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Adherence:
+    per_exercise: list[ExerciseAdherence]
+    days: list[tuple[date, DayMark]]  # the longest window, oldest first
+    logged_any: bool  # the patient ever logged an exercise
+
+
+def planned_days(
+    protocol: Protocol,
+    keys: Sequence[str],
+    days: Iterable[date],
+    *,
+    course_start: date | None,
+    needling_days: frozenset[date],
+) -> dict[date, tuple[str, ...]]:
+    """The exercises each day's reminder listed (or will list): what the reminder picks
+    (flows.exercises.exercises_for_day: strength ones on their weekdays, none on a needling
+    day) on the days a reminder goes out (flows.planner.is_exercise_day), none before the
+    course's first session."""
+    planned: dict[date, tuple[str, ...]] = {}
+    for day in days:
+        if course_start is None or not is_exercise_day(
+            protocol, course_start=course_start, day=day
+        ):
+            planned[day] = ()
+            continue
+        listed = exercises_for_day(protocol, keys, day, needling_day=day in needling_days)
+        planned[day] = tuple(e.key for e in listed)
+    return planned
+
+
+async def done_days(
+    db: AsyncSession, patient_id: int, since: date, until: date
+) -> dict[str, set[date]]:
+    """exercise → the days (since..until) it was logged done."""
+    rows = await db.exec(
+        select(col(ExerciseLog.exercise), col(ExerciseLog.day)).where(
+            ExerciseLog.patient_id == patient_id,
+            ExerciseLog.kind == DONE,
+            col(ExerciseLog.day) >= since,
+            col(ExerciseLog.day) <= until,
+        )
+    )
+    done: dict[str, set[date]] = {}
+    for exercise, day in rows.all():
+        done.setdefault(exercise, set()).add(day)
+    return done
+
+
+async def exercise_adherence(
+    db: AsyncSession, protocol: Protocol, patient: Patient, *, now: datetime, default_tz: ZoneInfo
+) -> Adherence:
+    """Per exercise of the current programme, the days it was logged done of the days it
+    was planned, over the last 7 and 28 days (today included); and the strip's days.
+
+    Today counts as planned only once logged: a morning card does not show today's
+    exercises as missed before the patient had the chance."""
+    assert patient.id is not None
+    tz = patient_tz(patient, default_tz)
+    today = now.astimezone(tz).date()
+    longest = max(ADHERENCE_WINDOWS)
+    days = [today - timedelta(days=n) for n in range(longest - 1, -1, -1)]
+    sessions = await sessions_of(db, patient.id)
+    start = sessions[0].ended_at.astimezone(tz).date() if sessions else None
+    needling = frozenset(s.ended_at.astimezone(tz).date() for s in sessions)
+    programme = await programme_of(db, protocol, patient.id)
+    keys = [entry.exercise.key for entry in programme]
+    plan = planned_days(protocol, keys, days, course_start=start, needling_days=needling)
+    done = await done_days(db, patient.id, days[0], today)
+    for day in plan:  # today: planned once logged
+        if day == today:
+            plan[day] = tuple(k for k in plan[day] if day in done.get(k, set()))
+    per_exercise = []
+    for entry in programme:
+        key = entry.exercise.key
+        counts_done, counts_planned = [], []
+        for window in ADHERENCE_WINDOWS:
+            span = [d for d in days[-window:] if key in plan[d]]
+            counts_planned.append(len(span))
+            counts_done.append(sum(1 for d in span if d in done.get(key, set())))
+        per_exercise.append(
+            ExerciseAdherence(entry.exercise, tuple(counts_done), tuple(counts_planned))
+        )
+    logged = set().union(*done.values()) if done else set()
+    marks = [
+        (d, DayMark.LOGGED if d in logged else DayMark.MISSED if plan[d] else DayMark.REST)
+        for d in days
+    ]
+    ever = (
+        await db.exec(select(ExerciseLog.id).where(ExerciseLog.patient_id == patient.id).limit(1))
+    ).first() is not None
+    return Adherence(per_exercise, marks, ever)
