@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.charts import ChartPoint
+from care.charts import ChartPoint, DayMark
 from care.context import patient_tz, sessions_of
 from care.programme import programme_of
 from flows.exercises import exercises_for_day
@@ -157,14 +156,6 @@ ADHERENCE_WINDOWS = (7, 28)
 DONE = "done"
 
 
-class DayMark(StrEnum):
-    """One day of the chart's adherence strip."""
-
-    LOGGED = "logged"  # at least one exercise logged done
-    MISSED = "missed"  # exercises were planned, none logged
-    REST = "rest"  # nothing planned (before the course, a needling day, a rest day, today)
-
-
 @dataclass(frozen=True)
 class ExerciseAdherence:
     """Done / planned days of one exercise of the programme, per window (ADHERENCE_WINDOWS)."""
@@ -177,7 +168,7 @@ class ExerciseAdherence:
 @dataclass(frozen=True)
 class Adherence:
     per_exercise: list[ExerciseAdherence]
-    days: list[tuple[date, DayMark]]  # the longest window, oldest first
+    days: list[tuple[date, DayMark]]  # the longest window from the course's start, oldest first
     logged_any: bool  # the patient ever logged an exercise
 
 
@@ -258,9 +249,10 @@ async def exercise_adherence(
             ExerciseAdherence(entry.exercise, tuple(counts_done), tuple(counts_planned))
         )
     logged = set().union(*done.values()) if done else set()
-    marks = [
+    marks = [  # from the course's first day: the chart does not stretch back before it
         (d, DayMark.LOGGED if d in logged else DayMark.MISSED if plan[d] else DayMark.REST)
         for d in days
+        if start is not None and d >= start
     ]
     ever = (
         await db.exec(select(ExerciseLog.id).where(ExerciseLog.patient_id == patient.id).limit(1))

@@ -240,6 +240,7 @@ async def _send_card(
         baseline=patient.baseline_pain,
         tz=tz,
         lang="en",
+        adherence=adherence.days,
     )
     caption = card_caption(
         patient,

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from care.charts import STRIP_COLORS, DayMark
 from store.models import OutboxMessage, StaffMember
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.support.dbutil import rows
@@ -21,7 +22,8 @@ from tests.support.e2e import (
     open_card,
 )
 from tests.support.harness import ManualWall, Running
-from tests.support.samples import write_sample
+from tests.support.pixels import pixels_of
+from tests.support.samples import write_sample, write_sample_png
 
 STRENGTH_DAYS = (0, 2, 4)  # the default protocol's Mon/Wed/Fri
 
@@ -64,6 +66,14 @@ async def test_card_shows_done_of_planned_days_per_exercise_in_english_and_spani
     ]
     assert lines[at + 6].startswith("Last ratings:")
     write_sample("patient-card-adherence.txt", card)
+    # the chart's strip under the pain lines: a day logged (green), one planned and not
+    # logged (red), the rest not planned; today's reminder, not logged yet, is not a miss
+    assert card.photo is not None
+    logged, missed = (
+        pixels_of(card.photo, STRIP_COLORS[m]) for m in (DayMark.LOGGED, DayMark.MISSED)
+    )
+    assert logged > 0 and 0.8 < logged / missed < 1.25
+    write_sample_png("patient-card-chart.png", card.photo)
 
     # the same card for a therapist who reads Spanish (the staff member's language)
     async with bot.app.sessions() as db:
