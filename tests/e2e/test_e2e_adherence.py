@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from care.charts import STRIP_COLORS, DayMark
-from store.models import OutboxMessage, StaffMember
+from store.models import Alert, Checkin, OutboxMessage, StaffMember
 from tests.fakebot import FakeBotAPI, SimUser
 from tests.support.dbutil import rows
 from tests.support.e2e import (
@@ -92,3 +92,70 @@ async def test_card_shows_done_of_planned_days_per_exercise_in_english_and_spani
         f"• Almeja (clamshell): 0/{strength} · 0/{strength}",
         f"• Puente de glúteos: 0/{strength} · 0/{strength}",
     ]
+
+
+ADHERENCE_INTRO = "Your weekly exercise check."
+
+
+async def test_sunday_q9_is_not_asked_when_the_patient_logged_exercises_that_week(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """The weekly Q9 ("on how many days did you do your exercises?") only when nothing
+    was logged: a patient who tapped Done this week gets no Sunday question (the check-in
+    is skipped, its condition not met) — the logs say it already. Asked when nothing was
+    logged: tests/e2e/test_e2e_scheduling.py::test_sunday_adherence_open_when_a_monday_
+    session_is_recorded, and tests/flows/test_engine.py on both sides."""
+    patient = await enrolled_patient(fake)
+    first = await next_exercise_reminder(bot, wall, patient)
+    assert await _tap(fake, patient, first.message_id, "✅ All done") == (
+        "Well done: all of today's exercises logged ✓"
+    )
+    [sunday] = await rows(sqlite_url, Checkin, Checkin.key == "adherence")
+    assert sunday.due_at.astimezone(bot.app.settings.clinic_timezone).weekday() == 6
+    while bot.app.clock.now() < sunday.due_at + timedelta(hours=2):
+        wall.advance(timedelta(hours=2))
+        await bot.background.run_once()
+    [closed] = await rows(sqlite_url, Checkin, Checkin.id == sunday.id)
+    assert (closed.state, closed.reason) == ("skipped", "condition not met")
+    assert not [m for m in patient.inbox if m.text.startswith(ADHERENCE_INTRO)]
+
+
+async def test_low_adherence_in_the_digest_comes_from_the_logs(
+    bot: Running, fake: FakeBotAPI, wall: ManualWall, sqlite_url: str
+) -> None:
+    """Two weeks running with exercises logged on one day each (of 7 planned, fewer than
+    half): no Q9 is asked (the patient logs), and the low-adherence rule judges the logs —
+    the therapist's digest says so after the second Sunday, with the days done per week."""
+    patient = await enrolled_patient(fake)
+    therapist = fake.user(THERAPIST)
+    tz = bot.app.settings.clinic_timezone
+    for _ in range(2):
+        reminder = await next_exercise_reminder(bot, wall, patient)
+        await _tap(fake, patient, reminder.message_id, "✅ All done")
+        [sunday] = [
+            c
+            for c in await rows(sqlite_url, Checkin, Checkin.key == "adherence")
+            if c.state == "scheduled"
+        ]
+        assert sunday.due_at.astimezone(tz).weekday() == 6
+        while bot.app.clock.now() < sunday.due_at + timedelta(hours=1):
+            wall.advance(timedelta(hours=2))
+            await bot.background.run_once()
+    assert [c.state for c in await rows(sqlite_url, Checkin, Checkin.key == "adherence")][:2] == [
+        "skipped",
+        "skipped",
+    ]
+    assert not [m for m in patient.inbox if m.text.startswith(ADHERENCE_INTRO)]
+    [low] = [a for a in await rows(sqlite_url, Alert) if a.reason_key == "low_adherence"]
+    assert low.tier == "routine"
+    mark = therapist.mark()
+    for _ in range(24):  # the next morning's digest
+        wall.advance(timedelta(hours=1))
+        await bot.background.run_once()
+    digest = await therapist.wait_for(
+        lambda m: m.text.startswith("Daily digest") and "fewer than" in m.text, after=mark
+    )
+    assert "Exercises done on fewer than 50% of the 7 planned days, 2 weeks running" in (
+        digest.text
+    )
+    assert ": 1/7; week of " in digest.text and digest.text.count("/7") >= 2
