@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -23,6 +23,9 @@ from store.models import (
     Checkin,
     CheckinState,
     ExerciseLog,
+    OutboxKind,
+    OutboxMessage,
+    OutboxState,
     Patient,
     PatientStatus,
     Role,
@@ -214,14 +217,31 @@ async def done_days(
     return done
 
 
+async def reminder_days(
+    db: AsyncSession, patient_id: int, tz: ZoneInfo, *, since: date
+) -> set[date]:
+    """The local days an exercise reminder was sent to the patient: none while reminders
+    were stopped or the follow-up paused or ended, so those days are not counted missed."""
+    rows = await db.exec(
+        select(col(OutboxMessage.due_at)).where(
+            OutboxMessage.patient_id == patient_id,
+            OutboxMessage.kind == OutboxKind.EXERCISE,
+            OutboxMessage.state == OutboxState.SENT,
+            col(OutboxMessage.due_at) >= datetime.combine(since, time(0), tzinfo=tz),
+        )
+    )
+    return {due.astimezone(tz).date() for due in rows.all()}
+
+
 async def exercise_adherence(
     db: AsyncSession, protocol: Protocol, patient: Patient, *, now: datetime, default_tz: ZoneInfo
 ) -> Adherence:
     """Per exercise of the current programme, the days it was logged done of the days it
     was planned, over the last 7 and 28 days (today included); and the strip's days.
 
-    Today counts as planned only once logged: a morning card does not show today's
-    exercises as missed before the patient had the chance."""
+    Only the days a reminder went out count (stopped reminders, a pause or the end of the
+    follow-up plan nothing), and today only once logged: a morning card does not show
+    today's exercises as missed before the patient had the chance."""
     assert patient.id is not None
     tz = patient_tz(patient, default_tz)
     today = now.astimezone(tz).date()
@@ -234,8 +254,11 @@ async def exercise_adherence(
     keys = [entry.exercise.key for entry in programme]
     plan = planned_days(protocol, keys, days, course_start=start, needling_days=needling)
     done = await done_days(db, patient.id, days[0], today)
-    for day in plan:  # today: planned once logged
-        if day == today:
+    reminded = await reminder_days(db, patient.id, tz, since=days[0])
+    for day in plan:  # only the days a reminder went out; today: planned once logged
+        if day not in reminded:
+            plan[day] = ()
+        elif day == today:
             plan[day] = tuple(k for k in plan[day] if day in done.get(k, set()))
     per_exercise = []
     for entry in programme:

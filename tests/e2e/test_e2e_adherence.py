@@ -47,7 +47,7 @@ async def test_card_shows_done_of_planned_days_per_exercise_in_english_and_spani
     for name in ("Piriformis stretch (figure-4)", "Hamstring stretch"):
         assert await _tap(fake, patient, first.message_id, f"◻️ {name}") == "Well done: logged ✓"
     await next_exercise_reminder(bot, wall, patient)  # the second day: nothing logged
-    await next_exercise_reminder(bot, wall, patient)  # today: not logged (yet)
+    third = await next_exercise_reminder(bot, wall, patient)  # today: not logged (yet)
     reminders = await rows(sqlite_url, OutboxMessage, OutboxMessage.kind == "exercise")
     tz = bot.app.settings.clinic_timezone
     [one] = [r for r in reminders if r.message_id == first.message_id]
@@ -89,6 +89,24 @@ async def test_card_shows_done_of_planned_days_per_exercise_in_english_and_spani
         "• Estiramiento del piriforme (en figura 4): 1/2 · 1/2",
         "• Estiramiento de isquiotibiales: 1/2 · 1/2",
         "• Estiramiento de flexores de cadera de rodillas: 0/2 · 0/2",
+        f"• Almeja (clamshell): 0/{strength} · 0/{strength}",
+        f"• Puente de glúteos: 0/{strength} · 0/{strength}",
+    ]
+
+    # the patient stops the reminders on the third day: the days after it had no reminder
+    # and are not counted as missed; the third day's reminder went out, so it is
+    assert await _tap(fake, patient, third.message_id, "Stop exercise reminders")
+    wall.advance(timedelta(hours=48))
+    await bot.background.run_once()
+    days = [day1 + timedelta(days=n) for n in range(3)]
+    strength = sum(1 for d in days if d.weekday() in STRENGTH_DAYS)
+    card = await open_card(therapist)
+    lines = (card.caption or "").splitlines()
+    at = lines.index("Ejercicios en casa, días hechos/previstos (7 d · 28 d):")
+    assert lines[at + 1 : at + 6] == [
+        "• Estiramiento del piriforme (en figura 4): 1/3 · 1/3",
+        "• Estiramiento de isquiotibiales: 1/3 · 1/3",
+        "• Estiramiento de flexores de cadera de rodillas: 0/3 · 0/3",
         f"• Almeja (clamshell): 0/{strength} · 0/{strength}",
         f"• Puente de glúteos: 0/{strength} · 0/{strength}",
     ]
