@@ -538,6 +538,10 @@ _EN: dict[str, str] = {
     "reason_adherence_not_reported": "Exercise days not reported for {weeks} weeks in a row",
     "audit_header": "<b>Last audit events</b>",
     "audit_none": "Nothing yet.",
+    # the patient card's adherence from the exercise logs (issue 15 step 6)
+    "card_adherence_header": "<b>Home exercises</b>, days done/planned (7 d · 28 d):",
+    "card_adherence_line": "• {name}: {done7}/{planned7} · {done28}/{planned28}",
+    "card_adherence_none": "<b>Home exercises:</b> nothing logged yet",
 }
 
 _ES: dict[str, str] = {
@@ -1093,6 +1097,10 @@ _ES: dict[str, str] = {
     "reason_adherence_not_reported": "Días de ejercicio sin comunicar {weeks} semanas seguidas",
     "audit_header": "<b>Últimos eventos de auditoría</b>",
     "audit_none": "Nada todavía.",
+    # the patient card's adherence from the exercise logs (issue 15 step 6)
+    "card_adherence_header": "<b>Ejercicios en casa</b>, días hechos/previstos (7 d · 28 d):",
+    "card_adherence_line": "• {name}: {done7}/{planned7} · {done28}/{planned28}",
+    "card_adherence_none": "<b>Ejercicios en casa:</b> nada registrado aún",
 }
 
 

@@ -18,7 +18,13 @@ from bot.formatting import Style, plural
 from bot.texts import Raw, t
 from care.alerts import AckOutcome
 from care.context import sessions_of
-from care.patient_view import Rating, open_alert_count, recent_ratings, therapist_patients
+from care.patient_view import (
+    Adherence,
+    Rating,
+    open_alert_count,
+    recent_ratings,
+    therapist_patients,
+)
 from care.sessions import ENDED_COURSES, FOLLOWED
 from flows.triage import Tier
 from store.models import Alert, AlertState, Patient
@@ -246,6 +252,7 @@ def card_caption(
     response: tuple[int, int],
     weeks: list[int],
     ratings: list[Rating],
+    adherence: Adherence | None = None,
 ) -> str:
     """Under the chart: who, baseline and sessions, the screening facts recorded at
     enrollment, check-ins answered of those sent, exercise days per week, the last
@@ -279,7 +286,29 @@ def card_caption(
                 lang,
                 days=", ".join(str(d) for d in weeks) or t("card_not_reported", lang),
             ),
+            *adherence_lines(adherence, lang),
             t("card_last_ratings", lang, ratings=Raw(last)),
         ]
     )
     return caption[:1024]
+
+
+def adherence_lines(adherence: Adherence | None, lang: str) -> list[str]:
+    """Per exercise of the programme: days logged done / days planned, last 7 and 28 days
+    (from the logs; "nothing logged yet" until the patient logs one)."""
+    if adherence is None:
+        return []
+    if not adherence.logged_any:
+        return [t("card_adherence_none", lang)]
+    return [t("card_adherence_header", lang)] + [
+        t(
+            "card_adherence_line",
+            lang,
+            name=a.exercise.name.get(lang),
+            done7=a.done[0],
+            planned7=a.planned[0],
+            done28=a.done[1],
+            planned28=a.planned[1],
+        )
+        for a in adherence.per_exercise
+    ]

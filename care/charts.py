@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -41,12 +42,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
+from matplotlib.patches import Patch
 from matplotlib.textpath import TextToPath
 
 __all__ = [
     "HEIGHT_PX",
+    "STRIP_COLORS",
     "WIDTH_PX",
     "ChartPoint",
+    "DayMark",
     "pain_chart_png",
     "responder_ceiling",
 ]
@@ -87,6 +91,10 @@ _DRAW_LOCK = threading.Lock()
 
 _TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "strip": "Exercises",
+        "logged": "Exercises logged",
+        "missed": "Planned, not logged",
+        "rest": "Not planned",
         "usual": "Usual pain (Q2)",
         "soreness": "Soreness at the needle sites (Q1)",
         "baseline": "Baseline usual pain (B = {b})",
@@ -97,6 +105,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "empty": "No ratings yet",
     },
     "es": {
+        "strip": "Ejercicios",
+        "logged": "Ejercicios registrados",
+        "missed": "Previstos, no registrados",
+        "rest": "No previstos",
         "usual": "Dolor habitual (Q2)",
         "soreness": "Molestias en los puntos de punción (Q1)",
         "baseline": "Dolor habitual inicial (B = {b})",
@@ -122,6 +134,22 @@ _TITLE_MAX_CHARS = 1000
 _MAX_DATE_TICKS = 12
 #: The x axis spans at least this many days, so a single rating is not a sliver.
 _MIN_SPAN_DAYS = 3
+
+
+class DayMark(StrEnum):
+    """One day of the adherence strip under the pain lines."""
+
+    LOGGED = "logged"  # at least one exercise logged done
+    MISSED = "missed"  # exercises were planned, none logged
+    REST = "rest"  # nothing planned (before the course, a needling day, a rest day)
+
+
+#: the strip's cell colours, apart from every line's colour
+STRIP_COLORS: dict[DayMark, str] = {
+    DayMark.LOGGED: "#43a047",
+    DayMark.MISSED: "#ef9a9a",
+    DayMark.REST: "#e6e6e6",
+}
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,7 @@ def pain_chart_png(
     locale: str | None = None,
     responder_drop: int = 2,
     responder_fraction: float = 0.30,
+    adherence: Sequence[tuple[date, DayMark]] = (),
 ) -> bytes:
     """Usual pain (Q2) and soreness (Q1) over time, with sessions, B and the responder line.
 
@@ -167,6 +196,8 @@ def pain_chart_png(
     clinical.md; pass `protocol.progress.responder_drop`/`responder_fraction`
     when a clinic changed them. Unknown `lang` falls back to English. `locale` (a Babel
     identifier such as en_US) writes the dates; by default the language's usual one.
+    `adherence`: one cell per local day in a strip under the pain lines (exercises
+    logged / planned but not logged / not planned), on the same date axis; none, no strip.
 
     Returns PNG bytes of exactly WIDTH_PX × HEIGHT_PX (about 50–100 kB). Raises
     ValueError for naive datetimes or values/baseline outside 0–10: those are
@@ -179,7 +210,13 @@ def pain_chart_png(
         safe_title = _wrapped(_drawable(title))
         fig = Figure(figsize=(WIDTH_PX / _DPI, HEIGHT_PX / _DPI), dpi=_DPI, layout="constrained")
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
+        strip: Axes | None = None
+        if adherence:
+            grid = fig.add_gridspec(2, 1, height_ratios=(12, 1))
+            ax = fig.add_subplot(grid[0])
+            strip = fig.add_subplot(grid[1], sharex=ax)
+        else:
+            ax = fig.add_subplot()
         _draw(
             ax,
             title=safe_title,
@@ -193,16 +230,27 @@ def pain_chart_png(
             tz=tz,
             texts=texts,
             date_locale=date_locale,
+            strip_days=[day for day, _ in adherence],
         )
-        _legend(fig, ax, texts)
+        if strip is not None:
+            _strip(ax, strip, adherence, tz, texts)
+        extra = (
+            [Patch(facecolor=STRIP_COLORS[m], label=texts[m.value]) for m in DayMark]
+            if strip is not None
+            else []
+        )
+        _legend(fig, ax, texts, extra)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
-def _legend(fig: Figure, ax: Axes, texts: dict[str, str]) -> None:
-    """The legend below the plot, data lines first: what was measured, then the references."""
+def _legend(fig: Figure, ax: Axes, texts: dict[str, str], extra: Sequence[Patch] = ()) -> None:
+    """The legend below the plot, data lines first: what was measured, then the references,
+    then the adherence strip's cells (`extra`)."""
     handles, labels = ax.get_legend_handles_labels()
+    handles += list(extra)
+    labels += [patch.get_label() for patch in extra]
     first = (texts["usual"], texts["soreness"])
     order = sorted(
         range(len(labels)),
@@ -250,6 +298,7 @@ def _draw(
     tz: ZoneInfo,
     texts: dict[str, str],
     date_locale: str,
+    strip_days: Sequence[date] = (),
 ) -> None:
     """Everything inside the axes; legend entries come from the artists' labels."""
     ax.set_title(title, parse_math=False, usetex=False, pad=28)
@@ -333,7 +382,34 @@ def _draw(
         )
 
     instants = [p.at for p in (*usual_pain, *soreness)] + list(sessions)
+    instants += [datetime.combine(day, time(12), tzinfo=tz) for day in strip_days]
     _date_axis(ax, instants, tz, date_locale)
+
+
+def _strip(
+    ax: Axes,
+    strip: Axes,
+    days: Sequence[tuple[date, DayMark]],
+    tz: ZoneInfo,
+    texts: dict[str, str],
+) -> None:
+    """The adherence strip: a cell per local day, midnight to midnight, under the pain
+    axes (sharing their dates, whose label moves down to it)."""
+    for day, mark in days:
+        strip.axvspan(
+            _local_num(day, time(0), tz),
+            _local_num(day + timedelta(days=1), time(0), tz),
+            facecolor=STRIP_COLORS[DayMark(mark)],
+            edgecolor="white",
+            linewidth=1.0,
+        )
+    strip.set_ylim(0, 1)
+    strip.set_yticks([])
+    strip.set_ylabel(texts["strip"], rotation=0, ha="right", va="center")
+    strip.set_xlabel(ax.get_xlabel())
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", which="both", labelbottom=False)
+    strip.tick_params(axis="x", length=0)
 
 
 def _series(

@@ -40,6 +40,7 @@ from care.planning import (
 )
 from care.safety_reply import queue_safety_reply
 from care.triage_facts import (
+    adherence_on_skip,
     answer_history,
     course_findings_on_close,
     findings_for_answer,
@@ -300,6 +301,9 @@ async def _checkin_preparation(
     ref = next_question(definition, ctx, {}) if checkin_applies(definition, ctx) else None
     if ref is None:
         checkin.state, checkin.reason = CheckinState.SKIPPED, "condition not met"
+        found = await adherence_on_skip(db, protocol, patient, checkin)  # issue 15: the logs
+        if found is not None and policy is not None:
+            await raise_findings(db, policy, patient=patient, findings=[found], now=now)
         result = await _settle(db, row, OutboxState.CANCELLED, "condition not met")
         await _roll_course(db, protocol, checkin, patient, tz, now)
         return result

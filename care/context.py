@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from flows.engine import TRUNK, PatientContext
 from flows.protocol import Protocol
-from store.models import Answer, Checkin, NeedlingSession, Patient
+from store.models import Answer, Checkin, ExerciseLog, NeedlingSession, Patient
 
 
 def patient_tz(patient: Patient, default: ZoneInfo) -> ZoneInfo:
@@ -96,7 +96,28 @@ async def checkin_context(
     /symptom report's "TRUNK in the last 72 h") judges them at its due time."""
     definition = protocol.checkins.get(checkin.key)
     recent_at = checkin.due_at if definition and definition.looks_at_recent_sessions else None
-    return await load_context(db, protocol, patient, checkin.session_id, recent_at=recent_at)
+    ctx = await load_context(db, protocol, patient, checkin.session_id, recent_at=recent_at)
+    if definition and definition.looks_at_exercise_logs and patient.id is not None:
+        days = await logged_exercise_days(db, patient.id, until=checkin.due_at)
+        ctx = replace(ctx, logged_exercise_days_this_week=days)
+    return ctx
+
+
+async def logged_exercise_days(db: AsyncSession, patient_id: int, *, until: datetime) -> int:
+    """The days with an exercise logged done in the 7 days up to `until`, counting the
+    logs made by then: a check-in due at `until` asks the same whenever it is read (sent,
+    answered), whatever the patient logs in between."""
+    rows = await db.exec(
+        select(col(ExerciseLog.day))
+        .where(
+            ExerciseLog.patient_id == patient_id,
+            ExerciseLog.kind == "done",
+            col(ExerciseLog.at) > until - timedelta(days=7),
+            col(ExerciseLog.at) <= until,
+        )
+        .distinct()
+    )
+    return len(list(rows.all()))
 
 
 def recent_tags(

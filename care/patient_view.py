@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.charts import ChartPoint
-from care.context import sessions_of
+from care.charts import ChartPoint, DayMark
+from care.context import patient_tz, sessions_of
+from care.programme import programme_of
+from flows.exercises import exercises_for_day
+from flows.planner import is_exercise_day
+from flows.protocol import Exercise, Protocol
 from store.models import (
     Alert,
     AlertState,
     Answer,
     Checkin,
     CheckinState,
+    ExerciseLog,
+    OutboxKind,
+    OutboxMessage,
+    OutboxState,
     Patient,
     PatientStatus,
     Role,
@@ -148,3 +158,134 @@ async def patient_names(db: AsyncSession, ids: set[int]) -> dict[int, str | None
         return {}
     rows = await db.exec(select(Patient.id, Patient.display_name).where(col(Patient.id).in_(ids)))
     return {pid: name for pid, name in rows.all() if pid is not None}
+
+
+# -- adherence from the logs (issue 15 step 6) -------------------------------------------
+
+#: the card's two windows, in days ending today
+ADHERENCE_WINDOWS = (7, 28)
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class ExerciseAdherence:
+    """Done / planned days of one exercise of the programme, per window (ADHERENCE_WINDOWS)."""
+
+    exercise: Exercise
+    done: tuple[int, ...]
+    planned: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Adherence:
+    per_exercise: list[ExerciseAdherence]
+    days: list[tuple[date, DayMark]]  # the longest window from the course's start, oldest first
+    logged_any: bool  # the patient ever logged an exercise
+
+
+def planned_days(
+    protocol: Protocol,
+    keys: Sequence[str],
+    days: Iterable[date],
+    *,
+    course_start: date | None,
+    needling_days: frozenset[date],
+) -> dict[date, tuple[str, ...]]:
+    """The exercises each day's reminder listed (or will list): what the reminder picks
+    (flows.exercises.exercises_for_day: strength ones on their weekdays, none on a needling
+    day) on the days a reminder goes out (flows.planner.is_exercise_day), none before the
+    course's first session."""
+    planned: dict[date, tuple[str, ...]] = {}
+    for day in days:
+        if course_start is None or not is_exercise_day(
+            protocol, course_start=course_start, day=day
+        ):
+            planned[day] = ()
+            continue
+        listed = exercises_for_day(protocol, keys, day, needling_day=day in needling_days)
+        planned[day] = tuple(e.key for e in listed)
+    return planned
+
+
+async def done_days(
+    db: AsyncSession, patient_id: int, since: date, until: date
+) -> dict[str, set[date]]:
+    """exercise → the days (since..until) it was logged done."""
+    rows = await db.exec(
+        select(col(ExerciseLog.exercise), col(ExerciseLog.day)).where(
+            ExerciseLog.patient_id == patient_id,
+            ExerciseLog.kind == DONE,
+            col(ExerciseLog.day) >= since,
+            col(ExerciseLog.day) <= until,
+        )
+    )
+    done: dict[str, set[date]] = {}
+    for exercise, day in rows.all():
+        done.setdefault(exercise, set()).add(day)
+    return done
+
+
+async def reminder_days(
+    db: AsyncSession, patient_id: int, tz: ZoneInfo, *, since: date
+) -> set[date]:
+    """The local days an exercise reminder was sent to the patient: none while reminders
+    were stopped or the follow-up paused or ended, so those days are not counted missed."""
+    rows = await db.exec(
+        select(col(OutboxMessage.due_at)).where(
+            OutboxMessage.patient_id == patient_id,
+            OutboxMessage.kind == OutboxKind.EXERCISE,
+            OutboxMessage.state == OutboxState.SENT,
+            col(OutboxMessage.due_at) >= datetime.combine(since, time(0), tzinfo=tz),
+        )
+    )
+    return {due.astimezone(tz).date() for due in rows.all()}
+
+
+async def exercise_adherence(
+    db: AsyncSession, protocol: Protocol, patient: Patient, *, now: datetime, default_tz: ZoneInfo
+) -> Adherence:
+    """Per exercise of the current programme, the days it was logged done of the days it
+    was planned, over the last 7 and 28 days (today included); and the strip's days.
+
+    Only the days a reminder went out count (stopped reminders, a pause or the end of the
+    follow-up plan nothing), and today only once logged: a morning card does not show
+    today's exercises as missed before the patient had the chance."""
+    assert patient.id is not None
+    tz = patient_tz(patient, default_tz)
+    today = now.astimezone(tz).date()
+    longest = max(ADHERENCE_WINDOWS)
+    days = [today - timedelta(days=n) for n in range(longest - 1, -1, -1)]
+    sessions = await sessions_of(db, patient.id)
+    start = sessions[0].ended_at.astimezone(tz).date() if sessions else None
+    needling = frozenset(s.ended_at.astimezone(tz).date() for s in sessions)
+    programme = await programme_of(db, protocol, patient.id)
+    keys = [entry.exercise.key for entry in programme]
+    plan = planned_days(protocol, keys, days, course_start=start, needling_days=needling)
+    done = await done_days(db, patient.id, days[0], today)
+    reminded = await reminder_days(db, patient.id, tz, since=days[0])
+    for day in plan:  # only the days a reminder went out; today: planned once logged
+        if day not in reminded:
+            plan[day] = ()
+        elif day == today:
+            plan[day] = tuple(k for k in plan[day] if day in done.get(k, set()))
+    per_exercise = []
+    for entry in programme:
+        key = entry.exercise.key
+        counts_done, counts_planned = [], []
+        for window in ADHERENCE_WINDOWS:
+            span = [d for d in days[-window:] if key in plan[d]]
+            counts_planned.append(len(span))
+            counts_done.append(sum(1 for d in span if d in done.get(key, set())))
+        per_exercise.append(
+            ExerciseAdherence(entry.exercise, tuple(counts_done), tuple(counts_planned))
+        )
+    logged = set().union(*done.values()) if done else set()
+    marks = [  # from the course's first day: the chart does not stretch back before it
+        (d, DayMark.LOGGED if d in logged else DayMark.MISSED if plan[d] else DayMark.REST)
+        for d in days
+        if start is not None and d >= start
+    ]
+    ever = (
+        await db.exec(select(ExerciseLog.id).where(ExerciseLog.patient_id == patient.id).limit(1))
+    ).first() is not None
+    return Adherence(per_exercise, marks, ever)

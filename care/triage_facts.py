@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_
 from sqlmodel import col, select
@@ -22,10 +22,12 @@ from flows.triage import (
     triage_answer,
     triage_silence,
 )
-from store.models import Answer, Checkin, CheckinState, NeedlingSession, Patient
+from store.models import Answer, Checkin, CheckinState, ExerciseLog, NeedlingSession, Patient
 
 WEEKLY_KEYS = ("weekly",)
 ADHERENCE_KEYS = ("adherence",)
+#: a check-in's reason when its conditions left it nothing to ask (care.checkins)
+CONDITION_NOT_MET = "condition not met"
 
 
 def answer_history(answers: list[StoredAnswer]) -> list[AnswerFact]:
@@ -134,19 +136,27 @@ async def course_findings_on_close(
 
 
 async def _unanswered_adherence_weeks(db: AsyncSession, patient_id: int) -> int:
-    """How many of the latest adherence check-ins, in a row, closed without a Q9 answer."""
+    """How many of the latest adherence check-ins, in a row, closed without a Q9 answer.
+    A week not asked because the patient logged exercises (skipped: its condition not met)
+    was reported, and ends the run."""
     closed = await db.exec(
-        select(Checkin.id)
+        select(Checkin.id, Checkin.state, Checkin.reason)
         .where(
             Checkin.patient_id == patient_id,
             col(Checkin.key).in_(ADHERENCE_KEYS),
-            col(Checkin.state).in_([CheckinState.DONE, CheckinState.EXPIRED]),
+            col(Checkin.state).in_([CheckinState.DONE, CheckinState.EXPIRED, CheckinState.SKIPPED]),
             # closed early for a session check-in: the patient never had the chance
             or_(col(Checkin.reason).is_(None), col(Checkin.reason) != CLOSED_FOR_SESSION),
         )
         .order_by(col(Checkin.due_at).desc())
     )
-    ids = list(closed.all())
+    ids = []
+    for checkin_id, state, reason in closed.all():
+        if state == CheckinState.SKIPPED:
+            if reason == CONDITION_NOT_MET:
+                break
+            continue
+        ids.append(checkin_id)
     if not ids:
         return 0
     answered = set(
@@ -205,7 +215,35 @@ async def _progress(
     return progress_findings(protocol, facts)
 
 
+async def _logged_days_by_week(db: AsyncSession, patient_id: int) -> dict[date, int]:
+    """Per Monday-to-Sunday week (keyed by its Monday), the days with an exercise logged
+    done (issue 15: the weekly Q9 is asked only in a week with none)."""
+    rows = await db.exec(
+        select(col(ExerciseLog.day))
+        .where(ExerciseLog.patient_id == patient_id, ExerciseLog.kind == "done")
+        .distinct()
+    )
+    weeks: dict[date, int] = {}
+    for day in rows.all():
+        monday = day - timedelta(days=day.weekday())
+        weeks[monday] = weeks.get(monday, 0) + 1
+    return weeks
+
+
+async def adherence_on_skip(
+    db: AsyncSession, protocol: Protocol, patient: Patient, checkin: Checkin
+) -> Finding | None:
+    """The low-adherence verdict when a week's adherence check-in is not sent because the
+    patient logged exercises that week: judged from the logs (and the earlier weeks'
+    answers), as a Q9 answer is judged."""
+    if checkin.key not in ADHERENCE_KEYS:
+        return None
+    return await _adherence(db, protocol, patient)
+
+
 async def _adherence(db: AsyncSession, protocol: Protocol, patient: Patient) -> Finding | None:
+    """Exercise days per week from the Q9 answers and, in the weeks the patient logged
+    exercises instead, from the logs; judged by flows.triage.triage_adherence."""
     assert patient.id is not None
     rows = await db.exec(
         select(Checkin.due_at, Answer.value)
@@ -217,6 +255,12 @@ async def _adherence(db: AsyncSession, protocol: Protocol, patient: Patient) -> 
         )
     )
     weekly = [(due.date(), value) for due, value in rows.all()]
+    # the weeks the patient logged exercises (and so was not asked Q9): the logged days
+    asked = {day - timedelta(days=day.weekday()) for day, _ in weekly}
+    logged = await _logged_days_by_week(db, patient.id)
+    weekly += [
+        (monday + timedelta(days=6), days) for monday, days in logged.items() if monday not in asked
+    ]
     sessions = await sessions_of(db, patient.id)
     if not weekly or not sessions:
         return None

@@ -21,7 +21,11 @@ REGION_TAGS: frozenset[str] = frozenset({TRUNK, LOWER})
 #: has_activities: the patient chose 1–3 activities at enrollment (Q7).
 #: leg_symptoms: staff recorded buttock or leg symptoms at enrollment (Q6 even
 #: when no LOWER region was needled, e.g. lumbar needling above L1 with sciatica).
-PATIENT_FACTS: frozenset[str] = frozenset({"has_activities", "leg_symptoms"})
+#: logged_nothing_this_week: the patient logged no exercise done in the week before the
+#: check-in fell due (the weekly adherence question Q9 is asked only then; otherwise
+#: adherence comes from the logs).
+LOGGED_NOTHING = "logged_nothing_this_week"
+PATIENT_FACTS: frozenset[str] = frozenset({"has_activities", "leg_symptoms", LOGGED_NOTHING})
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,10 @@ class PatientContext:
     #: `{ region = "TRUNK", within_hours = 72 }` reads. Filled only for check-ins whose
     #: conditions need it (CheckinDef.looks_at_recent_sessions).
     recent_tags: Mapping[str, float] = field(default_factory=dict, hash=False)
+    #: the days with an exercise logged done in the 7 days before the check-in fell due
+    #: (logs made by then): what `{ patient = "logged_nothing_this_week" }` reads. Filled
+    #: only for check-ins whose conditions need it (CheckinDef.looks_at_exercise_logs).
+    logged_exercise_days_this_week: int = 0
 
     def has(self, fact: str) -> bool:
         """Whether a patient fact (PATIENT_FACTS) holds."""
@@ -52,4 +60,6 @@ class PatientContext:
             return bool(self.activities)
         if fact == "leg_symptoms":
             return self.leg_symptoms
+        if fact == LOGGED_NOTHING:
+            return self.logged_exercise_days_this_week == 0
         raise ValueError(f"unknown patient fact {fact!r}")

@@ -262,6 +262,17 @@ class CheckinDef:
             for c in (*guard.any_of, *guard.all_of)
         )
 
+    @property
+    def looks_at_exercise_logs(self) -> bool:
+        """Whether a condition asks what the patient logged this week
+        (`{ patient = "logged_nothing_this_week" }`): the context then counts the logs."""
+        guards = [self.guard, *(entry.guard for entry in self.questions)]
+        return any(
+            getattr(c, "fact", None) == "logged_nothing_this_week"
+            for guard in guards
+            for c in (*guard.any_of, *guard.all_of)
+        )
+
 
 @dataclass(frozen=True)
 class AfterRule:

@@ -53,6 +53,7 @@ from care.patient_view import (
     adherence_days,
     chart_series,
     checkin_response,
+    exercise_adherence,
     may_see_patient,
     patient_names,
     recent_ratings,
@@ -72,13 +73,14 @@ async def _card_to_private(
     patient: Patient,
     settings: Settings,
     clock: Clock,
+    protocol: Protocol,
 ) -> bool:
     """The card in the tapper's own chat (their user id is their private chat's id).
 
     False when Telegram will not let the bot write there: 403 for someone who never
     opened a chat with it (or blocked it), 400 "chat not found" for an unknown chat."""
     try:
-        await _send_card(bot, staff.tg_user_id, db, patient, settings, staff, clock)
+        await _send_card(bot, staff.tg_user_id, db, patient, settings, staff, clock, protocol)
     except TelegramForbiddenError:
         return False
     except TelegramBadRequest as exc:
@@ -228,6 +230,7 @@ async def alert_history(
     clock: Clock,
     bot: Bot,
     bot_username: str,
+    protocol: Protocol,
 ) -> None:
     """History: the patient's card, then the alert again, in the tapper's private chat —
     also when tapped in a group (invariant 10): the patient's card and chart are never
@@ -239,7 +242,7 @@ async def alert_history(
     if patient is None:
         await query.answer(t("button_expired", _lang(settings)), show_alert=True)
         return
-    if not await _card_to_private(bot, staff, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, db, patient, settings, clock, protocol):
         await query.answer(open_private_chat(bot_username, _lang(settings)), show_alert=True)
         return
     await _repost(bot, staff.tg_user_id, db, alert, settings, clock, staff)
@@ -311,11 +314,15 @@ async def _send_card(
     settings: Settings,
     staff: StaffMember,
     clock: Clock,
+    protocol: Protocol,
 ) -> None:
     """The patient card: chart (PNG), adherence, response rate and the last answers."""
     assert patient.id is not None
     tz = patient_tz(patient, settings.clinic_timezone)
     usual, soreness, sessions = await chart_series(db, patient.id)
+    adherence = await exercise_adherence(
+        db, protocol, patient, now=clock.now(), default_tz=settings.clinic_timezone
+    )
     name = patient.display_name or "—"
     png = await asyncio.to_thread(
         pain_chart_png,
@@ -327,6 +334,7 @@ async def _send_card(
         tz=tz,
         lang=_lang(settings),
         locale=settings.clinic_locale,
+        adherence=adherence.days,
     )
     caption = card_caption(
         patient,
@@ -336,6 +344,7 @@ async def _send_card(
         response=await checkin_response(db, patient.id),
         weeks=await adherence_days(db, patient.id),
         ratings=await recent_ratings(db, patient.id, limit=6),
+        adherence=adherence,
     )
     await bot.send_photo(
         chat_id,
@@ -421,13 +430,14 @@ async def patient_card_button(
     clock: Clock,
     bot: Bot,
     bot_username: str,
+    protocol: Protocol,
 ) -> None:
     """A patient's card, in the tapper's private chat wherever the button was."""
     patient = await db.get(Patient, callback_data.patient_id)
     if patient is None or not may_see_patient(staff, patient):
         await query.answer(t("not_allowed", _lang(settings)), show_alert=True)
         return
-    if not await _card_to_private(bot, staff, db, patient, settings, clock):
+    if not await _card_to_private(bot, staff, db, patient, settings, clock, protocol):
         await query.answer(open_private_chat(bot_username, _lang(settings)), show_alert=True)
         return
     await query.answer()

@@ -76,3 +76,31 @@ def test_every_programme_button_fits_64_bytes_at_the_largest_ids() -> None:
     for action in ExerciseLogAction:
         assert len(ExerciseLogCb(action=action, r=big, k=big).pack().encode()) <= 64
     assert len(MediaCb(k=big).pack().encode()) <= 64
+
+
+def test_the_cards_adherence_lines_in_english_and_spanish() -> None:
+    """Done / planned days per exercise of the programme, 7 and 28 days, in the reader's
+    language (the card of a clinic whose CLINIC_LOCALE is es-ES reads the Spanish)."""
+    from bot.therapist_view import adherence_lines
+    from care.patient_view import Adherence, ExerciseAdherence
+
+    seen = Adherence(
+        per_exercise=[
+            ExerciseAdherence(PROTOCOL.exercises["glute_bridge"], (2, 5), (3, 12)),
+            ExerciseAdherence(PROTOCOL.exercises["hamstring_stretch"], (0, 1), (7, 28)),
+        ],
+        days=[],
+        logged_any=True,
+    )
+    assert adherence_lines(seen, "en") == [
+        "<b>Home exercises</b>, days done/planned (7 d · 28 d):",
+        "• Glute bridge: 2/3 · 5/12",
+        "• Hamstring stretch: 0/7 · 1/28",
+    ]
+    assert adherence_lines(seen, "es") == [
+        "<b>Ejercicios en casa</b>, días hechos/previstos (7 d · 28 d):",
+        "• Puente de glúteos: 2/3 · 5/12",
+        "• Estiramiento de isquiotibiales: 0/7 · 1/28",
+    ]
+    nothing = Adherence(per_exercise=[], days=[], logged_any=False)
+    assert adherence_lines(nothing, "es") == ["<b>Ejercicios en casa:</b> nada registrado aún"]

@@ -12,7 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from care.charts import HEIGHT_PX, WIDTH_PX, ChartPoint, pain_chart_png, responder_ceiling
+from care.charts import (
+    HEIGHT_PX,
+    STRIP_COLORS,
+    WIDTH_PX,
+    ChartPoint,
+    DayMark,
+    pain_chart_png,
+    responder_ceiling,
+)
+from tests.support.pixels import pixels_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MADRID = ZoneInfo("Europe/Madrid")
@@ -183,3 +192,28 @@ async def test_safe_from_several_tasks_in_threads() -> None:
 
 def test_a_real_chart_is_small_enough_for_a_chat() -> None:
     assert 10_000 < len(_chart(title="Zoë <O'Brien> & 🦵")) < 300_000
+
+
+# -- the adherence strip (issue 15 step 6) ------------------------------------------------
+
+
+def test_adherence_strip_has_a_cell_per_day_in_its_colour() -> None:
+    """Ten days logged, five planned and not logged, six not planned: the cells' areas
+    are in those proportions (each cell a day wide on the pain lines' date axis), and a
+    chart without the strip has none of its colours."""
+    start = T0.astimezone(MADRID).date()
+    marks = [DayMark.LOGGED] * 10 + [DayMark.MISSED] * 5 + [DayMark.REST] * 6
+    days = [(start + timedelta(days=i), mark) for i, mark in enumerate(marks)]
+    png = _chart(adherence=days)
+    _assert_valid(png)
+    logged, missed = (pixels_of(png, STRIP_COLORS[m]) for m in (DayMark.LOGGED, DayMark.MISSED))
+    assert missed > 0 and 1.8 < logged / missed < 2.2
+    plain = _chart()
+    assert pixels_of(plain, STRIP_COLORS[DayMark.LOGGED]) == 0
+    assert pixels_of(plain, STRIP_COLORS[DayMark.MISSED]) == 0
+    # one more day logged instead of missed: more green, less red, same size
+    days[10] = (days[10][0], DayMark.LOGGED)
+    more = _chart(adherence=days)
+    assert pixels_of(more, STRIP_COLORS[DayMark.LOGGED]) > logged
+    assert pixels_of(more, STRIP_COLORS[DayMark.MISSED]) < missed
+    assert _chart(adherence=days) == more  # still byte-for-byte repeatable

@@ -225,3 +225,30 @@ async def test_closing_an_unconfirmed_course_checkin_plans_its_next_occurrence(
         assert len(weekly) == before + 1
         assert max(c.due_at for c in weekly) > due
     assert await closed_edits(sessions) == []  # never shown: nothing to edit
+
+
+async def test_a_week_with_exercises_logged_breaks_the_unreported_run(
+    sessions: SessionFactory,
+) -> None:
+    """Issue 15: a week the patient logged exercises is not asked Q9 (its check-in is
+    skipped); it is reported, so unanswered weeks on either side of it are not "in a row"."""
+    pid = await consented_patient(sessions)
+    await sent_course_checkin(sessions, pid, "adherence", SUNDAY, 101)
+    async with sessions() as db:
+        await expire_overdue(db, PROTOCOL, now=SUNDAY + timedelta(hours=48))
+        db.add(
+            Checkin(
+                patient_id=pid,
+                session_id=1,
+                key="adherence",
+                due_at=SUNDAY + timedelta(days=7),
+                expires_at=SUNDAY + timedelta(days=9),
+                state=CheckinState.SKIPPED,
+                reason="condition not met",
+            )
+        )
+        await db.commit()
+    await sent_course_checkin(sessions, pid, "adherence", SUNDAY + timedelta(days=14), 103)
+    async with sessions() as db:
+        await expire_overdue(db, PROTOCOL, now=SUNDAY + timedelta(days=16))
+    assert await alerts(sessions, "adherence_not_reported") == []

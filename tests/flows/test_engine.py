@@ -412,3 +412,14 @@ def test_answer_options() -> None:
     yes, no = answer_options(PROTOCOL, q["Q5"])
     assert (yes.code, yes.label.get("es"), no.code) == (1, "Sí", 0)
     assert [o.label.get("en") for o in answer_options(PROTOCOL, q["Q3"])][1] == "Small bruise"
+
+
+@pytest.mark.parametrize(("days", "asked"), [(0, ["Q9"]), (1, []), (7, [])])
+def test_weekly_q9_only_when_nothing_was_logged_that_week(days: int, asked: list[str]) -> None:
+    """Issue 15: the Sunday adherence question is asked only when the patient logged no
+    exercise that week; otherwise the check-in asks nothing and is not sent."""
+    context = PatientContext(
+        region_tags=frozenset(), baseline=BASELINE, logged_exercise_days_this_week=days
+    )
+    assert keys("adherence", context) == asked
+    assert checkin_applies(PROTOCOL.checkin("adherence"), context) is bool(asked)

@@ -575,7 +575,8 @@ BROKEN: list[tuple[str, str, str, str, str]] = [
         '{ ask = "Q7", when_any = [{ patient = "has_activities" }] },',
         '{ ask = "Q7", when_any = [{ patient = "has_goals" }] },',
         'checkin "weekly", questions item 5, when_any item 1',
-        '"patient" must be one of "has_activities", "leg_symptoms", got "has_goals"',
+        '"patient" must be one of "has_activities", "leg_symptoms", '
+        '"logged_nothing_this_week", got "has_goals"',
     ),
     (
         "answer-condition-in-weekly",

@@ -219,3 +219,29 @@ async def record_session(fake: FakeBotAPI, region: str = "Hamstrings") -> None:
     mark = staff.mark()
     await staff.tap(regions, "Done")
     await staff.wait_for(lambda m: "recorded" in m.text, after=mark)
+
+
+ALL_DONE = "✅ All done"
+
+
+async def next_exercise_reminder(bot: Running, wall: ManualWall, patient: SimUser) -> SentMessage:
+    """Move time on, an hour at a time, to the next reminder that lists exercises (not a
+    needling day's): a new message, not an earlier reminder edited by a tap."""
+    known = {message.message_id for message in patient.inbox}
+    for _ in range(100):
+        wall.advance(timedelta(hours=1))
+        await bot.background.run_once()
+        for message in patient.inbox:
+            if message.message_id not in known and ALL_DONE in str(message.buttons()):
+                return message
+    raise AssertionError("no exercise reminder with exercises")
+
+
+async def open_card(person: SimUser, name: str = "") -> SentMessage:
+    """/patient (the name's start, if given), tap the first patient: their card (photo)."""
+    mark = person.mark()
+    await person.send(f"/patient {name}".strip())
+    pick = await person.wait_for(lambda m: m.reply_markup is not None, after=mark)
+    mark = person.mark()
+    await person.tap(pick, pick.buttons()[0][0])
+    return await person.wait_for(lambda m: m.photo is not None, after=mark)

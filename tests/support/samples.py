@@ -17,3 +17,9 @@ def write_sample(name: str, message: SentMessage) -> None:
     text = message.text or message.caption or ""
     buttons = message.buttons()
     (SAMPLES / name).write_text(text + (f"\n{buttons}" if buttons else "") + "\n", encoding="utf-8")
+
+
+def write_sample_png(name: str, png: bytes) -> None:
+    """A picture a person saw (the card's chart), as sent."""
+    if os.environ.get("WRITE_SAMPLES"):
+        (SAMPLES / name).write_bytes(png)
