@@ -76,8 +76,9 @@ async def test_next_counts_an_escalation_and_skips_what_a_pause_holds(
     sandbox = running.sandbox
     await _enrolled_patient(running)
     patient = sim_user(sandbox.fake, PATIENT)
+    await patient.wait_for(lambda m: m.text.startswith("After your session 1"))  # at once
     first_checkin = await sandbox.next_due()
-    assert first_checkin is not None
+    assert first_checkin is not None and first_checkin > sandbox.clock.now()
 
     questions = await _say_and_wait(patient, "/symptom")
     q5 = await answer_until(patient, questions, "chest pain")

@@ -85,7 +85,8 @@ async def _toolbar_and_reload(page, therapist) -> None:  # type: ignore[no-untyp
 
     await page.set_viewport_size({"width": 1280, "height": 800})
     boxes = await page.locator(".topbar > :not(.spacer)").evaluate_all(
-        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [r.top, r.bottom, Math.round(r.width), e.className]; })"
     )
     # one line: every item overlaps every other vertically
     assert max(box[0] for box in boxes) < min(box[1] for box in boxes), boxes
@@ -271,7 +272,10 @@ async def test_a_checkin_answered_in_spanish_by_clicking(tmp_path: Path) -> None
             await _tap(consent, "Acepto")
             await expect(patient.locator(".chat")).to_contain_text("Pronto le enviaré")
 
-            # the first check-in, in Spanish: soreness 3, "Nada nuevo", then Listo
+            # session 1's aftercare comes at once; then the first check-in, in Spanish:
+            # soreness 3, "Nada nuevo", then Listo
+            await expect(patient.locator(".chat")).to_contain_text("Después de su sesión 1")
+            await expect(page.locator("#next-due")).to_contain_text("13:00")
             await page.locator("#jump").click()
             checkin = patient.locator(".item").filter(has_text="Un control rápido")
             await expect(checkin).to_contain_text("1/2 ¿Cuánta molestia tiene ahora")
