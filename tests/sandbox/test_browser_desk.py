@@ -227,6 +227,8 @@ async def test_the_therapist_acknowledges_in_the_desk_and_the_chat_card_follows(
             await expect(patient.locator(".chat")).to_contain_text("Thank you")
             # the first check-in, answered (soreness 4), so the chart has a point to read
             zoe = sim_user(fake, PATIENT)
+            # session 1's aftercare comes at once (consent); the jump is to the check-in
+            await zoe.wait_for(lambda m: m.text.startswith("After your session 1"))
             mark = zoe.mark()
             await running.sandbox.jump()
             first = await zoe.wait_for(
