@@ -252,12 +252,14 @@ async def test_redis_cut_mid_conversation_every_update_is_answered_in_memory(
         cut(redis_proxy)
         updates_before = len(fake.updates.delivered) + len(fake.updates.pending)
         requests_before = len(fake.requests)
-        # the whole enrolment again, during the cut: 8 updates, each waited for its answer
-        # (journey.enroll waits for every reply, so one unanswered update fails here)
+        # the whole enrolment again, during the cut: 10 updates (the command, the name, the
+        # therapist, the time, two regions, Done, the leg question, "None of these", the
+        # baseline), each waited for its answer (journey.enroll waits for every reply, so
+        # one unanswered update fails here)
         _token, done, _qr = await enroll(fake, staff)
         assert "is enrolled" in (done.text or "")
         during = len(fake.updates.delivered) + len(fake.updates.pending) - updates_before
-        assert during == 8
+        assert during == 10
         assert redis_proxy.turned_away > 0  # Redis was really tried, and really down
         assert proc.returncode is None
         answered = [r for r in fake.requests[requests_before:] if r.status == 200]
