@@ -14,32 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import exactly, needs_chromium, sandbox_in_browser
 from tests.support.harness import ROOT
-from tests.support.sandbox import running_sandbox, sandbox_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SHOTS = ROOT / "docs" / "sandbox"
-TIMEOUT_MS = 20_000
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
+pytestmark = needs_chromium
 async_api = pytest.importorskip("playwright.async_api", reason="needs the playwright package")
 expect = async_api.expect
-
-
-def _exactly(label: str) -> re.Pattern[str]:
-    return re.compile(rf"^\s*{re.escape(label)}\s*$")
 
 
 async def _type(pane, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -50,7 +32,7 @@ async def _type(pane, text: str) -> None:  # type: ignore[no-untyped-def]
 
 async def _tap(pane, label: str) -> None:  # type: ignore[no-untyped-def]
     """Click the newest inline button labelled exactly `label` in this pane."""
-    button = pane.locator("button.kb").filter(has_text=_exactly(label)).last
+    button = pane.locator("button.kb").filter(has_text=exactly(label)).last
     await expect(button).to_be_enabled()
     await button.click()
 
@@ -69,7 +51,7 @@ async def _toolbar_and_reload(page, therapist) -> None:  # type: ignore[no-untyp
     """A button answered by a toast only works again; a reload replays no old toast; the
     toolbar stays on one line at 1280 px."""
     card = therapist.locator(".item").filter(has_text="Acknowledged by").first
-    history = card.locator("button.kb").filter(has_text=_exactly("History"))
+    history = card.locator("button.kb").filter(has_text=exactly("History"))
     items = therapist.locator(".chat > .item")
     before = await items.count()
     await history.click()  # answered with new messages: the card itself is not edited
@@ -93,208 +75,178 @@ async def _toolbar_and_reload(page, therapist) -> None:  # type: ignore[no-untyp
 
 
 async def test_the_whole_journey_by_clicking(tmp_path: Path) -> None:
-    async with (
-        running_sandbox(sandbox_config(tmp_path)) as running,
-        async_api.async_playwright() as playwright,
-    ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            page_errors: list[object] = []
-            page.on("pageerror", lambda error: page_errors.append(error))
-            await page.goto(running.url)
-            desk = page.locator('[data-pane="staff"]')
-            patient = page.locator('[data-pane="patient"]')
-            therapist = page.locator('[data-pane="therapist"]')
-            await expect(desk.locator(".hint")).to_contain_text("Front desk: type /enroll")
-            await expect(patient.locator(".hint")).to_contain_text("The front desk enrolls you")
-            await expect(therapist.locator(".chat")).to_contain_text("registered as therapist")
-            await expect(desk.locator(".menu")).to_contain_text("/enroll")  # the role's menu
+    async with sandbox_in_browser(tmp_path) as opened:
+        running, page = opened.running, opened.page
+        desk = page.locator('[data-pane="staff"]')
+        patient = page.locator('[data-pane="patient"]')
+        therapist = page.locator('[data-pane="therapist"]')
+        await expect(desk.locator(".hint")).to_contain_text("Front desk: type /enroll")
+        await expect(patient.locator(".hint")).to_contain_text("The front desk enrolls you")
+        await expect(therapist.locator(".chat")).to_contain_text("registered as therapist")
+        await expect(desk.locator(".menu")).to_contain_text("/enroll")  # the role's menu
 
-            # the front desk enrolls a patient
-            await _type(desk, "/enroll")
-            await expect(desk.locator(".chat")).to_contain_text("What name should the messages use")
-            await _type(desk, "Zoë <Navarro>")
-            await _tap(desk, "Theo Rapist")
-            await _tap(desk, "Just now")
-            await _tap(desk, "Upper back / chest wall")
-            await expect(
-                desk.locator("button.kb").filter(has_text="✅ Upper back / chest wall")
-            ).to_be_visible()
-            await _tap(desk, "Done")
-            # buttock or leg symptoms, then the screening facts (one multi-select step)
-            await _tap(desk, "Yes")
-            for fact in ("Takes anticoagulants", "First-ever dry needling"):
-                await _tap(desk, f"☐ {fact}")
-                await expect(desk.locator("button.kb").filter(has_text=f"☑ {fact}")).to_be_visible()
-            await _tap(desk, "Done")
-            await _tap(desk, "6")
-            await expect(desk.locator(".chat")).to_contain_text("Zoë <Navarro> is enrolled")
-            await expect(desk.locator(".kind-photo img")).to_be_visible()  # the QR code
-            await expect(desk.locator(".hint")).to_contain_text("tap the join link")
-            await expect(patient.locator(".who")).to_contain_text("enrolled as Zoë <Navarro>")
+        # the front desk enrolls a patient
+        await _type(desk, "/enroll")
+        await expect(desk.locator(".chat")).to_contain_text("What name should the messages use")
+        await _type(desk, "Zoë <Navarro>")
+        await _tap(desk, "Theo Rapist")
+        await _tap(desk, "Just now")
+        await _tap(desk, "Upper back / chest wall")
+        await expect(
+            desk.locator("button.kb").filter(has_text="✅ Upper back / chest wall")
+        ).to_be_visible()
+        await _tap(desk, "Done")
+        # buttock or leg symptoms, then the screening facts (one multi-select step)
+        await _tap(desk, "Yes")
+        for fact in ("Takes anticoagulants", "First-ever dry needling"):
+            await _tap(desk, f"☐ {fact}")
+            await expect(desk.locator("button.kb").filter(has_text=f"☑ {fact}")).to_be_visible()
+        await _tap(desk, "Done")
+        await _tap(desk, "6")
+        await expect(desk.locator(".chat")).to_contain_text("Zoë <Navarro> is enrolled")
+        await expect(desk.locator(".kind-photo img")).to_be_visible()  # the QR code
+        await expect(desk.locator(".hint")).to_contain_text("tap the join link")
+        await expect(patient.locator(".who")).to_contain_text("enrolled as Zoë <Navarro>")
 
-            # the patient opens the link with one click and consents
-            await desk.locator("a.deeplink").last.click()
-            await expect(patient.locator(".chat")).to_contain_text("/start ")
-            await _tap(patient, "I agree")
-            await expect(patient.locator(".chat")).to_contain_text("Thank you")
-            # the welcome tells what the protocol promises (issue 14 item 1)
-            await expect(patient.locator(".chat")).to_contain_text("3 to 6 needling sessions")
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await page.set_viewport_size({"width": 1440, "height": 1600})  # the whole message
-            welcome = patient.locator(".item").filter(has_text="Thank you! You are all set")
-            await welcome.scroll_into_view_if_needed()
-            await welcome.screenshot(path=str(SHOTS / "welcome.png"))
-            await page.set_viewport_size({"width": 1440, "height": 900})
-            await expect(patient.locator(".menu")).to_contain_text("/pause")
-            await expect(patient.locator(".hint")).to_contain_text("answer the check-ins")
+        # the patient opens the link with one click and consents
+        await desk.locator("a.deeplink").last.click()
+        await expect(patient.locator(".chat")).to_contain_text("/start ")
+        await _tap(patient, "I agree")
+        await expect(patient.locator(".chat")).to_contain_text("Thank you")
+        # the welcome tells what the protocol promises (issue 14 item 1)
+        await expect(patient.locator(".chat")).to_contain_text("3 to 6 needling sessions")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.set_viewport_size({"width": 1440, "height": 1600})  # the whole message
+        welcome = patient.locator(".item").filter(has_text="Thank you! You are all set")
+        await welcome.scroll_into_view_if_needed()
+        await welcome.screenshot(path=str(SHOTS / "welcome.png"))
+        await page.set_viewport_size({"width": 1440, "height": 900})
+        await expect(patient.locator(".menu")).to_contain_text("/pause")
+        await expect(patient.locator(".hint")).to_contain_text("answer the check-ins")
 
-            # skip to the first check-in and answer it; the chest question gets "Yes"
-            await expect(page.locator("#next-due")).to_contain_text("13:00")
-            await page.locator("#jump").click()
-            await expect(page.locator("#clock-time")).to_contain_text("13:0")
-            checkin = patient.locator(".item").filter(has_text="A quick check")
-            for step in range(1, 6):
-                await expect(checkin).to_contain_text(re.compile(rf"\b{step}/\d+ "))
-                question = (await checkin.locator(".text").inner_text()).splitlines()[-1]
-                labels = [t.strip() for t in await checkin.locator("button.kb").all_inner_texts()]
-                answer = _choose(question, labels)
-                if "✅ Done" in labels:  # Q4 takes several choices: tick "Nothing new", Done
-                    await _tap(checkin, "☐ Nothing new")
-                    await expect(
-                        checkin.locator("button.kb").filter(has_text="☑ Nothing new")
-                    ).to_be_visible()
-                    answer = "✅ Done"
-                await _tap(checkin, answer)
-                if answer == "Yes":
-                    break
-            else:
-                raise AssertionError("the check-in never asked the chest question")
-            await expect(patient.locator(".chat")).to_contain_text("112")  # emergency advice
+        # skip to the first check-in and answer it; the chest question gets "Yes"
+        await expect(page.locator("#next-due")).to_contain_text("13:00")
+        await page.locator("#jump").click()
+        await expect(page.locator("#clock-time")).to_contain_text("13:0")
+        checkin = patient.locator(".item").filter(has_text="A quick check")
+        for step in range(1, 6):
+            await expect(checkin).to_contain_text(re.compile(rf"\b{step}/\d+ "))
+            question = (await checkin.locator(".text").inner_text()).splitlines()[-1]
+            labels = [t.strip() for t in await checkin.locator("button.kb").all_inner_texts()]
+            answer = _choose(question, labels)
+            if "✅ Done" in labels:  # Q4 takes several choices: tick "Nothing new", Done
+                await _tap(checkin, "☐ Nothing new")
+                await expect(
+                    checkin.locator("button.kb").filter(has_text="☑ Nothing new")
+                ).to_be_visible()
+                answer = "✅ Done"
+            await _tap(checkin, answer)
+            if answer == "Yes":
+                break
+        else:
+            raise AssertionError("the check-in never asked the chest question")
+        await expect(patient.locator(".chat")).to_contain_text("112")  # emergency advice
 
-            # the front desk starts a discharge: the confirmation says the URGENT alert is
-            # still open (and the check-ins pending); the desk keeps the patient
-            await _type(desk, "/discharge")
-            await _tap(desk, "Zoë <Navarro> (#1)")
-            confirm = desk.locator(".item").filter(has_text="Discharge Zoë <Navarro> (#1)?")
-            await expect(confirm).to_contain_text("URGENT alert raised")
-            await expect(confirm).to_contain_text("not acknowledged yet")
-            await expect(page.locator(".toast")).to_have_count(0)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await desk.screenshot(path=str(SHOTS / "discharge-confirm.png"))
-            await _tap(desk, "No, keep in follow-up")
-            await expect(desk.locator(".chat")).to_contain_text("stays in follow-up")
+        # the front desk starts a discharge: the confirmation says the URGENT alert is
+        # still open (and the check-ins pending); the desk keeps the patient
+        await _type(desk, "/discharge")
+        await _tap(desk, "Zoë <Navarro> (#1)")
+        confirm = desk.locator(".item").filter(has_text="Discharge Zoë <Navarro> (#1)?")
+        await expect(confirm).to_contain_text("URGENT alert raised")
+        await expect(confirm).to_contain_text("not acknowledged yet")
+        await expect(page.locator(".toast")).to_have_count(0)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await desk.screenshot(path=str(SHOTS / "discharge-confirm.png"))
+        await _tap(desk, "No, keep in follow-up")
+        await expect(desk.locator(".chat")).to_contain_text("stays in follow-up")
 
-            # the therapist gets the URGENT alert and acknowledges it
-            alert = therapist.locator(".item").filter(has_text="URGENT")
-            await expect(alert).to_contain_text("Zoë <Navarro>")
-            await expect(alert).to_contain_text("Screening: ⚠️ Takes anticoagulants")
-            await expect(therapist.locator(".hint")).to_contain_text("Tap Acknowledge")
-            await expect(page.locator("#next-due")).to_contain_text("13:1")  # its escalation
-            # /alerts: a line per open alert with its buttons, not a repost of every card
-            await _type(therapist, "/alerts")
-            summary = therapist.locator(".item").filter(has_text="Open alerts (1)")
-            await expect(summary).to_contain_text("1. 🔴 Zoë <Navarro> · Chest pain")
-            await expect(summary.locator("button.kb")).to_have_count(2)  # open, ✅ 1
-            await expect(page.locator(".toast")).to_have_count(0)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await therapist.screenshot(path=str(SHOTS / "alerts.png"))
-            await _tap(alert, "Acknowledge")
-            await expect(alert).to_contain_text("Acknowledged by Theo Rapist")
-            await expect(alert.locator(".edited")).to_be_visible()  # edited in place
-            buttons = alert.locator("button.kb")  # History, and the desk (bot/desk/)
-            await expect(buttons).to_have_text([_exactly("History"), _exactly("Open desk")])
+        # the therapist gets the URGENT alert and acknowledges it
+        alert = therapist.locator(".item").filter(has_text="URGENT")
+        await expect(alert).to_contain_text("Zoë <Navarro>")
+        await expect(alert).to_contain_text("Screening: ⚠️ Takes anticoagulants")
+        await expect(therapist.locator(".hint")).to_contain_text("Tap Acknowledge")
+        await expect(page.locator("#next-due")).to_contain_text("13:1")  # its escalation
+        # /alerts: a line per open alert with its buttons, not a repost of every card
+        await _type(therapist, "/alerts")
+        summary = therapist.locator(".item").filter(has_text="Open alerts (1)")
+        await expect(summary).to_contain_text("1. 🔴 Zoë <Navarro> · Chest pain")
+        await expect(summary.locator("button.kb")).to_have_count(2)  # open, ✅ 1
+        await expect(page.locator(".toast")).to_have_count(0)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await therapist.screenshot(path=str(SHOTS / "alerts.png"))
+        await _tap(alert, "Acknowledge")
+        await expect(alert).to_contain_text("Acknowledged by Theo Rapist")
+        await expect(alert.locator(".edited")).to_be_visible()  # edited in place
+        buttons = alert.locator("button.kb")  # History, and the desk (bot/desk/)
+        await expect(buttons).to_have_text([exactly("History"), exactly("Open desk")])
 
-            await expect(page.locator(".toast")).to_have_count(0)  # "Acknowledged ✓" faded
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await desk.screenshot(path=str(SHOTS / "front-desk.png"))
-            await patient.screenshot(path=str(SHOTS / "patient.png"))
-            await therapist.screenshot(path=str(SHOTS / "therapist.png"))
-            await page.screenshot(path=str(SHOTS / "page.png"))
+        await expect(page.locator(".toast")).to_have_count(0)  # "Acknowledged ✓" faded
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await desk.screenshot(path=str(SHOTS / "front-desk.png"))
+        await patient.screenshot(path=str(SHOTS / "patient.png"))
+        await therapist.screenshot(path=str(SHOTS / "therapist.png"))
+        await page.screenshot(path=str(SHOTS / "page.png"))
 
-            # the therapist's card of the patient, with the screening facts
-            await _type(therapist, "/patient")
-            await _tap(therapist, "Zoë <Navarro> (#1)")
-            card = therapist.locator(".kind-photo").last
-            await expect(card).to_contain_text("Screening: ⚠️ Takes anticoagulants")
-            await expect(page.locator(".toast")).to_have_count(0)
-            await therapist.screenshot(path=str(SHOTS / "card-screening.png"))
-            await _toolbar_and_reload(page, therapist)
-            assert page_errors == []
-        finally:
-            await browser.close()
+        # the therapist's card of the patient, with the screening facts
+        await _type(therapist, "/patient")
+        await _tap(therapist, "Zoë <Navarro> (#1)")
+        card = therapist.locator(".kind-photo").last
+        await expect(card).to_contain_text("Screening: ⚠️ Takes anticoagulants")
+        await expect(page.locator(".toast")).to_have_count(0)
+        await therapist.screenshot(path=str(SHOTS / "card-screening.png"))
+        await _toolbar_and_reload(page, therapist)
+        assert opened.errors == []
         assert running.sandbox.fake.refused == []  # the bot made no call Telegram refuses
 
 
 async def test_a_checkin_answered_in_spanish_by_clicking(tmp_path: Path) -> None:
     """The patient chooses Español on the consent message and answers the first check-in
     in Spanish (issue 14 item 5); leaves docs/sandbox/checkin-es.png."""
-    async with (
-        running_sandbox(sandbox_config(tmp_path)) as running,
-        async_api.async_playwright() as playwright,
-    ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 900})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            page_errors: list[object] = []
-            page.on("pageerror", lambda error: page_errors.append(error))
-            await page.goto(running.url)
-            desk = page.locator('[data-pane="staff"]')
-            patient = page.locator('[data-pane="patient"]')
-            await _type(desk, "/enroll")
-            await expect(desk.locator(".chat")).to_contain_text("What name should the messages use")
-            await _type(desk, "Lucía Navarro")
-            await _tap(desk, "Theo Rapist")
-            await _tap(desk, "Just now")
-            await _tap(desk, "Piriformis")
-            await expect(desk.locator("button.kb").filter(has_text="✅ Piriformis")).to_be_visible()
-            await _tap(desk, "Done")
-            await _tap(desk, "No")  # no buttock or leg symptoms
-            await _tap(desk, "None of these")  # nothing to screen
-            await _tap(desk, "6")
-            await expect(desk.locator(".chat")).to_contain_text("Lucía Navarro is enrolled")
+    async with sandbox_in_browser(tmp_path) as opened:
+        running, page = opened.running, opened.page
+        desk = page.locator('[data-pane="staff"]')
+        patient = page.locator('[data-pane="patient"]')
+        await _type(desk, "/enroll")
+        await expect(desk.locator(".chat")).to_contain_text("What name should the messages use")
+        await _type(desk, "Lucía Navarro")
+        await _tap(desk, "Theo Rapist")
+        await _tap(desk, "Just now")
+        await _tap(desk, "Piriformis")
+        await expect(desk.locator("button.kb").filter(has_text="✅ Piriformis")).to_be_visible()
+        await _tap(desk, "Done")
+        await _tap(desk, "No")  # no buttock or leg symptoms
+        await _tap(desk, "None of these")  # nothing to screen
+        await _tap(desk, "6")
+        await expect(desk.locator(".chat")).to_contain_text("Lucía Navarro is enrolled")
 
-            # the consent comes in the phone's language; the patient chooses Español
-            await desk.locator("a.deeplink").last.click()
-            consent = patient.locator(".item").filter(has_text="Before we start")
-            await _tap(consent, "Español")
-            consent = patient.locator(".item").filter(has_text="Antes de empezar")
-            await expect(consent.locator("button.kb").filter(has_text="✓ Español")).to_be_visible()
-            await _tap(consent, "Acepto")
-            await expect(patient.locator(".chat")).to_contain_text("Pronto le enviaré")
+        # the consent comes in the phone's language; the patient chooses Español
+        await desk.locator("a.deeplink").last.click()
+        consent = patient.locator(".item").filter(has_text="Before we start")
+        await _tap(consent, "Español")
+        consent = patient.locator(".item").filter(has_text="Antes de empezar")
+        await expect(consent.locator("button.kb").filter(has_text="✓ Español")).to_be_visible()
+        await _tap(consent, "Acepto")
+        await expect(patient.locator(".chat")).to_contain_text("Pronto le enviaré")
 
-            # session 1's aftercare comes at once; then the first check-in, in Spanish:
-            # soreness 3, "Nada nuevo", then Listo
-            await expect(patient.locator(".chat")).to_contain_text("Después de su sesión 1")
-            await expect(page.locator("#next-due")).to_contain_text("13:00")
-            await page.locator("#jump").click()
-            checkin = patient.locator(".item").filter(has_text="Un control rápido")
-            await expect(checkin).to_contain_text("1/2 ¿Cuánta molestia tiene ahora")
-            await _tap(checkin, "3")
-            await expect(checkin).to_contain_text("2/2 Desde el tratamiento")
-            await _tap(checkin, "☐ Nada nuevo")
-            await expect(
-                checkin.locator("button.kb").filter(has_text="☑ Nada nuevo")
-            ).to_be_visible()
-            await _tap(checkin, "✅ Listo")
-            await expect(checkin).to_contain_text("Gracias, sus respuestas se han guardado")
-            await expect(checkin).to_contain_text("— Nada nuevo")
-            await expect(checkin.locator("button.kb")).to_have_count(0)
-            await expect(patient.locator(".chat")).not_to_contain_text("Soreness")
+        # session 1's aftercare comes at once; then the first check-in, in Spanish:
+        # soreness 3, "Nada nuevo", then Listo
+        await expect(patient.locator(".chat")).to_contain_text("Después de su sesión 1")
+        await expect(page.locator("#next-due")).to_contain_text("13:00")
+        await page.locator("#jump").click()
+        checkin = patient.locator(".item").filter(has_text="Un control rápido")
+        await expect(checkin).to_contain_text("1/2 ¿Cuánta molestia tiene ahora")
+        await _tap(checkin, "3")
+        await expect(checkin).to_contain_text("2/2 Desde el tratamiento")
+        await _tap(checkin, "☐ Nada nuevo")
+        await expect(checkin.locator("button.kb").filter(has_text="☑ Nada nuevo")).to_be_visible()
+        await _tap(checkin, "✅ Listo")
+        await expect(checkin).to_contain_text("Gracias, sus respuestas se han guardado")
+        await expect(checkin).to_contain_text("— Nada nuevo")
+        await expect(checkin.locator("button.kb")).to_have_count(0)
+        await expect(patient.locator(".chat")).not_to_contain_text("Soreness")
 
-            await expect(page.locator(".toast")).to_have_count(0)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            await patient.screenshot(path=str(SHOTS / "checkin-es.png"))
-            assert page_errors == []
-        finally:
-            await browser.close()
+        await expect(page.locator(".toast")).to_have_count(0)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await patient.screenshot(path=str(SHOTS / "checkin-es.png"))
+        assert opened.errors == []
         assert running.sandbox.fake.refused == []
