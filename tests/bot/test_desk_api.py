@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
-from bot.config import load_settings
-from bot.desk.api import DeskContext
 from bot.desk.auth import BAD_SIGNATURE
 from bot.desk.models import (
     AlertDone,
@@ -35,53 +29,26 @@ from bot.desk.models import (
     PatientDetail,
     PatientList,
 )
-from bot.desk.web import make_desk_app, mount
 from care.alerts import record_copy
-from flows.loader import load_protocol
-from sandbox.botapi.webapp import sign_init_data
-from scheduler.clock import Clock
 from store.db import SessionFactory
 from store.models import Alert, AlertState, AuditEvent, OutboxMessage, Patient, Role, StaffMember
-from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, clinic, raise_
-from tests.support.harness import TOKEN
+from tests.support.alerts import ADA, CALLBACK, MONDAY_10, OLGA, SOON, THEO, raise_
+from tests.support.desk import DESK_TG, PATIENT_TG, STRANGER_TG, desk_client, init_data
 
-PATIENT_TG, STRANGER_TG, DESK_TG = 4000, 9999, 3000
 OTHER_TOKEN = "654321:OTHER-TOKEN-0123456789abcdefghij"
 
 
-def init_data(user_id: int, *, at: datetime = MONDAY_10, token: str = TOKEN) -> str:
-    return sign_init_data(token, {"id": user_id, "first_name": "Someone"}, auth_date=at)
-
-
 def header(data: str) -> dict[str, str]:
+    """The Authorization header carrying `data` as it is (signed or tampered with)."""
     return {"Authorization": f"tma {data}"}
 
 
 @pytest.fixture
 async def desk(sessions: SessionFactory) -> AsyncIterator[TestClient[Any, Any]]:
-    """The desk mounted at /desk/ as on the bot's server; wall and protocol time both
-    Monday 10:05 in Madrid."""
-    await clinic(sessions)
-    settings = load_settings(
-        {
-            "BOT_TOKEN": TOKEN,
-            "ADMIN_IDS": str(ADA),
-            "CLINIC_TIMEZONE": "Europe/Madrid",
-            "CLINIC_PHONE": "+34 900 123 456",
-            "EMERGENCY_NUMBER": "112",
-            "DESK_URL": "https://clinic.example/desk/",
-        }
-    )
-    now = MONDAY_10 + timedelta(minutes=5)
-    clock = Clock(1.0, anchor_wall=now, anchor_protocol=now, wall=lambda: now)
-    parent = web.Application()
-    # a bot that is never reached: no call below may send anything (a send would fail)
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:9")))
-    context = DeskContext(sessions, settings, clock, bot, load_protocol(), "careloop_test_bot")
-    mount(parent, make_desk_app(lambda: context, wall=lambda: now))
-    async with TestClient(TestServer(parent)) as client:
+    """The desk mounted at /desk/ as on the bot's server (tests/support/desk.py), with a
+    bot that is never reached: no call below may send anything."""
+    async with desk_client(sessions) as client:
         yield client
-    await bot.session.close()
 
 
 async def snapshot(sessions: SessionFactory) -> tuple[list[tuple[Any, ...]], int, int]:
